@@ -1,0 +1,40 @@
+// dscheduler: the distrib scheduler daemon. Workers and clients connect to it.
+//   dscheduler --port 8786
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "cluster/roles.hpp"
+#include "core/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"distrib scheduler: coordinates workers and clients"};
+  distrib::detail::SchedulerOptions options;
+  options.host = "0.0.0.0";
+  std::string log_level = "info";
+  int port = 8786;
+  app.add_option("--host", options.host, "Interface to listen on")->capture_default_str();
+  app.add_option("--port", port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  options.port = static_cast<std::uint16_t>(port);
+  try {
+    distrib::detail::set_log_level(log_level);
+    int code = distrib::detail::run_scheduler(options, [&](const std::string& address) {
+      std::string shown = address;
+      if (options.host == "0.0.0.0" || options.host == "::") {
+        char name[256] = {};
+        gethostname(name, sizeof name - 1);
+        shown = distrib::detail::format_address(name, distrib::detail::parse_address(address).second);
+      }
+      std::printf("distrib scheduler at %s\n", shown.c_str());
+      std::fflush(stdout);
+    });
+    distrib::detail::log().flush();
+    return code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dscheduler: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,52 @@
+// dworker: the distrib worker daemon.
+//   dworker tcp://head:8786 --nthreads 8 --preload libmytasks.so
+#include <dlfcn.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "cluster/roles.hpp"
+#include "core/log.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"distrib worker: runs tasks for a distrib scheduler"};
+  distrib::detail::WorkerOptions options;
+  options.host = "0.0.0.0";
+  std::string log_level = "info";
+  std::vector<std::string> preload;
+  double timeout_s = 10;
+  options.nthreads = std::max(1u, std::thread::hardware_concurrency());
+  app.add_option("address", options.scheduler_address, "Scheduler address, tcp://host:port")->required();
+  app.add_option("--nthreads", options.nthreads, "Threads that run tasks")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--name", options.name, "Worker name (default: its address)");
+  app.add_option("--host", options.host, "Interface to serve data to peers on")->capture_default_str();
+  app.add_option("--memory-limit", options.memory_limit, "Memory limit in bytes (default: the machine's memory)");
+  app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)");
+  app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  try {
+    distrib::detail::set_log_level(log_level);
+    for (const auto& lib : preload) {
+      // Loading runs the library's DISTRIB_TASK registrations into libdistrib's registry.
+      if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+        std::fprintf(stderr, "dworker: cannot preload %s: %s\n", lib.c_str(), dlerror());
+        return 1;
+      }
+      distrib::detail::log().info("preloaded {}", lib);
+    }
+    options.connect_timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+    int code = distrib::detail::run_worker(options, [](const std::string& address) {
+      std::printf("distrib worker at %s\n", address.c_str());
+      std::fflush(stdout);
+    });
+    distrib::detail::log().flush();
+    std::fflush(nullptr);
+    _exit(code);  // running tasks cannot be interrupted: do not wait for them
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "dworker: %s\n", e.what());
+    return 1;
+  }
+}

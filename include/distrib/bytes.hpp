@@ -1,0 +1,55 @@
+#pragma once
+// Bytes: an immutable, reference-counted byte buffer. Values, task arguments and network
+// frames share one allocation instead of copying it: a 1 GB array read from a socket is
+// handed to the data store and back out to another socket without a copy.
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <span>
+#include <string_view>
+
+namespace distrib {
+
+class Bytes {
+ public:
+  Bytes() = default;
+
+  /// Allocates `size` bytes that the caller fills through `mutable_data()` before sharing.
+  /// The memory is not zeroed: large receive buffers cost no extra pass.
+  static Bytes allocate(std::size_t size) {
+    Bytes b;
+    b.owner_ = std::shared_ptr<std::byte[]>(new std::byte[size > 0 ? size : 1]);
+    b.data_ = b.owner_.get();
+    b.size_ = size;
+    return b;
+  }
+  static Bytes copy_of(const void* data, std::size_t size) {
+    Bytes b = allocate(size);
+    if (size > 0) std::memcpy(b.mutable_data(), data, size);
+    return b;
+  }
+  static Bytes copy_of(std::string_view s) { return copy_of(s.data(), s.size()); }
+  /// Adopts an existing allocation (used by the encoder to hand over its buffer).
+  static Bytes adopt(std::shared_ptr<std::byte[]> owner, std::size_t size) {
+    Bytes b;
+    b.data_ = owner.get();
+    b.owner_ = std::move(owner);
+    b.size_ = size;
+    return b;
+  }
+
+  const std::byte* data() const { return data_; }
+  /// Only valid while the buffer is being filled, before it is shared.
+  std::byte* mutable_data() { return const_cast<std::byte*>(data_); }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  std::span<const std::byte> span() const { return {data_, size_}; }
+  std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+
+ private:
+  std::shared_ptr<std::byte[]> owner_;
+  const std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace distrib

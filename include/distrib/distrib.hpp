@@ -1,0 +1,9 @@
+#pragma once
+// The whole public API of distrib.
+#include "distrib/bytes.hpp"
+#include "distrib/client.hpp"
+#include "distrib/codec.hpp"
+#include "distrib/errors.hpp"
+#include "distrib/future.hpp"
+#include "distrib/local_cluster.hpp"
+#include "distrib/task.hpp"

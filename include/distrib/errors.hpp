@@ -1,0 +1,62 @@
+#pragma once
+// The exceptions distrib throws. Every one derives from distrib::Error, itself a
+// std::runtime_error, so `catch (const std::exception&)` sees them all.
+#include <stdexcept>
+#include <string>
+
+namespace distrib {
+
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+/// A value could not be decoded: wrong type, truncated or corrupt bytes.
+class DecodeError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The connection to the scheduler or a worker failed or was closed.
+class CommError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Future::result(timeout) or a wait ran out of time.
+class TimeoutError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// The task was cancelled (or its key released) before its result was obtained.
+class CancelledError : public Error {
+ public:
+  explicit CancelledError(const std::string& key)
+      : Error("task '" + key + "' was cancelled"), key_(key) {}
+  const std::string& key() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+/// A task raised an exception on a worker (or could not be run at all). Carries the remote
+/// exception's type name and message and the key of the task.
+class TaskError : public Error {
+ public:
+  TaskError(std::string key, std::string remote_type, std::string remote_message)
+      : Error("task '" + key + "' failed: " + remote_type + ": " + remote_message),
+        key_(std::move(key)),
+        remote_type_(std::move(remote_type)),
+        remote_message_(std::move(remote_message)) {}
+  const std::string& key() const { return key_; }
+  const std::string& remote_type() const { return remote_type_; }
+  const std::string& remote_message() const { return remote_message_; }
+
+ private:
+  std::string key_;
+  std::string remote_type_;
+  std::string remote_message_;
+};
+
+}  // namespace distrib

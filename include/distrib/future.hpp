@@ -1,0 +1,79 @@
+#pragma once
+// Future<T>: the result of a task that runs on the cluster, as in Dask. Copies share one
+// state; the result stays on the worker that computed it until `result()` or
+// `Client::gather` fetches it.
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "distrib/codec.hpp"
+#include "distrib/errors.hpp"
+#include "distrib/task.hpp"
+
+namespace distrib {
+
+enum class FutureStatus { pending, finished, error, cancelled };
+
+namespace detail {
+class FutureState;  // defined in libdistrib: key, status, error, where the result lives
+using FutureHandle = std::shared_ptr<FutureState>;
+
+const std::string& future_key(const FutureState& f);
+FutureStatus future_status(const FutureState& f);
+/// Waits until the task is no longer pending; returns false if `timeout` passed first.
+bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
+/// Waits, then returns the encoded result (fetched from the worker once, then cached), or
+/// throws TaskError, CancelledError, CommError or TimeoutError.
+Value future_value(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
+}  // namespace detail
+
+template <class T>
+class Future {
+ public:
+  using value_type = T;
+  Future() = default;
+  explicit Future(detail::FutureHandle state) : state_(std::move(state)) {}
+
+  /// The task's key, `prefix-token` as in Dask (the prefix is the function's name).
+  const std::string& key() const { return detail::future_key(checked()); }
+  FutureStatus status() const { return detail::future_status(checked()); }
+  /// True once the task finished, failed or was cancelled.
+  bool done() const { return status() != FutureStatus::pending; }
+  bool valid() const { return state_ != nullptr; }
+
+  void wait() const { detail::future_wait(checked(), std::nullopt); }
+  /// Returns false if the task is still pending after `timeout`.
+  template <class Rep, class Period>
+  bool wait_for(std::chrono::duration<Rep, Period> timeout) const {
+    return detail::future_wait(checked(), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
+
+  /// Waits for the task and returns its value. Throws TaskError if the task raised,
+  /// CancelledError if it was cancelled, CommError if the cluster went away.
+  T result() const { return decode(detail::future_value(checked(), std::nullopt)); }
+  /// As result(), but throws TimeoutError if the value is not there after `timeout`.
+  template <class Rep, class Period>
+  T result(std::chrono::duration<Rep, Period> timeout) const {
+    return decode(detail::future_value(checked(), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
+  }
+
+  const detail::FutureHandle& handle() const { return state_; }
+
+ private:
+  const detail::FutureState& checked() const {
+    if (!state_) throw std::logic_error("distrib::Future: this future is empty (default-constructed or moved from)");
+    return *state_;
+  }
+  static T decode(const Value& v) { return decode_value<T>(v); }
+  detail::FutureHandle state_;
+};
+
+template <class T>
+struct is_future : std::false_type {};
+template <class T>
+struct is_future<Future<T>> : std::true_type {};
+template <class T>
+inline constexpr bool is_future_v = is_future<std::remove_cvref_t<T>>::value;
+
+}  // namespace distrib

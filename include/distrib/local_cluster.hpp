@@ -1,0 +1,67 @@
+#pragma once
+// LocalCluster: a scheduler and workers on this machine, as dask.distributed.LocalCluster.
+//
+//   int main(int argc, char** argv) {
+//     distrib::init(argc, argv);          // required for processes = true (the default)
+//     distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+//     distrib::Client client(cluster);
+//     ...
+//   }
+//
+// With `processes = true` the scheduler and every worker are child processes that re-run
+// this same program in worker mode (distrib::init sees that and never returns), so task
+// functions defined in the program work there with no extra build step. The children die
+// with this process, even if it is killed with SIGKILL. With `processes = false` the
+// scheduler and workers run as threads inside this process.
+#include <chrono>
+#include <memory>
+#include <string>
+
+namespace distrib {
+
+struct LocalClusterOptions {
+  /// Number of workers; 0 chooses as Dask does from the number of cores.
+  int n_workers = 0;
+  /// Threads per worker; 0 chooses as Dask does from the number of cores.
+  int threads_per_worker = 0;
+  /// Child processes (true, as Dask) or threads in this process (false).
+  bool processes = true;
+  /// Interface the scheduler and workers listen on.
+  std::string host = "127.0.0.1";
+  /// Log level of the scheduler and workers (spdlog names: trace ... off).
+  std::string log_level = "warn";
+  /// How long the constructor waits for the scheduler and every worker to be ready.
+  std::chrono::milliseconds start_timeout{30'000};
+};
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(LocalClusterOptions options = {});
+  /// Stops the workers and the scheduler: no child process outlives the cluster.
+  ~LocalCluster();
+  LocalCluster(const LocalCluster&) = delete;
+  LocalCluster& operator=(const LocalCluster&) = delete;
+
+  /// "tcp://host:port" of the scheduler.
+  const std::string& scheduler_address() const;
+  int n_workers() const;
+  int threads_per_worker() const;
+  bool processes() const;
+  /// Stops everything (idempotent; the destructor calls it).
+  void close();
+
+  class Impl;
+
+ private:
+  friend class Client;  // a client made from the cluster can shut it down
+  std::shared_ptr<Impl> impl_;
+};
+
+/// Call first thing in main(). In a process started by LocalCluster to be a scheduler or a
+/// worker, it runs that role and exits the process; otherwise it returns at once.
+void init(int argc, char** argv);
+
+/// True once init() was called in this process.
+bool initialized();
+
+}  // namespace distrib

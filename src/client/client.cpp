@@ -1,0 +1,65 @@
+#include "distrib/client.hpp"
+
+#include "client/client_impl.hpp"
+#include "cluster/local_cluster_impl.hpp"
+#include "distrib/local_cluster.hpp"
+
+namespace distrib {
+
+namespace detail {
+const TaskFunction& registered_function(AnyFunctionPointer fn) {
+  auto* f = TaskRegistry::instance().find(fn);
+  if (!f)
+    throw std::invalid_argument(
+        "distrib: this function is not a registered task; add DISTRIB_TASK(name) next to its definition");
+  return *f;
+}
+}  // namespace detail
+
+Client::Client(const std::string& address, ClientOptions options)
+    : impl_(std::make_shared<detail::ClientImpl>(std::move(options))) {
+  impl_->connect(address);
+}
+
+Client::Client(LocalCluster& cluster, ClientOptions options)
+    : impl_(std::make_shared<detail::ClientImpl>(std::move(options))) {
+  impl_->connect(cluster.scheduler_address());
+  impl_->close_cluster = [weak = std::weak_ptr<LocalCluster::Impl>(cluster.impl_)] {
+    if (auto c = weak.lock()) c->close();
+  };
+}
+
+Client::~Client() {
+  if (impl_) impl_->close();
+}
+
+Client::Client(Client&&) noexcept = default;
+Client& Client::operator=(Client&& other) noexcept {
+  if (this != &other) {
+    if (impl_) impl_->close();
+    impl_ = std::move(other.impl_);
+  }
+  return *this;
+}
+
+std::vector<detail::FutureHandle> Client::submit_tasks(std::vector<detail::TaskRequest> batch) {
+  return impl_->submit(std::move(batch));
+}
+
+std::vector<Value> Client::gather_values(const std::vector<detail::FutureHandle>& futures) {
+  std::vector<const detail::FutureState*> raw;
+  raw.reserve(futures.size());
+  for (auto& f : futures) {
+    if (!f) throw std::invalid_argument("distrib::Client::gather: an empty Future was passed");
+    raw.push_back(f.get());
+  }
+  return impl_->gather(raw);
+}
+
+void Client::close() { impl_->close(); }
+void Client::shutdown() { impl_->shutdown(); }
+std::string Client::scheduler_address() const { return impl_->address(); }
+std::size_t Client::n_workers() const { return impl_->n_workers(); }
+void Client::wait_for_workers(std::size_t n, std::chrono::milliseconds timeout) { impl_->wait_for_workers(n, timeout); }
+
+}  // namespace distrib

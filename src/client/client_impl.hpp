@@ -1,0 +1,94 @@
+#pragma once
+// The client's machinery behind the public Client: one io thread with the scheduler
+// connection and pooled connections to workers (results are fetched straight from the
+// worker that holds them), plus the table of live futures by key.
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "comm/connection.hpp"
+#include "comm/data_fetcher.hpp"
+#include "distrib/client.hpp"
+
+namespace distrib::detail {
+
+class FutureState {
+ public:
+  FutureState(std::string key, std::shared_ptr<ClientImpl> client);
+  /// The last copy of a Future going away releases the key on the cluster.
+  ~FutureState();
+
+  void set_finished(const std::string& worker);
+  void set_erred(const std::string& type, const std::string& message);
+  void set_lost(const std::string& reason);
+
+  const std::string key;
+  const std::weak_ptr<ClientImpl> client;
+  const ClientImpl* const owner;
+
+  mutable std::mutex mutex;
+  mutable std::condition_variable cv;
+  FutureStatus status = FutureStatus::pending;
+  std::string worker;  // where the result lives
+  std::string error_type;
+  std::string error_message;
+  std::string lost_reason;  // set when the cluster connection was lost
+};
+
+class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
+ public:
+  explicit ClientImpl(ClientOptions options);
+  ~ClientImpl();
+
+  /// Connects and waits for the scheduler's handshake; throws CommError.
+  void connect(const std::string& address);
+  std::vector<FutureHandle> submit(std::vector<TaskRequest> batch);
+  /// Waits for every future, then fetches the values from the workers that hold them.
+  std::vector<Value> gather(const std::vector<const FutureState*>& futures);
+  void release_key(const std::string& key);
+  void close();
+  void shutdown();
+  void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
+  std::size_t n_workers() const;
+  const std::string& address() const { return address_; }
+  /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.
+  std::function<void()> close_cluster;
+
+ private:
+  void on_message(InMessage&& m);
+  void on_lost(const std::string& reason);
+  void flush_releases();
+  std::string next_key(const std::string& prefix);
+
+  ClientOptions options_;
+  std::string address_;
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+  ConnectionPtr scheduler_;
+  std::unique_ptr<DataFetcher> fetcher_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::unordered_map<std::string, std::weak_ptr<FutureState>> futures_;
+  std::vector<std::string> released_;
+  bool release_posted_ = false;
+  bool handshaken_ = false;
+  bool closed_ = false;
+  bool closing_ = false;
+  std::string lost_reason_;
+  std::size_t n_workers_ = 0;
+  std::uint64_t token_base_;
+  std::atomic<std::uint64_t> counter_{0};
+  std::atomic<std::int64_t> priority_{0};
+};
+
+}  // namespace distrib::detail

@@ -1,0 +1,86 @@
+// distrib::init: in a process that LocalCluster started (DISTRIB_ROLE is set), run the
+// scheduler or worker role and exit; otherwise note that init was called and return.
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+#include "cluster/roles.hpp"
+#include "core/log.hpp"
+#include "distrib/local_cluster.hpp"
+
+namespace distrib {
+
+namespace {
+std::atomic<bool> g_initialized{false};
+
+std::string env_or(const char* name, const std::string& fallback) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : fallback;
+}
+
+int env_fd(const char* name) { return std::stoi(env_or(name, "-1")); }
+
+// Exits this process as soon as the parent's end of the pipe closes (the parent died).
+void watch_parent(int fd) {
+  if (fd < 0) return;
+  std::thread([fd] {
+    char c;
+    while (true) {
+      auto n = read(fd, &c, 1);
+      if (n == 0 || (n < 0 && errno != EINTR)) _exit(3);
+    }
+  }).detach();
+}
+
+[[noreturn]] void run_role(const std::string& role) {
+  int code = 1;
+  try {
+    detail::set_log_level(env_or("DISTRIB_LOG_LEVEL", "warn"));
+    watch_parent(env_fd("DISTRIB_PARENT_FD"));
+    int ready_fd = env_fd("DISTRIB_READY_FD");
+    auto on_ready = [ready_fd](const std::string& address) {
+      if (ready_fd < 0) return;
+      auto line = address + "\n";
+      if (write(ready_fd, line.data(), line.size()) < 0) { /* the parent gave up waiting */
+      }
+      ::close(ready_fd);
+    };
+    if (role == "scheduler") {
+      detail::SchedulerOptions o;
+      o.host = env_or("DISTRIB_HOST", "127.0.0.1");
+      o.port = 0;
+      code = detail::run_scheduler(o, on_ready);
+    } else if (role == "worker") {
+      detail::WorkerOptions o;
+      o.scheduler_address = env_or("DISTRIB_SCHEDULER", "");
+      o.host = env_or("DISTRIB_HOST", "127.0.0.1");
+      o.nthreads = static_cast<std::uint32_t>(std::stoul(env_or("DISTRIB_NTHREADS", "1")));
+      o.name = env_or("DISTRIB_NAME", "");
+      code = detail::run_worker(o, on_ready);
+    } else {
+      std::fprintf(stderr, "distrib: unknown DISTRIB_ROLE '%s'\n", role.c_str());
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "distrib %s: %s\n", role.c_str(), e.what());
+    code = 1;
+  }
+  detail::log().flush();
+  std::fflush(nullptr);
+  _exit(code);  // skip static destructors and running task threads: the role is over
+}
+}  // namespace
+
+void init(int argc, char** argv) {
+  (void)argc;
+  (void)argv;
+  g_initialized = true;
+  if (const char* role = std::getenv("DISTRIB_ROLE")) run_role(role);
+}
+
+bool initialized() { return g_initialized; }
+
+}  // namespace distrib

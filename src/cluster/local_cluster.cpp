@@ -1,0 +1,192 @@
+#include "distrib/local_cluster.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <future>
+#include <system_error>
+
+#include "cluster/local_cluster_impl.hpp"
+#include "core/log.hpp"
+#include "distrib/errors.hpp"
+
+namespace distrib {
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// Reads the line a child writes to its ready pipe once it serves ("tcp://host:port").
+std::string read_ready_line(int fd, detail::ChildProcess& child, Clock::time_point deadline, const std::string& what) {
+  std::string line;
+  while (true) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) throw Error("LocalCluster: the " + what + " did not start in time");
+    pollfd p{fd, POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(std::min<long long>(left, 1000)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) continue;
+    char buf[256];
+    auto n = read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      child.wait(std::chrono::milliseconds(2000));
+      throw Error("LocalCluster: the " + what + " exited before it was ready (" + child.exit_description() +
+                  "); its log is on stderr");
+    }
+    line.append(buf, static_cast<std::size_t>(n));
+    auto nl = line.find('\n');
+    if (nl != std::string::npos) return line.substr(0, nl);
+  }
+}
+
+std::pair<int, int> make_pipe() {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "pipe2");
+  return {fds[0], fds[1]};
+}
+}  // namespace
+
+std::pair<int, int> default_workers_and_threads(int cores) {
+  cores = std::max(1, cores);
+  if (cores <= 4) return {cores, 1};
+  int root = static_cast<int>(std::ceil(std::sqrt(cores)));
+  for (int f = root; f <= cores; ++f)
+    if (cores % f == 0) return {f, cores / f};
+  return {cores, 1};
+}
+
+LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
+  auto [workers, threads] = default_workers_and_threads(static_cast<int>(std::thread::hardware_concurrency()));
+  if (options.n_workers < 0 || options.threads_per_worker < 0)
+    throw std::invalid_argument("LocalCluster: n_workers and threads_per_worker must not be negative");
+  if (options.n_workers == 0) options.n_workers = workers;
+  if (options.threads_per_worker == 0) options.threads_per_worker = threads;
+  try {
+    if (options.processes) start_processes();
+    else start_threads();
+  } catch (...) {
+    close();
+    throw;
+  }
+}
+
+LocalCluster::Impl::~Impl() { close(); }
+
+void LocalCluster::Impl::start_processes() {
+  if (!initialized())
+    throw std::logic_error(
+        "LocalCluster(processes = true) re-runs this program as its scheduler and workers: call "
+        "distrib::init(argc, argv) first thing in main(), or use processes = false");
+  auto deadline = Clock::now() + options.start_timeout;
+  std::tie(parent_pipe_read_, parent_pipe_write_) = make_pipe();
+  auto exe = detail::current_executable();
+  auto spawn = [&](const std::string& role, std::vector<std::pair<std::string, std::string>> env, int ready_write) {
+    env.emplace_back("DISTRIB_ROLE", role);
+    env.emplace_back("DISTRIB_READY_FD", std::to_string(ready_write));
+    env.emplace_back("DISTRIB_PARENT_FD", std::to_string(parent_pipe_read_));
+    env.emplace_back("DISTRIB_HOST", options.host);
+    env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
+    return detail::ChildProcess::spawn({exe}, env, {ready_write, parent_pipe_read_});
+  };
+
+  auto [sr, sw] = make_pipe();
+  scheduler_ = spawn("scheduler", {}, sw);
+  ::close(sw);
+  try {
+    address = read_ready_line(sr, scheduler_, deadline, "scheduler");
+  } catch (...) {
+    ::close(sr);
+    throw;
+  }
+  ::close(sr);
+
+  std::vector<int> ready_fds;
+  for (int i = 0; i < options.n_workers; ++i) {
+    auto [r, w] = make_pipe();
+    workers_.push_back(spawn("worker",
+                             {{"DISTRIB_SCHEDULER", address},
+                              {"DISTRIB_NTHREADS", std::to_string(options.threads_per_worker)},
+                              {"DISTRIB_NAME", "worker-" + std::to_string(i)}},
+                             w));
+    ::close(w);
+    ready_fds.push_back(r);
+  }
+  std::exception_ptr failure;
+  for (std::size_t i = 0; i < ready_fds.size(); ++i) {
+    try {
+      if (!failure) read_ready_line(ready_fds[i], workers_[i], deadline, "worker " + std::to_string(i));
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    ::close(ready_fds[i]);
+  }
+  if (failure) std::rethrow_exception(failure);
+}
+
+void LocalCluster::Impl::start_threads() {
+  detail::SchedulerOptions so;
+  so.host = options.host;
+  so.port = 0;
+  scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
+  scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
+  address = scheduler_node_->server->address();
+  auto* sched_io = &scheduler_node_->io;
+  scheduler_node_->server->on_shutdown = [sched_io] { sched_io->stop(); };
+  scheduler_node_->server->start();
+  scheduler_node_->run();
+
+  std::vector<std::future<void>> ready;
+  for (int i = 0; i < options.n_workers; ++i) {
+    detail::WorkerOptions wo;
+    wo.scheduler_address = address;
+    wo.host = options.host;
+    wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);
+    wo.name = "worker-" + std::to_string(i);
+    auto node = std::make_unique<InProcessNode<detail::WorkerServer>>();
+    node->server = std::make_unique<detail::WorkerServer>(node->io, wo);
+    auto registered = std::make_shared<std::promise<void>>();
+    ready.push_back(registered->get_future());
+    auto* io = &node->io;
+    node->server->on_registered = [registered] { registered->set_value(); };
+    node->server->on_stopped = [io](const std::string&) { io->stop(); };
+    asio::post(node->io, [s = node->server.get()] { s->start(); });
+    node->run();
+    worker_nodes_.push_back(std::move(node));
+  }
+  auto deadline = Clock::now() + options.start_timeout;
+  for (auto& f : ready)
+    if (f.wait_until(deadline) != std::future_status::ready) throw Error("LocalCluster: workers did not start in time");
+}
+
+void LocalCluster::Impl::close() {
+  std::lock_guard lock(mutex_);
+  if (closed_) return;
+  closed_ = true;
+  for (auto& w : workers_) w.signal(SIGTERM);
+  for (auto& w : workers_) w.stop(std::chrono::milliseconds(5000));
+  scheduler_.stop(std::chrono::milliseconds(5000));
+  workers_.clear();
+  for (int* fd : {&parent_pipe_write_, &parent_pipe_read_})
+    if (*fd >= 0) {
+      ::close(*fd);
+      *fd = -1;
+    }
+  for (auto& n : worker_nodes_) n->stop([](detail::WorkerServer& s) { s.stop("cluster closing"); });
+  worker_nodes_.clear();
+  if (scheduler_node_) scheduler_node_->stop([](detail::SchedulerServer& s) { s.stop(); });
+  scheduler_node_.reset();
+}
+
+LocalCluster::LocalCluster(LocalClusterOptions options) : impl_(std::make_shared<Impl>(std::move(options))) {}
+LocalCluster::~LocalCluster() {
+  if (impl_) impl_->close();
+}
+const std::string& LocalCluster::scheduler_address() const { return impl_->address; }
+int LocalCluster::n_workers() const { return impl_->options.n_workers; }
+int LocalCluster::threads_per_worker() const { return impl_->options.threads_per_worker; }
+bool LocalCluster::processes() const { return impl_->options.processes; }
+void LocalCluster::close() { impl_->close(); }
+
+}  // namespace distrib

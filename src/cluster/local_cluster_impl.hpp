@@ -1,0 +1,66 @@
+#pragma once
+#include <asio/io_context.hpp>
+
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "cluster/process.hpp"
+#include "distrib/local_cluster.hpp"
+#include "scheduler/scheduler_server.hpp"
+#include "worker/worker_server.hpp"
+
+namespace distrib {
+
+/// A server with its own io thread, for LocalCluster(processes = false).
+template <class Server>
+struct InProcessNode {
+  asio::io_context io{1};
+  std::unique_ptr<Server> server;
+  std::thread thread;
+  void run() {
+    thread = std::thread([this] { io.run(); });
+  }
+  /// Stops the server on its own thread, then joins it.
+  template <class StopFn>
+  void stop(StopFn stop_server) {
+    if (!thread.joinable()) return;
+    asio::post(io, [this, stop_server] {
+      stop_server(*server);
+      io.stop();
+    });
+    thread.join();
+    server.reset();
+  }
+};
+
+class LocalCluster::Impl {
+ public:
+  explicit Impl(LocalClusterOptions options);
+  ~Impl();
+  void close();
+
+  LocalClusterOptions options;
+  std::string address;
+
+ private:
+  void start_processes();
+  void start_threads();
+
+  std::mutex mutex_;
+  bool closed_ = false;
+  // processes = true
+  std::vector<detail::ChildProcess> workers_;
+  detail::ChildProcess scheduler_;
+  int parent_pipe_write_ = -1;  // children exit when it closes, i.e. when this process dies
+  int parent_pipe_read_ = -1;
+  // processes = false
+  std::unique_ptr<InProcessNode<detail::SchedulerServer>> scheduler_node_;
+  std::vector<std::unique_ptr<InProcessNode<detail::WorkerServer>>> worker_nodes_;
+};
+
+/// Dask's choice of workers x threads for a machine with `cores` cores.
+std::pair<int, int> default_workers_and_threads(int cores);
+
+}  // namespace distrib

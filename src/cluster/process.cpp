@@ -1,0 +1,123 @@
+#include "cluster/process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+#include <thread>
+
+extern char** environ;
+
+namespace distrib::detail {
+
+std::string current_executable() {
+  char buf[4096];
+  auto n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::system_error(errno, std::generic_category(), "readlink /proc/self/exe");
+  return std::string(buf, static_cast<std::size_t>(n));
+}
+
+ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv,
+                                 const std::vector<std::pair<std::string, std::string>>& env,
+                                 const std::vector<int>& inherit) {
+  // Everything the child needs is prepared before fork: between fork and exec only
+  // async-signal-safe calls are allowed in a multithreaded program.
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e) {
+    std::string s = *e;
+    bool overridden = false;
+    for (auto& [k, v] : env)
+      if (s.rfind(k + "=", 0) == 0) overridden = true;
+    if (!overridden) env_strings.push_back(std::move(s));
+  }
+  for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings) envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy) args.push_back(s.data());
+  args.push_back(nullptr);
+  pid_t parent = getpid();
+
+  pid_t pid = fork();
+  if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
+    for (int fd : inherit) fcntl(fd, F_SETFD, 0);
+    execve(args[0], args.data(), envp.data());
+    _exit(127);
+  }
+  ChildProcess c;
+  c.pid_ = pid;
+  return c;
+}
+
+ChildProcess& ChildProcess::operator=(ChildProcess&& o) noexcept {
+  if (this != &o) {
+    if (pid_ > 0 && !reaped_) stop(std::chrono::milliseconds(0));
+    pid_ = std::exchange(o.pid_, -1);
+    status_ = o.status_;
+    reaped_ = o.reaped_;
+  }
+  return *this;
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_) stop(std::chrono::milliseconds(0));
+}
+
+bool ChildProcess::running() {
+  if (pid_ <= 0 || reaped_) return false;
+  int st = 0;
+  pid_t r = waitpid(pid_, &st, WNOHANG);
+  if (r == pid_ || (r < 0 && errno == ECHILD)) {
+    reaped_ = true;
+    status_ = st;
+    return false;
+  }
+  return true;
+}
+
+void ChildProcess::signal(int sig) {
+  if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
+}
+
+bool ChildProcess::wait(std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto delay = std::chrono::microseconds(200);
+  while (running()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(delay);  // polling waitpid: no SIGCHLD handler is installed
+    delay = std::min(delay * 2, std::chrono::microseconds(20'000));
+  }
+  return true;
+}
+
+void ChildProcess::stop(std::chrono::milliseconds grace) {
+  if (!running()) return;
+  if (grace.count() > 0) {
+    signal(SIGTERM);
+    if (wait(grace)) return;
+  }
+  signal(SIGKILL);
+  int st = 0;
+  while (waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+  }
+  status_ = st;
+  reaped_ = true;
+}
+
+std::string ChildProcess::exit_description() const {
+  if (!reaped_) return "still running";
+  if (WIFEXITED(status_)) return "exit code " + std::to_string(WEXITSTATUS(status_));
+  if (WIFSIGNALED(status_)) return "killed by signal " + std::to_string(WTERMSIG(status_));
+  return "status " + std::to_string(status_);
+}
+
+}  // namespace distrib::detail

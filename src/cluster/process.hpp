@@ -1,0 +1,46 @@
+#pragma once
+// Child processes for LocalCluster: spawned so that they die with their parent.
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace distrib::detail {
+
+class ChildProcess {
+ public:
+  ChildProcess() = default;
+  /// Starts `argv[0]` with `argv` and the current environment plus `env`. The descriptors
+  /// in `inherit` stay open in the child; all others close on exec. The child gets SIGKILL
+  /// if this process dies (PR_SET_PDEATHSIG). Throws std::system_error.
+  static ChildProcess spawn(const std::vector<std::string>& argv,
+                            const std::vector<std::pair<std::string, std::string>>& env,
+                            const std::vector<int>& inherit);
+  ChildProcess(ChildProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
+  ChildProcess& operator=(ChildProcess&& o) noexcept;
+  /// Kills and reaps a child that is still running.
+  ~ChildProcess();
+
+  pid_t pid() const { return pid_; }
+  /// True while the process has not exited (reaps it if it has).
+  bool running();
+  void signal(int sig);
+  /// Waits up to `timeout` for the exit; true if the process has exited.
+  bool wait(std::chrono::milliseconds timeout);
+  /// SIGTERM, wait up to `grace`, then SIGKILL; always reaps.
+  void stop(std::chrono::milliseconds grace);
+  /// Exit description once reaped: "exit code N" or "killed by signal N".
+  std::string exit_description() const;
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = 0;
+  bool reaped_ = false;
+};
+
+/// The path of the running executable (/proc/self/exe resolved).
+std::string current_executable();
+
+}  // namespace distrib::detail

@@ -1,0 +1,53 @@
+#include "cluster/roles.hpp"
+
+#include <asio/signal_set.hpp>
+
+#include <csignal>
+
+#include "core/log.hpp"
+
+namespace distrib::detail {
+
+int run_scheduler(const SchedulerOptions& options, const std::function<void(const std::string&)>& on_ready) {
+  asio::io_context io(1);
+  SchedulerServer server(io, options);
+  server.on_shutdown = [&] { io.stop(); };
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](asio::error_code ec, int sig) {
+    if (ec) return;
+    log().info("scheduler received signal {}, stopping", sig);
+    server.stop();
+    io.stop();
+  });
+  server.start();
+  log().info("scheduler listening at {}", server.address());
+  if (on_ready) on_ready(server.address());
+  io.run();
+  return 0;
+}
+
+int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready) {
+  asio::io_context io(1);
+  WorkerServer server(io, options);
+  int code = 0;
+  server.on_registered = [&] {
+    log().info("worker '{}' at {} registered with {}", server.name(), server.address(), options.scheduler_address);
+    if (on_ready) on_ready(server.address());
+  };
+  server.on_stopped = [&](const std::string& reason) {
+    if (reason.find("shut down") == std::string::npos && reason != "signal") {
+      log().error("worker '{}' stopped: {}", server.name(), reason);
+      code = 1;
+    }
+    io.stop();
+  };
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](asio::error_code ec, int) {
+    if (!ec) server.stop("signal");
+  });
+  server.start();
+  io.run();
+  return code;
+}
+
+}  // namespace distrib::detail

@@ -1,0 +1,200 @@
+#include "comm/connection.hpp"
+
+#include <asio/connect.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+#include <chrono>
+#include <thread>
+
+#include <kj/exception.h>
+
+#include "core/log.hpp"
+#include "distrib/errors.hpp"
+
+namespace distrib::detail {
+
+namespace {
+constexpr std::size_t kReadBufferBytes = 256 * 1024;
+
+std::string endpoint_text(const asio::ip::tcp::socket& s) {
+  asio::error_code ec;
+  auto ep = s.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+}  // namespace
+
+Connection::Connection(asio::ip::tcp::socket socket, FrameLimits limits)
+    : socket_(std::move(socket)), decoder_(limits), peer_(endpoint_text(socket_)) {
+  asio::error_code ec;
+  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+}
+
+Connection::~Connection() = default;
+
+void Connection::start(MessageHandler on_message, CloseHandler on_close) {
+  on_message_ = std::move(on_message);
+  on_close_ = std::move(on_close);
+  read_buffer_.resize(kReadBufferBytes);
+  read_more();
+}
+
+void Connection::read_more() {
+  if (closed_) return;
+  auto self = shared_from_this();
+  auto direct = decoder_.direct_target();
+  if (!direct.empty()) {
+    // A large frame: read straight into its final buffer, no staging copy.
+    asio::async_read(socket_, asio::buffer(direct.data(), direct.size()),
+                     [this, self](asio::error_code ec, std::size_t n) {
+                       if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+                       bytes_read_ += n;
+                       std::vector<InMessage> messages;
+                       try {
+                         decoder_.commit_direct(n, messages);
+                       } catch (const ProtocolError& e) {
+                         return close(std::string("protocol error: ") + e.what());
+                       }
+                       dispatch(messages);
+                       read_more();
+                     });
+    return;
+  }
+  socket_.async_read_some(asio::buffer(read_buffer_), [this, self](asio::error_code ec, std::size_t n) {
+    if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
+    on_read(n);
+  });
+}
+
+void Connection::on_read(std::size_t n) {
+  bytes_read_ += n;
+  std::vector<InMessage> messages;
+  try {
+    decoder_.feed(std::span<const std::byte>(read_buffer_.data(), n), messages);
+  } catch (const ProtocolError& e) {
+    dispatch(messages);  // messages completed before the bad bytes are still valid
+    return close(std::string("protocol error: ") + e.what());
+  }
+  dispatch(messages);
+  read_more();
+}
+
+void Connection::dispatch(std::vector<InMessage>& messages) {
+  for (auto& m : messages) {
+    if (closed_ || close_pending_) return;
+    try {
+      on_message_(std::move(m));
+    } catch (const std::exception& e) {
+      return close(std::string("bad message: ") + e.what());
+    } catch (const kj::Exception& e) {
+      return close("malformed message: " + std::string(e.getDescription().cStr()));
+    } catch (...) {
+      return close("bad message");
+    }
+  }
+}
+
+void Connection::send(OutMessage m) {
+  if (closed_ || close_pending_) return;
+  queue_.push_back(std::move(m));
+  if (!writing_) start_write();
+}
+
+void Connection::start_write() {
+  if (queue_.empty()) {
+    if (close_pending_) close(close_reason_);
+    return;
+  }
+  writing_ = true;
+  in_flight_.swap(queue_);
+  plan_write(in_flight_, staging_, parts_);
+  buffers_.clear();
+  for (auto p : parts_) buffers_.emplace_back(p.data(), p.size());
+  auto self = shared_from_this();
+  asio::async_write(socket_, buffers_, [this, self](asio::error_code ec, std::size_t n) {
+    writing_ = false;
+    in_flight_.clear();
+    if (ec) return close("write failed: " + ec.message());
+    bytes_written_ += n;
+    start_write();
+  });
+}
+
+void Connection::close_after_flush(const std::string& reason) {
+  if (closed_) return;
+  close_pending_ = true;
+  close_reason_ = reason;
+  if (!writing_) start_write();
+}
+
+void Connection::close(const std::string& reason) {
+  if (closed_) return;
+  closed_ = true;
+  asio::error_code ec;
+  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.close(ec);
+  queue_.clear();
+  if (on_close_) {
+    auto handler = std::move(on_close_);
+    on_close_ = nullptr;
+    handler(reason);
+  }
+  on_message_ = nullptr;  // break cycles through captured owners
+}
+
+bool is_bad_input_reason(const std::string& reason) {
+  for (const char* prefix : {"protocol error", "bad message", "malformed", "rejected"})
+    if (reason.rfind(prefix, 0) == 0) return true;
+  return false;
+}
+
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address) {
+  std::string rest = address;
+  if (rest.rfind("tcp://", 0) == 0) rest = rest.substr(6);
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon + 1 == rest.size())
+    throw std::invalid_argument("bad address '" + address + "': expected tcp://host:port");
+  std::string host = rest.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(rest.substr(colon + 1), &used);
+    if (used != rest.size() - colon - 1) throw std::invalid_argument("trailing characters");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("bad address '" + address + "': the port is not a number");
+  }
+  if (port < 0 || port > 65535) throw std::invalid_argument("bad address '" + address + "': port out of range");
+  if (host.empty()) host = "127.0.0.1";
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+std::string format_address(const std::string& host, std::uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,
+                                     std::chrono::milliseconds timeout) {
+  auto [host, port] = parse_address(address);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  asio::ip::tcp::resolver resolver(io);
+  std::string last_error;
+  auto delay = std::chrono::milliseconds(5);
+  while (true) {
+    asio::error_code ec;
+    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+    if (!ec) {
+      asio::ip::tcp::socket socket(io);
+      asio::connect(socket, endpoints, ec);
+      if (!ec) return socket;
+    }
+    last_error = ec.message();
+    if (std::chrono::steady_clock::now() + delay > deadline)
+      throw CommError("cannot connect to " + address + ": " + last_error);
+    std::this_thread::sleep_for(delay);  // retry backoff: the peer may still be starting
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace distrib::detail

@@ -1,0 +1,78 @@
+#pragma once
+// One TCP connection: a reader that turns bytes into messages and a writer that batches
+// every message queued while a write is in flight into the next write (no timers: an idle
+// connection writes at once, a busy one writes in large batches).
+//
+// All methods except the constructor must be called on the connection's executor.
+#include <asio/ip/tcp.hpp>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "comm/framing.hpp"
+
+namespace distrib::detail {
+
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  using MessageHandler = std::function<void(InMessage&&)>;
+  using CloseHandler = std::function<void(const std::string& reason)>;
+
+  Connection(asio::ip::tcp::socket socket, FrameLimits limits = {});
+  ~Connection();
+
+  /// Starts reading. A handler that throws closes the connection with the exception's text.
+  void start(MessageHandler on_message, CloseHandler on_close);
+  void send(OutMessage m);
+  /// Closes now; queued writes are dropped. `on_close` runs once, with `reason`.
+  void close(const std::string& reason);
+  /// Writes what is queued (e.g. an Error message), then closes.
+  void close_after_flush(const std::string& reason);
+  bool is_open() const { return !closed_; }
+  const std::string& peer() const { return peer_; }
+  asio::any_io_executor executor() { return socket_.get_executor(); }
+  std::uint64_t bytes_read() const { return bytes_read_; }
+  std::uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  void read_more();
+  void on_read(std::size_t n);
+  void dispatch(std::vector<InMessage>& messages);
+  void start_write();
+
+  asio::ip::tcp::socket socket_;
+  FrameDecoder decoder_;
+  std::string peer_;
+  MessageHandler on_message_;
+  CloseHandler on_close_;
+  std::vector<std::byte> read_buffer_;
+  std::vector<OutMessage> queue_;
+  std::vector<OutMessage> in_flight_;
+  std::vector<std::byte> staging_;
+  std::vector<std::span<const std::byte>> parts_;
+  std::vector<asio::const_buffer> buffers_;
+  bool writing_ = false;
+  bool closed_ = false;
+  bool close_pending_ = false;
+  std::string close_reason_;
+  std::uint64_t bytes_read_ = 0;
+  std::uint64_t bytes_written_ = 0;
+};
+
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+/// True for close reasons caused by what the peer sent (logged as warnings by servers).
+bool is_bad_input_reason(const std::string& reason);
+
+/// Splits "tcp://host:port" (or "host:port") into host and port; throws std::invalid_argument.
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
+std::string format_address(const std::string& host, std::uint16_t port);
+
+/// Connects a socket to `address`, retrying refused connections until `timeout`.
+/// Throws CommError naming the address if it cannot connect.
+asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,
+                                     std::chrono::milliseconds timeout);
+
+}  // namespace distrib::detail

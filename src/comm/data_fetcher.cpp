@@ -1,0 +1,111 @@
+#include "comm/data_fetcher.hpp"
+
+#include <asio/connect.hpp>
+
+#include "comm/message.hpp"
+#include "core/log.hpp"
+
+namespace distrib::detail {
+
+struct DataFetcher::Peer {
+  std::string address;
+  ConnectionPtr conn;
+  bool handshaken = false;
+  std::vector<OutMessage> queued;                // requests made before the connection is up
+  std::map<std::uint64_t, Callback> waiting;     // by request id
+  void fail_all(const std::string& reason) {
+    auto w = std::move(waiting);
+    waiting.clear();
+    for (auto& [id, cb] : w) cb(FetchResult{{}, {}, reason});
+  }
+};
+
+DataFetcher::DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits)
+    : io_(io), role_(role), name_(std::move(name)), limits_(limits) {}
+
+DataFetcher::~DataFetcher() { close_all(); }
+
+void DataFetcher::close_all() {
+  auto peers = std::move(peers_);
+  peers_.clear();
+  for (auto& [address, p] : peers) {
+    if (p->conn) p->conn->close("fetcher closed");
+    p->fail_all("connection closed");
+  }
+}
+
+std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address) {
+  auto it = peers_.find(address);
+  if (it != peers_.end()) return it->second;
+  auto p = std::make_shared<Peer>();
+  p->address = address;
+  peers_[address] = p;
+
+  auto fail = [this, p](const std::string& reason) {
+    auto it = peers_.find(p->address);
+    if (it != peers_.end() && it->second == p) peers_.erase(it);
+    p->fail_all(reason);
+  };
+  std::string host;
+  std::uint16_t port = 0;
+  try {
+    std::tie(host, port) = parse_address(address);
+  } catch (const std::exception& e) {
+    asio::post(io_, [fail, why = std::string(e.what())] { fail(why); });
+    return p;
+  }
+  auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
+  asio::ip::tcp::resolver resolver(io_);
+  asio::error_code ec;
+  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+  if (ec) {
+    asio::post(io_, [fail, why = ec.message()] { fail("cannot resolve: " + why); });
+    return p;
+  }
+  asio::async_connect(*socket, endpoints, [this, p, socket, fail](asio::error_code ec, const auto&) {
+    if (ec) return fail("cannot connect to " + p->address + ": " + ec.message());
+    p->conn = std::make_shared<Connection>(std::move(*socket), limits_);
+    p->conn->start(
+        [p](InMessage&& m) {
+          MessageReader mr(m);
+          auto root = mr.root();
+          if (!p->handshaken) {
+            auto why = check_handshake(root, proto::Role::WORKER, proto::Role::WORKER);
+            if (!why.empty()) throw std::runtime_error(why);
+            p->handshaken = true;
+            return;
+          }
+          if (root.isError()) throw std::runtime_error("peer reported: " + std::string(root.getError().getReason()));
+          if (!root.isDataReply()) throw std::runtime_error("unexpected message from a worker's data port");
+          auto reply = root.getDataReply();
+          auto it = p->waiting.find(reply.getId());
+          if (it == p->waiting.end()) return;
+          auto cb = std::move(it->second);
+          p->waiting.erase(it);
+          FetchResult r;
+          for (auto kv : reply.getValues()) r.values.emplace_back(kv.getKey(), mr.value(kv.getValue()));
+          for (auto k : reply.getMissing()) r.missing.emplace_back(k);
+          cb(std::move(r));
+        },
+        [fail](const std::string& reason) { fail(reason); });
+    p->conn->send(make_handshake(role_, name_));
+    for (auto& q : p->queued) p->conn->send(std::move(q));
+    p->queued.clear();
+  });
+  return p;
+}
+
+void DataFetcher::fetch(const std::string& address, std::vector<std::string> keys, Callback cb) {
+  auto p = peer(address);
+  auto id = next_id_++;
+  MessageBuilder mb;
+  auto req = mb.root().initGetData();
+  req.setId(id);
+  auto list = req.initKeys(static_cast<unsigned>(keys.size()));
+  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
+  p->waiting.emplace(id, std::move(cb));
+  if (p->conn) p->conn->send(mb.finish());
+  else p->queued.push_back(mb.finish());
+}
+
+}  // namespace distrib::detail

@@ -1,0 +1,107 @@
+#include "comm/message.hpp"
+
+#include "core/task_spec.hpp"
+
+namespace distrib::detail {
+
+void MessageBuilder::set_value(proto::Value::Builder out, const Value& v) {
+  out.setType(v.type);
+  if (v.bytes.size() <= kInlineValueBytes) {
+    out.setInline(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(v.bytes.data()), v.bytes.size()));
+  } else {
+    out.setFrame(static_cast<std::uint32_t>(frames_.size()));
+    frames_.push_back(v.bytes);
+  }
+}
+
+OutMessage MessageBuilder::finish() { return OutMessage{capnp::messageToFlatArray(builder_), std::move(frames_)}; }
+
+capnp::ReaderOptions MessageReader::options(const InMessage& m) {
+  capnp::ReaderOptions o;
+  // A well-formed message never needs to traverse more words than it has (plus slack for
+  // zero-sized structs); nesting in our schema is shallow.
+  o.traversalLimitInWords = m.header.size() * 2 + 1024;
+  o.nestingLimit = 16;
+  return o;
+}
+
+MessageReader::MessageReader(const InMessage& m) : message_(m), reader_(m.header.asPtr(), options(m)) {}
+
+Value MessageReader::value(proto::Value::Reader v) const {
+  Value out;
+  out.type = v.getType();
+  if (v.isFrame()) {
+    auto i = v.getFrame();
+    if (i >= message_.frames.size())
+      throw ProtocolError("value refers to frame " + std::to_string(i) + " of " + std::to_string(message_.frames.size()));
+    out.bytes = message_.frames[i];
+  } else {
+    auto d = v.getInline();
+    out.bytes = Bytes::copy_of(d.begin(), d.size());
+  }
+  return out;
+}
+
+OutMessage make_handshake(proto::Role role, const std::string& name) {
+  MessageBuilder mb;
+  auto h = mb.root().initHandshake();
+  h.setVersion(proto::PROTOCOL_VERSION);
+  h.setRole(role);
+  h.setName(name);
+  return mb.finish();
+}
+
+OutMessage make_error(const std::string& reason) {
+  MessageBuilder mb;
+  mb.root().initError().setReason(reason);
+  return mb.finish();
+}
+
+OutMessage make_close() {
+  MessageBuilder mb;
+  mb.root().setClose();
+  return mb.finish();
+}
+
+OutMessage make_shutdown() {
+  MessageBuilder mb;
+  mb.root().setShutdown();
+  return mb.finish();
+}
+
+std::string check_handshake(proto::Message::Reader m, proto::Role a, proto::Role b) {
+  if (!m.isHandshake()) return "expected a handshake as the first message";
+  auto h = m.getHandshake();
+  if (h.getVersion() != proto::PROTOCOL_VERSION)
+    return "protocol version " + std::to_string(h.getVersion()) + " is not supported (this side speaks " +
+           std::to_string(proto::PROTOCOL_VERSION) + ")";
+  if (h.getRole() != a && h.getRole() != b) return "unexpected peer role " + std::to_string(static_cast<int>(h.getRole()));
+  return {};
+}
+
+void write_task_spec(MessageBuilder& mb, proto::TaskSpec::Builder out, const TaskSpec& spec) {
+  out.setKey(spec.key);
+  out.setFunction(spec.function);
+  out.setPriority(spec.priority);
+  auto args = out.initArgs(static_cast<unsigned>(spec.args.size()));
+  for (unsigned i = 0; i < spec.args.size(); ++i) {
+    if (spec.args[i].is_key()) args[i].setKey(spec.args[i].key());
+    else mb.set_value(args[i].initValue(), spec.args[i].value());
+  }
+}
+
+TaskSpec read_task_spec(const MessageReader& mr, proto::TaskSpec::Reader in) {
+  TaskSpec spec;
+  spec.key = in.getKey();
+  spec.function = in.getFunction();
+  spec.priority = in.getPriority();
+  auto args = in.getArgs();
+  spec.args.reserve(args.size());
+  for (auto a : args) {
+    if (a.isKey()) spec.args.push_back(TaskArg{std::string(a.getKey())});
+    else spec.args.push_back(TaskArg{mr.value(a.getValue())});
+  }
+  return spec;
+}
+
+}  // namespace distrib::detail

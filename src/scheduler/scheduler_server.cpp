@@ -1,0 +1,311 @@
+#include "scheduler/scheduler_server.hpp"
+
+#include "comm/message.hpp"
+#include "core/log.hpp"
+#include "distrib/errors.hpp"
+
+namespace distrib::detail {
+
+using Clock = std::chrono::steady_clock;
+
+struct SchedulerServer::Peer {
+  enum class Kind { unknown, client, worker_unregistered, worker };
+  ConnectionPtr conn;
+  Kind kind = Kind::unknown;
+  std::uint64_t id = 0;
+  std::string name;
+  Clock::time_point last_seen = Clock::now();
+};
+
+SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
+    : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io) {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(options_.host, ec);
+  if (ec) throw CommError("bad scheduler host '" + options_.host + "': " + ec.message());
+  asio::ip::tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec)
+    throw CommError("scheduler cannot listen on " + format_address(options_.host, options_.port) + ": " + ec.message());
+  address_ = format_address(options_.host, acceptor_.local_endpoint().port());
+}
+
+SchedulerServer::~SchedulerServer() = default;
+
+void SchedulerServer::start() {
+  accept();
+  check_heartbeats();
+}
+
+void SchedulerServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  heartbeat_timer_.cancel();
+  auto all = workers_;
+  for (auto& [id, p] : clients_) all.emplace(id, p);
+  for (auto& [id, p] : all) p->conn->close("scheduler stopping");
+}
+
+void SchedulerServer::accept() {
+  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec) {
+      if (!stopped_ && ec != asio::error::operation_aborted) {
+        log().warn("accept failed: {}", ec.message());
+        accept();
+      }
+      return;
+    }
+    auto peer = std::make_shared<Peer>();
+    peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+    log().debug("connection from {}", peer->conn->peer());
+    peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
+                      [this, peer](const std::string& reason) { on_closed(peer, reason); });
+    peer->conn->send(make_handshake(proto::Role::SCHEDULER, "scheduler"));
+    accept();
+  });
+}
+
+void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& m) {
+  MessageReader mr(m);
+  auto root = mr.root();
+  peer->last_seen = Clock::now();
+  using Kind = Peer::Kind;
+  auto reject = [&](const std::string& why) {
+    log().warn("rejected {}: {}", peer->conn->peer(), why);
+    peer->conn->send(make_error(why));
+    peer->conn->close_after_flush("rejected: " + why);
+  };
+
+  if (peer->kind == Kind::unknown) {
+    auto why = check_handshake(root, proto::Role::CLIENT, proto::Role::WORKER);
+    if (!why.empty()) return reject(why);
+    auto hs = root.getHandshake();
+    peer->name = hs.getName();
+    if (hs.getRole() == proto::Role::WORKER) {
+      peer->kind = Kind::worker_unregistered;
+      return;
+    }
+    peer->kind = Kind::client;
+    peer->id = next_id_++;
+    clients_[peer->id] = peer;
+    log().info("client '{}' connected from {}", peer->name, peer->conn->peer());
+    handle(sched::AddClient{peer->id});
+    MessageBuilder mb;
+    auto info = mb.root().initClusterInfo();
+    info.setWorkers(static_cast<std::uint32_t>(state_.n_workers()));
+    info.setThreads(state_.total_threads());
+    peer->conn->send(mb.finish());
+    return;
+  }
+
+  switch (root.which()) {
+    case proto::Message::REGISTER_WORKER: {
+      if (peer->kind != Kind::worker_unregistered) return reject("registerWorker from a peer that is not a new worker");
+      auto r = root.getRegisterWorker();
+      sched::AddWorker ev;
+      ev.name = r.getName();
+      ev.address = r.getAddress();
+      ev.nthreads = r.getNthreads();
+      ev.memory_limit = r.getMemoryLimit();
+      for (auto f : r.getFunctions()) ev.functions.emplace_back(f);
+      if (ev.nthreads == 0) return reject("a worker must have at least one thread");
+      for (auto& [id, w] : workers_)
+        if (w->name == ev.name) return reject("a worker named '" + ev.name + "' is already connected");
+      peer->kind = Kind::worker;
+      peer->id = next_id_++;
+      peer->name = ev.name;
+      ev.worker = peer->id;
+      workers_[peer->id] = peer;
+      log().info("worker '{}' registered at {} with {} threads", ev.name, ev.address, ev.nthreads);
+      MessageBuilder mb;
+      mb.root().initWorkerRegistered().setOk(true);
+      peer->conn->send(mb.finish());
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::HEARTBEAT:
+      if (peer->kind != Kind::worker) break;
+      handle(sched::WorkerMetrics{peer->id, root.getHeartbeat().getMemoryBytes()});
+      return;
+    case proto::Message::TASKS_FINISHED:
+      if (peer->kind != Kind::worker) break;
+      for (auto t : root.getTasksFinished())
+        state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes()}, actions_);
+      flush(actions_);
+      return;
+    case proto::Message::TASK_ERRED:
+      if (peer->kind != Kind::worker) break;
+      for (auto t : root.getTaskErred())
+        state_.handle(sched::TaskErred{peer->id, t.getKey(), t.getExceptionType(), t.getMessage()}, actions_);
+      flush(actions_);
+      return;
+    case proto::Message::UPDATE_GRAPH: {
+      if (peer->kind != Kind::client) break;
+      auto g = root.getUpdateGraph();
+      sched::UpdateGraph ev{peer->id, {}, {}};
+      ev.tasks.reserve(g.getTasks().size());
+      for (auto t : g.getTasks()) ev.tasks.push_back(std::make_shared<TaskSpec>(read_task_spec(mr, t)));
+      for (auto k : g.getWanted()) ev.wanted.emplace_back(k);
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::RELEASE_KEYS: {
+      if (peer->kind != Kind::client) break;
+      sched::ReleaseKeys ev{peer->id, {}};
+      for (auto k : root.getReleaseKeys()) ev.keys.emplace_back(k);
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::SHUTDOWN:
+      if (peer->kind != Kind::client) break;
+      log().info("client '{}' asked for shutdown", peer->name);
+      shutdown_cluster();
+      return;
+    case proto::Message::CLOSE:
+      peer->conn->close("peer closed the connection");
+      return;
+    case proto::Message::ERROR:
+      peer->conn->close("peer reported: " + std::string(root.getError().getReason()));
+      return;
+    default:
+      break;
+  }
+  throw std::runtime_error("unexpected message (kind " + std::to_string(static_cast<int>(root.which())) + ")");
+}
+
+void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason) {
+  if (is_bad_input_reason(reason)) log().warn("closed connection from {}: {}", peer->conn->peer(), reason);
+  else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
+  if (peer->kind == Peer::Kind::client && clients_.erase(peer->id)) {
+    log().info("client '{}' disconnected", peer->name);
+    if (!stopped_) handle(sched::RemoveClient{peer->id});
+  } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
+    log().info("worker '{}' left: {}", peer->name, reason);
+    if (!stopped_) handle(sched::RemoveWorker{peer->id});
+  }
+  if (stopped_ && workers_.empty() && clients_.empty() && on_shutdown) {
+    auto done = std::move(on_shutdown);
+    on_shutdown = nullptr;
+    done();
+  }
+}
+
+void SchedulerServer::handle(sched::Event e) {
+  state_.handle(std::move(e), actions_);
+  flush(actions_);
+}
+
+// Turns actions into messages, one message per destination and kind.
+void SchedulerServer::flush(std::vector<sched::Action>& actions) {
+  if (actions.empty()) return;
+  std::unordered_map<std::uint64_t, std::vector<const sched::ComputeTask*>> compute;
+  std::unordered_map<std::uint64_t, std::vector<const std::string*>> free;
+  std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
+  std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
+  const sched::ClusterChanged* cluster = nullptr;
+  for (const auto& a : actions) {
+    if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
+    else if (auto* f = std::get_if<sched::FreeKeys>(&a)) {
+      for (const auto& k : f->keys) free[f->worker].push_back(&k);
+    } else if (auto* m = std::get_if<sched::KeyInMemory>(&a)) in_memory[m->client].push_back(m);
+    else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
+    else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
+  }
+  auto send_to = [](auto& peers, std::uint64_t id, OutMessage m) {
+    auto it = peers.find(id);
+    if (it != peers.end()) it->second->conn->send(std::move(m));
+  };
+  // Frees go first: a key freed and recomputed in one step must be dropped before it is rebuilt.
+  for (auto& [wid, keys] : free) {
+    MessageBuilder mb;
+    auto list = mb.root().initFreeKeys(static_cast<unsigned>(keys.size()));
+    for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
+    send_to(workers_, wid, mb.finish());
+  }
+  for (auto& [wid, tasks] : compute) {
+    MessageBuilder mb;
+    auto list = mb.root().initComputeTasks(static_cast<unsigned>(tasks.size()));
+    for (unsigned i = 0; i < tasks.size(); ++i) {
+      write_task_spec(mb, list[i].initSpec(), *tasks[i]->spec);
+      auto wh = list[i].initWhoHas(static_cast<unsigned>(tasks[i]->who_has.size()));
+      for (unsigned j = 0; j < tasks[i]->who_has.size(); ++j) {
+        const auto& [key, addresses] = tasks[i]->who_has[j];
+        wh[j].setKey(key);
+        auto ws = wh[j].initWorkers(static_cast<unsigned>(addresses.size()));
+        for (unsigned k = 0; k < addresses.size(); ++k) ws.set(k, addresses[k]);
+      }
+    }
+    send_to(workers_, wid, mb.finish());
+  }
+  for (auto& [cid, keys] : in_memory) {
+    MessageBuilder mb;
+    auto list = mb.root().initKeysInMemory(static_cast<unsigned>(keys.size()));
+    for (unsigned i = 0; i < keys.size(); ++i) {
+      list[i].setKey(keys[i]->key);
+      list[i].setWorker(keys[i]->worker_address);
+      list[i].setType(keys[i]->type);
+      list[i].setNbytes(keys[i]->nbytes);
+    }
+    send_to(clients_, cid, mb.finish());
+  }
+  for (auto& [cid, keys] : erred) {
+    MessageBuilder mb;
+    auto list = mb.root().initTaskErred(static_cast<unsigned>(keys.size()));
+    for (unsigned i = 0; i < keys.size(); ++i) {
+      list[i].setKey(keys[i]->key);
+      list[i].setExceptionType(keys[i]->exception_type);
+      list[i].setMessage(keys[i]->message);
+    }
+    send_to(clients_, cid, mb.finish());
+  }
+  if (cluster) {
+    for (auto& [cid, peer] : clients_) {
+      MessageBuilder mb;
+      auto info = mb.root().initClusterInfo();
+      info.setWorkers(cluster->workers);
+      info.setThreads(cluster->threads);
+      peer->conn->send(mb.finish());
+    }
+  }
+  actions.clear();
+}
+
+void SchedulerServer::check_heartbeats() {
+  if (stopped_) return;
+  auto now = Clock::now();
+  std::vector<std::shared_ptr<Peer>> silent;
+  for (auto& [id, w] : workers_)
+    if (now - w->last_seen > options_.worker_timeout) silent.push_back(w);
+  for (auto& w : silent) w->conn->close("no heartbeat for " + std::to_string(options_.worker_timeout.count()) + " ms");
+  heartbeat_timer_.expires_after(std::chrono::seconds(1));
+  heartbeat_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) check_heartbeats();
+  });
+}
+
+void SchedulerServer::shutdown_cluster() {
+  if (stopped_) return;
+  stopped_ = true;
+  asio::error_code ec;
+  acceptor_.close(ec);
+  heartbeat_timer_.cancel();
+  for (auto& [id, w] : workers_) {
+    w->conn->send(make_shutdown());
+    w->conn->close_after_flush("cluster shutdown");
+  }
+  for (auto& [id, c] : clients_) {
+    c->conn->send(make_shutdown());
+    c->conn->close_after_flush("cluster shutdown");
+  }
+  if (workers_.empty() && clients_.empty() && on_shutdown) {
+    auto done = std::move(on_shutdown);
+    on_shutdown = nullptr;
+    done();
+  }
+}
+
+}  // namespace distrib::detail

@@ -1,0 +1,67 @@
+#pragma once
+// SchedulerServer: the scheduler's I/O. Accepts clients and workers, turns their messages
+// into SchedulerState events and the resulting actions into messages. Runs on one
+// io_context; every method must be called on its thread, except the constructor.
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "comm/connection.hpp"
+#include "scheduler/scheduler_state.hpp"
+
+namespace distrib::detail {
+
+struct SchedulerOptions {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8786;  // 0: any free port
+  FrameLimits limits;
+  /// A worker silent for this long is removed (its tasks go elsewhere).
+  std::chrono::milliseconds worker_timeout{30'000};
+};
+
+class SchedulerServer {
+ public:
+  /// Binds the listening socket; throws CommError if the address is unavailable.
+  SchedulerServer(asio::io_context& io, SchedulerOptions options);
+  ~SchedulerServer();
+
+  void start();
+  /// Closes every connection and stops listening.
+  void stop();
+  /// "tcp://host:port" where the scheduler listens.
+  const std::string& address() const { return address_; }
+  /// Called after a client asked for shutdown and the workers were told to stop.
+  std::function<void()> on_shutdown;
+
+  const sched::SchedulerState& state() const { return state_; }
+
+ private:
+  struct Peer;
+  void accept();
+  void on_message(const std::shared_ptr<Peer>& peer, InMessage&& m);
+  void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
+  void handle(sched::Event e);
+  void flush(std::vector<sched::Action>& actions);
+  void check_heartbeats();
+  void shutdown_cluster();
+
+  asio::io_context& io_;
+  SchedulerOptions options_;
+  asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer heartbeat_timer_;
+  std::string address_;
+  sched::SchedulerState state_;
+  std::vector<sched::Action> actions_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> workers_;
+  std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> clients_;
+  std::uint64_t next_id_ = 1;
+  bool stopped_ = false;
+};
+
+}  // namespace distrib::detail

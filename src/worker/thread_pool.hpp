@@ -1,0 +1,33 @@
+#pragma once
+// A fixed pool of threads that run tasks in FIFO order. The worker's state machine
+// already orders tasks by priority and never hands out more than `nthreads` at once.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace distrib::detail {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(unsigned nthreads);
+  /// Joins the threads after the queued jobs are done.
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  void submit(std::function<void()> job);
+  unsigned size() const { return static_cast<unsigned>(threads_.size()); }
+
+ private:
+  void run();
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace distrib::detail

@@ -1,0 +1,312 @@
+#include "worker/worker_server.hpp"
+
+#include <cxxabi.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <typeinfo>
+
+#include "comm/message.hpp"
+#include "core/log.hpp"
+#include "distrib/errors.hpp"
+#include "distrib/task.hpp"
+
+namespace distrib::detail {
+
+namespace {
+std::string demangle(const char* name) {
+  int status = 0;
+  char* s = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = status == 0 && s ? s : name;
+  std::free(s);
+  return out;
+}
+
+wrk::WhoHas read_who_has(capnp::List<proto::KeyLocation>::Reader list) {
+  wrk::WhoHas out;
+  out.reserve(list.size());
+  for (auto loc : list) {
+    std::vector<std::string> workers;
+    for (auto w : loc.getWorkers()) workers.emplace_back(w);
+    out.emplace_back(loc.getKey(), std::move(workers));
+  }
+  return out;
+}
+}  // namespace
+
+std::uint64_t current_rss_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::uint64_t size = 0, resident = 0;
+  if (!(statm >> size >> resident)) return 0;
+  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::uint64_t total_memory_bytes() {
+  return static_cast<std::uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
+    : io_(io),
+      options_(std::move(options)),
+      acceptor_(io),
+      heartbeat_timer_(io),
+      state_(std::max<std::uint32_t>(1, options_.nthreads)),
+      fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(options_.host, ec);
+  if (ec) throw CommError("bad worker host '" + options_.host + "': " + ec.message());
+  asio::ip::tcp::endpoint ep(addr, options_.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw CommError("worker cannot listen on " + format_address(options_.host, options_.port) + ": " + ec.message());
+  auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
+  // Listening on every interface: advertise the one that reaches the scheduler.
+  auto advertised = addr.is_unspecified() ? socket.local_endpoint().address().to_string() : options_.host;
+  address_ = format_address(advertised, acceptor_.local_endpoint().port());
+  if (options_.name.empty()) options_.name = address_;
+  if (options_.nthreads == 0) options_.nthreads = 1;
+  if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();
+  scheduler_ = std::make_shared<Connection>(std::move(socket), options_.limits);
+  pool_ = std::make_unique<ThreadPool>(options_.nthreads);
+}
+
+WorkerServer::~WorkerServer() {
+  *alive_ = false;
+  pool_.reset();  // joins running tasks before the state they report to goes away
+}
+
+void WorkerServer::start() {
+  scheduler_->start([this](InMessage&& m) { on_scheduler_message(std::move(m)); },
+                    [this](const std::string& reason) { stop("lost the scheduler: " + reason); });
+  scheduler_->send(make_handshake(proto::Role::WORKER, options_.name));
+  MessageBuilder mb;
+  auto reg = mb.root().initRegisterWorker();
+  reg.setName(options_.name);
+  reg.setAddress(address_);
+  reg.setNthreads(options_.nthreads);
+  reg.setMemoryLimit(options_.memory_limit);
+  auto names = TaskRegistry::instance().names();
+  auto fns = reg.initFunctions(static_cast<unsigned>(names.size()));
+  for (unsigned i = 0; i < names.size(); ++i) fns.set(i, names[i]);
+  scheduler_->send(mb.finish());
+  accept();
+  send_heartbeat();
+}
+
+void WorkerServer::stop(const std::string& reason) {
+  if (stopped_) return;
+  stopped_ = true;
+  log().info("worker '{}' stopping: {}", options_.name, reason);
+  asio::error_code ec;
+  acceptor_.close(ec);
+  heartbeat_timer_.cancel();
+  scheduler_->close(reason);
+  auto peers = std::move(peers_);
+  for (auto& p : peers) p->close("worker stopping");
+  fetcher_.close_all();
+  if (on_stopped) {
+    auto cb = std::move(on_stopped);
+    on_stopped = nullptr;
+    cb(reason);
+  }
+}
+
+void WorkerServer::on_scheduler_message(InMessage&& m) {
+  MessageReader mr(m);
+  auto root = mr.root();
+  if (!scheduler_handshaken_) {
+    auto why = check_handshake(root, proto::Role::SCHEDULER, proto::Role::SCHEDULER);
+    if (!why.empty()) {
+      log().error("scheduler handshake failed: {}", why);
+      return stop("bad scheduler handshake: " + why);
+    }
+    scheduler_handshaken_ = true;
+    return;
+  }
+  switch (root.which()) {
+    case proto::Message::WORKER_REGISTERED: {
+      auto r = root.getWorkerRegistered();
+      if (!r.getOk()) return stop("the scheduler rejected this worker: " + std::string(r.getReason()));
+      if (on_registered) on_registered();
+      return;
+    }
+    case proto::Message::COMPUTE_TASKS:
+      for (auto ct : root.getComputeTasks())
+        handle(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas())});
+      return;
+    case proto::Message::FREE_KEYS: {
+      wrk::FreeKeys ev;
+      for (auto k : root.getFreeKeys()) ev.keys.emplace_back(k);
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::SHUTDOWN:
+      return stop("the scheduler asked to shut down");
+    case proto::Message::ERROR:
+      return stop("the scheduler reported: " + std::string(root.getError().getReason()));
+    default:
+      throw std::runtime_error("unexpected message from the scheduler (kind " +
+                               std::to_string(static_cast<int>(root.which())) + ")");
+  }
+}
+
+void WorkerServer::handle(wrk::Event e) {
+  if (stopped_) return;
+  std::vector<wrk::Instruction> out;
+  state_.handle(std::move(e), out);
+  for (auto& ins : out) {
+    if (auto* ex = std::get_if<wrk::Execute>(&ins)) {
+      execute(std::move(*ex));
+    } else if (auto* g = std::get_if<wrk::GatherDep>(&ins)) {
+      auto worker = g->worker;
+      auto keys = g->keys;
+      fetcher_.fetch(g->worker, std::move(g->keys), [this, worker, keys, alive = std::weak_ptr<bool>(alive_)](FetchResult r) {
+        if (alive.expired()) return;
+        if (!r.error.empty()) handle(wrk::GatherFailure{worker, keys, r.error});
+        else handle(wrk::GatherSuccess{worker, std::move(r.values), std::move(r.missing)});
+      });
+    } else if (auto* f = std::get_if<wrk::SendTaskFinished>(&ins)) {
+      finished_.push_back(std::move(*f));
+    } else if (auto* er = std::get_if<wrk::SendTaskErred>(&ins)) {
+      erred_.push_back(std::move(*er));
+    }
+  }
+  // Reports produced in this turn of the event loop leave together in one message.
+  if ((!finished_.empty() || !erred_.empty()) && !flush_scheduled_) {
+    flush_scheduled_ = true;
+    asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
+      if (!alive.expired()) flush_reports();
+    });
+  }
+}
+
+void WorkerServer::flush_reports() {
+  flush_scheduled_ = false;
+  if (stopped_) return;
+  if (!finished_.empty()) {
+    MessageBuilder mb;
+    auto list = mb.root().initTasksFinished(static_cast<unsigned>(finished_.size()));
+    for (unsigned i = 0; i < finished_.size(); ++i) {
+      list[i].setKey(finished_[i].key);
+      list[i].setType(finished_[i].type);
+      list[i].setNbytes(finished_[i].nbytes);
+    }
+    scheduler_->send(mb.finish());
+    finished_.clear();
+  }
+  if (!erred_.empty()) {
+    MessageBuilder mb;
+    auto list = mb.root().initTaskErred(static_cast<unsigned>(erred_.size()));
+    for (unsigned i = 0; i < erred_.size(); ++i) {
+      list[i].setKey(erred_[i].key);
+      list[i].setExceptionType(erred_[i].exception_type);
+      list[i].setMessage(erred_[i].message);
+    }
+    scheduler_->send(mb.finish());
+    erred_.clear();
+  }
+}
+
+void WorkerServer::execute(wrk::Execute ex) {
+  const TaskFunction* fn = TaskRegistry::instance().find(ex.spec->function);
+  auto key = ex.spec->key;
+  auto alive = std::weak_ptr<bool>(alive_);
+  auto report = [this, alive](wrk::Event e) {
+    asio::post(io_, [this, alive, e = std::move(e)]() mutable {
+      if (!alive.expired()) handle(std::move(e));
+    });
+  };
+  if (!fn) {
+    report(wrk::ExecuteFailure{key, "distrib::NoWorkerCanRun",
+                               "task function '" + ex.spec->function + "' is not registered in this worker"});
+    return;
+  }
+  pool_->submit([fn, key, args = std::move(ex.args), report]() mutable {
+    try {
+      report(wrk::ExecuteSuccess{key, fn->invoke(args)});
+    } catch (const std::exception& e) {
+      report(wrk::ExecuteFailure{key, demangle(typeid(e).name()), e.what()});
+    } catch (...) {
+      report(wrk::ExecuteFailure{key, "unknown", "a non-standard exception was thrown"});
+    }
+  });
+}
+
+void WorkerServer::accept() {
+  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
+    if (ec) {
+      if (!stopped_ && ec != asio::error::operation_aborted) accept();
+      return;
+    }
+    auto conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+    auto handshaken = std::make_shared<bool>(false);
+    peers_.push_back(conn);
+    std::weak_ptr<Connection> weak = conn;
+    conn->start([this, weak, handshaken](InMessage&& m) {
+                  if (auto c = weak.lock()) on_peer_message(c, *handshaken, std::move(m));
+                },
+                [this, weak](const std::string& reason) {
+                  if (is_bad_input_reason(reason)) log().warn("closed peer connection: {}", reason);
+                  auto c = weak.lock();
+                  std::erase(peers_, c);
+                });
+    conn->send(make_handshake(proto::Role::WORKER, options_.name));
+    accept();
+  });
+}
+
+void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m) {
+  MessageReader mr(m);
+  auto root = mr.root();
+  if (!handshaken) {
+    auto why = check_handshake(root, proto::Role::PEER, proto::Role::CLIENT);
+    if (!why.empty()) {
+      log().warn("rejected {}: {}", conn->peer(), why);
+      conn->send(make_error(why));
+      conn->close_after_flush("rejected: " + why);
+      return;
+    }
+    handshaken = true;
+    return;
+  }
+  if (root.isClose()) return conn->close("peer closed the connection");
+  if (!root.isGetData()) throw std::runtime_error("unexpected message on the data port");
+  auto req = root.getGetData();
+  MessageBuilder mb;
+  auto reply = mb.root().initDataReply();
+  reply.setId(req.getId());
+  std::vector<std::pair<std::string, Value>> found;
+  std::vector<std::string> missing;
+  for (auto k : req.getKeys()) {
+    std::string key = k;
+    if (auto v = state_.get_data(key)) found.emplace_back(std::move(key), std::move(*v));
+    else missing.push_back(std::move(key));
+  }
+  auto values = reply.initValues(static_cast<unsigned>(found.size()));
+  for (unsigned i = 0; i < found.size(); ++i) {
+    values[i].setKey(found[i].first);
+    mb.set_value(values[i].initValue(), found[i].second);
+  }
+  auto miss = reply.initMissing(static_cast<unsigned>(missing.size()));
+  for (unsigned i = 0; i < missing.size(); ++i) miss.set(i, missing[i]);
+  conn->send(mb.finish());
+}
+
+void WorkerServer::send_heartbeat() {
+  if (stopped_) return;
+  MessageBuilder mb;
+  auto hb = mb.root().initHeartbeat();
+  hb.setMemoryBytes(current_rss_bytes());
+  hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
+  hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
+  scheduler_->send(mb.finish());
+  heartbeat_timer_.expires_after(options_.heartbeat_interval);
+  heartbeat_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) send_heartbeat();
+  });
+}
+
+}  // namespace distrib::detail

@@ -1,0 +1,341 @@
+#include "worker/worker_state.hpp"
+
+#include <algorithm>
+#include <functional>
+#include <queue>
+#include <stdexcept>
+#include <unordered_map>
+#include <unordered_set>
+
+namespace distrib::detail::wrk {
+
+const char* to_string(TaskStatus s) {
+  switch (s) {
+    case TaskStatus::waiting: return "waiting";
+    case TaskStatus::ready: return "ready";
+    case TaskStatus::executing: return "executing";
+    case TaskStatus::memory: return "memory";
+    case TaskStatus::fetch: return "fetch";
+    case TaskStatus::flight: return "flight";
+    case TaskStatus::cancelled: return "cancelled";
+  }
+  return "?";
+}
+
+namespace {
+
+struct TaskState {
+  std::string key;
+  TaskSpecPtr spec;        // null for an input fetched from a peer
+  bool assigned = false;   // the scheduler asked this worker to compute (and keep) the key
+  TaskStatus status = TaskStatus::waiting;
+  std::vector<TaskState*> dependencies;
+  std::vector<TaskState*> dependents;
+  std::size_t waiting_on = 0;
+  std::vector<std::string> who_has;  // peers to fetch from
+  std::uint64_t sequence = 0;        // submission order, breaks priority ties
+};
+
+// An entry of the ready queue. Tasks are named by key, not pointer: a task may be
+// forgotten while queued, and its entry is then skipped.
+struct ReadyEntry {
+  std::int64_t priority;
+  std::uint64_t sequence;
+  std::string key;
+  bool operator>(const ReadyEntry& o) const {
+    return priority != o.priority ? priority > o.priority : sequence > o.sequence;
+  }
+};
+
+}  // namespace
+
+struct WorkerState::Impl {
+  std::uint32_t nthreads;
+  std::size_t max_gathers;
+  std::unordered_map<std::string, std::unique_ptr<TaskState>> tasks;
+  std::unordered_map<std::string, Value> data;
+  std::uint64_t data_bytes = 0;
+  std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, std::greater<>> ready;
+  std::vector<TaskState*> to_fetch;
+  std::unordered_set<std::string> gathering_from;  // peers with a request in flight
+  std::size_t executing = 0;
+  std::uint64_t sequence = 0;
+  std::vector<Instruction>* out = nullptr;
+
+  TaskState* find(const std::string& key) {
+    auto it = tasks.find(key);
+    return it == tasks.end() ? nullptr : it->second.get();
+  }
+
+  TaskState* create(const std::string& key) {
+    auto ts = std::make_unique<TaskState>();
+    ts->key = key;
+    ts->sequence = ++sequence;
+    auto* p = ts.get();
+    tasks.emplace(key, std::move(ts));
+    return p;
+  }
+
+  // ---- events ----
+  void on(ComputeTask& e) {
+    const auto& key = e.spec->key;
+    auto* ts = find(key);
+    if (ts) {
+      ts->spec = e.spec;
+      ts->assigned = true;
+      if (ts->status == TaskStatus::memory) {
+        report_finished(ts);
+      } else if (ts->status == TaskStatus::cancelled) {
+        ts->status = TaskStatus::executing;  // wanted again while still running: keep the result
+      }
+      return;  // waiting, ready, executing, fetch or flight: already on its way
+    }
+    ts = create(key);
+    ts->spec = e.spec;
+    ts->assigned = true;
+    for (const auto& dep_key : e.spec->dependencies()) {
+      auto* dep = find(dep_key);
+      if (!dep) {
+        auto loc = std::find_if(e.who_has.begin(), e.who_has.end(), [&](auto& p) { return p.first == dep_key; });
+        if (loc == e.who_has.end() || loc->second.empty()) {
+          fail_unlinked(ts, "dependency '" + dep_key + "' is not held by any worker");
+          return;
+        }
+        dep = create(dep_key);
+        dep->status = TaskStatus::fetch;
+        dep->who_has = loc->second;
+        to_fetch.push_back(dep);
+      }
+      ts->dependencies.push_back(dep);
+      dep->dependents.push_back(ts);
+      if (dep->status != TaskStatus::memory) ++ts->waiting_on;
+    }
+    if (ts->waiting_on == 0) make_ready(ts);
+    ensure_communicating();
+    ensure_computing();
+  }
+
+  void on(ExecuteSuccess& e) {
+    auto* ts = find(e.key);
+    if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
+    --executing;
+    if (ts->status == TaskStatus::cancelled) {
+      forget(ts);  // freed while running: the result is dropped
+    } else {
+      store(ts, std::move(e.value));
+      report_finished(ts);
+      done_with_inputs(ts);
+    }
+    ensure_computing();
+  }
+
+  void on(ExecuteFailure& e) {
+    auto* ts = find(e.key);
+    if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
+    --executing;
+    if (ts->status != TaskStatus::cancelled) out->push_back(SendTaskErred{e.key, e.exception_type, e.message});
+    done_with_inputs(ts);
+    forget(ts);
+    ensure_computing();
+  }
+
+  void on(FreeKeys& e) {
+    for (const auto& key : e.keys) {
+      auto* ts = find(key);
+      if (!ts) continue;
+      ts->assigned = false;
+      if (ts->status == TaskStatus::executing) {
+        ts->status = TaskStatus::cancelled;  // cannot stop a running thread; drop its result
+        continue;
+      }
+      if (!ts->dependents.empty()) continue;  // still an input of a local task: freed after it
+      done_with_inputs(ts);
+      forget(ts);
+    }
+    ensure_computing();
+  }
+
+  void on(GatherSuccess& e) {
+    gathering_from.erase(e.worker);
+    for (auto& [key, value] : e.data) {
+      auto* ts = find(key);
+      if (!ts || ts->status != TaskStatus::flight) continue;
+      store(ts, std::move(value));
+      if (ts->assigned) report_finished(ts);
+      if (ts->dependents.empty() && !ts->assigned) forget(ts);
+    }
+    for (const auto& key : e.missing) fetch_failed(key, e.worker, "the peer does not hold it");
+    ensure_communicating();
+    ensure_computing();
+  }
+
+  void on(GatherFailure& e) {
+    gathering_from.erase(e.worker);
+    for (const auto& key : e.keys) fetch_failed(key, e.worker, e.reason);
+    ensure_communicating();
+    ensure_computing();
+  }
+
+  // ---- transitions ----
+  void make_ready(TaskState* ts) {
+    ts->status = TaskStatus::ready;
+    ready.push(ReadyEntry{ts->spec->priority, ts->sequence, ts->key});
+  }
+
+  void store(TaskState* ts, Value v) {
+    data_bytes += v.bytes.size();
+    auto [it, inserted] = data.try_emplace(ts->key, std::move(v));
+    if (!inserted) {  // replacing a value: count only the new one
+      data_bytes -= it->second.bytes.size();
+      it->second = std::move(v);
+    }
+    ts->status = TaskStatus::memory;
+    for (auto* d : ts->dependents)
+      if (d->status == TaskStatus::waiting && --d->waiting_on == 0) make_ready(d);
+  }
+
+  void report_finished(TaskState* ts) {
+    const auto& v = data.at(ts->key);
+    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size()});
+  }
+
+  /// After `ts` ran (or failed), drops inputs that were fetched only for local tasks.
+  void done_with_inputs(TaskState* ts) {
+    auto deps = std::move(ts->dependencies);
+    ts->dependencies.clear();
+    for (auto* d : deps) {
+      auto& ds = d->dependents;
+      ds.erase(std::remove(ds.begin(), ds.end(), ts), ds.end());
+      if (ds.empty() && !d->assigned &&
+          (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight))
+        forget(d);
+    }
+  }
+
+  void forget(TaskState* ts) {
+    auto it = data.find(ts->key);
+    if (it != data.end()) {
+      data_bytes -= it->second.bytes.size();
+      data.erase(it);
+    }
+    for (auto* d : ts->dependencies) {
+      auto& ds = d->dependents;
+      ds.erase(std::remove(ds.begin(), ds.end(), ts), ds.end());
+    }
+    std::erase(to_fetch, ts);
+    tasks.erase(ts->key);
+  }
+
+  /// A task that cannot run because an input is gone everywhere.
+  void fail_unlinked(TaskState* ts, const std::string& why) {
+    out->push_back(SendTaskErred{ts->key, "distrib::MissingDependency", why});
+    done_with_inputs(ts);
+    forget(ts);
+  }
+
+  void fetch_failed(const std::string& key, const std::string& worker, const std::string& why) {
+    auto* ts = find(key);
+    if (!ts || ts->status != TaskStatus::flight) return;
+    std::erase(ts->who_has, worker);
+    if (!ts->who_has.empty()) {
+      ts->status = TaskStatus::fetch;
+      to_fetch.push_back(ts);
+      return;
+    }
+    auto dependents = ts->dependents;
+    for (auto* d : dependents)
+      fail_unlinked(d, "could not fetch dependency '" + key + "' from " + worker + ": " + why);
+    if (find(key) == ts && ts->dependents.empty()) forget(ts);
+  }
+
+  void ensure_computing() {
+    while (executing < nthreads && !ready.empty()) {
+      auto* ts = find(ready.top().key);
+      bool live = ts && ts->status == TaskStatus::ready && ts->sequence == ready.top().sequence;
+      ready.pop();
+      if (!live) continue;
+      ts->status = TaskStatus::executing;
+      ++executing;
+      Execute ex{ts->spec, {}};
+      ex.args.reserve(ts->spec->args.size());
+      for (const auto& a : ts->spec->args) ex.args.push_back(a.is_key() ? data.at(a.key()) : a.value());
+      out->push_back(std::move(ex));
+    }
+  }
+
+  void ensure_communicating() {
+    std::unordered_map<std::string, std::vector<TaskState*>> by_worker;
+    std::vector<TaskState*> still_waiting;
+    for (auto* ts : to_fetch) {
+      if (ts->status != TaskStatus::fetch) continue;
+      const std::string* chosen = nullptr;
+      for (const auto& w : ts->who_has)
+        if (!gathering_from.count(w) && (by_worker.count(w) || gathering_from.size() + by_worker.size() < max_gathers)) {
+          chosen = &w;
+          break;
+        }
+      if (!chosen) {
+        still_waiting.push_back(ts);
+        continue;
+      }
+      by_worker[*chosen].push_back(ts);
+    }
+    to_fetch = std::move(still_waiting);
+    for (auto& [worker, list] : by_worker) {
+      GatherDep g{worker, {}};
+      for (auto* ts : list) {
+        ts->status = TaskStatus::flight;
+        g.keys.push_back(ts->key);
+      }
+      gathering_from.insert(worker);
+      out->push_back(std::move(g));
+    }
+  }
+};
+
+WorkerState::WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers) : impl_(std::make_unique<Impl>()) {
+  impl_->nthreads = std::max<std::uint32_t>(1, nthreads);
+  impl_->max_gathers = std::max<std::size_t>(1, max_concurrent_gathers);
+}
+WorkerState::~WorkerState() = default;
+
+void WorkerState::handle(Event event, std::vector<Instruction>& out) {
+  impl_->out = &out;
+  std::visit([this](auto& e) { impl_->on(e); }, event);
+  impl_->out = nullptr;
+}
+
+std::optional<Value> WorkerState::get_data(const std::string& key) const {
+  auto it = impl_->data.find(key);
+  if (it == impl_->data.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<TaskStatus> WorkerState::status(const std::string& key) const {
+  auto* ts = impl_->find(key);
+  if (!ts) return std::nullopt;
+  return ts->status;
+}
+
+std::size_t WorkerState::n_stored() const { return impl_->data.size(); }
+std::uint64_t WorkerState::stored_bytes() const { return impl_->data_bytes; }
+std::size_t WorkerState::n_executing() const { return impl_->executing; }
+std::size_t WorkerState::n_tasks() const { return impl_->tasks.size(); }
+
+void WorkerState::validate() const {
+  auto fail = [](const std::string& what) { throw std::logic_error("WorkerState invariant broken: " + what); };
+  std::size_t executing = 0;
+  for (auto& [key, ts] : impl_->tasks) {
+    bool has_data = impl_->data.count(key) == 1;
+    if ((ts->status == TaskStatus::memory) != has_data) fail(key + " data does not match its status");
+    if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) ++executing;
+    if ((ts->status == TaskStatus::fetch || ts->status == TaskStatus::flight) && ts->who_has.empty())
+      fail(key + " is fetched from nowhere");
+    for (auto* d : ts->dependencies)
+      if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
+  }
+  if (executing != impl_->executing) fail("executing count is wrong");
+  if (impl_->data.size() > impl_->tasks.size()) fail("data without a task");
+}
+
+}  // namespace distrib::detail::wrk

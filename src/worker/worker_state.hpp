@@ -1,0 +1,103 @@
+#pragma once
+// WorkerState: a worker's decisions as a pure state machine (sans-IO), after Dask's
+// worker_state_machine. Events in (compute this task, a task finished on the pool, data
+// arrived from a peer ...), instructions out (execute, fetch from a peer, report to the
+// scheduler). It also owns the worker's data: key -> encoded value.
+//
+// Task states: waiting (for inputs) -> ready -> executing -> memory; inputs held elsewhere
+// go fetch -> flight -> memory.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/task_spec.hpp"
+
+namespace distrib::detail::wrk {
+
+using WhoHas = std::vector<std::pair<std::string, std::vector<std::string>>>;
+
+// ---- events ----
+struct ComputeTask {
+  TaskSpecPtr spec;
+  WhoHas who_has;
+};
+struct ExecuteSuccess {
+  std::string key;
+  Value value;
+};
+struct ExecuteFailure {
+  std::string key;
+  std::string exception_type;
+  std::string message;
+};
+struct FreeKeys {
+  std::vector<std::string> keys;
+};
+struct GatherSuccess {
+  std::string worker;
+  std::vector<std::pair<std::string, Value>> data;
+  std::vector<std::string> missing;
+};
+struct GatherFailure {
+  std::string worker;
+  std::vector<std::string> keys;
+  std::string reason;
+};
+using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure>;
+
+// ---- instructions ----
+struct Execute {
+  TaskSpecPtr spec;
+  std::vector<Value> args;  // every argument resolved to a value
+};
+struct GatherDep {
+  std::string worker;
+  std::vector<std::string> keys;
+};
+struct SendTaskFinished {
+  std::string key;
+  std::string type;
+  std::uint64_t nbytes = 0;
+};
+struct SendTaskErred {
+  std::string key;
+  std::string exception_type;
+  std::string message;
+};
+using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred>;
+
+enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, cancelled };
+const char* to_string(TaskStatus s);
+
+class WorkerState {
+ public:
+  explicit WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers = 10);
+  ~WorkerState();
+  WorkerState(const WorkerState&) = delete;
+  WorkerState& operator=(const WorkerState&) = delete;
+
+  void handle(Event event, std::vector<Instruction>& out);
+  std::vector<Instruction> handle(Event event) {
+    std::vector<Instruction> out;
+    handle(std::move(event), out);
+    return out;
+  }
+
+  /// A stored value, for serving peers and clients.
+  std::optional<Value> get_data(const std::string& key) const;
+  std::optional<TaskStatus> status(const std::string& key) const;
+  std::size_t n_stored() const;
+  std::uint64_t stored_bytes() const;
+  std::size_t n_executing() const;
+  std::size_t n_tasks() const;
+  void validate() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace distrib::detail::wrk
