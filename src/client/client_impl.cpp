@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <future>
 #include <random>
+#include <unordered_set>
 
 #include "client/client_impl.hpp"
 #include "comm/message.hpp"
@@ -177,10 +178,11 @@ std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& fut
   }
   // One request per worker, all in flight at once.
   std::map<std::string, std::vector<std::string>> by_worker;
+  std::unordered_set<const FutureState*> seen;
   for (auto* f : futures) {
+    if (!seen.insert(f).second) continue;
     std::lock_guard lock(f->mutex);
-    auto& keys = by_worker[f->worker];
-    if (std::find(keys.begin(), keys.end(), f->key) == keys.end()) keys.push_back(f->key);
+    by_worker[f->worker].push_back(f->key);
   }
   struct Shared {
     std::mutex mutex;

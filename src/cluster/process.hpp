@@ -14,10 +14,11 @@ class ChildProcess {
   ChildProcess() = default;
   /// Starts `argv[0]` with `argv` and the current environment plus `env`. The descriptors
   /// in `inherit` stay open in the child; all others close on exec. The child gets SIGKILL
-  /// if this process dies (PR_SET_PDEATHSIG). Throws std::system_error.
+  /// if this process dies (PR_SET_PDEATHSIG). If `stdout_fd` >= 0 the child's standard
+  /// output goes there. Throws std::system_error.
   static ChildProcess spawn(const std::vector<std::string>& argv,
                             const std::vector<std::pair<std::string, std::string>>& env,
-                            const std::vector<int>& inherit);
+                            const std::vector<int>& inherit, int stdout_fd = -1);
   ChildProcess(ChildProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
   ChildProcess& operator=(ChildProcess&& o) noexcept;
   /// Kills and reaps a child that is still running.

@@ -1,0 +1,187 @@
+// dscheduler and dworker started by hand as separate processes, as on a real cluster.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <distrib/distrib.hpp>
+#include <random>
+
+#include "comm/connection.hpp"
+#include "helpers.hpp"
+#include "tasks_for_tests.hpp"
+#include "test_tasks.hpp"
+
+namespace distrib::test {
+namespace {
+
+TEST(Daemons, SchedulerAndTwoWorkersByAddress) {
+  auto scheduler = start_scheduler();
+  ASSERT_EQ(scheduler.address.rfind("tcp://127.0.0.1:", 0), 0u) << scheduler.address;
+  // Workers are plain dworker executables: they know the functions of the preloaded library.
+  auto w1 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "alice"});
+  auto w2 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "bob"});
+  Client client(scheduler.address);
+  client.wait_for_workers(2, 30s);
+  EXPECT_EQ(client.n_workers(), 2u);
+
+  std::vector<int> xs(1000);
+  std::iota(xs.begin(), xs.end(), 0);
+  auto ys = client.gather(client.map(triple, xs));
+  for (std::size_t i = 0; i < xs.size(); ++i) ASSERT_EQ(ys[i], 3 * xs[i]);
+  EXPECT_EQ(client.submit(shout, std::string("hi")).result(60s), "HI!");
+
+  // A function the workers do not have fails fast, naming it.
+  auto f = client.submit(inc, 1);
+  try {
+    f.result(30s);
+    FAIL() << "expected TaskError";
+  } catch (const TaskError& e) {
+    EXPECT_EQ(e.remote_type(), "distrib::NoWorkerCanRun");
+    EXPECT_NE(e.remote_message().find("'inc'"), std::string::npos) << e.remote_message();
+  }
+
+  client.shutdown();
+  EXPECT_TRUE(scheduler.process.wait(30s));
+  EXPECT_TRUE(w1.process.wait(30s));
+  EXPECT_TRUE(w2.process.wait(30s));
+  EXPECT_EQ(w1.process.exit_description(), "exit code 0");
+  EXPECT_EQ(scheduler.process.exit_description(), "exit code 0");
+}
+
+TEST(Daemons, WorkerWithoutPreloadCannotRunLibraryTasks) {
+  auto scheduler = start_scheduler();
+  auto w = start_worker(scheduler.address);
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  EXPECT_THROW(client.submit(triple, 2).result(30s), TaskError);
+}
+
+TEST(Daemons, SchedulerExitsCleanlyOnSigterm) {
+  auto scheduler = start_scheduler();
+  scheduler.process.signal(SIGTERM);
+  ASSERT_TRUE(scheduler.process.wait(30s));
+  EXPECT_EQ(scheduler.process.exit_description(), "exit code 0");
+}
+
+TEST(Daemons, WorkerExitsCleanlyOnSigint) {
+  auto scheduler = start_scheduler();
+  auto w = start_worker(scheduler.address);
+  w.process.signal(SIGINT);
+  ASSERT_TRUE(w.process.wait(30s));
+  EXPECT_EQ(w.process.exit_description(), "exit code 0");
+}
+
+TEST(Daemons, BadOptionsAndUnreachableSchedulerExitNonZero) {
+  auto bad = run_command({DSCHEDULER_PATH, "--no-such-option"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("no-such-option"), std::string::npos) << bad.output;
+
+  auto bad_port = run_command({DSCHEDULER_PATH, "--port", "99999"});
+  EXPECT_NE(bad_port.exit_code, 0);
+
+  auto no_address = run_command({DWORKER_PATH});
+  EXPECT_NE(no_address.exit_code, 0);
+
+  // Port 1 on loopback refuses connections: the worker gives up after its timeout.
+  auto unreachable = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--timeout", "0.5"});
+  EXPECT_NE(unreachable.exit_code, 0);
+  EXPECT_NE(unreachable.output.find("cannot connect"), std::string::npos) << unreachable.output;
+
+  auto bad_preload = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--preload", "/no/such/lib.so"});
+  EXPECT_NE(bad_preload.exit_code, 0);
+  EXPECT_NE(bad_preload.output.find("cannot preload"), std::string::npos) << bad_preload.output;
+
+  // A busy port: the second scheduler on the same port fails with a message.
+  auto first = start_scheduler();
+  auto port = std::to_string(detail::parse_address(first.address).second);
+  auto second = run_command({DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", port});
+  EXPECT_NE(second.exit_code, 0);
+  EXPECT_NE(second.output.find("cannot listen"), std::string::npos) << second.output;
+}
+
+TEST(Daemons, ClientToNothingFailsWithCommError) {
+  EXPECT_THROW(Client("tcp://127.0.0.1:1", {.connect_timeout = 200ms}), CommError);
+  EXPECT_THROW(Client("not an address"), std::invalid_argument);
+}
+
+// Bad bytes close that one connection; the daemon keeps serving everyone else.
+class BadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    scheduler_ = start_scheduler();
+    worker_ = start_worker(scheduler_.address, {"--preload", TEST_TASKS_PATH});
+    client_ = std::make_unique<Client>(scheduler_.address);
+    client_->wait_for_workers(1, 30s);
+  }
+  void expect_still_serving() {
+    EXPECT_EQ(client_->submit(triple, 5).result(60s), 15);
+    Client fresh(scheduler_.address);
+    EXPECT_EQ(fresh.submit(triple, 7).result(60s), 21);
+  }
+  // Every port that accepts connections: the scheduler's and the worker's data port.
+  std::vector<std::string> ports() { return {scheduler_.address, worker_.address}; }
+  Daemon scheduler_;
+  Daemon worker_;
+  std::unique_ptr<Client> client_;
+};
+
+TEST_F(BadInput, RandomBytesCloseTheConnection) {
+  std::mt19937 rng(42);
+  for (const auto& address : ports()) {
+    for (int round = 0; round < 5; ++round) {
+      std::string junk(1 + rng() % 4096, '\0');
+      for (auto& c : junk) c = static_cast<char>(rng());
+      // Start with a plausible prefix now and then so the header parser is exercised too.
+      if (round % 2 == 1) {
+        std::uint32_t header = 64, frames = 0;
+        std::memcpy(junk.data(), &header, 4);
+        if (junk.size() >= 8) std::memcpy(junk.data() + 4, &frames, 4);
+      }
+      auto r = raw_exchange(address, junk, 30s);
+      EXPECT_TRUE(r.closed) << address << " kept a connection that sent junk";
+    }
+  }
+  expect_still_serving();
+}
+
+TEST_F(BadInput, WrongProtocolVersionIsRejectedWithAReason) {
+  for (const auto& address : ports()) {
+    auto r = raw_exchange(address, framed_handshake(999, 0 /* client */), 30s);
+    EXPECT_TRUE(r.closed);
+    EXPECT_NE(r.received.find("protocol version 999"), std::string::npos) << address;
+  }
+  expect_still_serving();
+}
+
+TEST_F(BadInput, OversizedFrameClosesTheConnection) {
+  for (const auto& address : ports()) {
+    // A valid-looking prefix: 8-byte header, one frame claiming 1 TiB.
+    std::string bytes(16, '\0');
+    std::uint32_t header = 8, frames = 1;
+    std::uint64_t size = std::uint64_t{1} << 40;
+    std::memcpy(bytes.data(), &header, 4);
+    std::memcpy(bytes.data() + 4, &frames, 4);
+    std::memcpy(bytes.data() + 8, &size, 8);
+    auto r = raw_exchange(address, bytes, 30s);
+    EXPECT_TRUE(r.closed) << address;
+    // And a header above the limit.
+    std::string big(8, '\0');
+    std::uint32_t huge_header = 0x7ffffff8;
+    std::memcpy(big.data(), &huge_header, 4);
+    EXPECT_TRUE(raw_exchange(address, big, 30s).closed) << address;
+  }
+  expect_still_serving();
+}
+
+TEST_F(BadInput, ClientDisconnectingMidComputationLeavesTheSchedulerHealthy) {
+  {
+    Client leaving(scheduler_.address);
+    std::vector<int> xs(2000);
+    std::iota(xs.begin(), xs.end(), 0);
+    auto fs = leaving.map(triple, xs);
+    // Leaves without waiting: the scheduler must release its keys and carry on.
+  }
+  expect_still_serving();
+}
+
+}  // namespace
+}  // namespace distrib::test

@@ -1,0 +1,58 @@
+#pragma once
+// Helpers for integration tests: real dscheduler / dworker processes on OS-chosen ports,
+// raw sockets for bad-input tests, and waiting on conditions with generous deadlines.
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cluster/process.hpp"
+
+namespace distrib::test {
+
+using namespace std::chrono_literals;
+
+/// A daemon process whose first stdout line announced its address.
+struct Daemon {
+  detail::ChildProcess process;
+  std::string address;  // tcp://127.0.0.1:port
+  int stdout_fd = -1;
+  Daemon() = default;
+  Daemon(Daemon&&) noexcept;
+  Daemon& operator=(Daemon&&) noexcept;
+  ~Daemon();
+  /// Reads the rest of the daemon's stdout until it exits (or the timeout).
+  std::string rest_of_output(std::chrono::milliseconds timeout = 10s);
+};
+
+/// Starts `dscheduler --host 127.0.0.1 --port 0` (+ extra args) and waits for its address.
+Daemon start_scheduler(const std::vector<std::string>& extra = {});
+/// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args) and waits until registered.
+Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra = {});
+
+/// Runs a command to completion; returns its exit code and captured stdout+stderr.
+struct RunResult {
+  int exit_code = -1;
+  std::string output;
+};
+RunResult run_command(const std::vector<std::string>& argv, std::chrono::milliseconds timeout = 30s);
+
+/// Polls `condition` until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s);
+
+/// Opens a TCP connection to `address`, writes `bytes`, and returns what the peer sent back
+/// until it closed the connection; `closed` says whether it did before the timeout.
+struct RawExchange {
+  std::string received;
+  bool closed = false;
+};
+RawExchange raw_exchange(const std::string& address, const std::string& bytes, std::chrono::milliseconds timeout = 10s);
+
+/// A framed message with one Handshake of the given protocol version and role.
+std::string framed_handshake(unsigned version, int role);
+
+/// PIDs of the direct children of `parent`, read from /proc.
+std::vector<int> child_pids(int parent);
+bool process_alive(int pid);
+
+}  // namespace distrib::test

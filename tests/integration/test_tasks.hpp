@@ -1,0 +1,8 @@
+#pragma once
+// Task functions compiled into libdistrib_test_tasks.so, which a plain dworker loads with
+// --preload. The integration tests link it too, so that the client can name them.
+#include <string>
+#include <vector>
+
+int triple(int x);
+std::string shout(std::string s);
