@@ -28,13 +28,15 @@ void ClientImpl::connect(const std::string& address) {
   scheduler_->send(make_handshake(proto::Role::CLIENT, options_.name));
   thread_ = std::thread([this] { io_.run(); });
   std::unique_lock lock(mutex_);
-  if (!cv_.wait_for(lock, options_.connect_timeout, [&] { return handshaken_ || !lost_reason_.empty(); })) {
+  // The scheduler answers with its handshake then the cluster's size: wait for both, so
+  // that n_workers() is right as soon as the constructor returns.
+  if (!cv_.wait_for(lock, options_.connect_timeout, [&] { return has_cluster_info_ || !lost_reason_.empty(); })) {
     lock.unlock();
     close();
     throw CommError("no answer from a scheduler at " + address + " within " +
                     std::to_string(options_.connect_timeout.count()) + " ms");
   }
-  if (!handshaken_) {
+  if (!has_cluster_info_) {
     auto why = lost_reason_;
     lock.unlock();
     close();
@@ -88,6 +90,7 @@ void ClientImpl::on_message(InMessage&& m) {
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
       n_workers_ = root.getClusterInfo().getWorkers();
+      has_cluster_info_ = true;
       cv_.notify_all();
       return;
     }

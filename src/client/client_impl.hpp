@@ -82,6 +82,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<std::string> released_;
   bool release_posted_ = false;
   bool handshaken_ = false;
+  bool has_cluster_info_ = false;
   bool closed_ = false;
   bool closing_ = false;
   std::string lost_reason_;
