@@ -1,0 +1,76 @@
+// Task throughput and round-trip latency on a 2-worker, 1-thread-each LocalCluster
+// (processes), the same set-up as ../shared/peer/dask/throughput.py and latency.py.
+// Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
+//   bench_throughput [n_tasks=20000] [repeats=3]
+#include <distrib/distrib.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <numeric>
+#include <string>
+#include <vector>
+
+int inc(int x) { return x + 1; }
+DISTRIB_TASK(inc);
+
+namespace {
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+void report(const char* name, const char* unit, const std::vector<double>& runs) {
+  std::printf("{\"bench\": \"%s\", \"unit\": \"%s\", \"median\": %.6g, \"runs\": [", name, unit, median(runs));
+  for (std::size_t i = 0; i < runs.size(); ++i) std::printf("%s%.6g", i ? ", " : "", runs[i]);
+  std::printf("]}\n");
+  std::fflush(stdout);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  distrib::init(argc, argv);
+  int n = argc > 1 ? std::stoi(argv[1]) : 20000;
+  int repeats = argc > 2 ? std::stoi(argv[2]) : 3;
+
+  std::vector<double> startup;
+  std::vector<double> map_rate, submit_rate, latency_us;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = Clock::now();
+    distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+    distrib::Client client(cluster);
+    startup.push_back(seconds_since(t0));
+
+    std::vector<int> xs(static_cast<std::size_t>(n));
+    std::iota(xs.begin(), xs.end(), 0);
+    auto t1 = Clock::now();
+    auto ys = client.gather(client.map(inc, xs));
+    map_rate.push_back(n / seconds_since(t1));
+    if (ys.back() != n) return 1;
+
+    auto t2 = Clock::now();
+    std::vector<distrib::Future<int>> fs;
+    fs.reserve(xs.size());
+    for (int x : xs) fs.push_back(client.submit(inc, x));
+    auto zs = client.gather(fs);
+    submit_rate.push_back(n / seconds_since(t2));
+
+    std::vector<double> lat;
+    for (int i = 0; i < 200; ++i) {
+      auto t = Clock::now();
+      client.submit(inc, i).result();
+      lat.push_back(seconds_since(t) * 1e6);
+    }
+    latency_us.push_back(median(lat));
+    client.shutdown();
+  }
+  report("localcluster_start", "s", startup);
+  report("map_gather", "tasks/s", map_rate);
+  report("submit_loop_gather", "tasks/s", submit_rate);
+  report("round_trip_median", "us", latency_us);
+  return 0;
+}

@@ -1,0 +1,1034 @@
+// Unit tests of SchedulerState, the scheduler's sans-IO state machine: events are fed in,
+// the returned actions and the introspection API are checked, and validate() runs after
+// every event.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "scheduler/scheduler_state.hpp"
+
+namespace distrib::detail::sched {
+namespace {
+
+// ---- helpers ----
+
+/// A task with one literal argument and one argument per dependency key.
+TaskSpecPtr make_task(const std::string& key, const std::vector<std::string>& deps = {},
+                      const std::string& function = "inc", std::int64_t priority = 0) {
+  auto t = std::make_shared<TaskSpec>();
+  t->key = key;
+  t->function = function;
+  t->priority = priority;
+  t->args.push_back(TaskArg{encode_value(std::int32_t{1})});
+  for (const auto& d : deps) t->args.push_back(TaskArg{d});
+  return t;
+}
+
+template <class T>
+std::vector<T> all_of_type(const std::vector<Action>& actions) {
+  std::vector<T> r;
+  for (const auto& a : actions)
+    if (auto* p = std::get_if<T>(&a)) r.push_back(*p);
+  return r;
+}
+
+template <class T>
+std::size_t count_of(const std::vector<Action>& actions) {
+  return all_of_type<T>(actions).size();
+}
+
+std::string address_of(WorkerId w) { return "tcp://w" + std::to_string(w); }
+
+/// Keys freed on `worker` by the actions, in order.
+std::vector<std::string> freed_on(const std::vector<Action>& actions, WorkerId worker) {
+  std::vector<std::string> keys;
+  for (const auto& f : all_of_type<FreeKeys>(actions))
+    if (f.worker == worker) keys.insert(keys.end(), f.keys.begin(), f.keys.end());
+  return keys;
+}
+
+bool frees(const std::vector<Action>& actions, WorkerId worker, const std::string& key) {
+  auto keys = freed_on(actions, worker);
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
+}
+
+/// The ComputeTask for `key` among the actions, or nullptr.
+const ComputeTask* compute_for(const std::vector<ComputeTask>& cts, const std::string& key) {
+  for (const auto& c : cts)
+    if (c.spec->key == key) return &c;
+  return nullptr;
+}
+
+std::set<std::string> computed_keys(const std::vector<Action>& actions) {
+  std::set<std::string> keys;
+  for (const auto& c : all_of_type<ComputeTask>(actions)) keys.insert(c.spec->key);
+  return keys;
+}
+
+class SchedulerStateTest : public ::testing::Test {
+ protected:
+  SchedulerState s;
+
+  std::vector<Action> step(Event e) {
+    auto out = s.handle(std::move(e));
+    EXPECT_NO_THROW(s.validate());
+    return out;
+  }
+  std::vector<Action> add_worker(WorkerId id, std::uint32_t nthreads = 1,
+                                 std::vector<std::string> functions = {"inc"}) {
+    return step(AddWorker{id, "w" + std::to_string(id), address_of(id), nthreads, 0, std::move(functions)});
+  }
+  std::vector<Action> submit(ClientId c, std::vector<TaskSpecPtr> tasks, std::vector<std::string> wanted) {
+    return step(UpdateGraph{c, std::move(tasks), std::move(wanted)});
+  }
+  std::vector<Action> finish(WorkerId w, const std::string& key, std::uint64_t nbytes = 8,
+                             const std::string& type = "i32") {
+    return step(TaskFinished{w, key, type, nbytes});
+  }
+  std::vector<Action> err(WorkerId w, const std::string& key, const std::string& type = "std::runtime_error",
+                          const std::string& message = "boom") {
+    return step(TaskErred{w, key, type, message});
+  }
+  std::vector<Action> release(ClientId c, std::vector<std::string> keys) { return step(ReleaseKeys{c, std::move(keys)}); }
+};
+
+// ---- basic lifecycle ----
+
+TEST_F(SchedulerStateTest, TaskWithoutWorkersIsNoWorkerThenScheduledWhenWorkerJoins) {
+  step(AddClient{1});
+  auto out = submit(1, {make_task("a")}, {"a"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("a"), TaskStatus::no_worker);
+  EXPECT_EQ(s.processing_on("a"), 0u);
+
+  out = add_worker(1);
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].worker, 1u);
+  EXPECT_EQ(cts[0].spec->key, "a");
+  EXPECT_TRUE(cts[0].who_has.empty());
+  EXPECT_EQ(s.status("a"), TaskStatus::processing);
+  EXPECT_EQ(s.processing_on("a"), 1u);
+  EXPECT_EQ(s.n_processing(1), 1u);
+}
+
+TEST_F(SchedulerStateTest, NoWorkerTasksAreScheduledInPriorityOrder) {
+  submit(1, {make_task("late", {}, "inc", 5), make_task("early", {}, "inc", -3), make_task("mid", {}, "inc", 0)},
+         {"late", "early", "mid"});
+  auto out = add_worker(1, 4);
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 3u);
+  EXPECT_EQ(cts[0].spec->key, "early");
+  EXPECT_EQ(cts[1].spec->key, "mid");
+  EXPECT_EQ(cts[2].spec->key, "late");
+}
+
+TEST_F(SchedulerStateTest, NoWorkerTaskErrsWhenJoiningWorkerLacksFunction) {
+  submit(1, {make_task("a", {}, "special")}, {"a"});
+  EXPECT_EQ(s.status("a"), TaskStatus::no_worker);
+  auto out = add_worker(1, 1, {"inc"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("a"), TaskStatus::erred);
+  auto errs = all_of_type<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].exception_type, "distrib::NoWorkerCanRun");
+}
+
+TEST_F(SchedulerStateTest, FunctionNoWorkerHasErrsWithNoWorkerCanRun) {
+  add_worker(1, 2, {"inc", "dec"});
+  add_worker(2, 2, {"inc"});
+  step(AddClient{7});
+  auto out = submit(7, {make_task("x", {}, "mystery_fn")}, {"x"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("x"), TaskStatus::erred);
+  auto errs = all_of_type<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].client, 7u);
+  EXPECT_EQ(errs[0].key, "x");
+  EXPECT_EQ(errs[0].exception_type, "distrib::NoWorkerCanRun");
+  EXPECT_NE(errs[0].message.find("mystery_fn"), std::string::npos) << errs[0].message;
+
+  // Only workers that have a function get its tasks.
+  out = submit(7, {make_task("d1", {}, "dec"), make_task("d2", {}, "dec")}, {"d1", "d2"});
+  for (const auto& c : all_of_type<ComputeTask>(out)) EXPECT_EQ(c.worker, 1u);
+  EXPECT_EQ(count_of<ComputeTask>(out), 2u);
+
+  release(7, {"x"});
+  EXPECT_FALSE(s.status("x").has_value());
+}
+
+TEST_F(SchedulerStateTest, TaskFinishedReportsMemoryToWantingClients) {
+  add_worker(3);
+  step(AddClient{1});
+  step(AddClient{2});
+  submit(1, {make_task("a")}, {"a"});
+  submit(2, {make_task("a")}, {"a"});  // a second client wants the same key
+  auto out = finish(3, "a", 1234, "vector<f64>");
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+  EXPECT_EQ(s.who_has("a"), std::vector<WorkerId>{3});
+  EXPECT_EQ(s.processing_on("a"), 0u);
+  EXPECT_EQ(s.n_processing(3), 0u);
+  auto mem = all_of_type<KeyInMemory>(out);
+  ASSERT_EQ(mem.size(), 2u);
+  std::set<ClientId> told;
+  for (const auto& m : mem) {
+    told.insert(m.client);
+    EXPECT_EQ(m.key, "a");
+    EXPECT_EQ(m.worker_address, "tcp://w3");
+    EXPECT_EQ(m.type, "vector<f64>");
+    EXPECT_EQ(m.nbytes, 1234u);
+  }
+  EXPECT_EQ(told, (std::set<ClientId>{1, 2}));
+  EXPECT_EQ(count_of<FreeKeys>(out), 0u);
+
+  // A client asking for a key already in memory is told at once.
+  step(AddClient{3});
+  out = submit(3, {make_task("a")}, {"a"});
+  mem = all_of_type<KeyInMemory>(out);
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem[0].client, 3u);
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+}
+
+TEST_F(SchedulerStateTest, TaskFinishedFromUnknownWorkerIsIgnored) {
+  add_worker(1);
+  submit(1, {make_task("a")}, {"a"});
+  auto out = finish(99, "a");
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.status("a"), TaskStatus::processing);
+}
+
+TEST_F(SchedulerStateTest, ChainIsScheduledInOrderAndIntermediatesFreed) {
+  add_worker(1);
+  auto out = submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c", {"b"})}, {"c"});
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"a"});
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+  EXPECT_EQ(s.status("c"), TaskStatus::waiting);
+
+  out = finish(1, "a", 10);
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "b");
+  ASSERT_EQ(cts[0].who_has.size(), 1u);
+  EXPECT_EQ(cts[0].who_has[0].first, "a");
+  EXPECT_EQ(cts[0].who_has[0].second, std::vector<std::string>{"tcp://w1"});
+  EXPECT_EQ(count_of<KeyInMemory>(out), 0u);  // nobody wants a
+  EXPECT_EQ(count_of<FreeKeys>(out), 0u);     // b still needs a
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+
+  out = finish(1, "b", 10);
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"c"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_NE(s.status("a"), TaskStatus::memory);
+  EXPECT_TRUE(s.who_has("a").empty());
+
+  out = finish(1, "c", 10);
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"b"});
+  auto mem = all_of_type<KeyInMemory>(out);
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem[0].key, "c");
+  EXPECT_EQ(s.status("c"), TaskStatus::memory);
+
+  out = release(1, {"c"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"c"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, DiamondIsScheduledInOrderAndIntermediatesFreed) {
+  add_worker(1, 2);
+  auto out = submit(1,
+                    {make_task("a"), make_task("b", {"a"}), make_task("c", {"a"}), make_task("d", {"b", "c"})},
+                    {"d"});
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"a"});
+
+  out = finish(1, "a");
+  EXPECT_EQ(computed_keys(out), (std::set<std::string>{"b", "c"}));
+  EXPECT_EQ(s.status("d"), TaskStatus::waiting);
+
+  out = finish(1, "b");
+  EXPECT_TRUE(computed_keys(out).empty());
+  EXPECT_TRUE(freed_on(out, 1).empty());  // c still needs a
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+
+  out = finish(1, "c");
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "d");
+  ASSERT_EQ(cts[0].who_has.size(), 2u);
+  EXPECT_EQ(cts[0].who_has[0].first, "b");
+  EXPECT_EQ(cts[0].who_has[1].first, "c");
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(s.status("b"), TaskStatus::memory);
+  EXPECT_EQ(s.status("c"), TaskStatus::memory);
+
+  out = finish(1, "d");
+  auto freed = freed_on(out, 1);
+  EXPECT_EQ(std::set<std::string>(freed.begin(), freed.end()), (std::set<std::string>{"b", "c"}));
+  EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  EXPECT_EQ(s.status("d"), TaskStatus::memory);
+
+  release(1, {"d"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, GraphWithNothingWantedIsForgotten) {
+  add_worker(1);
+  auto out = submit(1, {make_task("a"), make_task("b", {"a"})}, {});
+  EXPECT_EQ(s.n_tasks(), 0u);
+  EXPECT_EQ(s.n_processing(1), 0u);
+  // Anything that was sent to the worker is also freed there.
+  for (const auto& k : computed_keys(out)) EXPECT_TRUE(frees(out, 1, k)) << k;
+}
+
+// ---- placement ----
+
+TEST_F(SchedulerStateTest, DependentGoesToWorkerHoldingLargerInput) {
+  for (bool a_is_big : {false, true}) {
+    SchedulerState st;
+    auto run = [&](Event e) {
+      auto out = st.handle(std::move(e));
+      EXPECT_NO_THROW(st.validate());
+      return out;
+    };
+    run(AddWorker{1, "w1", address_of(1), 1, 0, {"inc"}});
+    run(AddWorker{2, "w2", address_of(2), 1, 0, {"inc"}});
+    run(UpdateGraph{1, {make_task("a"), make_task("b")}, {"a", "b"}});
+    WorkerId wa = st.processing_on("a"), wb = st.processing_on("b");
+    ASSERT_NE(wa, 0u);
+    ASSERT_NE(wb, 0u);
+    ASSERT_NE(wa, wb) << "independent roots should spread over the two idle workers";
+    run(TaskFinished{wa, "a", "i32", a_is_big ? 1000u : 100u});
+    run(TaskFinished{wb, "b", "i32", a_is_big ? 100u : 1000u});
+    auto out = run(UpdateGraph{1, {make_task("c", {"a", "b"})}, {"c"}});
+    auto cts = all_of_type<ComputeTask>(out);
+    ASSERT_EQ(cts.size(), 1u);
+    EXPECT_EQ(cts[0].worker, a_is_big ? wa : wb) << "a_is_big=" << a_is_big;
+    ASSERT_EQ(cts[0].who_has.size(), 2u);
+    EXPECT_EQ(cts[0].who_has[0], (std::pair<std::string, std::vector<std::string>>{"a", {address_of(wa)}}));
+    EXPECT_EQ(cts[0].who_has[1], (std::pair<std::string, std::vector<std::string>>{"b", {address_of(wb)}}));
+  }
+}
+
+TEST_F(SchedulerStateTest, IndependentTasksSpreadEvenlyOverEqualWorkers) {
+  add_worker(1);
+  add_worker(2);
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back("t" + std::to_string(i));
+    tasks.push_back(make_task(keys.back()));
+  }
+  auto out = submit(1, tasks, keys);
+  EXPECT_EQ(count_of<ComputeTask>(out), 10u);
+  EXPECT_EQ(s.n_processing(1), 5u);
+  EXPECT_EQ(s.n_processing(2), 5u);
+
+  // Finishing two tasks on worker 1 sends the next ones there.
+  int done = 0;
+  for (const auto& c : all_of_type<ComputeTask>(out))
+    if (c.worker == 1 && done < 2) {
+      finish(1, c.spec->key);
+      ++done;
+    }
+  out = submit(1, {make_task("n1"), make_task("n2")}, {"n1", "n2"});
+  for (const auto& c : all_of_type<ComputeTask>(out)) EXPECT_EQ(c.worker, 1u) << c.spec->key;
+  EXPECT_EQ(s.n_processing(1), 5u);
+  EXPECT_EQ(s.n_processing(2), 5u);
+}
+
+TEST_F(SchedulerStateTest, IndependentTasksSpreadByThreadRatio) {
+  add_worker(1, 1);
+  add_worker(2, 3);
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 16; ++i) {
+    keys.push_back("t" + std::to_string(i));
+    tasks.push_back(make_task(keys.back()));
+  }
+  submit(1, tasks, keys);
+  EXPECT_EQ(s.n_processing(1) + s.n_processing(2), 16u);
+  EXPECT_EQ(s.n_processing(1), 4u);
+  EXPECT_EQ(s.n_processing(2), 12u);
+}
+
+// ---- errors ----
+
+TEST_F(SchedulerStateTest, TaskErredPropagatesToDependents) {
+  add_worker(1);
+  step(AddClient{1});
+  step(AddClient{2});
+  submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c", {"b"}), make_task("e")}, {"b", "c", "e"});
+  submit(2, {make_task("c", {"b"})}, {"c"});
+  ASSERT_EQ(s.status("a"), TaskStatus::processing);
+
+  // An error from a worker that is not processing the task is ignored.
+  auto out = err(2, "a");
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.status("a"), TaskStatus::processing);
+
+  out = err(1, "a", "std::out_of_range", "index 7");
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("a"), TaskStatus::erred);
+  EXPECT_EQ(s.status("b"), TaskStatus::erred);
+  EXPECT_EQ(s.status("c"), TaskStatus::erred);
+  EXPECT_EQ(s.n_processing(1), 1u);  // only e
+  std::set<std::pair<ClientId, std::string>> told;
+  for (const auto& e : all_of_type<KeyErred>(out)) {
+    told.insert({e.client, e.key});
+    EXPECT_EQ(e.exception_type, "std::out_of_range");
+    EXPECT_EQ(e.message, "index 7");
+  }
+  EXPECT_EQ(told, (std::set<std::pair<ClientId, std::string>>{{1, "b"}, {1, "c"}, {2, "c"}}));
+
+  // A later client that wants an erred key is told at once.
+  out = submit(3, {make_task("b", {"a"})}, {"b"});
+  auto errs = all_of_type<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].client, 3u);
+  EXPECT_EQ(errs[0].exception_type, "std::out_of_range");
+
+  // A new dependent of an erred key errs at once.
+  out = submit(3, {make_task("z", {"c"})}, {"z"});
+  EXPECT_EQ(s.status("z"), TaskStatus::erred);
+  EXPECT_EQ(count_of<KeyErred>(out), 1u);
+
+  finish(1, "e");
+  step(RemoveClient{1});
+  step(RemoveClient{2});
+  step(RemoveClient{3});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, ErredBranchOfDiamondLeavesNothingBehind) {
+  add_worker(1, 2);
+  submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c", {"a"}), make_task("d", {"b", "c"})}, {"d"});
+  finish(1, "a");
+  ASSERT_EQ(s.status("b"), TaskStatus::processing);
+  ASSERT_EQ(s.status("c"), TaskStatus::processing);
+  auto out = err(1, "b");
+  EXPECT_EQ(s.status("d"), TaskStatus::erred);
+  ASSERT_EQ(count_of<KeyErred>(out), 1u);
+  EXPECT_EQ(all_of_type<KeyErred>(out)[0].key, "d");
+  // c is no longer useful; whether it is cancelled now or dropped when it finishes, a
+  // and c must not stay on the worker.
+  bool c_cancelled = frees(out, 1, "c");
+  if (!c_cancelled) {
+    out = finish(1, "c");
+    EXPECT_TRUE(frees(out, 1, "c"));
+  }
+  EXPECT_NE(s.status("a"), TaskStatus::memory);
+  EXPECT_NE(s.status("c"), TaskStatus::memory);
+  EXPECT_EQ(s.n_processing(1), 0u);
+  release(1, {"d"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, UnknownDependencyErrsWithKeyError) {
+  add_worker(1);
+  auto out = submit(1, {make_task("b", {"never-submitted"}), make_task("c", {"b"})}, {"b", "c"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("b"), TaskStatus::erred);
+  EXPECT_EQ(s.status("c"), TaskStatus::erred);
+  auto errs = all_of_type<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 2u);
+  for (const auto& e : errs) {
+    EXPECT_EQ(e.exception_type, "distrib::KeyError");
+    EXPECT_NE(e.message.find("never-submitted"), std::string::npos) << e.message;
+  }
+  release(1, {"b", "c"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+// BUG: a task with an unknown dependency is scheduled (not erred with KeyError) when a task
+// that depends on it comes earlier in the same UpdateGraph: recompute() of the dependent
+// recurses into the released dependency, whose dependency list lacks the unknown key, so it
+// is scheduled with waiting_on == 0 before UpdateGraph gets to check its missing key.
+TEST_F(SchedulerStateTest, UnknownDependencyErrsWithKeyErrorWhateverTheTaskOrder) {
+  add_worker(1);
+  auto out = submit(1, {make_task("c", {"b"}), make_task("b", {"never-submitted"})}, {"c"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u) << "b was sent to a worker although its input 'never-submitted' is unknown";
+  EXPECT_EQ(s.status("b"), TaskStatus::erred);
+  EXPECT_EQ(s.status("c"), TaskStatus::erred);
+  auto errs = all_of_type<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].key, "c");
+  EXPECT_EQ(errs[0].exception_type, "distrib::KeyError");
+}
+
+TEST_F(SchedulerStateTest, ResubmittingAKeyKeepsTheFirstDefinition) {
+  add_worker(1, 1, {"inc", "dec"});
+  auto first = make_task("k", {}, "inc");
+  auto out = submit(1, {first}, {"k"});
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec, first);
+
+  out = submit(2, {make_task("k", {}, "dec")}, {"k"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);  // already processing: not sent twice
+  EXPECT_EQ(s.n_tasks(), 1u);
+
+  // A key first defined as erroring stays erred under a new definition.
+  out = submit(1, {make_task("bad", {}, "nobody-has-this")}, {"bad"});
+  EXPECT_EQ(s.status("bad"), TaskStatus::erred);
+  out = submit(1, {make_task("bad", {}, "inc")}, {"bad"});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  EXPECT_EQ(s.status("bad"), TaskStatus::erred);
+  EXPECT_EQ(count_of<KeyErred>(out), 1u);
+
+  out = finish(1, "k");
+  EXPECT_EQ(count_of<KeyInMemory>(out), 2u);  // both clients want it
+}
+
+// BUG: a key that is kept by the scheduler in the released state (its result was freed, but
+// the task record is kept because a dependent still references it) is never recomputed when
+// a client asks for it again: UpdateGraph only recomputes the tasks it creates.
+TEST_F(SchedulerStateTest, WantingAReleasedKeyAgainRecomputesIt) {
+  add_worker(1);
+  submit(1, {make_task("a"), make_task("b", {"a"})}, {"b"});
+  finish(1, "a");
+  auto out = finish(1, "b");
+  ASSERT_TRUE(frees(out, 1, "a"));
+  ASSERT_EQ(s.status("a"), TaskStatus::released);  // kept only as b's dependency
+
+  out = submit(1, {make_task("a")}, {"a"});
+  auto cts = all_of_type<ComputeTask>(out);
+  EXPECT_EQ(cts.size(), 1u) << "a is wanted again but nothing computes it; its status stays "
+                            << to_string(s.status("a").value_or(TaskStatus::released));
+  if (!cts.empty()) {
+    EXPECT_EQ(cts[0].spec->key, "a");
+    out = finish(1, "a");
+    EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  }
+}
+
+// ---- releasing ----
+
+TEST_F(SchedulerStateTest, ReleasingAKeyInMemoryFreesAndForgetsIt) {
+  add_worker(1);
+  submit(1, {make_task("a")}, {"a"});
+  finish(1, "a");
+  auto out = release(1, {"a"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+  EXPECT_FALSE(s.status("a").has_value());
+  // Releasing again, or an unknown key, does nothing.
+  out = release(1, {"a", "unknown"});
+  EXPECT_TRUE(out.empty());
+}
+
+TEST_F(SchedulerStateTest, KeyWantedByTwoClientsIsKeptUntilBothRelease) {
+  add_worker(1);
+  submit(1, {make_task("a")}, {"a"});
+  submit(2, {make_task("a")}, {"a"});
+  finish(1, "a");
+  auto out = release(1, {"a"});
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+  out = release(2, {"a"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, ReleasingAProcessingTaskFreesItAndIgnoresItsResult) {
+  add_worker(1);
+  submit(1, {make_task("a")}, {"a"});
+  auto out = release(1, {"a"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+  EXPECT_EQ(s.n_processing(1), 0u);
+
+  out = finish(1, "a");
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});
+  EXPECT_EQ(count_of<KeyInMemory>(out), 0u);
+  EXPECT_EQ(s.n_tasks(), 0u);
+
+  // A late error for it is ignored too.
+  out = err(1, "a");
+  EXPECT_EQ(count_of<KeyErred>(out), 0u);
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, ReleasingAWaitingChainReleasesItsInputs) {
+  add_worker(1);
+  submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c", {"b"})}, {"c"});
+  auto out = release(1, {"c"});
+  EXPECT_EQ(freed_on(out, 1), std::vector<std::string>{"a"});  // a was processing
+  EXPECT_EQ(s.n_tasks(), 0u);
+  EXPECT_EQ(s.n_processing(1), 0u);
+}
+
+TEST_F(SchedulerStateTest, ReleasingANoWorkerTaskForgetsIt) {
+  submit(1, {make_task("a")}, {"a"});
+  ASSERT_EQ(s.status("a"), TaskStatus::no_worker);
+  auto out = release(1, {"a"});
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.n_tasks(), 0u);
+  out = add_worker(1);
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+}
+
+TEST_F(SchedulerStateTest, RemoveClientReleasesAllItsKeys) {
+  add_worker(1, 4);
+  step(AddClient{1});
+  step(AddClient{2});
+  submit(1, {make_task("a"), make_task("b"), make_task("shared"), make_task("c", {"a"})}, {"a", "b", "shared", "c"});
+  submit(2, {make_task("x"), make_task("shared")}, {"x", "shared"});
+  finish(1, "a");  // a in memory, c processing, b processing
+  ASSERT_EQ(s.status("c"), TaskStatus::processing);
+  auto out = step(RemoveClient{1});
+  auto freed = freed_on(out, 1);
+  EXPECT_EQ(std::set<std::string>(freed.begin(), freed.end()), (std::set<std::string>{"a", "b", "c"}));
+  EXPECT_FALSE(s.status("a").has_value());
+  EXPECT_FALSE(s.status("b").has_value());
+  EXPECT_FALSE(s.status("c").has_value());
+  EXPECT_EQ(s.status("shared"), TaskStatus::processing);
+  EXPECT_EQ(s.status("x"), TaskStatus::processing);
+  EXPECT_EQ(s.n_tasks(), 2u);
+  // A client that is gone is not told about its old keys.
+  out = finish(1, "shared");
+  auto mem = all_of_type<KeyInMemory>(out);
+  ASSERT_EQ(mem.size(), 1u);
+  EXPECT_EQ(mem[0].client, 2u);
+  step(RemoveClient{2});
+  EXPECT_EQ(s.n_tasks(), 0u);
+  // Removing an unknown client does nothing.
+  EXPECT_TRUE(step(RemoveClient{42}).empty());
+}
+
+// ---- workers leaving ----
+
+TEST_F(SchedulerStateTest, RemoveWorkerReschedulesItsProcessingTasks) {
+  add_worker(1);
+  add_worker(2);
+  submit(1, {make_task("a"), make_task("b")}, {"a", "b"});
+  WorkerId wa = s.processing_on("a");
+  WorkerId other = wa == 1 ? 2 : 1;
+  auto out = step(RemoveWorker{wa});
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "a");
+  EXPECT_EQ(cts[0].worker, other);
+  EXPECT_EQ(s.processing_on("a"), other);
+  EXPECT_EQ(s.n_processing(other), 2u);
+  EXPECT_EQ(s.n_processing(wa), 0u);
+  EXPECT_EQ(s.n_workers(), 1u);
+
+  // The removed worker's late result is ignored.
+  out = finish(wa, "a");
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.processing_on("a"), other);
+
+  // Removing the last worker leaves the tasks waiting for one.
+  out = step(RemoveWorker{other});
+  EXPECT_EQ(s.status("a"), TaskStatus::no_worker);
+  EXPECT_EQ(s.status("b"), TaskStatus::no_worker);
+  out = add_worker(5);
+  EXPECT_EQ(computed_keys(out), (std::set<std::string>{"a", "b"}));
+  EXPECT_TRUE(step(RemoveWorker{77}).empty());  // unknown worker
+}
+
+TEST_F(SchedulerStateTest, RemoveWorkerRecomputesLostWantedKeys) {
+  add_worker(1);
+  add_worker(2);
+  submit(1, {make_task("a"), make_task("b"), make_task("c", {"a"})}, {"a", "c"});
+  WorkerId wa = s.processing_on("a");
+  WorkerId other = wa == 1 ? 2 : 1;
+  finish(wa, "a");
+  finish(s.processing_on("c"), "c");
+  ASSERT_EQ(s.status("c"), TaskStatus::memory);
+  WorkerId wc = s.who_has("c").front();
+  ASSERT_EQ(wc, wa);  // locality
+  // b is unrelated and stays on its worker.
+
+  auto out = step(RemoveWorker{wa});
+  auto cts = all_of_type<ComputeTask>(out);
+  EXPECT_EQ(computed_keys(out), (std::set<std::string>{"a"}));  // c waits for a
+  for (const auto& c : cts) EXPECT_EQ(c.worker, other);
+  EXPECT_EQ(s.status("a"), TaskStatus::processing);
+  EXPECT_EQ(s.status("c"), TaskStatus::waiting);
+
+  out = finish(other, "a");
+  cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "c");
+  EXPECT_EQ(cts[0].who_has[0].second, std::vector<std::string>{address_of(other)});
+  out = finish(other, "c");
+  EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  EXPECT_EQ(s.processing_on("b"), other);  // the unrelated task stayed where it was
+  step(RemoveClient{1});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, LostKeyWhoseInputWasFreedRecomputesTheInputFirst) {
+  add_worker(1);
+  add_worker(2);
+  submit(1, {make_task("a"), make_task("b", {"a"})}, {"b"});
+  finish(1, "a");
+  ASSERT_EQ(s.processing_on("b"), 1u);
+  finish(1, "b");  // a is freed, b in memory on 1
+  ASSERT_EQ(s.status("a"), TaskStatus::released);
+  // Losing a worker that holds nothing changes nothing.
+  auto out = step(RemoveWorker{2});
+  EXPECT_EQ(count_of<ComputeTask>(out), 0u);
+  add_worker(3);
+  out = step(RemoveWorker{1});
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"a"});
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+  out = finish(3, "a");
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"b"});
+  out = finish(3, "b");
+  EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  EXPECT_TRUE(frees(out, 3, "a"));
+  out = step(RemoveClient{1});
+  EXPECT_TRUE(frees(out, 3, "b"));
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, DependencyLostWhileDependentProcessesElsewhere) {
+  add_worker(1, 1, {"inc"});
+  add_worker(2, 1, {"inc", "dec"});
+  submit(1, {make_task("a"), make_task("b", {"a"}, "dec")}, {"b"});
+  ASSERT_EQ(s.processing_on("a"), 1u);
+  finish(1, "a", 1000);
+  ASSERT_EQ(s.processing_on("b"), 2u);  // only worker 2 can run dec
+
+  auto out = step(RemoveWorker{1});
+  // b can no longer fetch a: it is taken back and a is recomputed on worker 2.
+  EXPECT_TRUE(frees(out, 2, "b"));
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"a"});
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+  EXPECT_EQ(s.processing_on("a"), 2u);
+  // A result of the cancelled b that raced the FreeKeys is not accepted.
+  out = finish(2, "b");
+  EXPECT_TRUE(frees(out, 2, "b"));
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+
+  out = finish(2, "a");
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "b");
+  EXPECT_EQ(cts[0].worker, 2u);
+  EXPECT_EQ(cts[0].who_has[0], (std::pair<std::string, std::vector<std::string>>{"a", {address_of(2)}}));
+  out = finish(2, "b");
+  EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  EXPECT_TRUE(frees(out, 2, "a"));
+  release(1, {"b"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, DependencyAndDependentLostTogether) {
+  add_worker(1);
+  add_worker(2);
+  submit(1, {make_task("a"), make_task("b", {"a"})}, {"b"});
+  WorkerId w = s.processing_on("a");
+  WorkerId other = w == 1 ? 2 : 1;
+  finish(w, "a", 100);
+  ASSERT_EQ(s.processing_on("b"), w);  // locality
+  auto out = step(RemoveWorker{w});
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"a"});
+  EXPECT_EQ(s.processing_on("a"), other);
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+  finish(other, "a");
+  out = finish(other, "b");
+  EXPECT_EQ(count_of<KeyInMemory>(out), 1u);
+  release(1, {"b"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(SchedulerStateTest, ClusterChangedCountsWorkersAndThreads) {
+  auto out = add_worker(1, 4);
+  auto cc = all_of_type<ClusterChanged>(out);
+  ASSERT_EQ(cc.size(), 1u);
+  EXPECT_EQ(cc[0].workers, 1u);
+  EXPECT_EQ(cc[0].threads, 4u);
+  out = add_worker(2, 2);
+  cc = all_of_type<ClusterChanged>(out);
+  ASSERT_EQ(cc.size(), 1u);
+  EXPECT_EQ(cc[0].workers, 2u);
+  EXPECT_EQ(cc[0].threads, 6u);
+  EXPECT_EQ(s.n_workers(), 2u);
+  EXPECT_EQ(s.total_threads(), 6u);
+  out = add_worker(3, 0);  // at least one thread
+  cc = all_of_type<ClusterChanged>(out);
+  ASSERT_EQ(cc.size(), 1u);
+  EXPECT_EQ(cc[0].threads, 7u);
+  out = step(RemoveWorker{1});
+  cc = all_of_type<ClusterChanged>(out);
+  ASSERT_EQ(cc.size(), 1u);
+  EXPECT_EQ(cc[0].workers, 2u);
+  EXPECT_EQ(cc[0].threads, 3u);
+  EXPECT_EQ(s.total_threads(), 3u);
+  out = step(RemoveWorker{2});
+  out = step(RemoveWorker{3});
+  cc = all_of_type<ClusterChanged>(out);
+  ASSERT_EQ(cc.size(), 1u);
+  EXPECT_EQ(cc[0].workers, 0u);
+  EXPECT_EQ(cc[0].threads, 0u);
+  EXPECT_EQ(s.n_workers(), 0u);
+}
+
+TEST_F(SchedulerStateTest, WorkerMetricsChangeNothingVisible) {
+  add_worker(1);
+  submit(1, {make_task("a")}, {"a"});
+  auto out = step(WorkerMetrics{1, 1u << 30});
+  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(step(WorkerMetrics{9, 1}).empty());
+  EXPECT_EQ(s.status("a"), TaskStatus::processing);
+}
+
+// ---- randomized ----
+
+// Drives the scheduler with random graphs, results, errors, releases and worker churn, and
+// plays the workers' side from the actions: which tasks each worker runs and which keys it
+// holds. Checks after every event: validate(), that ComputeTask goes to a live worker and
+// names holders that really hold each input, that no key is computed twice at once, and at
+// the end that every wanted key was answered and that nothing is left on any worker.
+class SchedulerStateRandomTest : public ::testing::TestWithParam<unsigned> {};
+
+TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
+  std::mt19937 rng(GetParam());
+  auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
+  auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
+
+  SchedulerState s;
+  struct SimWorker {
+    std::set<std::string> functions;
+    std::set<std::string> running;
+    std::set<std::string> holds;
+  };
+  std::map<WorkerId, SimWorker> workers;
+  std::map<std::string, WorkerId> address_to_worker;
+  std::map<std::string, TaskSpecPtr> specs;                  // every key ever defined
+  std::map<ClientId, std::set<std::string>> wants;           // per client, keys it holds
+  std::set<std::pair<ClientId, std::string>> unanswered;     // wanted, not yet reported
+  WorkerId next_worker = 1;
+  int next_key = 0;
+  const std::vector<ClientId> client_ids = {1, 2, 3};
+
+  auto apply = [&](const std::vector<Action>& out) {
+    for (const auto& a : out) {
+      if (auto* c = std::get_if<ComputeTask>(&a)) {
+        auto w = workers.find(c->worker);
+        ASSERT_NE(w, workers.end()) << "ComputeTask to unknown worker " << c->worker;
+        EXPECT_TRUE(w->second.functions.count(c->spec->function)) << c->spec->key;
+        for (auto& [id, sw] : workers)
+          EXPECT_FALSE(sw.running.count(c->spec->key)) << c->spec->key << " already running on " << id;
+        auto deps = c->spec->dependencies();
+        ASSERT_EQ(c->who_has.size(), deps.size());
+        for (std::size_t i = 0; i < deps.size(); ++i) {
+          EXPECT_EQ(c->who_has[i].first, deps[i]);
+          EXPECT_FALSE(c->who_has[i].second.empty()) << "no holder for " << deps[i];
+          for (const auto& addr : c->who_has[i].second) {
+            auto h = address_to_worker.find(addr);
+            ASSERT_NE(h, address_to_worker.end());
+            auto hw = workers.find(h->second);
+            ASSERT_NE(hw, workers.end()) << deps[i] << " named on removed worker " << addr;
+            EXPECT_TRUE(hw->second.holds.count(deps[i]))
+                << addr << " is named as holding " << deps[i] << " but does not";
+          }
+        }
+        w->second.running.insert(c->spec->key);
+      } else if (auto* f = std::get_if<FreeKeys>(&a)) {
+        auto w = workers.find(f->worker);
+        if (w == workers.end()) continue;  // the server drops messages to gone workers
+        for (const auto& k : f->keys) {
+          w->second.running.erase(k);
+          w->second.holds.erase(k);
+        }
+      } else if (auto* m = std::get_if<KeyInMemory>(&a)) {
+        EXPECT_TRUE(wants[m->client].count(m->key)) << "client " << m->client << " told about " << m->key;
+        auto h = address_to_worker.find(m->worker_address);
+        ASSERT_NE(h, address_to_worker.end());
+        auto hw = workers.find(h->second);
+        ASSERT_NE(hw, workers.end()) << m->key << " reported on removed worker " << m->worker_address;
+        EXPECT_TRUE(hw->second.holds.count(m->key));
+        unanswered.erase({m->client, m->key});
+      } else if (auto* e = std::get_if<KeyErred>(&a)) {
+        EXPECT_TRUE(wants[e->client].count(e->key)) << "client " << e->client << " told about " << e->key;
+        unanswered.erase({e->client, e->key});
+      } else if (auto* cc = std::get_if<ClusterChanged>(&a)) {
+        EXPECT_EQ(cc->workers, workers.size());
+      }
+    }
+  };
+  auto step = [&](Event e) {
+    auto out = s.handle(std::move(e));
+    ASSERT_NO_THROW(s.validate());
+    apply(out);
+  };
+  auto add_worker = [&](std::set<std::string> functions) {
+    WorkerId id = next_worker++;
+    std::string addr = "tcp://w" + std::to_string(id);
+    workers[id] = SimWorker{functions, {}, {}};
+    address_to_worker[addr] = id;
+    step(AddWorker{id, "w" + std::to_string(id), addr, static_cast<std::uint32_t>(1 + pick(3)), 0,
+                   {functions.begin(), functions.end()}});
+  };
+  auto running_list = [&] {
+    std::vector<std::pair<WorkerId, std::string>> r;
+    for (auto& [id, w] : workers)
+      for (const auto& k : w.running) r.emplace_back(id, k);
+    return r;
+  };
+  auto finish_one = [&](WorkerId w, const std::string& key) {
+    workers.at(w).running.erase(key);
+    workers.at(w).holds.insert(key);  // the worker stores the result before reporting it
+    step(TaskFinished{w, key, "i32", 1 + pick(1000)});
+    if (s.status(key) == TaskStatus::memory) EXPECT_EQ(s.who_has(key), std::vector<WorkerId>{w});
+  };
+
+  add_worker({"inc", "rare"});
+  add_worker({"inc"});
+
+  for (int i = 0; i < 1500; ++i) {
+    double r = std::uniform_real_distribution<double>(0, 1)(rng);
+    if (r < 0.18) {
+      // Submit a random graph over new keys and keys the scheduler knows.
+      ClientId c = client_ids[pick(client_ids.size())];
+      std::vector<TaskSpecPtr> tasks;
+      std::vector<std::string> wanted, fresh;
+      std::vector<std::string> known;
+      for (auto& [k, spec] : specs)
+        if (s.status(k)) known.push_back(k);
+      std::size_t n = 1 + pick(5);
+      for (std::size_t t = 0; t < n; ++t) {
+        std::string key = "k" + std::to_string(next_key++);
+        std::vector<std::string> deps;
+        std::size_t nd = pick(4);
+        for (std::size_t d = 0; d < nd; ++d) {
+          if (!fresh.empty() && chance(0.6)) deps.push_back(fresh[pick(fresh.size())]);
+          else if (!known.empty()) deps.push_back(known[pick(known.size())]);
+        }
+        auto spec = make_task(key, deps, chance(0.1) ? "rare" : "inc", static_cast<std::int64_t>(pick(5)));
+        specs[key] = spec;
+        tasks.push_back(spec);
+        fresh.push_back(key);
+        if (chance(0.5)) wanted.push_back(key);
+      }
+      if (wanted.empty()) wanted.push_back(fresh.back());
+      // Sometimes also ask again for a known key that is not released.
+      if (!known.empty() && chance(0.3)) {
+        auto k = known[pick(known.size())];
+        if (s.status(k) != TaskStatus::released) {
+          tasks.push_back(specs[k]);
+          wanted.push_back(k);
+        }
+      }
+      for (const auto& k : wanted) {
+        wants[c].insert(k);
+        unanswered.insert({c, k});
+      }
+      step(UpdateGraph{c, tasks, wanted});
+      for (const auto& k : wanted) {
+        auto st = s.status(k);
+        ASSERT_TRUE(st.has_value()) << k;
+        if (*st == TaskStatus::memory || *st == TaskStatus::erred) EXPECT_FALSE(unanswered.count({c, k})) << k;
+      }
+    } else if (r < 0.55) {
+      auto run = running_list();
+      if (run.empty()) continue;
+      auto [w, key] = run[pick(run.size())];
+      finish_one(w, key);
+    } else if (r < 0.60) {
+      auto run = running_list();
+      if (run.empty()) continue;
+      auto [w, key] = run[pick(run.size())];
+      workers.at(w).running.erase(key);
+      step(TaskErred{w, key, "std::runtime_error", "random failure"});
+      EXPECT_EQ(s.status(key).value_or(TaskStatus::erred), TaskStatus::erred);
+    } else if (r < 0.78) {
+      ClientId c = client_ids[pick(client_ids.size())];
+      if (wants[c].empty()) continue;
+      std::vector<std::string> ks(wants[c].begin(), wants[c].end());
+      std::vector<std::string> rel;
+      for (const auto& k : ks)
+        if (chance(0.4)) rel.push_back(k);
+      for (const auto& k : rel) {
+        wants[c].erase(k);
+        unanswered.erase({c, k});
+      }
+      step(ReleaseKeys{c, rel});
+    } else if (r < 0.83) {
+      if (workers.empty()) continue;
+      auto it = workers.begin();
+      std::advance(it, static_cast<long>(pick(workers.size())));
+      WorkerId id = it->first;
+      workers.erase(it);
+      step(RemoveWorker{id});
+      EXPECT_EQ(s.n_processing(id), 0u);
+    } else if (r < 0.90) {
+      if (workers.size() >= 4) continue;
+      add_worker(chance(0.5) ? std::set<std::string>{"inc", "rare"} : std::set<std::string>{"inc"});
+    } else if (r < 0.92) {
+      ClientId c = client_ids[pick(client_ids.size())];
+      for (const auto& k : wants[c]) unanswered.erase({c, k});
+      wants[c].clear();
+      step(RemoveClient{c});
+    } else {
+      // A stale result: a worker reports a key it is not running (freed or moved).
+      if (workers.empty() || specs.empty()) continue;
+      auto it = workers.begin();
+      std::advance(it, static_cast<long>(pick(workers.size())));
+      auto sit = specs.begin();
+      std::advance(sit, static_cast<long>(pick(specs.size())));
+      if (it->second.running.count(sit->first) || it->second.holds.count(sit->first)) continue;
+      bool was_processing_here = s.processing_on(sit->first) == it->first;
+      ASSERT_FALSE(was_processing_here) << "scheduler thinks " << it->first << " runs " << sit->first;
+      auto st = s.status(sit->first);
+      auto out = s.handle(TaskFinished{it->first, sit->first, "i32", 8});
+      ASSERT_NO_THROW(s.validate());
+      EXPECT_EQ(s.status(sit->first), st);
+      EXPECT_TRUE(frees(out, it->first, sit->first));
+    }
+    if (HasFatalFailure() || HasFailure()) {
+      ADD_FAILURE() << "seed " << GetParam() << " failed at event " << i;
+      return;
+    }
+  }
+
+  // Drain: a worker that can run everything, then finish whatever is running.
+  add_worker({"inc", "rare"});
+  for (int guard = 0; guard < 10000; ++guard) {
+    auto run = running_list();
+    if (run.empty()) break;
+    auto [w, key] = run[pick(run.size())];
+    finish_one(w, key);
+    if (HasFailure()) return;
+  }
+  EXPECT_TRUE(running_list().empty());
+  for (auto& [c, keys] : wants)
+    for (const auto& k : keys) {
+      auto st = s.status(k);
+      ASSERT_TRUE(st.has_value()) << "client " << c << " still wants forgotten key " << k;
+      EXPECT_TRUE(*st == TaskStatus::memory || *st == TaskStatus::erred)
+          << k << " is " << to_string(*st) << " after draining";
+    }
+  for (const auto& [c, k] : unanswered) ADD_FAILURE() << "client " << c << " was never told about " << k;
+
+  // Release everything: the scheduler forgets all and every worker is told to drop all.
+  for (auto c : client_ids) {
+    if (chance(0.5)) {
+      step(ReleaseKeys{c, std::vector<std::string>(wants[c].begin(), wants[c].end())});
+    } else {
+      step(RemoveClient{c});
+    }
+    wants[c].clear();
+  }
+  EXPECT_EQ(s.n_tasks(), 0u);
+  for (auto& [id, w] : workers) {
+    EXPECT_TRUE(w.holds.empty()) << "worker " << id << " still holds " << (w.holds.empty() ? "" : *w.holds.begin());
+    EXPECT_EQ(s.n_processing(id), 0u);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SchedulerStateRandomTest, ::testing::Range(1u, 21u));
+
+}  // namespace
+}  // namespace distrib::detail::sched
