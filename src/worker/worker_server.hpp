@@ -44,6 +44,7 @@ class WorkerServer {
   void stop(const std::string& reason);
   const std::string& address() const { return address_; }
   const std::string& name() const { return options_.name; }
+  const wrk::WorkerState& state() const { return state_; }
 
   /// Called once registered with the scheduler.
   std::function<void()> on_registered;
