@@ -23,7 +23,8 @@ int main(int argc, char** argv) {
   app.add_option("--name", options.name, "Worker name (default: its address)");
   app.add_option("--host", options.host, "Interface to serve data to peers on")->capture_default_str();
   app.add_option("--memory-limit", options.memory_limit, "Memory limit in bytes (default: the machine's memory)");
-  app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)");
+  app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)")
+      ->allow_extra_args(false);  // one library per --preload, so the address may follow
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -23,8 +23,9 @@ const std::string& future_key(const FutureState& f);
 FutureStatus future_status(const FutureState& f);
 /// Waits until the task is no longer pending; returns false if `timeout` passed first.
 bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
-/// Waits, then returns the encoded result (fetched from the worker once, then cached), or
-/// throws TaskError, CancelledError, CommError or TimeoutError.
+/// Waits, then fetches the encoded result from the worker that holds it (each call fetches
+/// again: the client keeps no copy), or throws TaskError, CancelledError, CommError or
+/// TimeoutError.
 Value future_value(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
 }  // namespace detail
 

@@ -170,6 +170,11 @@ std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
 }
 
 std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& futures) {
+  auto fail_if_closed = [&] {
+    std::lock_guard lock(mutex_);
+    if (closed_ || !lost_reason_.empty())
+      throw CommError("cannot fetch results: " + (lost_reason_.empty() ? std::string("the client is closed") : lost_reason_));
+  };
   for (auto* f : futures) {
     future_wait(*f, std::nullopt);
     std::lock_guard lock(f->mutex);
@@ -194,6 +199,7 @@ std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& fut
     std::unordered_map<std::string, Value> values;
     std::string error;
   };
+  fail_if_closed();  // the io loop would never run the fetch
   auto shared = std::make_shared<Shared>();
   shared->remaining = by_worker.size();
   asio::post(io_, [this, shared, by_worker] {

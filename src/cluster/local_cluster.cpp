@@ -61,8 +61,15 @@ LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
   auto [workers, threads] = default_workers_and_threads(static_cast<int>(std::thread::hardware_concurrency()));
   if (options.n_workers < 0 || options.threads_per_worker < 0)
     throw std::invalid_argument("LocalCluster: n_workers and threads_per_worker must not be negative");
-  if (options.n_workers == 0) options.n_workers = workers;
-  if (options.threads_per_worker == 0) options.threads_per_worker = threads;
+  int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  if (options.n_workers == 0 && options.threads_per_worker == 0) {
+    options.n_workers = workers;
+    options.threads_per_worker = threads;
+  } else if (options.n_workers == 0) {  // as Dask: the cores shared among workers
+    options.n_workers = std::max(1, cores / options.threads_per_worker);
+  } else if (options.threads_per_worker == 0) {
+    options.threads_per_worker = std::max(1, cores / options.n_workers);
+  }
   try {
     if (options.processes) start_processes();
     else start_threads();
@@ -88,7 +95,9 @@ void LocalCluster::Impl::start_processes() {
     env.emplace_back("DISTRIB_PARENT_FD", std::to_string(parent_pipe_read_));
     env.emplace_back("DISTRIB_HOST", options.host);
     env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
-    return detail::ChildProcess::spawn({exe}, env, {ready_write, parent_pipe_read_});
+    // No PR_SET_PDEATHSIG: it would kill the children when the thread that made the cluster
+    // ends. They exit instead when the parent pipe closes, i.e. when this process dies.
+    return detail::ChildProcess::spawn({exe}, env, {ready_write, parent_pipe_read_}, -1, false);
   };
 
   auto [sr, sw] = make_pipe();

@@ -24,7 +24,7 @@ std::string current_executable() {
 
 ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv,
                                  const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::vector<int>& inherit, int stdout_fd) {
+                                 const std::vector<int>& inherit, int stdout_fd, bool kill_with_thread) {
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed in a multithreaded program.
   std::vector<std::string> env_strings;
@@ -47,8 +47,10 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv,
   pid_t pid = fork();
   if (pid < 0) throw std::system_error(errno, std::generic_category(), "fork");
   if (pid == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
+    if (kill_with_thread) {
+      prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (getppid() != parent) _exit(1);  // the parent died before prctl took effect
+    }
     for (int fd : inherit) fcntl(fd, F_SETFD, 0);
     if (stdout_fd >= 0) dup2(stdout_fd, 1);  // dup2 clears close-on-exec on the copy
     execve(args[0], args.data(), envp.data());

@@ -13,12 +13,14 @@ class ChildProcess {
  public:
   ChildProcess() = default;
   /// Starts `argv[0]` with `argv` and the current environment plus `env`. The descriptors
-  /// in `inherit` stay open in the child; all others close on exec. The child gets SIGKILL
-  /// if this process dies (PR_SET_PDEATHSIG). If `stdout_fd` >= 0 the child's standard
-  /// output goes there. Throws std::system_error.
+  /// in `inherit` stay open in the child; all others close on exec. If `stdout_fd` >= 0 the
+  /// child's standard output goes there. With `kill_with_thread`, the child gets SIGKILL when
+  /// the calling *thread* ends (PR_SET_PDEATHSIG follows the thread, not the process), which
+  /// suits short-lived helpers; LocalCluster instead watches a pipe (see init.cpp).
+  /// Throws std::system_error.
   static ChildProcess spawn(const std::vector<std::string>& argv,
                             const std::vector<std::pair<std::string, std::string>>& env,
-                            const std::vector<int>& inherit, int stdout_fd = -1);
+                            const std::vector<int>& inherit, int stdout_fd = -1, bool kill_with_thread = true);
   ChildProcess(ChildProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
   ChildProcess& operator=(ChildProcess&& o) noexcept;
   /// Kills and reaps a child that is still running.

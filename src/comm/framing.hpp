@@ -23,7 +23,7 @@ namespace distrib::detail {
 
 struct FrameLimits {
   std::size_t max_header_bytes = std::size_t{64} << 20;
-  std::size_t max_frames = 4096;
+  std::size_t max_frames = std::size_t{1} << 20;  // the size table is read before it is checked: 8 MiB at most
   std::uint64_t max_frame_bytes = std::uint64_t{4} << 30;
   std::uint64_t max_message_bytes = std::uint64_t{8} << 30;
 };

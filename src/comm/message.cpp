@@ -6,7 +6,8 @@ namespace distrib::detail {
 
 void MessageBuilder::set_value(proto::Value::Builder out, const Value& v) {
   out.setType(v.type);
-  if (v.bytes.size() <= kInlineValueBytes) {
+  if (v.bytes.size() <= kInlineValueBytes && inline_bytes_ + v.bytes.size() <= kMaxInlineTotalBytes) {
+    inline_bytes_ += v.bytes.size();
     out.setInline(capnp::Data::Reader(reinterpret_cast<const kj::byte*>(v.bytes.data()), v.bytes.size()));
   } else {
     out.setFrame(static_cast<std::uint32_t>(frames_.size()));

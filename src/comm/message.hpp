@@ -12,8 +12,10 @@
 
 namespace distrib::detail {
 
-/// Values up to this size travel inside the Cap'n Proto header; larger ones as frames.
+/// Values up to this size travel inside the Cap'n Proto header, as long as the header holds
+/// less than kMaxInlineTotalBytes of them; all others travel as out-of-band frames.
 inline constexpr std::size_t kInlineValueBytes = 4096;
+inline constexpr std::size_t kMaxInlineTotalBytes = std::size_t{16} << 20;
 
 /// Builds one outgoing message.
 class MessageBuilder {
@@ -27,6 +29,7 @@ class MessageBuilder {
  private:
   capnp::MallocMessageBuilder builder_;
   std::vector<Bytes> frames_;
+  std::size_t inline_bytes_ = 0;
 };
 
 /// Reads one incoming message. Reader limits are explicit: traversal is bounded by the

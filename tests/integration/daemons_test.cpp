@@ -1,6 +1,8 @@
 // dscheduler and dworker started by hand as separate processes, as on a real cluster.
 #include <gtest/gtest.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <distrib/distrib.hpp>
 #include <random>
@@ -45,6 +47,20 @@ TEST(Daemons, SchedulerAndTwoWorkersByAddress) {
   EXPECT_TRUE(w2.process.wait(30s));
   EXPECT_EQ(w1.process.exit_description(), "exit code 0");
   EXPECT_EQ(scheduler.process.exit_description(), "exit code 0");
+}
+
+TEST(Daemons, PreloadBeforeTheAddress) {
+  auto scheduler = start_scheduler();
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  auto w = detail::ChildProcess::spawn(
+      {DWORKER_PATH, "--preload", TEST_TASKS_PATH, scheduler.address, "--host", "127.0.0.1", "--nthreads", "1"}, {}, {},
+      fds[1]);
+  close(fds[1]);
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  EXPECT_EQ(client.submit(triple, 3).result(60s), 9);
+  close(fds[0]);
 }
 
 TEST(Daemons, WorkerWithoutPreloadCannotRunLibraryTasks) {

@@ -7,6 +7,7 @@
 
 #include <distrib/distrib.hpp>
 #include <numeric>
+#include <thread>
 
 #include "helpers.hpp"
 #include "tasks_for_tests.hpp"
@@ -122,6 +123,33 @@ TEST(LocalClusterProcesses, ChildrenDieWhenTheParentIsKilled) {
       if (process_alive(pid)) return false;
     return true;
   })) << "a LocalCluster child outlived its killed parent";
+}
+
+TEST(LocalClusterProcesses, SurvivesTheThreadThatCreatedIt) {
+  std::unique_ptr<LocalCluster> cluster;
+  std::thread([&] { cluster = std::make_unique<LocalCluster>(LocalClusterOptions{.n_workers = 1}); }).join();
+  Client client(*cluster);
+  EXPECT_EQ(client.submit(inc, 1).result(60s), 2);
+}
+
+TEST(LocalClusterThreads, ManyLargeArgumentsInOneBatch) {
+  LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .processes = false});
+  Client client(cluster);
+  // 5000 values of 8 KB each: more out-of-band frames than a small limit would allow.
+  std::vector<std::vector<double>> inputs(5000, std::vector<double>(1024, 0.5));
+  auto sums = client.gather(client.map(sum_vector, inputs));
+  ASSERT_EQ(sums.size(), 5000u);
+  for (double s : sums) ASSERT_DOUBLE_EQ(s, 512.0);
+}
+
+TEST(LocalClusterThreads, ResultAfterCloseRaisesInsteadOfHanging) {
+  LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1, .processes = false});
+  Client client(cluster);
+  auto f = client.submit(inc, 1);
+  ASSERT_EQ(f.result(60s), 2);
+  client.close();
+  EXPECT_THROW(f.result(60s), CommError);
+  EXPECT_THROW(client.gather(std::vector<Future<int>>{f}), CommError);
 }
 
 TEST(LocalClusterThreads, DefaultsFollowDask) {
