@@ -1,0 +1,202 @@
+// Every C++ fragment of docs/user-guide.md, as one complete program. The guide quotes the
+// sections between the "[name]" markers; keep the two in step.
+//
+//   user_guide                     runs the examples on a LocalCluster (child processes)
+//   user_guide tcp://host:8786     runs them against a scheduler that is already running
+//
+// Links distrib::distrib and spdlog::spdlog (the [logging] section uses spdlog directly).
+#include <distrib/distrib.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <ranges>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace std::chrono_literals;
+
+// [tasks]
+int inc(int x) { return x + 1; }
+DISTRIB_TASK(inc);
+
+double scale(double x, double factor) { return x * factor; }
+DISTRIB_TASK(scale);
+
+// Parameters may be taken by value or by const reference.
+double total(const std::vector<double>& xs) { return std::accumulate(xs.begin(), xs.end(), 0.0); }
+DISTRIB_TASK(total);
+
+std::map<std::string, int> word_lengths(const std::vector<std::string>& words) {
+  std::map<std::string, int> out;
+  for (const auto& w : words) out[w] = static_cast<int>(w.size());
+  return out;
+}
+DISTRIB_TASK(word_lengths);
+
+int half_of_even(int x) {
+  if (x % 2 != 0) throw std::domain_error(std::to_string(x) + " is odd");
+  return x / 2;
+}
+DISTRIB_TASK(half_of_even);
+
+int sleep_ms(int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+DISTRIB_TASK(sleep_ms);
+
+// A function returning void gives a Future<distrib::Nothing>.
+void check_positive(int x) {
+  if (x <= 0) throw std::invalid_argument("not positive");
+}
+DISTRIB_TASK(check_positive);
+// [/tasks]
+
+// [user-type]
+namespace geo {
+struct Point {
+  double x = 0, y = 0;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(x, y);  // every member, in a fixed order
+  }
+  static std::string distrib_type_name() { return "geo::Point"; }  // optional
+};
+
+Point midpoint(Point a, Point b) { return {(a.x + b.x) / 2, (a.y + b.y) / 2}; }
+}  // namespace geo
+DISTRIB_TASK(geo::midpoint);  // registered under the name "geo::midpoint"
+// [/user-type]
+
+void submit_examples(distrib::Client& client) {
+  // [submit]
+  distrib::Future<int> a = client.submit(inc, 10);
+  distrib::Future<double> b = client.submit(scale, 3, 1.5f);  // int and float convert to double
+  auto c = client.submit(total, std::vector<double>{1, 2, 3});
+  auto d = client.submit(word_lengths, std::vector<std::string>{"map", "gather"});
+  auto e = client.submit(geo::midpoint, geo::Point{0, 0}, geo::Point{2, 4});
+  auto f = client.submit(inc, a);  // a Future<int> stands for an int: f runs after a
+
+  // client.submit(inc, "ten");    // does not compile: const char* does not convert to int
+  // client.submit(inc, 1, 2);     // does not compile: inc takes one argument
+  // client.submit(scale, a, 2);   // does not compile: a Future<int> is not a double
+  // [/submit]
+  std::cout << a.result() << " " << b.result() << " " << c.result() << " " << d.result().at("gather") << " "
+            << e.result().y << " " << f.result() << "\n";
+}
+
+void future_examples(distrib::Client& client) {
+  // [future]
+  distrib::Future<int> f = client.submit(sleep_ms, 200);
+  std::cout << f.key() << "\n";           // "sleep_ms-<token>"
+  bool finished = f.wait_for(10ms);       // false: still running
+  f.wait();                               // blocks until finished, failed or lost
+  if (f.done() && f.status() == distrib::FutureStatus::finished) {
+    int ms = f.result();                  // fetched from the worker that holds it
+    int again = f.result(5s);             // TimeoutError if not there within 5 s
+    std::cout << finished << " " << ms << " " << again << "\n";
+  }
+  distrib::Future<int> copy = f;          // copies share one state; the key is released
+                                          // on the cluster when the last copy goes away
+  distrib::Future<distrib::Nothing> checked = client.submit(check_positive, 1);
+  checked.result();                       // returns distrib::Nothing{}
+  // [/future]
+  (void)copy;
+}
+
+void map_gather_examples(distrib::Client& client) {
+  // [map]
+  std::vector<distrib::Future<int>> fs = client.map(inc, std::vector<int>{1, 2, 3});
+  std::vector<int> r = client.gather(fs);                       // {2, 3, 4}
+  auto gs = client.map(inc, std::views::iota(0, 100));          // any input range
+  auto hs = client.map(inc, fs);                                // a range of futures: dependencies
+  int one = client.gather(fs.front());                          // same as fs.front().result()
+  // [/map]
+  std::cout << r[2] << " " << client.gather(gs).back() << " " << client.gather(hs).back() << " " << one << "\n";
+}
+
+void error_examples(distrib::Client& client) {
+  // [errors]
+  auto bad = client.submit(half_of_even, 3);
+  auto after = client.submit(inc, bad);  // depends on a task that will fail
+  try {
+    bad.result();
+  } catch (const distrib::TaskError& e) {
+    // e.key() == bad.key(), e.remote_type() == "std::domain_error",
+    // e.remote_message() == "3 is odd"
+    std::cout << e.what() << "\n";
+  }
+  try {
+    after.result();
+  } catch (const distrib::TaskError& e) {
+    // the dependency's exception type and message, under after's key
+    std::cout << e.key() << ": " << e.remote_message() << "\n";
+  }
+  try {
+    client.submit(sleep_ms, 1000).result(10ms);
+  } catch (const distrib::TimeoutError& e) {
+    std::cout << "not yet: " << e.what() << "\n";
+  }
+  // [/errors]
+}
+
+void option_examples() {
+  // [cluster-options]
+  distrib::LocalClusterOptions in_threads{
+      .n_workers = 2,
+      .threads_per_worker = 2,
+      .processes = false,  // scheduler and workers as threads of this process
+  };
+  distrib::LocalClusterOptions verbose{.log_level = "info", .start_timeout = 5s};
+  // [/cluster-options]
+  distrib::LocalCluster cluster(in_threads);
+  distrib::Client client(cluster);
+  std::cout << cluster.n_workers() << "x" << cluster.threads_per_worker() << " " << client.submit(inc, 1).result()
+            << " " << verbose.log_level << "\n";
+  client.shutdown();
+}
+
+// [by-address]
+int run_on(const std::string& address) {
+  distrib::Client client(address, {.connect_timeout = 5s, .name = "user-guide"});
+  client.wait_for_workers(1, 30s);  // TimeoutError if no worker joins in time
+  std::cout << client.n_workers() << " workers at " << client.scheduler_address() << "\n";
+  submit_examples(client);
+  client.close();  // disconnect; the scheduler and workers keep running
+  return 0;
+}
+// [/by-address]
+
+// [logging]
+void setup_logging() {
+  // distrib logs through the spdlog logger "distrib" (stderr, level "warn" by default).
+  // Register your own under that name before distrib first logs, or adjust it later.
+  auto logger = spdlog::stderr_color_mt("distrib");
+  logger->set_level(spdlog::level::info);
+}
+// [/logging]
+
+// [main]
+int main(int argc, char** argv) {
+  distrib::init(argc, argv);  // first thing: in a LocalCluster child it runs the role and exits
+  setup_logging();
+  if (argc > 1) return run_on(argv[1]);
+
+  distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+  distrib::Client client(cluster);
+  submit_examples(client);
+  future_examples(client);
+  map_gather_examples(client);
+  error_examples(client);
+  client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
+
+  option_examples();
+  return 0;
+}
+// [/main]
