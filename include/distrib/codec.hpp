@@ -46,6 +46,7 @@ struct Value {
 class Writer {
  public:
   void write(const void* src, std::size_t n) {
+    if (n == 0) return;
     reserve(n);
     std::memcpy(buf_.get() + size_, src, n);
     size_ += n;
@@ -79,6 +80,7 @@ class Reader {
  public:
   explicit Reader(std::span<const std::byte> bytes) : p_(bytes.data()), end_(bytes.data() + bytes.size()) {}
   void read(void* dst, std::size_t n) {
+    if (n == 0) return;
     require(n);
     std::memcpy(dst, p_, n);
     p_ += n;
@@ -97,7 +99,9 @@ class Reader {
     if (min_element_size > 0 && n > remaining() / min_element_size)
       throw DecodeError("corrupt value: element count " + std::to_string(n) + " exceeds the " +
                         std::to_string(remaining()) + " bytes left");
-    if (min_element_size == 0 && n > (std::uint64_t{1} << 32))
+    // Elements that take no bytes (an empty struct): cap the count so 8 bytes cannot ask
+    // for billions of them.
+    if (min_element_size == 0 && n > (std::uint64_t{1} << 24))
       throw DecodeError("corrupt value: element count " + std::to_string(n) + " is too large");
     return static_cast<std::size_t>(n);
   }

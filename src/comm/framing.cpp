@@ -118,6 +118,8 @@ void FrameDecoder::advance(std::vector<InMessage>& out) {
         if (s > limits_.max_frame_bytes)
           throw ProtocolError("frame of " + std::to_string(s) + " bytes exceeds the limit of " +
                               std::to_string(limits_.max_frame_bytes));
+        if (s > limits_.max_message_bytes - std::min(total, limits_.max_message_bytes))  // no overflow
+          throw ProtocolError("message exceeds the limit of " + std::to_string(limits_.max_message_bytes) + " bytes");
         total += s;
         if (total > limits_.max_message_bytes)
           throw ProtocolError("message exceeds the limit of " + std::to_string(limits_.max_message_bytes) + " bytes");

@@ -119,8 +119,11 @@ struct WorkerState::Impl {
     auto* ts = find(e.key);
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
-    if (ts->status == TaskStatus::cancelled) {
-      forget(ts);  // freed while running: the result is dropped
+    if (ts->status == TaskStatus::cancelled && ts->dependents.empty()) {
+      forget(ts);  // freed while running and needed by nobody here: the result is dropped
+    } else if (ts->status == TaskStatus::cancelled) {
+      store(ts, std::move(e.value));  // freed, but a local task waits for it as an input
+      done_with_inputs(ts);
     } else {
       store(ts, std::move(e.value));
       report_finished(ts);
@@ -134,6 +137,8 @@ struct WorkerState::Impl {
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
     if (ts->status != TaskStatus::cancelled) out->push_back(SendTaskErred{e.key, e.exception_type, e.message});
+    auto dependents = ts->dependents;  // local tasks waiting for this input cannot run now
+    for (auto* d : dependents) fail_unlinked(d, "input '" + e.key + "' failed: " + e.exception_type + ": " + e.message);
     done_with_inputs(ts);
     forget(ts);
     ensure_computing();
