@@ -64,6 +64,7 @@ struct SchedulerState::Impl {
   std::unordered_map<WorkerId, WorkerInfo> workers;
   std::unordered_map<ClientId, std::unordered_set<TaskState*>> clients;
   std::unordered_set<TaskState*> unrunnable;  // no-worker: waiting for a worker to join
+  std::vector<std::string> recheck;            // keys to release if unneeded once the event is applied
   std::vector<Action>* out = nullptr;
 
   TaskState* find(const std::string& key) {
@@ -154,6 +155,7 @@ struct SchedulerState::Impl {
         dep->dependents.push_back(ts);
       }
     }
+    std::vector<TaskState*> wanted_again;  // known keys kept only as released records
     for (const auto& key : e.wanted) {
       auto* ts = find(key);
       if (!ts) continue;
@@ -161,17 +163,15 @@ struct SchedulerState::Impl {
       client_wants.insert(ts);
       if (ts->status == TaskStatus::memory) report_memory(ts, e.client);
       if (ts->status == TaskStatus::erred) report_erred(ts, e.client);
+      if (ts->status == TaskStatus::released) wanted_again.push_back(ts);
     }
-    for (std::size_t i = 0; i < created.size(); ++i) {
-      auto* ts = created[i];
-      if (ts->status != TaskStatus::released) continue;  // already erred through a dependency
-      if (!missing[i].empty()) {
-        set_erred(ts, "distrib::KeyError",
+    // Missing dependencies first, so that no task of this graph runs on top of one.
+    for (std::size_t i = 0; i < created.size(); ++i)
+      if (!missing[i].empty() && created[i]->status == TaskStatus::released)
+        set_erred(created[i], "distrib::KeyError",
                   "dependency '" + missing[i] + "' is unknown to the scheduler (released, or never submitted)");
-        continue;
-      }
-      recompute(ts);
-    }
+    for (auto* ts : created) recompute(ts);  // no-op for tasks already erred or on their way
+    for (auto* ts : wanted_again) recompute(ts);
     // Keys nobody wants and nothing needs (a client let go before they were submitted).
     std::vector<std::string> created_keys;
     for (auto* ts : created) created_keys.push_back(ts->key);
@@ -322,6 +322,8 @@ struct SchedulerState::Impl {
     ts->status = TaskStatus::erred;
     ts->exception_type = type;
     ts->exception_message = message;
+    for (auto* d : ts->dependencies) recheck.push_back(d->key);  // an erred task needs no inputs
+    recheck.push_back(ts->key);
     for (auto c : ts->who_wants) report_erred(ts, c);
     for (auto* d : ts->dependents) {
       if (d->status == TaskStatus::memory || d->status == TaskStatus::erred) continue;
@@ -381,11 +383,9 @@ struct SchedulerState::Impl {
         break;
     }
     if (ts->status == TaskStatus::released || ts->status == TaskStatus::erred) {
-      // Its inputs may have been kept only for it. Forgetting may free tasks, so the
-      // inputs are looked up again by key.
-      auto dep_keys = keys_of(ts->dependencies);
+      // Its inputs may have been kept only for it (forget() checks them too).
       if (ts->dependents.empty()) forget(ts);
-      release_keys_if_unneeded(dep_keys);
+      else release_keys_if_unneeded(keys_of(ts->dependencies));
     }
   }
 
@@ -405,12 +405,8 @@ struct SchedulerState::Impl {
     for (auto* d : ts->dependencies) erase_one(d->dependents, ts);
     auto dep_keys = keys_of(ts->dependencies);
     tasks.erase(ts->key);  // destroys ts
-    for (const auto& k : dep_keys) {
-      auto* d = find(k);
-      if (d && d->dependents.empty() && d->who_wants.empty() &&
-          (d->status == TaskStatus::released || d->status == TaskStatus::erred))
-        forget(d);
-    }
+    // Inputs looked up again by key: releasing one may forget others.
+    release_keys_if_unneeded(dep_keys);
   }
 
   void report_memory(TaskState* ts, ClientId c) {
@@ -429,6 +425,11 @@ SchedulerState::~SchedulerState() = default;
 void SchedulerState::handle(Event event, std::vector<Action>& out) {
   impl_->out = &out;
   std::visit([this](auto& e) { impl_->on(e); }, event);
+  while (!impl_->recheck.empty()) {
+    auto keys = std::move(impl_->recheck);
+    impl_->recheck.clear();
+    impl_->release_keys_if_unneeded(keys);
+  }
   impl_->out = nullptr;
 }
 

@@ -106,6 +106,13 @@ struct WorkerState::Impl {
         dep->who_has = loc->second;
         to_fetch.push_back(dep);
       }
+      if (dep->status != TaskStatus::memory) {
+        // Remember where else it lives, in case the local copy never materialises.
+        auto loc = std::find_if(e.who_has.begin(), e.who_has.end(), [&](auto& p) { return p.first == dep_key; });
+        if (loc != e.who_has.end())
+          for (const auto& w : loc->second)
+            if (std::find(dep->who_has.begin(), dep->who_has.end(), w) == dep->who_has.end()) dep->who_has.push_back(w);
+      }
       ts->dependencies.push_back(dep);
       dep->dependents.push_back(ts);
       if (dep->status != TaskStatus::memory) ++ts->waiting_on;
@@ -120,6 +127,7 @@ struct WorkerState::Impl {
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
     if (ts->status == TaskStatus::cancelled && ts->dependents.empty()) {
+      done_with_inputs(ts);
       forget(ts);  // freed while running and needed by nobody here: the result is dropped
     } else if (ts->status == TaskStatus::cancelled) {
       store(ts, std::move(e.value));  // freed, but a local task waits for it as an input
@@ -136,6 +144,15 @@ struct WorkerState::Impl {
     auto* ts = find(e.key);
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
+    if (ts->status == TaskStatus::cancelled && !ts->dependents.empty() && !ts->who_has.empty()) {
+      // Our own (cancelled) run failed, but a local task needs this input and a peer has it.
+      done_with_inputs(ts);
+      ts->status = TaskStatus::fetch;
+      to_fetch.push_back(ts);
+      ensure_communicating();
+      ensure_computing();
+      return;
+    }
     if (ts->status != TaskStatus::cancelled) out->push_back(SendTaskErred{e.key, e.exception_type, e.message});
     auto dependents = ts->dependents;  // local tasks waiting for this input cannot run now
     for (auto* d : dependents) fail_unlinked(d, "input '" + e.key + "' failed: " + e.exception_type + ": " + e.message);
