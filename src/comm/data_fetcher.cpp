@@ -2,7 +2,6 @@
 
 #include <asio/connect.hpp>
 
-#include "comm/message.hpp"
 #include "core/log.hpp"
 
 namespace distrib::detail {
@@ -12,13 +11,25 @@ struct DataFetcher::Peer {
   ConnectionPtr conn;
   bool handshaken = false;
   std::vector<OutMessage> queued;                // requests made before the connection is up
-  std::map<std::uint64_t, Callback> waiting;     // by request id
+  std::map<std::uint64_t, ReplyHandler> waiting;  // by request id
   void fail_all(const std::string& reason) {
     auto w = std::move(waiting);
     waiting.clear();
-    for (auto& [id, cb] : w) cb(FetchResult{{}, {}, reason});
+    for (auto& [id, handler] : w) handler(nullptr, reason);
   }
 };
+
+namespace {
+// The request id a reply answers, or nullopt for a message that is no reply.
+std::optional<std::uint64_t> reply_id(proto::Message::Reader root) {
+  switch (root.which()) {
+    case proto::Message::DATA_REPLY: return root.getDataReply().getId();
+    case proto::Message::PUT_DATA_DONE: return root.getPutDataDone();
+    case proto::Message::RUN_RESULT: return root.getRunResult().getId();
+    default: return std::nullopt;
+  }
+}
+}  // namespace
 
 DataFetcher::DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits)
     : io_(io), role_(role), name_(std::move(name)), limits_(limits) {}
@@ -76,16 +87,13 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
             return;
           }
           if (root.isError()) throw std::runtime_error("peer reported: " + std::string(root.getError().getReason()));
-          if (!root.isDataReply()) throw std::runtime_error("unexpected message from a worker's data port");
-          auto reply = root.getDataReply();
-          auto it = p->waiting.find(reply.getId());
+          auto id = reply_id(root);
+          if (!id) throw std::runtime_error("unexpected message from a worker's data port");
+          auto it = p->waiting.find(*id);
           if (it == p->waiting.end()) return;
-          auto cb = std::move(it->second);
+          auto handler = std::move(it->second);
           p->waiting.erase(it);
-          FetchResult r;
-          for (auto kv : reply.getValues()) r.values.emplace_back(kv.getKey(), mr.value(kv.getValue()));
-          for (auto k : reply.getMissing()) r.missing.emplace_back(k);
-          cb(std::move(r));
+          handler(&mr, {});
         },
         [fail](const std::string& reason) { fail(reason); });
     p->conn->send(make_handshake(role_, name_));
@@ -95,17 +103,70 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
   return p;
 }
 
-void DataFetcher::fetch(const std::string& address, std::vector<std::string> keys, Callback cb) {
+void DataFetcher::request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply) {
   auto p = peer(address);
+  p->waiting.emplace(id, std::move(on_reply));
+  if (p->conn) p->conn->send(std::move(m));
+  else p->queued.push_back(std::move(m));
+}
+
+void DataFetcher::fetch(const std::string& address, std::vector<std::string> keys, Callback cb) {
   auto id = next_id_++;
   MessageBuilder mb;
   auto req = mb.root().initGetData();
   req.setId(id);
   auto list = req.initKeys(static_cast<unsigned>(keys.size()));
   for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
-  p->waiting.emplace(id, std::move(cb));
-  if (p->conn) p->conn->send(mb.finish());
-  else p->queued.push_back(mb.finish());
+  request(address, id, mb.finish(), [cb = std::move(cb)](MessageReader* mr, const std::string& error) {
+    FetchResult r;
+    if (!mr) {
+      r.error = error;
+      return cb(std::move(r));
+    }
+    auto reply = mr->root().getDataReply();
+    for (auto kv : reply.getValues()) r.values.emplace_back(kv.getKey(), mr->value(kv.getValue()));
+    for (auto k : reply.getMissing()) r.missing.emplace_back(k);
+    cb(std::move(r));
+  });
+}
+
+void DataFetcher::put(const std::string& address, std::vector<std::pair<std::string, Value>> values,
+                      std::function<void(std::string error)> cb) {
+  auto id = next_id_++;
+  MessageBuilder mb;
+  auto req = mb.root().initPutData();
+  req.setId(id);
+  auto list = req.initValues(static_cast<unsigned>(values.size()));
+  for (unsigned i = 0; i < values.size(); ++i) {
+    list[i].setKey(values[i].first);
+    mb.set_value(list[i].initValue(), values[i].second);
+  }
+  request(address, id, mb.finish(), [cb = std::move(cb)](MessageReader* mr, const std::string& error) {
+    cb(mr ? std::string() : error);
+  });
+}
+
+void DataFetcher::run(const std::string& address, const TaskSpec& spec, std::function<void(RunOutcome)> cb) {
+  auto id = next_id_++;
+  MessageBuilder mb;
+  auto req = mb.root().initRunFunction();
+  req.setId(id);
+  write_task_spec(mb, req.initSpec(), spec);
+  request(address, id, mb.finish(), [cb = std::move(cb)](MessageReader* mr, const std::string& error) {
+    RunOutcome r;
+    if (!mr) {
+      r.error = error;
+      return cb(std::move(r));
+    }
+    auto result = mr->root().getRunResult();
+    if (result.isValue()) {
+      r.value = mr->value(result.getValue());
+    } else {
+      r.exception_type = result.getError().getExceptionType();
+      r.message = result.getError().getMessage();
+    }
+    cb(std::move(r));
+  });
 }
 
 }  // namespace distrib::detail

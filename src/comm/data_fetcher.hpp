@@ -7,10 +7,13 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "comm/connection.hpp"
+#include "comm/message.hpp"
+#include "core/task_spec.hpp"
 #include "distrib/codec.hpp"
 #include "proto/distrib.capnp.h"
 
@@ -31,12 +34,26 @@ class DataFetcher {
 
   /// Asks `address` for `keys`; `cb` runs on the io thread. Call on the io thread.
   void fetch(const std::string& address, std::vector<std::string> keys, Callback cb);
+  /// Stores values on the worker at `address` (scatter); `cb` gets an error or "".
+  void put(const std::string& address, std::vector<std::pair<std::string, Value>> values,
+           std::function<void(std::string error)> cb);
+  /// Runs a function on the worker at `address` (Client::run).
+  struct RunOutcome {
+    std::optional<Value> value;
+    std::string exception_type;
+    std::string message;
+    std::string error;  // the worker could not be reached
+  };
+  void run(const std::string& address, const TaskSpec& spec, std::function<void(RunOutcome)> cb);
   /// Closes every pooled connection; pending requests complete with an error.
   void close_all();
 
  private:
   struct Peer;
+  /// A reply handler: the reply's reader, or null and the reason the request failed.
+  using ReplyHandler = std::function<void(MessageReader*, const std::string& error)>;
   std::shared_ptr<Peer> peer(const std::string& address);
+  void request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply);
 
   asio::io_context& io_;
   proto::Role role_;

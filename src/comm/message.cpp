@@ -84,10 +84,32 @@ void write_task_spec(MessageBuilder& mb, proto::TaskSpec::Builder out, const Tas
   out.setKey(spec.key);
   out.setFunction(spec.function);
   out.setPriority(spec.priority);
+  out.setRetries(spec.retries);
+  out.setAllowOtherWorkers(spec.allow_other_workers);
+  if (!spec.workers.empty()) {
+    auto ws = out.initWorkers(static_cast<unsigned>(spec.workers.size()));
+    for (unsigned i = 0; i < spec.workers.size(); ++i) ws.set(i, spec.workers[i]);
+  }
+  if (!spec.resources.empty()) {
+    auto rs = out.initResources(static_cast<unsigned>(spec.resources.size()));
+    for (unsigned i = 0; i < spec.resources.size(); ++i) {
+      rs[i].setName(spec.resources[i].first);
+      rs[i].setAmount(spec.resources[i].second);
+    }
+  }
   auto args = out.initArgs(static_cast<unsigned>(spec.args.size()));
   for (unsigned i = 0; i < spec.args.size(); ++i) {
-    if (spec.args[i].is_key()) args[i].setKey(spec.args[i].key());
-    else mb.set_value(args[i].initValue(), spec.args[i].value());
+    const auto& a = spec.args[i];
+    if (a.is_key()) {
+      args[i].setKey(a.key());
+    } else if (a.is_key_list()) {
+      auto kl = args[i].initKeys();
+      kl.setType(a.key_list().type);
+      auto keys = kl.initKeys(static_cast<unsigned>(a.key_list().keys.size()));
+      for (unsigned j = 0; j < a.key_list().keys.size(); ++j) keys.set(j, a.key_list().keys[j]);
+    } else {
+      mb.set_value(args[i].initValue(), a.value());
+    }
   }
 }
 
@@ -99,9 +121,21 @@ TaskSpec read_task_spec(const MessageReader& mr, proto::TaskSpec::Reader in) {
   auto args = in.getArgs();
   spec.args.reserve(args.size());
   for (auto a : args) {
-    if (a.isKey()) spec.args.push_back(TaskArg{std::string(a.getKey())});
-    else spec.args.push_back(TaskArg{mr.value(a.getValue())});
+    if (a.isKey()) {
+      spec.args.push_back(TaskArg{std::string(a.getKey())});
+    } else if (a.isKeys()) {
+      KeyList kl;
+      kl.type = a.getKeys().getType();
+      for (auto k : a.getKeys().getKeys()) kl.keys.emplace_back(k);
+      spec.args.push_back(TaskArg{std::move(kl)});
+    } else {
+      spec.args.push_back(TaskArg{mr.value(a.getValue())});
+    }
   }
+  spec.retries = in.getRetries();
+  spec.allow_other_workers = in.getAllowOtherWorkers();
+  for (auto w : in.getWorkers()) spec.workers.emplace_back(w);
+  for (auto r : in.getResources()) spec.resources.emplace_back(r.getName(), r.getAmount());
   return spec;
 }
 

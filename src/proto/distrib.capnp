@@ -36,12 +36,18 @@ struct Error {
   reason @0 :Text;
 }
 
+struct Resource {
+  name @0 :Text;
+  amount @1 :Float64;
+}
+
 struct RegisterWorker {
   name @0 :Text;
   address @1 :Text;          # where peers fetch data from this worker: tcp://host:port
   nthreads @2 :UInt32;
   memoryLimit @3 :UInt64;
   functions @4 :List(Text);  # task functions this worker can run
+  resources @5 :List(Resource);   # e.g. GPU=2, for tasks that ask for resources
 }
 
 struct WorkerRegistered {
@@ -60,7 +66,13 @@ struct Arg {
   union {
     value @0 :Value;
     key @1 :Text;
+    keys @2 :KeyList;        # a container of futures: their results, in order, as one vector
   }
+}
+
+struct KeyList {
+  keys @0 :List(Text);
+  type @1 :Text;             # the vector's type name, e.g. "vector<f64>"
 }
 
 struct TaskSpec {
@@ -68,6 +80,10 @@ struct TaskSpec {
   function @1 :Text;
   args @2 :List(Arg);
   priority @3 :Int64;        # lower runs first
+  retries @4 :UInt32;        # times to rerun the task if it raises
+  workers @5 :List(Text);    # restrict to these workers (names or addresses)
+  allowOtherWorkers @6 :Bool;
+  resources @7 :List(Resource);
 }
 
 # client -> scheduler: new tasks, and the keys this client holds futures for.
@@ -92,6 +108,7 @@ struct TaskFinished {
   key @0 :Text;
   type @1 :Text;
   nbytes @2 :UInt64;
+  duration @3 :Float64;      # seconds the task ran, for the scheduler's estimates
 }
 
 # worker -> scheduler, and scheduler -> client
@@ -126,10 +143,68 @@ struct DataReply {
   missing @2 :List(Text);    # keys the worker does not hold
 }
 
-# scheduler -> client
+struct WorkerInfo {
+  name @0 :Text;
+  address @1 :Text;
+  nthreads @2 :UInt32;
+  memoryLimit @3 :UInt64;
+  memoryBytes @4 :UInt64;    # last reported resident memory
+  processing @5 :UInt32;     # tasks assigned and not finished
+  stored @6 :UInt32;         # keys held
+  storedBytes @7 :UInt64;
+}
+
+# scheduler -> client, whenever workers join or leave.
 struct ClusterInfo {
   workers @0 :UInt32;
   threads @1 :UInt32;
+  members @2 :List(WorkerInfo);
+}
+
+# client -> scheduler: keys whose values the client placed on workers itself (scatter).
+struct ScatteredKey {
+  key @0 :Text;
+  type @1 :Text;
+  nbytes @2 :UInt64;
+  workers @3 :List(Text);    # addresses that hold it
+}
+
+# client -> worker (data port): store these values. Answered by putDataDone with the id.
+struct PutData {
+  id @0 :UInt64;
+  values @1 :List(KeyValue);
+}
+
+# client -> worker (data port): run a function now, outside the scheduler (Client::run).
+struct RunFunction {
+  id @0 :UInt64;
+  spec @1 :TaskSpec;
+}
+
+struct RunResult {
+  id @0 :UInt64;
+  union {
+    value @1 :Value;
+    error @2 :TaskErred;
+  }
+}
+
+struct InfoRequest {
+  id @0 :UInt64;
+  keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
+}
+
+struct TaskCount {
+  state @0 :Text;
+  count @1 :UInt64;
+}
+
+struct InfoReply {
+  id @0 :UInt64;
+  workers @1 :List(WorkerInfo);
+  whoHas @2 :List(KeyLocation);
+  taskCounts @3 :List(TaskCount);
+  hasWhat @4 :List(KeyLocation);   # per worker address: the keys it holds (key = address)
 }
 
 struct Message {
@@ -151,5 +226,14 @@ struct Message {
     clusterInfo @14 :ClusterInfo;
     shutdown @15 :Void;              # client -> scheduler -> workers: stop the cluster
     close @16 :Void;                 # polite goodbye before closing the socket
+    scattered @17 :List(ScatteredKey);
+    putData @18 :PutData;
+    putDataDone @19 :UInt64;
+    cancelKeys @20 :List(Text);      # client -> scheduler
+    keysCancelled @21 :List(Text);   # scheduler -> client
+    runFunction @22 :RunFunction;
+    runResult @23 :RunResult;
+    infoRequest @24 :InfoRequest;
+    infoReply @25 :InfoReply;
   }
 }

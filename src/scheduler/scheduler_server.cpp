@@ -14,8 +14,67 @@ struct SchedulerServer::Peer {
   Kind kind = Kind::unknown;
   std::uint64_t id = 0;
   std::string name;
+  std::string address;  // a worker's data address
   Clock::time_point last_seen = Clock::now();
 };
+
+namespace {
+void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerState::WorkerSnapshot& w) {
+  out.setName(w.name);
+  out.setAddress(w.address);
+  out.setNthreads(w.nthreads);
+  out.setMemoryLimit(w.memory_limit);
+  out.setMemoryBytes(w.memory_bytes);
+  out.setProcessing(static_cast<std::uint32_t>(w.processing));
+  out.setStored(static_cast<std::uint32_t>(w.stored));
+  out.setStoredBytes(w.stored_bytes);
+}
+}  // namespace
+
+OutMessage SchedulerServer::cluster_info() const {
+  MessageBuilder mb;
+  auto info = mb.root().initClusterInfo();
+  auto workers = state_.workers();
+  info.setWorkers(static_cast<std::uint32_t>(workers.size()));
+  info.setThreads(state_.total_threads());
+  auto members = info.initMembers(static_cast<unsigned>(workers.size()));
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i]);
+  return mb.finish();
+}
+
+OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const {
+  MessageBuilder mb;
+  auto reply = mb.root().initInfoReply();
+  reply.setId(req.getId());
+  auto workers = state_.workers(true);
+  auto list = reply.initWorkers(static_cast<unsigned>(workers.size()));
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(list[i], workers[i]);
+  std::vector<std::string> keys;
+  for (auto k : req.getKeys()) keys.emplace_back(k);
+  if (keys.empty()) keys = state_.wanted_by(client);
+  std::unordered_map<sched::WorkerId, std::string> address_of;
+  for (auto& w : workers) address_of[w.id] = w.address;
+  auto who = reply.initWhoHas(static_cast<unsigned>(keys.size()));
+  for (unsigned i = 0; i < keys.size(); ++i) {
+    who[i].setKey(keys[i]);
+    auto holders = state_.who_has(keys[i]);
+    auto ws = who[i].initWorkers(static_cast<unsigned>(holders.size()));
+    for (unsigned j = 0; j < holders.size(); ++j) ws.set(j, address_of[holders[j]]);
+  }
+  auto has = reply.initHasWhat(static_cast<unsigned>(workers.size()));
+  for (unsigned i = 0; i < workers.size(); ++i) {
+    has[i].setKey(workers[i].address);
+    auto ks = has[i].initWorkers(static_cast<unsigned>(workers[i].keys.size()));
+    for (unsigned j = 0; j < workers[i].keys.size(); ++j) ks.set(j, workers[i].keys[j]);
+  }
+  auto counts = state_.task_counts();
+  auto tc = reply.initTaskCounts(static_cast<unsigned>(counts.size()));
+  for (unsigned i = 0; i < counts.size(); ++i) {
+    tc[i].setState(counts[i].first);
+    tc[i].setCount(counts[i].second);
+  }
+  return mb.finish();
+}
 
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io) {
@@ -94,11 +153,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     clients_[peer->id] = peer;
     log().info("client '{}' connected from {}", peer->name, peer->conn->peer());
     handle(sched::AddClient{peer->id});
-    MessageBuilder mb;
-    auto info = mb.root().initClusterInfo();
-    info.setWorkers(static_cast<std::uint32_t>(state_.n_workers()));
-    info.setThreads(state_.total_threads());
-    peer->conn->send(mb.finish());
+    peer->conn->send(cluster_info());
     return;
   }
 
@@ -112,6 +167,8 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       ev.nthreads = r.getNthreads();
       ev.memory_limit = r.getMemoryLimit();
       for (auto f : r.getFunctions()) ev.functions.emplace_back(f);
+      for (auto res : r.getResources()) ev.resources.emplace_back(res.getName(), res.getAmount());
+      peer->address = ev.address;
       if (ev.nthreads == 0) return reject("a worker must have at least one thread");
       for (auto& [id, w] : workers_)
         if (w->name == ev.name) return reject("a worker named '" + ev.name + "' is already connected");
@@ -134,7 +191,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::TASKS_FINISHED:
       if (peer->kind != Kind::worker) break;
       for (auto t : root.getTasksFinished())
-        state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes()}, actions_);
+        state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration()}, actions_);
       flush(actions_);
       return;
     case proto::Message::TASK_ERRED:
@@ -160,6 +217,30 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       handle(std::move(ev));
       return;
     }
+    case proto::Message::SCATTERED: {
+      if (peer->kind != Kind::client) break;
+      sched::Scattered ev{peer->id, {}};
+      for (auto k : root.getScattered()) {
+        sched::Scattered::Key key{k.getKey(), k.getType(), k.getNbytes(), {}};
+        for (auto address : k.getWorkers())
+          for (auto& [id, w] : workers_)
+            if (w->address == address.cStr()) key.holders.push_back(id);
+        ev.keys.push_back(std::move(key));
+      }
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::CANCEL_KEYS: {
+      if (peer->kind != Kind::client) break;
+      sched::CancelKeys ev{peer->id, {}};
+      for (auto k : root.getCancelKeys()) ev.keys.emplace_back(k);
+      handle(std::move(ev));
+      return;
+    }
+    case proto::Message::INFO_REQUEST:
+      if (peer->kind != Kind::client) break;
+      peer->conn->send(info_reply(peer->id, root.getInfoRequest()));
+      return;
     case proto::Message::SHUTDOWN:
       if (peer->kind != Kind::client) break;
       log().info("client '{}' asked for shutdown", peer->name);
@@ -206,6 +287,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> free;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
+  std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
   const sched::ClusterChanged* cluster = nullptr;
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
@@ -214,6 +296,9 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     } else if (auto* m = std::get_if<sched::KeyInMemory>(&a)) in_memory[m->client].push_back(m);
     else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
     else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
+    else if (auto* kc = std::get_if<sched::KeysCancelled>(&a)) {
+      for (const auto& k : kc->keys) cancelled[kc->client].push_back(&k);
+    }
   }
   auto send_to = [](auto& peers, std::uint64_t id, OutMessage m) {
     auto it = peers.find(id);
@@ -262,14 +347,14 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     }
     send_to(clients_, cid, mb.finish());
   }
+  for (auto& [cid, keys] : cancelled) {
+    MessageBuilder mb;
+    auto list = mb.root().initKeysCancelled(static_cast<unsigned>(keys.size()));
+    for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
+    send_to(clients_, cid, mb.finish());
+  }
   if (cluster) {
-    for (auto& [cid, peer] : clients_) {
-      MessageBuilder mb;
-      auto info = mb.root().initClusterInfo();
-      info.setWorkers(cluster->workers);
-      info.setThreads(cluster->threads);
-      peer->conn->send(mb.finish());
-    }
+    for (auto& [cid, peer] : clients_) peer->conn->send(cluster_info());
   }
   actions.clear();
 }

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "comm/connection.hpp"
+#include "proto/distrib.capnp.h"
 #include "scheduler/scheduler_state.hpp"
 
 namespace distrib::detail {
@@ -50,6 +51,8 @@ class SchedulerServer {
   void flush(std::vector<sched::Action>& actions);
   void check_heartbeats();
   void shutdown_cluster();
+  OutMessage cluster_info() const;
+  OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
 
   asio::io_context& io_;
   SchedulerOptions options_;

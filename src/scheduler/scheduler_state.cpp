@@ -1,6 +1,10 @@
 #include "scheduler/scheduler_state.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
 #include <stdexcept>
 
 namespace distrib::detail::sched {
@@ -10,6 +14,7 @@ const char* to_string(TaskStatus s) {
     case TaskStatus::released: return "released";
     case TaskStatus::waiting: return "waiting";
     case TaskStatus::no_worker: return "no-worker";
+    case TaskStatus::queued: return "queued";
     case TaskStatus::processing: return "processing";
     case TaskStatus::memory: return "memory";
     case TaskStatus::erred: return "erred";
@@ -21,7 +26,11 @@ namespace {
 
 struct TaskState {
   std::string key;
+  std::string prefix;
   TaskSpecPtr spec;
+  std::uint32_t retries_left = 0;
+  double estimate = 0;  // expected duration counted in its worker's occupancy
+  bool scattered = false;  // placed by a client: cannot be recomputed
   TaskStatus status = TaskStatus::released;
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
@@ -43,8 +52,21 @@ struct WorkerInfo {
   std::uint64_t memory_limit = 0;
   std::uint64_t memory_bytes = 0;
   std::unordered_set<std::string> functions;
+  std::unordered_map<std::string, double> resources;
   std::unordered_set<TaskState*> processing;
   std::unordered_set<TaskState*> has_what;
+  double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
+  std::uint64_t stored_bytes() const {
+    std::uint64_t n = 0;
+    for (auto* ts : has_what) n += ts->nbytes;
+    return n;
+  }
+};
+
+struct ByPriority {
+  bool operator()(const TaskState* a, const TaskState* b) const {
+    return a->spec->priority != b->spec->priority ? a->spec->priority < b->spec->priority : a->key < b->key;
+  }
 };
 
 template <class T>
@@ -54,13 +76,18 @@ void erase_one(std::vector<T>& v, const T& x) {
 }
 
 bool is_active(TaskStatus s) {
-  return s == TaskStatus::waiting || s == TaskStatus::no_worker || s == TaskStatus::processing;
+  return s == TaskStatus::waiting || s == TaskStatus::no_worker || s == TaskStatus::processing ||
+         s == TaskStatus::queued;
 }
 
 }  // namespace
 
 struct SchedulerState::Impl {
+  SchedulerConfig config;
   std::unordered_map<std::string, std::unique_ptr<TaskState>> tasks;
+  std::set<TaskState*, ByPriority> queued;           // root tasks withheld from saturated workers
+  std::unordered_map<std::string, double> durations;  // per prefix, seconds
+  std::vector<WorkerId> has_room;                     // workers that may take queued tasks
   std::unordered_map<WorkerId, WorkerInfo> workers;
   std::unordered_map<ClientId, std::unordered_set<TaskState*>> clients;
   std::unordered_set<TaskState*> unrunnable;  // no-worker: waiting for a worker to join
@@ -95,7 +122,9 @@ struct SchedulerState::Impl {
     w.nthreads = std::max<std::uint32_t>(1, e.nthreads);
     w.memory_limit = e.memory_limit;
     w.functions = {e.functions.begin(), e.functions.end()};
+    w.resources = {e.resources.begin(), e.resources.end()};
     cluster_changed();
+    has_room.push_back(e.worker);
     std::vector<TaskState*> pending(unrunnable.begin(), unrunnable.end());
     std::sort(pending.begin(), pending.end(), by_priority);
     unrunnable.clear();
@@ -138,7 +167,9 @@ struct SchedulerState::Impl {
       if (find(spec->key)) continue;  // a known key keeps its first definition, as in Dask
       auto ts = std::make_unique<TaskState>();
       ts->key = spec->key;
+      ts->prefix = key_prefix(spec->key);
       ts->spec = spec;
+      ts->retries_left = spec->retries;
       created.push_back(ts.get());
       tasks.emplace(spec->key, std::move(ts));
     }
@@ -187,8 +218,9 @@ struct SchedulerState::Impl {
       out->push_back(FreeKeys{e.worker, {e.key}});
       return;
     }
-    w->second.processing.erase(ts);
-    ts->processing_on = 0;
+    auto& known = durations[ts->prefix];
+    known = known == 0 ? e.duration : 0.5 * known + 0.5 * e.duration;  // follows drifts quickly
+    unassign(ts);
     ts->status = TaskStatus::memory;
     ts->who_has = {e.worker};
     ts->type = e.type;
@@ -207,6 +239,12 @@ struct SchedulerState::Impl {
     auto* ts = find(e.key);
     if (!ts || ts->status != TaskStatus::processing || ts->processing_on != e.worker) return;
     unassign(ts);
+    if (ts->retries_left > 0) {  // submit(..., retries = n): run it again, maybe elsewhere
+      --ts->retries_left;
+      ts->status = TaskStatus::released;
+      recompute(ts);
+      return;
+    }
     set_erred(ts, e.exception_type, e.message);
     auto key = ts->key;
     release_keys_if_unneeded(keys_of(ts->dependencies));
@@ -222,6 +260,65 @@ struct SchedulerState::Impl {
       if (c != clients.end()) c->second.erase(ts);
       release_if_unneeded(ts);
     }
+  }
+
+  void on(Scattered& e) {
+    auto& client_wants = clients[e.client];
+    for (auto& k : e.keys) {
+      auto* ts = find(k.key);
+      if (!ts) {
+        auto spec = std::make_shared<TaskSpec>();
+        spec->key = k.key;
+        spec->function = "distrib::scatter";
+        auto owned = std::make_unique<TaskState>();
+        owned->key = k.key;
+        owned->prefix = key_prefix(k.key);
+        owned->spec = std::move(spec);
+        owned->scattered = true;
+        ts = owned.get();
+        tasks.emplace(k.key, std::move(owned));
+      }
+      ts->who_wants.insert(e.client);
+      client_wants.insert(ts);
+      if (ts->status != TaskStatus::memory && ts->status != TaskStatus::released) continue;  // being computed
+      ts->status = TaskStatus::memory;
+      ts->type = k.type;
+      ts->nbytes = k.nbytes;
+      for (auto wid : k.holders) {
+        auto w = workers.find(wid);
+        if (w == workers.end() || std::find(ts->who_has.begin(), ts->who_has.end(), wid) != ts->who_has.end()) continue;
+        ts->who_has.push_back(wid);
+        w->second.has_what.insert(ts);
+      }
+      if (ts->who_has.empty()) set_erred(ts, "distrib::LostData", "no live worker holds scattered key '" + ts->key + "'");
+      else
+        for (auto* d : ts->dependents)
+          if (d->status == TaskStatus::waiting && --d->waiting_on == 0) schedule(d);
+    }
+  }
+
+  void on(CancelKeys& e) {
+    std::vector<std::string> cancelled;
+    for (const auto& key : e.keys)
+      if (auto* ts = find(key)) cancel(ts, e.client, cancelled);
+    if (!cancelled.empty()) out->push_back(KeysCancelled{e.client, cancelled});
+    auto c = clients.find(e.client);
+    for (const auto& key : cancelled) {
+      auto* ts = find(key);
+      if (!ts) continue;
+      ts->who_wants.erase(e.client);
+      if (c != clients.end()) c->second.erase(ts);
+    }
+    release_keys_if_unneeded(cancelled);
+  }
+
+  // Cancels `ts` for `client`, and its dependents first (as Dask's cancel_key).
+  void cancel(TaskState* ts, ClientId client, std::vector<std::string>& cancelled) {
+    if (!ts->who_wants.count(client) && ts->dependents.empty()) return;
+    if (std::find(cancelled.begin(), cancelled.end(), ts->key) != cancelled.end()) return;
+    cancelled.push_back(ts->key);
+    for (auto* d : ts->dependents)
+      if (d->status != TaskStatus::memory) cancel(d, client, cancelled);
   }
 
   void on(WorkerMetrics& e) {
@@ -253,6 +350,10 @@ struct SchedulerState::Impl {
   /// dependencies, or schedules it at once.
   void recompute(TaskState* ts) {
     if (ts->status != TaskStatus::released) return;
+    if (ts->scattered) {
+      set_erred(ts, "distrib::LostData", "the scattered value of '" + ts->key + "' was lost with its worker");
+      return;
+    }
     ts->waiting_on = 0;
     for (auto* d : ts->dependencies) {
       if (d->status == TaskStatus::erred) {
@@ -268,39 +369,100 @@ struct SchedulerState::Impl {
     if (ts->status == TaskStatus::waiting && ts->waiting_on == 0) schedule(ts);
   }
 
+  double estimate(const TaskState* ts) const {
+    auto it = durations.find(ts->prefix);
+    return it == durations.end() ? config.unknown_task_duration : it->second;
+  }
+
+  bool satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const {
+    if (!w.functions.count(ts->spec->function)) return false;
+    for (const auto& [name, amount] : ts->spec->resources) {
+      auto r = w.resources.find(name);
+      if (r == w.resources.end() || r->second < amount) return false;
+    }
+    if (strict_restrictions && !ts->spec->workers.empty()) {
+      const auto& allowed = ts->spec->workers;
+      if (std::find(allowed.begin(), allowed.end(), w.name) == allowed.end() &&
+          std::find(allowed.begin(), allowed.end(), w.address) == allowed.end())
+        return false;
+    }
+    return true;
+  }
+
+  /// How many tasks a worker may hold before root tasks of this kind wait on the scheduler.
+  std::size_t saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+    if (!(config.worker_saturation < 1e9)) return std::numeric_limits<std::size_t>::max();  // queuing off
+    auto limit = static_cast<std::size_t>(std::ceil(w.nthreads * config.worker_saturation));
+    auto known = durations.find(ts->prefix);
+    if (known != durations.end() && known->second > 0) {
+      double keep_busy = w.nthreads * config.saturation_seconds / known->second;
+      limit = std::max(limit, static_cast<std::size_t>(std::min(keep_busy, 1e6)));
+    }
+    return std::max<std::size_t>(limit, 1);
+  }
+
+  bool saturated(const WorkerInfo& w, const TaskState* ts) const {
+    return w.processing.size() >= saturation_limit(w, ts);
+  }
+
   void schedule(TaskState* ts) {
     if (workers.empty()) {
       ts->status = TaskStatus::no_worker;
       unrunnable.insert(ts);
       return;
     }
-    WorkerInfo* best = nullptr;
-    std::uint64_t best_bytes = 0;
-    double best_occupancy = 0;
-    for (auto& [id, w] : workers) {
-      if (!w.functions.count(ts->spec->function)) continue;
-      std::uint64_t local = 0;
-      for (auto* d : ts->dependencies)
-        if (std::find(d->who_has.begin(), d->who_has.end(), id) != d->who_has.end()) local += d->nbytes;
-      double occupancy = static_cast<double>(w.processing.size()) / w.nthreads;
-      bool better = !best || local > best_bytes ||
-                    (local == best_bytes && (occupancy < best_occupancy || (occupancy == best_occupancy && id < best->id)));
-      if (better) {
-        best = &w;
-        best_bytes = local;
-        best_occupancy = occupancy;
-      }
-    }
-    if (!best) {
+    bool any_has_function = false;
+    for (auto& [id, w] : workers) any_has_function |= w.functions.count(ts->spec->function) > 0;
+    if (!any_has_function) {
       set_erred(ts, "distrib::NoWorkerCanRun",
                 "no connected worker can run task function '" + ts->spec->function +
                     "' (register it with DISTRIB_TASK and load it in the workers, e.g. with dworker --preload)");
       return;
     }
+    std::vector<WorkerInfo*> candidates;
+    for (auto& [id, w] : workers)
+      if (satisfies(w, ts, true)) candidates.push_back(&w);
+    if (candidates.empty() && ts->spec->allow_other_workers)
+      for (auto& [id, w] : workers)
+        if (satisfies(w, ts, false)) candidates.push_back(&w);
+    if (candidates.empty()) {  // restrictions or resources no worker meets yet
+      ts->status = TaskStatus::no_worker;
+      unrunnable.insert(ts);
+      return;
+    }
+    bool root = ts->dependencies.empty();
+    WorkerInfo* best = nullptr;
+    std::uint64_t best_bytes = 0;
+    double best_load = 0;
+    for (auto* w : candidates) {
+      if (root && saturated(*w, ts)) continue;
+      std::uint64_t local = 0;
+      for (auto* d : ts->dependencies)
+        if (std::find(d->who_has.begin(), d->who_has.end(), w->id) != d->who_has.end()) local += d->nbytes;
+      double load = w->occupancy / w->nthreads;
+      bool better = !best || local > best_bytes ||
+                    (local == best_bytes && (load < best_load || (load == best_load && w->id < best->id)));
+      if (better) {
+        best = w;
+        best_bytes = local;
+        best_load = load;
+      }
+    }
+    if (!best) {  // every worker is saturated: wait on the scheduler, in priority order
+      ts->status = TaskStatus::queued;
+      queued.insert(ts);
+      return;
+    }
+    assign(ts, *best);
+  }
+
+  void assign(TaskState* ts, WorkerInfo& w) {
     ts->status = TaskStatus::processing;
-    ts->processing_on = best->id;
-    best->processing.insert(ts);
-    ComputeTask ct{best->id, ts->spec, {}};
+    ts->processing_on = w.id;
+    ts->estimate = estimate(ts);
+    w.processing.insert(ts);
+    w.occupancy += ts->estimate;
+    ComputeTask ct{w.id, ts->spec, {}};
     for (auto* d : ts->dependencies) {
       std::vector<std::string> addresses;
       for (auto wid : d->who_has) addresses.push_back(workers.at(wid).address);
@@ -309,16 +471,47 @@ struct SchedulerState::Impl {
     out->push_back(std::move(ct));
   }
 
+  /// Gives queued root tasks to workers that have room again.
+  void fill_workers() {
+    auto ids = std::move(has_room);
+    has_room.clear();
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    for (auto id : ids) {
+      auto it = workers.find(id);
+      if (it == workers.end()) continue;
+      auto& w = it->second;
+      std::size_t skipped = 0;
+      for (auto q = queued.begin(); q != queued.end() && skipped < 64;) {
+        auto* ts = *q;
+        if (saturated(w, ts)) break;
+        if (!satisfies(w, ts, !ts->spec->allow_other_workers)) {
+          ++q;
+          ++skipped;
+          continue;
+        }
+        q = queued.erase(q);
+        assign(ts, w);
+      }
+    }
+  }
+
   /// Takes a processing task off its worker (the worker is told to drop it).
   void unassign(TaskState* ts) {
     if (ts->status != TaskStatus::processing) return;
     auto w = workers.find(ts->processing_on);
-    if (w != workers.end()) w->second.processing.erase(ts);
+    if (w != workers.end()) {
+      w->second.processing.erase(ts);
+      w->second.occupancy = std::max(0.0, w->second.occupancy - ts->estimate);
+      if (w->second.processing.empty()) w->second.occupancy = 0;  // no drift from rounding
+      has_room.push_back(w->first);
+    }
     ts->processing_on = 0;
   }
 
   void set_erred(TaskState* ts, const std::string& type, const std::string& message) {
     if (ts->status == TaskStatus::no_worker) unrunnable.erase(ts);
+    if (ts->status == TaskStatus::queued) queued.erase(ts);
     ts->status = TaskStatus::erred;
     ts->exception_type = type;
     ts->exception_message = message;
@@ -375,6 +568,10 @@ struct SchedulerState::Impl {
         unrunnable.erase(ts);
         ts->status = TaskStatus::released;
         break;
+      case TaskStatus::queued:
+        queued.erase(ts);
+        ts->status = TaskStatus::released;
+        break;
       case TaskStatus::waiting:
         ts->status = TaskStatus::released;
         break;
@@ -419,16 +616,17 @@ struct SchedulerState::Impl {
   }
 };
 
-SchedulerState::SchedulerState() : impl_(std::make_unique<Impl>()) {}
+SchedulerState::SchedulerState(SchedulerConfig config) : impl_(std::make_unique<Impl>()) { impl_->config = config; }
 SchedulerState::~SchedulerState() = default;
 
 void SchedulerState::handle(Event event, std::vector<Action>& out) {
   impl_->out = &out;
   std::visit([this](auto& e) { impl_->on(e); }, event);
-  while (!impl_->recheck.empty()) {
+  while (!impl_->recheck.empty() || !impl_->has_room.empty()) {
     auto keys = std::move(impl_->recheck);
     impl_->recheck.clear();
     impl_->release_keys_if_unneeded(keys);
+    impl_->fill_workers();
   }
   impl_->out = nullptr;
 }
@@ -457,6 +655,39 @@ std::vector<WorkerId> SchedulerState::who_has(const std::string& key) const {
   return ts ? ts->who_has : std::vector<WorkerId>{};
 }
 
+std::optional<double> SchedulerState::prefix_duration(const std::string& prefix) const {
+  auto it = impl_->durations.find(prefix);
+  if (it == impl_->durations.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<SchedulerState::WorkerSnapshot> SchedulerState::workers(bool with_keys) const {
+  std::vector<WorkerSnapshot> out;
+  for (auto& [id, w] : impl_->workers) {
+    WorkerSnapshot s{id, w.name, w.address, w.nthreads, w.memory_limit, w.memory_bytes, w.processing.size(),
+                     w.has_what.size(), w.stored_bytes(), {}};
+    if (with_keys)
+      for (auto* ts : w.has_what) s.keys.push_back(ts->key);
+    out.push_back(std::move(s));
+  }
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
+  return out;
+}
+
+std::vector<std::pair<std::string, std::size_t>> SchedulerState::task_counts() const {
+  std::map<std::string, std::size_t> counts;
+  for (auto& [k, ts] : impl_->tasks) ++counts[to_string(ts->status)];
+  return {counts.begin(), counts.end()};
+}
+
+std::vector<std::string> SchedulerState::wanted_by(ClientId client) const {
+  std::vector<std::string> out;
+  auto c = impl_->clients.find(client);
+  if (c != impl_->clients.end())
+    for (auto* ts : c->second) out.push_back(ts->key);
+  return out;
+}
+
 std::size_t SchedulerState::n_processing(WorkerId worker) const {
   auto w = impl_->workers.find(worker);
   return w == impl_->workers.end() ? 0 : w->second.processing.size();
@@ -480,6 +711,8 @@ void SchedulerState::validate() const {
     }
     if ((ts->status == TaskStatus::no_worker) != (impl_->unrunnable.count(ts.get()) == 1))
       fail(key + " no-worker bookkeeping is inconsistent");
+    if ((ts->status == TaskStatus::queued) != (impl_->queued.count(ts.get()) == 1))
+      fail(key + " queue bookkeeping is inconsistent");
     for (auto* d : ts->dependencies) {
       if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
       if (std::find(d->dependents.begin(), d->dependents.end(), ts.get()) == d->dependents.end())

@@ -37,6 +37,7 @@ struct AddWorker {
   std::uint32_t nthreads = 1;
   std::uint64_t memory_limit = 0;
   std::vector<std::string> functions;
+  std::vector<std::pair<std::string, double>> resources;
 };
 struct RemoveWorker {
   WorkerId worker;
@@ -51,6 +52,7 @@ struct TaskFinished {
   std::string key;
   std::string type;
   std::uint64_t nbytes = 0;
+  double duration = 0;  // seconds
 };
 struct TaskErred {
   WorkerId worker;
@@ -66,8 +68,24 @@ struct WorkerMetrics {
   WorkerId worker;
   std::uint64_t memory_bytes = 0;
 };
+/// Values a client placed on workers itself (scatter): they are in memory already.
+struct Scattered {
+  ClientId client;
+  struct Key {
+    std::string key;
+    std::string type;
+    std::uint64_t nbytes = 0;
+    std::vector<WorkerId> holders;
+  };
+  std::vector<Key> keys;
+};
+/// A client cancels keys: they and their dependents stop, and the client lets go of them.
+struct CancelKeys {
+  ClientId client;
+  std::vector<std::string> keys;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
-                           ReleaseKeys, WorkerMetrics>;
+                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -97,14 +115,31 @@ struct ClusterChanged {
   std::uint32_t workers = 0;
   std::uint32_t threads = 0;
 };
-using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged>;
+/// These keys of the client were cancelled (including dependents of what it cancelled).
+struct KeysCancelled {
+  ClientId client;
+  std::vector<std::string> keys;
+};
+using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled>;
 
-enum class TaskStatus { released, waiting, no_worker, processing, memory, erred };
+/// Scheduling knobs (Dask's names where they exist).
+struct SchedulerConfig {
+  /// Root tasks (no dependencies) are sent to a worker only while it has fewer than
+  /// ceil(nthreads * worker_saturation) of them, as Dask's queuing; the rest wait on the
+  /// scheduler in priority order. Tasks known to be short get more room: enough to keep
+  /// the worker busy for `saturation_seconds`.
+  double worker_saturation = 1.1;
+  double saturation_seconds = 0.005;
+  /// Duration assumed for a task prefix that never finished yet.
+  double unknown_task_duration = 0.0005;
+};
+
+enum class TaskStatus { released, waiting, no_worker, queued, processing, memory, erred };
 const char* to_string(TaskStatus s);
 
 class SchedulerState {
  public:
-  SchedulerState();
+  explicit SchedulerState(SchedulerConfig config = {});
   ~SchedulerState();
   SchedulerState(const SchedulerState&) = delete;
   SchedulerState& operator=(const SchedulerState&) = delete;
@@ -126,6 +161,26 @@ class SchedulerState {
   WorkerId processing_on(const std::string& key) const;
   std::vector<WorkerId> who_has(const std::string& key) const;
   std::size_t n_processing(WorkerId worker) const;
+  /// Learned average duration (seconds) of tasks of this prefix, if any finished.
+  std::optional<double> prefix_duration(const std::string& prefix) const;
+
+  struct WorkerSnapshot {
+    WorkerId id;
+    std::string name;
+    std::string address;
+    std::uint32_t nthreads;
+    std::uint64_t memory_limit;
+    std::uint64_t memory_bytes;
+    std::size_t processing;
+    std::size_t stored;
+    std::uint64_t stored_bytes;
+    std::vector<std::string> keys;  // only with `with_keys`
+  };
+  std::vector<WorkerSnapshot> workers(bool with_keys = false) const;
+  /// Number of tasks in each state.
+  std::vector<std::pair<std::string, std::size_t>> task_counts() const;
+  /// Keys wanted by `client`.
+  std::vector<std::string> wanted_by(ClientId client) const;
   /// Checks every internal invariant; throws std::logic_error describing the first broken one.
   void validate() const;
 

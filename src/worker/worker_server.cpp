@@ -5,6 +5,8 @@
 
 #include <cstdio>
 #include <fstream>
+#include <optional>
+#include <thread>
 #include <typeinfo>
 
 #include "comm/message.hpp"
@@ -51,7 +53,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       options_(std::move(options)),
       acceptor_(io),
       heartbeat_timer_(io),
-      state_(std::max<std::uint32_t>(1, options_.nthreads)),
+      state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources),
       fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
   asio::error_code ec;
   auto addr = asio::ip::make_address(options_.host, ec);
@@ -91,6 +93,11 @@ void WorkerServer::start() {
   auto names = TaskRegistry::instance().names();
   auto fns = reg.initFunctions(static_cast<unsigned>(names.size()));
   for (unsigned i = 0; i < names.size(); ++i) fns.set(i, names[i]);
+  auto res = reg.initResources(static_cast<unsigned>(options_.resources.size()));
+  for (unsigned i = 0; i < options_.resources.size(); ++i) {
+    res[i].setName(options_.resources[i].first);
+    res[i].setAmount(options_.resources[i].second);
+  }
   scheduler_->send(mb.finish());
   accept();
   send_heartbeat();
@@ -193,6 +200,7 @@ void WorkerServer::flush_reports() {
       list[i].setKey(finished_[i].key);
       list[i].setType(finished_[i].type);
       list[i].setNbytes(finished_[i].nbytes);
+      list[i].setDuration(finished_[i].duration);
     }
     scheduler_->send(mb.finish());
     finished_.clear();
@@ -226,7 +234,10 @@ void WorkerServer::execute(wrk::Execute ex) {
   }
   pool_->submit([fn, key, args = std::move(ex.args), report]() mutable {
     try {
-      report(wrk::ExecuteSuccess{key, fn->invoke(args)});
+      auto start = std::chrono::steady_clock::now();
+      auto value = fn->invoke(args);
+      report(wrk::ExecuteSuccess{key, std::move(value),
+                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
     } catch (const std::exception& e) {
       report(wrk::ExecuteFailure{key, demangle(typeid(e).name()), e.what()});
     } catch (...) {
@@ -273,6 +284,20 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
     return;
   }
   if (root.isClose()) return conn->close("peer closed the connection");
+  if (root.isPutData()) {  // scatter: a client places values here
+    auto put = root.getPutData();
+    wrk::StoreData ev;
+    for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
+    handle(std::move(ev));
+    MessageBuilder mb;
+    mb.root().setPutDataDone(put.getId());
+    conn->send(mb.finish());
+    return;
+  }
+  if (root.isRunFunction()) {
+    auto run = root.getRunFunction();
+    return run_function(conn, run.getId(), read_task_spec(mr, run.getSpec()));
+  }
   if (!root.isGetData()) throw std::runtime_error("unexpected message on the data port");
   auto req = root.getGetData();
   MessageBuilder mb;
@@ -293,6 +318,49 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
   auto miss = reply.initMissing(static_cast<unsigned>(missing.size()));
   for (unsigned i = 0; i < missing.size(); ++i) miss.set(i, missing[i]);
   conn->send(mb.finish());
+}
+
+// Client::run: calls a function on this worker now, outside the scheduler, on a thread of
+// its own so that it neither waits for nor blocks the task threads.
+void WorkerServer::run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec) {
+  std::weak_ptr<Connection> weak = conn;
+  auto alive = std::weak_ptr<bool>(alive_);
+  auto reply = [this, weak, alive, id](std::optional<Value> value, std::string type, std::string message) {
+    asio::post(io_, [weak, alive, id, value = std::move(value), type = std::move(type), message = std::move(message)] {
+      auto c = weak.lock();
+      if (!c || alive.expired()) return;
+      MessageBuilder mb;
+      auto r = mb.root().initRunResult();
+      r.setId(id);
+      if (value) {
+        mb.set_value(r.initValue(), *value);
+      } else {
+        auto e = r.initError();
+        e.setExceptionType(type);
+        e.setMessage(message);
+      }
+      c->send(mb.finish());
+    });
+  };
+  const TaskFunction* fn = TaskRegistry::instance().find(spec.function);
+  if (!fn) return reply(std::nullopt, "distrib::NoWorkerCanRun", "'" + spec.function + "' is not registered here");
+  std::vector<Value> args;
+  for (const auto& a : spec.args) {
+    if (!a.is_key() && !a.is_key_list()) {
+      args.push_back(a.value());
+      continue;
+    }
+    return reply(std::nullopt, "std::invalid_argument", "Client::run takes plain values, not futures");
+  }
+  std::thread([fn, args = std::move(args), reply]() mutable {
+    try {
+      reply(fn->invoke(args), {}, {});
+    } catch (const std::exception& e) {
+      reply(std::nullopt, demangle(typeid(e).name()), e.what());
+    } catch (...) {
+      reply(std::nullopt, "unknown", "a non-standard exception was thrown");
+    }
+  }).detach();
 }
 
 void WorkerServer::send_heartbeat() {

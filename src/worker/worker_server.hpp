@@ -26,6 +26,7 @@ struct WorkerOptions {
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
   std::uint64_t memory_limit = 0;  // 0: the machine's memory
+  std::vector<std::pair<std::string, double>> resources;  // e.g. {"GPU", 2}
   FrameLimits limits;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds heartbeat_interval{1'000};
@@ -57,6 +58,7 @@ class WorkerServer {
   void on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m);
   void handle(wrk::Event e);
   void execute(wrk::Execute ex);
+  void run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec);
   void send_heartbeat();
   void flush_reports();
 

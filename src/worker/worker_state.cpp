@@ -60,6 +60,7 @@ struct WorkerState::Impl {
   std::unordered_set<std::string> gathering_from;  // peers with a request in flight
   std::size_t executing = 0;
   std::uint64_t sequence = 0;
+  std::unordered_map<std::string, double> available;  // free resources
   std::vector<Instruction>* out = nullptr;
 
   TaskState* find(const std::string& key) {
@@ -126,6 +127,7 @@ struct WorkerState::Impl {
     auto* ts = find(e.key);
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
+    give_back_resources(ts);
     if (ts->status == TaskStatus::cancelled && ts->dependents.empty()) {
       done_with_inputs(ts);
       forget(ts);  // freed while running and needed by nobody here: the result is dropped
@@ -134,7 +136,7 @@ struct WorkerState::Impl {
       done_with_inputs(ts);
     } else {
       store(ts, std::move(e.value));
-      report_finished(ts);
+      report_finished(ts, e.duration);
       done_with_inputs(ts);
     }
     ensure_computing();
@@ -144,6 +146,7 @@ struct WorkerState::Impl {
     auto* ts = find(e.key);
     if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
     --executing;
+    give_back_resources(ts);
     if (ts->status == TaskStatus::cancelled && !ts->dependents.empty() && !ts->who_has.empty()) {
       // Our own (cancelled) run failed, but a local task needs this input and a peer has it.
       done_with_inputs(ts);
@@ -216,9 +219,35 @@ struct WorkerState::Impl {
       if (d->status == TaskStatus::waiting && --d->waiting_on == 0) make_ready(d);
   }
 
-  void report_finished(TaskState* ts) {
+  void report_finished(TaskState* ts, double duration = 0) {
     const auto& v = data.at(ts->key);
-    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size()});
+    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration});
+  }
+
+  void on(StoreData& e) {
+    for (auto& [key, value] : e.data) {
+      auto* ts = find(key);
+      if (!ts) ts = create(key);
+      ts->assigned = true;
+      if (ts->status == TaskStatus::memory) continue;
+      if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) continue;  // being computed
+      store(ts, std::move(value));
+    }
+    ensure_computing();
+  }
+
+  bool take_resources(const TaskState* ts) {
+    for (const auto& [name, amount] : ts->spec->resources) {
+      auto it = available.find(name);
+      if (it == available.end() || it->second < amount) return false;
+    }
+    for (const auto& [name, amount] : ts->spec->resources) available[name] -= amount;
+    return true;
+  }
+
+  void give_back_resources(const TaskState* ts) {
+    if (ts->spec)
+      for (const auto& [name, amount] : ts->spec->resources) available[name] += amount;
   }
 
   /// After `ts` ran (or failed), drops inputs that were fetched only for local tasks.
@@ -271,18 +300,44 @@ struct WorkerState::Impl {
   }
 
   void ensure_computing() {
+    std::vector<ReadyEntry> waiting_for_resources;
     while (executing < nthreads && !ready.empty()) {
       auto* ts = find(ready.top().key);
       bool live = ts && ts->status == TaskStatus::ready && ts->sequence == ready.top().sequence;
+      auto entry = ready.top();
       ready.pop();
       if (!live) continue;
+      if (!take_resources(ts)) {
+        waiting_for_resources.push_back(std::move(entry));
+        continue;
+      }
       ts->status = TaskStatus::executing;
       ++executing;
       Execute ex{ts->spec, {}};
       ex.args.reserve(ts->spec->args.size());
-      for (const auto& a : ts->spec->args) ex.args.push_back(a.is_key() ? data.at(a.key()) : a.value());
+      try {
+        for (const auto& a : ts->spec->args) {
+          if (a.is_key()) {
+            ex.args.push_back(data.at(a.key()));
+          } else if (a.is_key_list()) {
+            std::vector<const Value*> elements;
+            for (const auto& k : a.key_list().keys) elements.push_back(&data.at(k));
+            ex.args.push_back(assemble_vector(a.key_list(), elements));
+          } else {
+            ex.args.push_back(a.value());
+          }
+        }
+      } catch (const std::exception& err) {  // a list whose elements have the wrong type
+        --executing;
+        give_back_resources(ts);
+        out->push_back(SendTaskErred{ts->key, "distrib::DecodeError", err.what()});
+        done_with_inputs(ts);
+        forget(ts);
+        continue;
+      }
       out->push_back(std::move(ex));
     }
+    for (auto& e : waiting_for_resources) ready.push(std::move(e));
   }
 
   void ensure_communicating() {
@@ -315,9 +370,12 @@ struct WorkerState::Impl {
   }
 };
 
-WorkerState::WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers) : impl_(std::make_unique<Impl>()) {
+WorkerState::WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers,
+                         std::vector<std::pair<std::string, double>> resources)
+    : impl_(std::make_unique<Impl>()) {
   impl_->nthreads = std::max<std::uint32_t>(1, nthreads);
   impl_->max_gathers = std::max<std::size_t>(1, max_concurrent_gathers);
+  for (auto& [name, amount] : resources) impl_->available[name] += amount;
 }
 WorkerState::~WorkerState() = default;
 

@@ -27,6 +27,7 @@ struct ComputeTask {
 struct ExecuteSuccess {
   std::string key;
   Value value;
+  double duration = 0;  // seconds
 };
 struct ExecuteFailure {
   std::string key;
@@ -46,7 +47,11 @@ struct GatherFailure {
   std::vector<std::string> keys;
   std::string reason;
 };
-using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure>;
+/// Values a client put here directly (scatter): held until the scheduler frees them.
+struct StoreData {
+  std::vector<std::pair<std::string, Value>> data;
+};
+using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData>;
 
 // ---- instructions ----
 struct Execute {
@@ -61,6 +66,7 @@ struct SendTaskFinished {
   std::string key;
   std::string type;
   std::uint64_t nbytes = 0;
+  double duration = 0;
 };
 struct SendTaskErred {
   std::string key;
@@ -74,7 +80,10 @@ const char* to_string(TaskStatus s);
 
 class WorkerState {
  public:
-  explicit WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers = 10);
+  /// `resources`: what this worker offers (e.g. {"GPU", 2}); tasks that ask for resources
+  /// run only while enough are free.
+  explicit WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers = 10,
+                       std::vector<std::pair<std::string, double>> resources = {});
   ~WorkerState();
   WorkerState(const WorkerState&) = delete;
   WorkerState& operator=(const WorkerState&) = delete;

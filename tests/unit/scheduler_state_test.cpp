@@ -3,6 +3,8 @@
 // every event.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -83,7 +85,7 @@ class SchedulerStateTest : public ::testing::Test {
   }
   std::vector<Action> add_worker(WorkerId id, std::uint32_t nthreads = 1,
                                  std::vector<std::string> functions = {"inc"}) {
-    return step(AddWorker{id, "w" + std::to_string(id), address_of(id), nthreads, 0, std::move(functions)});
+    return step(AddWorker{id, "w" + std::to_string(id), address_of(id), nthreads, 0, std::move(functions), {}});
   }
   std::vector<Action> submit(ClientId c, std::vector<TaskSpecPtr> tasks, std::vector<std::string> wanted) {
     return step(UpdateGraph{c, std::move(tasks), std::move(wanted)});
@@ -297,8 +299,8 @@ TEST_F(SchedulerStateTest, DependentGoesToWorkerHoldingLargerInput) {
       EXPECT_NO_THROW(st.validate());
       return out;
     };
-    run(AddWorker{1, "w1", address_of(1), 1, 0, {"inc"}});
-    run(AddWorker{2, "w2", address_of(2), 1, 0, {"inc"}});
+    run(AddWorker{1, "w1", address_of(1), 1, 0, {"inc"}, {}});
+    run(AddWorker{2, "w2", address_of(2), 1, 0, {"inc"}, {}});
     run(UpdateGraph{1, {make_task("a"), make_task("b")}, {"a", "b"}});
     WorkerId wa = st.processing_on("a"), wb = st.processing_on("b");
     ASSERT_NE(wa, 0u);
@@ -325,22 +327,27 @@ TEST_F(SchedulerStateTest, IndependentTasksSpreadEvenlyOverEqualWorkers) {
     keys.push_back("t" + std::to_string(i));
     tasks.push_back(make_task(keys.back()));
   }
+  // Root tasks: each 1-thread worker gets ceil(1 * 1.1) = 2, the rest wait on the scheduler.
   auto out = submit(1, tasks, keys);
-  EXPECT_EQ(count_of<ComputeTask>(out), 10u);
-  EXPECT_EQ(s.n_processing(1), 5u);
-  EXPECT_EQ(s.n_processing(2), 5u);
+  EXPECT_EQ(count_of<ComputeTask>(out), 4u);
+  EXPECT_EQ(s.n_processing(1), 2u);
+  EXPECT_EQ(s.n_processing(2), 2u);
+  std::size_t queued = 0;
+  for (const auto& k : keys) queued += s.status(k) == TaskStatus::queued;
+  EXPECT_EQ(queued, 6u);
+  // The first queued tasks by priority are the ones that were withheld.
+  EXPECT_EQ(s.status("t9"), TaskStatus::queued);
 
-  // Finishing two tasks on worker 1 sends the next ones there.
-  int done = 0;
-  for (const auto& c : all_of_type<ComputeTask>(out))
-    if (c.worker == 1 && done < 2) {
-      finish(1, c.spec->key);
-      ++done;
-    }
-  out = submit(1, {make_task("n1"), make_task("n2")}, {"n1", "n2"});
-  for (const auto& c : all_of_type<ComputeTask>(out)) EXPECT_EQ(c.worker, 1u) << c.spec->key;
-  EXPECT_EQ(s.n_processing(1), 5u);
-  EXPECT_EQ(s.n_processing(2), 5u);
+  // Finishing a task on worker 1 sends it the next queued task, in priority order.
+  auto first_on_1 = all_of_type<ComputeTask>(out);
+  std::string key_on_1;
+  for (const auto& c : first_on_1)
+    if (c.worker == 1) key_on_1 = c.spec->key;
+  out = finish(1, key_on_1);
+  auto next = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(next.size(), 1u);
+  EXPECT_EQ(next[0].worker, 1u);
+  EXPECT_EQ(s.n_processing(1), 2u);
 }
 
 TEST_F(SchedulerStateTest, IndependentTasksSpreadByThreadRatio) {
@@ -353,9 +360,42 @@ TEST_F(SchedulerStateTest, IndependentTasksSpreadByThreadRatio) {
     tasks.push_back(make_task(keys.back()));
   }
   submit(1, tasks, keys);
-  EXPECT_EQ(s.n_processing(1) + s.n_processing(2), 16u);
-  EXPECT_EQ(s.n_processing(1), 4u);
-  EXPECT_EQ(s.n_processing(2), 12u);
+  EXPECT_EQ(s.n_processing(1), 2u);  // ceil(1 * 1.1)
+  EXPECT_EQ(s.n_processing(2), 4u);  // ceil(3 * 1.1)
+}
+
+TEST(SchedulerQueuing, ShortTasksGetMoreRoomOnceTheirDurationIsKnown) {
+  SchedulerState st;
+  st.handle(AddWorker{1, "w1", "tcp://w1:1", 1, 0, {"inc"}, {}});
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 200; ++i) {
+    keys.push_back("inc-" + std::to_string(i));
+    tasks.push_back(make_task(keys.back()));
+  }
+  auto out = st.handle(UpdateGraph{1, tasks, keys});
+  ASSERT_EQ(count_of<ComputeTask>(out), 2u);
+  // One task took 0.1 ms: keeping the worker busy for 5 ms takes 50 of them.
+  auto first = all_of_type<ComputeTask>(out)[0].spec->key;
+  out = st.handle(TaskFinished{1, first, "i32", 4, 0.0001});
+  EXPECT_EQ(st.n_processing(1), 50u);
+  EXPECT_NO_THROW(st.validate());
+}
+
+TEST(SchedulerQueuing, NoQueuingWithInfiniteSaturation) {
+  SchedulerState st(SchedulerConfig{.worker_saturation = std::numeric_limits<double>::infinity()});
+  st.handle(AddWorker{1, "w1", "tcp://w1:1", 1, 0, {"inc"}, {}});
+  st.handle(AddWorker{2, "w2", "tcp://w2:1", 1, 0, {"inc"}, {}});
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 10; ++i) {
+    keys.push_back("t" + std::to_string(i));
+    tasks.push_back(make_task(keys.back()));
+  }
+  auto out = st.handle(UpdateGraph{1, tasks, keys});
+  EXPECT_EQ(count_of<ComputeTask>(out), 10u);
+  EXPECT_EQ(st.n_processing(1), 5u);
+  EXPECT_EQ(st.n_processing(2), 5u);
 }
 
 // ---- errors ----
@@ -861,6 +901,8 @@ std::string describe(const Event& e) {
       return r;
     }
     std::string operator()(const WorkerMetrics& x) { return "WorkerMetrics " + std::to_string(x.worker); }
+    std::string operator()(const Scattered& x) { return "Scattered client " + std::to_string(x.client); }
+    std::string operator()(const CancelKeys& x) { return "CancelKeys client " + std::to_string(x.client); }
   };
   return std::visit(V{}, e);
 }
@@ -957,7 +999,7 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     workers[id] = SimWorker{functions, {}, {}};
     address_to_worker[addr] = id;
     step(AddWorker{id, "w" + std::to_string(id), addr, static_cast<std::uint32_t>(1 + pick(3)), 0,
-                   {functions.begin(), functions.end()}});
+                   {functions.begin(), functions.end()}, {}});
   };
   auto running_list = [&] {
     std::vector<std::pair<WorkerId, std::string>> r;
