@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <sstream>
 #include <thread>
 
 #include "cluster/roles.hpp"
@@ -25,11 +26,31 @@ int main(int argc, char** argv) {
   app.add_option("--memory-limit", options.memory_limit, "Memory limit in bytes (default: the machine's memory)");
   app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)")
       ->allow_extra_args(false);  // one library per --preload, so the address may follow
+  std::vector<std::string> resources;
+  app.add_option("--resources", resources, "Resources for tasks that ask for them, as Dask: \"GPU=2 MEM=10e9\"")
+      ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
     distrib::detail::set_log_level(log_level);
+    for (const auto& spec : resources) {
+      std::istringstream in(spec);
+      std::string item;
+      while (in >> item) {
+        auto eq = item.find('=');
+        double amount = 0;
+        try {
+          amount = eq == std::string::npos ? 0 : std::stod(item.substr(eq + 1));
+        } catch (const std::exception&) {
+        }
+        if (eq == 0 || !(amount > 0)) {
+          std::fprintf(stderr, "dworker: bad resource '%s' (expected NAME=amount, amount > 0)\n", item.c_str());
+          return 1;
+        }
+        options.resources.emplace_back(item.substr(0, eq), amount);
+      }
+    }
     for (const auto& lib : preload) {
       // Loading runs the library's DISTRIB_TASK registrations into libdistrib's registry.
       if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {

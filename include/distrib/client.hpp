@@ -10,6 +10,7 @@
 // time against the function's parameters; a Future<T> argument stands for a T and makes
 // the task depend on that future.
 #include <chrono>
+#include <map>
 #include <memory>
 #include <ranges>
 #include <string>
@@ -18,7 +19,9 @@
 
 #include "distrib/codec.hpp"
 #include "distrib/future.hpp"
+#include "distrib/graph.hpp"
 #include "distrib/task.hpp"
+#include "distrib/wait.hpp"
 
 namespace distrib {
 
@@ -31,36 +34,72 @@ struct ClientOptions {
   std::string name = "client";
 };
 
+/// Options of submit and map, as Dask's keyword arguments.
+struct SubmitOptions {
+  /// The task's key (submit only); by default `function-token`.
+  std::string key;
+  /// As Dask: the key is a hash of the function and its arguments, so the same call made
+  /// twice is computed once. Set false for functions with side effects or randomness.
+  bool pure = true;
+  /// Higher runs first (among tasks that are ready at the same time).
+  int priority = 0;
+  /// Times to rerun the task if it raises.
+  unsigned retries = 0;
+  /// Run only on these workers (names or addresses)...
+  std::vector<std::string> workers;
+  /// ...unless none of them can, when this is true.
+  bool allow_other_workers = false;
+  /// Abstract resources the task needs while it runs, e.g. {{"GPU", 1}}; only workers
+  /// started with enough (`dworker --resources GPU=2`) run it.
+  std::map<std::string, double> resources;
+};
+
+/// Options of scatter and scatter_each.
+struct ScatterOptions {
+  /// Place the data on these workers (names or addresses); all workers by default.
+  std::vector<std::string> workers;
+  /// Put every value on every chosen worker.
+  bool broadcast = false;
+  /// As Dask: the key is a hash of the content, so scattering the same value twice gives
+  /// the same future. Set false for a fresh random key.
+  bool hash = true;
+};
+
+/// What gather does with futures that failed.
+enum class Errors { raise, skip };
+
+struct WorkerDescription {
+  std::string name;
+  std::string address;
+  unsigned nthreads = 0;
+  std::uint64_t memory_limit = 0;
+  std::uint64_t memory = 0;  // resident memory last reported
+  std::size_t processing = 0;
+  std::size_t stored = 0;
+  std::uint64_t stored_bytes = 0;
+};
+
+/// A snapshot of the cluster, as Client.scheduler_info().
+struct SchedulerInfo {
+  std::string address;
+  std::vector<WorkerDescription> workers;
+  std::map<std::string, std::size_t> tasks;  // number of tasks in each state
+};
+
 namespace detail {
 class ClientImpl;
 
-/// One argument of a task on its way to the scheduler: an encoded value, or the key of
-/// another task whose result it is.
-struct TaskArgument {
-  Value value;
-  FutureHandle dependency;
-};
 struct TaskRequest {
   const TaskFunction* function = nullptr;
   std::vector<TaskArgument> args;
+  const SubmitOptions* options = nullptr;
 };
 
-const TaskFunction& registered_function(AnyFunctionPointer fn);
-
-template <class P, class A>
-TaskArgument make_argument(A&& a) {
-  using D = std::remove_cvref_t<A>;
-  if constexpr (is_future_v<D>) {
-    static_assert(std::is_same_v<typename D::value_type, P>,
-                  "a Future<T> argument must have exactly the parameter's type T");
-    if (!a.valid()) throw std::invalid_argument("distrib: an empty Future was passed as an argument");
-    return TaskArgument{{}, a.handle()};
-  } else {
-    static_assert(std::is_convertible_v<A&&, P>,
-                  "argument type does not convert to the task function's parameter type");
-    return TaskArgument{encode_value<P>(static_cast<P>(std::forward<A>(a))), nullptr};
-  }
-}
+struct ClusterSnapshot {
+  SchedulerInfo info;
+  std::map<std::string, std::vector<std::string>> who_has;
+  std::map<std::string, std::vector<std::string>> has_what;
+};
 }  // namespace detail
 
 class Client {
@@ -77,12 +116,21 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   /// Runs fn(args...) on a worker. Arguments convert to the parameter types (checked at
-  /// compile time); Future<T> arguments become dependencies.
+  /// compile time); a Future<T> argument, or a std::vector<Future<T>> for a std::vector<T>
+  /// parameter, makes the task depend on those futures.
   template <class R, class... P, class... A>
   Future<detail::StoredResult<R>> submit(R (*fn)(P...), A&&... args) {
+    static const SubmitOptions defaults;
+    return submit(defaults, fn, std::forward<A>(args)...);
+  }
+  /// As submit(fn, args...), with Dask's options (key, pure, priority, retries, workers,
+  /// allow_other_workers, resources).
+  template <class R, class... P, class... A>
+  Future<detail::StoredResult<R>> submit(const SubmitOptions& options, R (*fn)(P...), A&&... args) {
     static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this task function");
     detail::TaskRequest req;
     req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
+    req.options = &options;
     req.args.reserve(sizeof...(A));
     (req.args.push_back(detail::make_argument<std::remove_cvref_t<P>>(std::forward<A>(args))), ...);
     std::vector<detail::TaskRequest> batch;
@@ -93,6 +141,12 @@ class Client {
   /// Runs fn on every element of `range`, sent to the scheduler as one batch.
   template <class R, class P, std::ranges::input_range Range>
   std::vector<Future<detail::StoredResult<R>>> map(R (*fn)(P), const Range& range) {
+    static const SubmitOptions defaults;
+    return map(defaults, fn, range);
+  }
+  template <class R, class P, std::ranges::input_range Range>
+  std::vector<Future<detail::StoredResult<R>>> map(const SubmitOptions& options, R (*fn)(P), const Range& range) {
+    if (!options.key.empty()) throw std::invalid_argument("distrib: map cannot give one key to many tasks");
     using Param = std::remove_cvref_t<P>;
     const auto& function = detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
     std::vector<detail::TaskRequest> batch;
@@ -100,6 +154,7 @@ class Client {
     for (const auto& x : range) {
       detail::TaskRequest req;
       req.function = &function;
+      req.options = &options;
       req.args.push_back(detail::make_argument<Param>(x));
       batch.push_back(std::move(req));
     }
@@ -109,23 +164,126 @@ class Client {
     return out;
   }
 
+  /// Places one value on a worker (the client sends it there directly) and returns its
+  /// future. A std::vector is one value; see scatter_each to spread elements.
+  template <class T>
+  Future<T> scatter(const T& value, const ScatterOptions& options = {}) {
+    std::vector<Value> values;
+    values.push_back(encode_value(value));
+    return Future<T>(scatter_values(std::move(values), options).front());
+  }
+  /// Places each element of `range` as its own value, spread over the workers by their
+  /// threads; one future per element.
+  template <std::ranges::input_range Range>
+  std::vector<Future<std::ranges::range_value_t<Range>>> scatter_each(const Range& range,
+                                                                      const ScatterOptions& options = {}) {
+    std::vector<Value> values;
+    for (const auto& x : range) values.push_back(encode_value(x));
+    std::vector<Future<std::ranges::range_value_t<Range>>> out;
+    for (auto& h : scatter_values(std::move(values), options)) out.emplace_back(std::move(h));
+    return out;
+  }
+
   /// The value of one future (same as f.result()).
   template <class T>
   T gather(const Future<T>& f) {
     return f.result();
   }
-  /// The values of many futures, fetched with one request per worker.
+  /// The values of many futures, fetched with one request per worker. With Errors::skip,
+  /// failed or cancelled futures are left out instead of raising.
   template <class T>
-  std::vector<T> gather(const std::vector<Future<T>>& fs) {
+  std::vector<T> gather(const std::vector<Future<T>>& fs, Errors errors = Errors::raise) {
     std::vector<detail::FutureHandle> handles;
     handles.reserve(fs.size());
-    for (const auto& f : fs) handles.push_back(f.handle());
+    for (const auto& f : fs) {
+      if (errors == Errors::skip) {
+        f.wait();
+        if (f.status() != FutureStatus::finished) continue;
+      }
+      handles.push_back(f.handle());
+    }
     std::vector<Value> values = gather_values(handles);
     std::vector<T> out;
     out.reserve(values.size());
     for (const auto& v : values) out.push_back(decode_value<T>(v));
     return out;
   }
+
+  /// Cancels futures: pending tasks never run, running ones finish but their results are
+  /// dropped, and dependents are cancelled too. Unknown or finished keys are harmless.
+  template <class T>
+  void cancel(const Future<T>& f) {
+    cancel_handles({f.handle()});
+  }
+  template <class T>
+  void cancel(const std::vector<Future<T>>& fs) {
+    std::vector<detail::FutureHandle> handles;
+    for (const auto& f : fs) handles.push_back(f.handle());
+    cancel_handles(handles);
+  }
+
+  /// Computes `target` of `graph` (and what it needs); one message for the whole graph.
+  template <class T>
+  Future<T> compute(const Graph& graph, const Delayed<T>& target) {
+    return Future<T>(submit_graph(graph, {target.key}).front());
+  }
+  template <class T>
+  std::vector<Future<T>> compute(const Graph& graph, const std::vector<Delayed<T>>& targets) {
+    std::vector<std::string> keys;
+    for (const auto& t : targets) keys.push_back(t.key);
+    std::vector<Future<T>> out;
+    for (auto& h : submit_graph(graph, keys)) out.emplace_back(std::move(h));
+    return out;
+  }
+  /// Computes every task of `graph` and keeps all the results on the cluster.
+  class Persisted {
+   public:
+    template <class T>
+    Future<T> operator[](const Delayed<T>& d) const {
+      auto it = futures_.find(d.key);
+      if (it == futures_.end()) throw std::out_of_range("distrib: '" + d.key + "' is not in this graph");
+      return Future<T>(it->second);
+    }
+    std::size_t size() const { return futures_.size(); }
+
+   private:
+    friend class Client;
+    std::map<std::string, detail::FutureHandle> futures_;
+  };
+  Persisted persist(const Graph& graph);
+  /// One shot: computes `target`, fetches its value, and releases everything.
+  template <class T>
+  T get(const Graph& graph, const Delayed<T>& target) {
+    return compute(graph, target).result();
+  }
+
+  /// Calls fn(args...) right now on every worker (outside the task scheduler) and returns
+  /// the results by worker address. Throws TaskError if it raised on a worker.
+  template <class R, class... P, class... A>
+  std::map<std::string, detail::StoredResult<R>> run(R (*fn)(P...), A&&... args) {
+    static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this function");
+    detail::TaskRequest req;
+    req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
+    (req.args.push_back(detail::make_argument<std::remove_cvref_t<P>>(std::forward<A>(args))), ...);
+    std::map<std::string, detail::StoredResult<R>> out;
+    for (auto& [address, value] : run_everywhere(std::move(req)))
+      out.emplace(address, decode_value<detail::StoredResult<R>>(value));
+    return out;
+  }
+
+  /// Where each future's value lives: key -> worker addresses.
+  template <class T>
+  std::map<std::string, std::vector<std::string>> who_has(const std::vector<Future<T>>& fs) {
+    std::vector<std::string> keys;
+    for (const auto& f : fs) keys.push_back(f.key());
+    return snapshot(keys).who_has;
+  }
+  /// Keys held by each worker: worker address -> keys.
+  std::map<std::string, std::vector<std::string>> has_what();
+  /// Threads of each worker: worker address -> threads.
+  std::map<std::string, unsigned> nthreads();
+  /// Workers (memory, tasks, keys held) and task counts by state.
+  SchedulerInfo scheduler_info();
 
   /// Disconnects; the scheduler releases this client's keys. Idempotent.
   void close();
@@ -140,7 +298,12 @@ class Client {
 
  private:
   std::vector<detail::FutureHandle> submit_tasks(std::vector<detail::TaskRequest> batch);
+  std::vector<detail::FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets);
+  std::vector<detail::FutureHandle> scatter_values(std::vector<Value> values, const ScatterOptions& options);
   std::vector<Value> gather_values(const std::vector<detail::FutureHandle>& futures);
+  void cancel_handles(const std::vector<detail::FutureHandle>& futures);
+  std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);
+  detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys);
   std::shared_ptr<detail::ClientImpl> impl_;
 };
 

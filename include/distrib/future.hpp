@@ -3,6 +3,8 @@
 // state; the result stays on the worker that computed it until `result()` or
 // `Client::gather` fetches it.
 #include <chrono>
+#include <exception>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,13 @@ const std::string& future_key(const FutureState& f);
 FutureStatus future_status(const FutureState& f);
 /// Waits until the task is no longer pending; returns false if `timeout` passed first.
 bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
+/// Runs `fn` once the future is no longer pending: at once on this thread if it is already
+/// done, else on the client's I/O thread (keep it short; do not block in it).
+void future_on_done(const FutureHandle& f, std::function<void()> fn);
+/// Cancels the task (see Client::cancel).
+void future_cancel(const FutureHandle& f);
+/// Waits, then returns the error as an exception_ptr (null if the task succeeded).
+std::exception_ptr future_exception(const FutureState& f);
 /// Waits, then fetches the encoded result from the worker that holds it (each call fetches
 /// again: the client keeps no copy), or throws TaskError, CancelledError, CommError or
 /// TimeoutError.
@@ -59,9 +68,29 @@ class Future {
     return decode(detail::future_value(checked(), std::chrono::duration_cast<std::chrono::nanoseconds>(timeout)));
   }
 
+  /// Cancels the task: it never runs if it has not started, its result is dropped if it
+  /// has; tasks that depend on it are cancelled too. result() then throws CancelledError.
+  void cancel() const { detail::future_cancel(checked_handle()); }
+
+  /// Waits, then returns the task's error (TaskError, CancelledError or CommError) as an
+  /// exception_ptr, or a null one if the task succeeded.
+  std::exception_ptr exception() const { return detail::future_exception(checked()); }
+
+  /// Calls `fn(*this)` once the task finishes, fails or is cancelled: at once if it already
+  /// has, otherwise on the client's I/O thread (keep `fn` short and non-blocking).
+  void add_done_callback(std::function<void(const Future<T>&)> fn) const {
+    detail::future_on_done(checked_handle(), [state = std::weak_ptr(state_), fn = std::move(fn)] {
+      if (auto s = state.lock()) fn(Future<T>(std::move(s)));
+    });
+  }
+
   const detail::FutureHandle& handle() const { return state_; }
 
  private:
+  const detail::FutureHandle& checked_handle() const {
+    checked();
+    return state_;
+  }
   const detail::FutureState& checked() const {
     if (!state_) throw std::logic_error("distrib::Future: this future is empty (default-constructed or moved from)");
     return *state_;

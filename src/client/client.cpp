@@ -7,7 +7,7 @@
 namespace distrib {
 
 namespace detail {
-const TaskFunction& registered_function(AnyFunctionPointer fn) {
+const TaskFunction& registered_function(AnyFunctionPointer fn) {  // declared in graph.hpp
   auto* f = TaskRegistry::instance().find(fn);
   if (!f)
     throw std::invalid_argument(
@@ -55,6 +55,41 @@ std::vector<Value> Client::gather_values(const std::vector<detail::FutureHandle>
   }
   return impl_->gather(raw);
 }
+
+std::vector<detail::FutureHandle> Client::submit_graph(const Graph& graph, const std::vector<std::string>& targets) {
+  return impl_->submit_graph(graph, targets, false);
+}
+
+Client::Persisted Client::persist(const Graph& graph) {
+  std::vector<std::string> keys;
+  for (const auto& n : graph.nodes()) keys.push_back(n.key);
+  auto handles = impl_->submit_graph(graph, keys, true);
+  Persisted p;
+  for (std::size_t i = 0; i < keys.size(); ++i) p.futures_.emplace(keys[i], handles[i]);
+  return p;
+}
+
+std::vector<detail::FutureHandle> Client::scatter_values(std::vector<Value> values, const ScatterOptions& options) {
+  return impl_->scatter(std::move(values), options);
+}
+
+void Client::cancel_handles(const std::vector<detail::FutureHandle>& futures) { impl_->cancel(futures); }
+
+std::vector<std::pair<std::string, Value>> Client::run_everywhere(detail::TaskRequest request) {
+  return impl_->run(request);
+}
+
+detail::ClusterSnapshot Client::snapshot(const std::vector<std::string>& keys) { return impl_->snapshot(keys); }
+
+std::map<std::string, std::vector<std::string>> Client::has_what() { return impl_->snapshot({}).has_what; }
+
+std::map<std::string, unsigned> Client::nthreads() {
+  std::map<std::string, unsigned> out;
+  for (const auto& w : impl_->workers()) out[w.address] = w.nthreads;
+  return out;
+}
+
+SchedulerInfo Client::scheduler_info() { return impl_->snapshot({}).info; }
 
 void Client::close() { impl_->close(); }
 void Client::shutdown() { impl_->shutdown(); }

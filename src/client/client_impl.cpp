@@ -1,14 +1,61 @@
+#include "client/client_impl.hpp"
+
+#include <xxhash.h>
+
 #include <cstdio>
-#include <future>
 #include <random>
 #include <unordered_set>
 
-#include "client/client_impl.hpp"
 #include "comm/message.hpp"
 #include "core/log.hpp"
 #include "core/task_spec.hpp"
 
 namespace distrib::detail {
+
+namespace {
+std::string hex(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+// A short, key-friendly name for a value's type: "vector<f64>" -> "vector", "ns::Point" -> "Point".
+std::string type_prefix(const std::string& type) {
+  auto end = type.find('<');
+  std::string base = type.substr(0, end);
+  auto colons = base.rfind("::");
+  if (colons != std::string::npos) base = base.substr(colons + 2);
+  for (auto& c : base)
+    if (c == '-' || c == ' ') c = '_';
+  return base.empty() ? "data" : base;
+}
+
+// Hashes what makes a pure task: its function and its arguments.
+class Tokenizer {
+ public:
+  Tokenizer() { XXH3_64bits_reset(state_.get()); }
+  void add(std::string_view s) {
+    std::uint64_t n = s.size();
+    XXH3_64bits_update(state_.get(), &n, sizeof n);
+    XXH3_64bits_update(state_.get(), s.data(), s.size());
+  }
+  std::uint64_t digest() const { return XXH3_64bits_digest(state_.get()); }
+
+ private:
+  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state_{XXH3_createState(), &XXH3_freeState};
+};
+
+WorkerDescription describe(proto::WorkerInfo::Reader w) {
+  return WorkerDescription{w.getName(),        w.getAddress(),  w.getNthreads(), w.getMemoryLimit(),
+                           w.getMemoryBytes(), w.getProcessing(), w.getStored(), w.getStoredBytes()};
+}
+
+bool matches(const WorkerDescription& w, const std::vector<std::string>& names) {
+  for (const auto& n : names)
+    if (n == w.name || n == w.address) return true;
+  return false;
+}
+}  // namespace
 
 ClientImpl::ClientImpl(ClientOptions options) : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
   std::random_device rd;
@@ -18,7 +65,6 @@ ClientImpl::ClientImpl(ClientOptions options) : options_(std::move(options)), wo
 ClientImpl::~ClientImpl() { close(); }
 
 void ClientImpl::connect(const std::string& address) {
-  address_ = address;
   auto [host, port] = parse_address(address);
   address_ = format_address(host, port);
   scheduler_ = std::make_shared<Connection>(connect_socket(io_, address, options_.connect_timeout));
@@ -52,7 +98,6 @@ void ClientImpl::on_message(InMessage&& m) {
     if (!why.empty()) throw std::runtime_error(why);
     std::lock_guard lock(mutex_);
     handshaken_ = true;
-    cv_.notify_all();
     return;
   }
   // Futures are looked up under the lock but updated outside it: updating may drop the
@@ -87,11 +132,40 @@ void ClientImpl::on_message(InMessage&& m) {
       for (auto& [f, t, msg] : done) f->set_erred(t, msg);
       return;
     }
+    case proto::Message::KEYS_CANCELLED: {
+      {
+        std::lock_guard lock(mutex_);
+        for (auto k : root.getKeysCancelled()) lookup(k);
+      }
+      for (auto& f : hits) f->set_cancelled();
+      return;
+    }
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
-      n_workers_ = root.getClusterInfo().getWorkers();
+      members_.clear();
+      for (auto w : root.getClusterInfo().getMembers()) members_.push_back(describe(w));
       has_cluster_info_ = true;
       cv_.notify_all();
+      return;
+    }
+    case proto::Message::INFO_REPLY: {
+      auto reply = root.getInfoReply();
+      ClusterSnapshot snap;
+      snap.info.address = address_;
+      for (auto w : reply.getWorkers()) snap.info.workers.push_back(describe(w));
+      for (auto c : reply.getTaskCounts()) snap.info.tasks[c.getState()] = c.getCount();
+      for (auto loc : reply.getWhoHas())
+        for (auto w : loc.getWorkers()) snap.who_has[loc.getKey()].emplace_back(w);
+      for (auto loc : reply.getHasWhat()) {
+        auto& keys = snap.has_what[loc.getKey()];
+        for (auto k : loc.getWorkers()) keys.emplace_back(k);
+      }
+      std::lock_guard lock(mutex_);
+      auto it = info_waiting_.find(reply.getId());
+      if (it != info_waiting_.end()) {
+        it->second.set_value(std::move(snap));
+        info_waiting_.erase(it);
+      }
       return;
     }
     case proto::Message::SHUTDOWN:
@@ -112,6 +186,8 @@ void ClientImpl::on_lost(const std::string& reason) {
     lost_reason_ = closing ? "the client is closed" : "lost the connection to the scheduler: " + reason;
     for (auto& [k, w] : futures_)
       if (auto f = w.lock()) pending.push_back(std::move(f));
+    for (auto& [id, p] : info_waiting_) p.set_exception(std::make_exception_ptr(CommError(lost_reason_)));
+    info_waiting_.clear();
     cv_.notify_all();
   }
   if (!closing) log().warn("client lost the scheduler at {}: {}", address_, reason);
@@ -121,69 +197,281 @@ void ClientImpl::on_lost(const std::string& reason) {
   if (closing) io_.stop();
 }
 
-std::string ClientImpl::next_key(const std::string& prefix) {
-  char token[40];
-  std::snprintf(token, sizeof token, "%016llx%llx", static_cast<unsigned long long>(token_base_),
-                static_cast<unsigned long long>(++counter_));
-  return prefix + "-" + token;
+std::string ClientImpl::next_token() { return hex(token_base_) + hex(++counter_).substr(8); }
+
+void ClientImpl::check_open() {
+  std::lock_guard lock(mutex_);
+  if (closed_ || !lost_reason_.empty())
+    throw CommError("the client cannot reach the cluster: " +
+                    (lost_reason_.empty() ? std::string("the client is closed") : lost_reason_));
 }
+
+FutureHandle ClientImpl::future_for(const std::string& key, bool& fresh) {
+  auto& slot = futures_[key];
+  if (auto existing = slot.lock()) {
+    std::lock_guard lock(existing->mutex);
+    if (existing->status != FutureStatus::cancelled) {
+      fresh = false;
+      return existing;
+    }
+  }
+  fresh = true;
+  auto f = std::make_shared<FutureState>(key, shared_from_this());
+  slot = f;
+  return f;
+}
+
+void ClientImpl::post_message(OutMessage m) {
+  asio::post(io_, [this, msg = std::make_shared<OutMessage>(std::move(m))]() mutable { scheduler_->send(std::move(*msg)); });
+}
+
+void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::function<void()>)> start) {
+  struct Shared {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::size_t remaining;
+  };
+  auto shared = std::make_shared<Shared>();
+  shared->remaining = parts;
+  auto done = [shared] {
+    std::lock_guard lock(shared->mutex);
+    if (--shared->remaining == 0) shared->cv.notify_all();
+  };
+  check_open();  // the io loop would never run `start`
+  asio::post(io_, [start = std::move(start), done] { start(done); });
+  std::unique_lock lock(shared->mutex);
+  shared->cv.wait(lock, [&] { return shared->remaining == 0; });
+}
+
+namespace {
+// Writes a TaskSpec from a request's arguments (futures become keys).
+void fill_args(TaskSpec& spec, std::vector<TaskArgument>& args, const ClientImpl* owner, Tokenizer* token) {
+  auto check_owner = [&](const FutureHandle& f) {
+    if (f->owner != owner)
+      throw std::invalid_argument("distrib: future '" + f->key + "' belongs to another client and cannot be an argument here");
+  };
+  spec.args.reserve(args.size());
+  for (auto& a : args) {
+    if (a.dependency) {
+      check_owner(a.dependency);
+      if (token) token->add("key:" + a.dependency->key);
+      spec.args.push_back(TaskArg{a.dependency->key});
+    } else if (!a.graph_key.empty()) {
+      if (token) token->add("key:" + a.graph_key);
+      spec.args.push_back(TaskArg{a.graph_key});
+    } else if (a.is_list) {
+      KeyList list{{}, a.list_type};
+      for (auto& f : a.dependency_list) {
+        check_owner(f);
+        list.keys.push_back(f->key);
+        if (token) token->add("key:" + f->key);
+      }
+      spec.args.push_back(TaskArg{std::move(list)});
+    } else {
+      if (token) {
+        token->add(a.value.type);
+        token->add(a.value.bytes.view());
+      }
+      spec.args.push_back(TaskArg{std::move(a.value)});
+    }
+  }
+}
+
+void apply_options(TaskSpec& spec, const SubmitOptions& o) {
+  spec.retries = o.retries;
+  spec.workers = o.workers;
+  spec.allow_other_workers = o.allow_other_workers;
+  spec.resources.assign(o.resources.begin(), o.resources.end());
+  for (auto& [name, amount] : spec.resources)
+    if (!(amount > 0)) throw std::invalid_argument("distrib: resource '" + name + "' must be a positive amount");
+}
+}  // namespace
 
 std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
   // Everything is checked and encoded on the caller's thread: a bad argument raises before
   // anything is sent, and the io thread only writes.
-  MessageBuilder mb;
-  auto graph = mb.root().initUpdateGraph();
-  auto tasks = graph.initTasks(static_cast<unsigned>(batch.size()));
-  auto wanted = graph.initWanted(static_cast<unsigned>(batch.size()));
-  std::vector<FutureHandle> out;
-  out.reserve(batch.size());
-  auto self = shared_from_this();
-  for (unsigned i = 0; i < batch.size(); ++i) {
-    auto& req = batch[i];
+  check_open();
+  std::vector<TaskSpec> specs;
+  specs.reserve(batch.size());
+  for (auto& req : batch) {
+    static const SubmitOptions defaults;
+    const SubmitOptions& o = req.options ? *req.options : defaults;
     TaskSpec spec;
-    spec.key = next_key(req.function->name);
     spec.function = req.function->name;
-    spec.priority = ++priority_;
-    spec.args.reserve(req.args.size());
-    for (auto& a : req.args) {
-      if (a.dependency) {
-        if (a.dependency->owner != this)
-          throw std::invalid_argument("distrib: future '" + a.dependency->key +
-                                      "' belongs to another client and cannot be an argument here");
-        spec.args.push_back(TaskArg{a.dependency->key});
-      } else {
-        spec.args.push_back(TaskArg{std::move(a.value)});
-      }
+    std::optional<Tokenizer> token;
+    if (o.pure && o.key.empty()) {
+      token.emplace();
+      token->add(spec.function);
     }
-    write_task_spec(mb, tasks[i], spec);
-    wanted.set(i, spec.key);
-    out.push_back(std::make_shared<FutureState>(spec.key, self));
+    fill_args(spec, req.args, this, token ? &*token : nullptr);
+    apply_options(spec, o);
+    spec.key = !o.key.empty() ? o.key : spec.function + "-" + (token ? hex(token->digest()) : next_token());
+    // Higher user priority first, then submission order.
+    spec.priority = -static_cast<std::int64_t>(o.priority) * (std::int64_t{1} << 40) + ++sequence_;
+    specs.push_back(std::move(spec));
   }
+  std::vector<FutureHandle> out;
+  std::vector<const TaskSpec*> to_send;
   {
     std::lock_guard lock(mutex_);
-    if (closed_ || !lost_reason_.empty())
-      throw CommError("cannot submit: " + (lost_reason_.empty() ? std::string("the client is closed") : lost_reason_));
-    for (auto& f : out) futures_[f->key] = f;
+    for (auto& spec : specs) {
+      bool fresh = false;
+      out.push_back(future_for(spec.key, fresh));
+      if (fresh) to_send.push_back(&spec);  // a live future for the same key already asked for it
+    }
   }
-  asio::post(io_, [this, msg = std::make_shared<OutMessage>(mb.finish())]() mutable { scheduler_->send(std::move(*msg)); });
+  if (to_send.empty()) return out;
+  MessageBuilder mb;
+  auto graph = mb.root().initUpdateGraph();
+  auto tasks = graph.initTasks(static_cast<unsigned>(to_send.size()));
+  auto wanted = graph.initWanted(static_cast<unsigned>(to_send.size()));
+  for (unsigned i = 0; i < to_send.size(); ++i) {
+    write_task_spec(mb, tasks[i], *to_send[i]);
+    wanted.set(i, to_send[i]->key);
+  }
+  post_message(mb.finish());
+  return out;
+}
+
+std::vector<FutureHandle> ClientImpl::submit_graph(const Graph& graph, const std::vector<std::string>& targets, bool all) {
+  check_open();
+  std::unordered_map<std::string, const Graph::Node*> by_key;
+  for (const auto& n : graph.nodes()) by_key.emplace(n.key, &n);
+  for (const auto& t : targets)
+    if (!by_key.count(t)) throw std::invalid_argument("distrib: '" + t + "' is not a task of this graph");
+  // Depth-first, inputs before the task that needs them, in the order the targets are
+  // given: running tasks in this order finishes one branch before starting the next (as
+  // dask.order), which keeps intermediate results few. Unneeded tasks are culled.
+  std::vector<const Graph::Node*> order;
+  std::unordered_set<std::string> seen;
+  std::vector<std::pair<const Graph::Node*, std::size_t>> stack;
+  for (const auto& t : targets) {
+    if (!seen.insert(t).second) continue;
+    stack.emplace_back(by_key.at(t), 0);
+    while (!stack.empty()) {
+      auto& [node, next_arg] = stack.back();
+      if (next_arg < node->args.size()) {
+        const auto& dep = node->args[next_arg++].graph_key;
+        if (!dep.empty() && seen.insert(dep).second) stack.emplace_back(by_key.at(dep), 0);
+        continue;
+      }
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  std::int64_t base = sequence_.fetch_add(static_cast<std::int64_t>(order.size())) + 1;
+  std::vector<TaskSpec> specs;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    TaskSpec spec;
+    spec.key = order[i]->key;
+    spec.function = order[i]->function->name;
+    spec.priority = base + static_cast<std::int64_t>(i);
+    auto args = order[i]->args;  // the graph stays reusable
+    fill_args(spec, args, this, nullptr);
+    specs.push_back(std::move(spec));
+  }
+  std::vector<std::string> wanted_keys = targets;
+  if (all)
+    for (auto* n : order)
+      if (std::find(wanted_keys.begin(), wanted_keys.end(), n->key) == wanted_keys.end()) wanted_keys.push_back(n->key);
+  std::vector<FutureHandle> out;
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& k : wanted_keys) {
+      bool fresh = false;
+      out.push_back(future_for(k, fresh));
+    }
+  }
+  MessageBuilder mb;
+  auto update = mb.root().initUpdateGraph();
+  auto tasks = update.initTasks(static_cast<unsigned>(specs.size()));
+  for (unsigned i = 0; i < specs.size(); ++i) write_task_spec(mb, tasks[i], specs[i]);
+  auto wanted = update.initWanted(static_cast<unsigned>(wanted_keys.size()));
+  for (unsigned i = 0; i < wanted_keys.size(); ++i) wanted.set(i, wanted_keys[i]);
+  post_message(mb.finish());
+  return out;
+}
+
+std::vector<FutureHandle> ClientImpl::scatter(std::vector<Value> values, const ScatterOptions& options) {
+  wait_for_workers(1, options_.connect_timeout);
+  std::vector<WorkerDescription> targets;
+  for (const auto& w : workers())
+    if (options.workers.empty() || matches(w, options.workers)) targets.push_back(w);
+  if (targets.empty()) throw std::invalid_argument("distrib: scatter: none of the requested workers is connected");
+  // Spread by threads: a worker with 4 threads gets 4 values for every 1 of a 1-thread one.
+  std::vector<const WorkerDescription*> slots;
+  for (const auto& w : targets)
+    for (unsigned t = 0; t < std::max(1u, w.nthreads); ++t) slots.push_back(&w);
+
+  std::vector<std::string> keys;
+  std::vector<FutureHandle> out;
+  std::map<std::string, std::vector<std::pair<std::string, Value>>> per_worker;
+  std::vector<std::vector<std::string>> holders(values.size());
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_) throw CommError("the client is closed");
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      std::string key;
+      if (options.hash) {
+        Tokenizer token;
+        token.add(values[i].type);
+        token.add(values[i].bytes.view());
+        key = type_prefix(values[i].type) + "-" + hex(token.digest());
+      } else {
+        key = type_prefix(values[i].type) + "-" + next_token();
+      }
+      bool fresh = false;
+      out.push_back(future_for(key, fresh));
+      keys.push_back(key);
+      if (!fresh) continue;  // this client already holds that very value
+      if (options.broadcast) {
+        for (const auto& w : targets) {
+          per_worker[w.address].emplace_back(key, values[i]);
+          holders[i].push_back(w.address);
+        }
+      } else {
+        const auto* w = slots[(counter_++) % slots.size()];
+        per_worker[w->address].emplace_back(key, values[i]);
+        holders[i].push_back(w->address);
+      }
+    }
+  }
+  std::string error;
+  std::mutex error_mutex;
+  on_io_and_wait(per_worker.size(), [&, this](std::function<void()> done) {
+    for (auto& [address, kvs] : per_worker)
+      fetcher_->put(address, std::move(kvs), [&, done, address = address](std::string e) {
+        if (!e.empty()) {
+          std::lock_guard lock(error_mutex);
+          error = "scatter to " + address + " failed: " + e;
+        }
+        done();
+      });
+  });
+  if (!error.empty()) throw CommError(error);
+  // The data is on the workers: now the scheduler may hand it to tasks.
+  MessageBuilder mb;
+  std::size_t n = 0;
+  for (const auto& h : holders) n += !h.empty();
+  auto list = mb.root().initScattered(static_cast<unsigned>(n));
+  unsigned j = 0;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    if (holders[i].empty()) continue;
+    list[j].setKey(keys[i]);
+    list[j].setType(values[i].type);
+    list[j].setNbytes(values[i].bytes.size());
+    auto ws = list[j].initWorkers(static_cast<unsigned>(holders[i].size()));
+    for (unsigned k = 0; k < holders[i].size(); ++k) ws.set(k, holders[i][k]);
+    out[i]->set_finished(holders[i].front());
+    ++j;
+  }
+  if (n > 0) post_message(mb.finish());
   return out;
 }
 
 std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& futures) {
-  auto fail_if_closed = [&] {
-    std::lock_guard lock(mutex_);
-    if (closed_ || !lost_reason_.empty())
-      throw CommError("cannot fetch results: " + (lost_reason_.empty() ? std::string("the client is closed") : lost_reason_));
-  };
-  for (auto* f : futures) {
-    future_wait(*f, std::nullopt);
-    std::lock_guard lock(f->mutex);
-    if (f->status == FutureStatus::cancelled) throw CancelledError(f->key);
-    if (f->status == FutureStatus::error) {
-      if (!f->lost_reason.empty()) throw CommError("result of '" + f->key + "' is unavailable: " + f->lost_reason);
-      throw TaskError(f->key, f->error_type, f->error_message);
-    }
-  }
+  for (auto* f : futures)
+    if (auto e = future_exception(*f)) std::rethrow_exception(e);
   // One request per worker, all in flight at once.
   std::map<std::string, std::vector<std::string>> by_worker;
   std::unordered_set<const FutureState*> seen;
@@ -192,35 +480,101 @@ std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& fut
     std::lock_guard lock(f->mutex);
     by_worker[f->worker].push_back(f->key);
   }
-  struct Shared {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::size_t remaining;
-    std::unordered_map<std::string, Value> values;
-    std::string error;
-  };
-  fail_if_closed();  // the io loop would never run the fetch
-  auto shared = std::make_shared<Shared>();
-  shared->remaining = by_worker.size();
-  asio::post(io_, [this, shared, by_worker] {
+  std::mutex mutex;
+  std::unordered_map<std::string, Value> values;
+  std::string error;
+  on_io_and_wait(by_worker.size(), [&, this](std::function<void()> done) {
     for (auto& [worker, keys] : by_worker) {
-      fetcher_->fetch(worker, keys, [shared, worker](FetchResult r) {
-        std::lock_guard lock(shared->mutex);
-        if (!r.error.empty()) shared->error = "cannot fetch results from worker " + worker + ": " + r.error;
-        else if (!r.missing.empty())
-          shared->error = "worker " + worker + " no longer holds '" + r.missing.front() + "'";
-        for (auto& [k, v] : r.values) shared->values.emplace(std::move(k), std::move(v));
-        if (--shared->remaining == 0) shared->cv.notify_all();
+      fetcher_->fetch(worker, keys, [&, done, worker = worker](FetchResult r) {
+        {
+          std::lock_guard lock(mutex);
+          if (!r.error.empty()) error = "cannot fetch results from worker " + worker + ": " + r.error;
+          else if (!r.missing.empty()) error = "worker " + worker + " no longer holds '" + r.missing.front() + "'";
+          for (auto& [k, v] : r.values) values.emplace(std::move(k), std::move(v));
+        }
+        done();
       });
     }
   });
-  std::unique_lock lock(shared->mutex);
-  shared->cv.wait(lock, [&] { return shared->remaining == 0; });
-  if (!shared->error.empty()) throw CommError(shared->error);
+  if (!error.empty()) throw CommError(error);
   std::vector<Value> out;
   out.reserve(futures.size());
-  for (auto* f : futures) out.push_back(shared->values.at(f->key));
+  for (auto* f : futures) out.push_back(values.at(f->key));
   return out;
+}
+
+void ClientImpl::cancel(const std::vector<FutureHandle>& futures) {
+  std::vector<std::string> keys;
+  for (const auto& f : futures) {
+    if (!f) continue;
+    if (f->owner != this) throw std::invalid_argument("distrib: cannot cancel a future of another client");
+    keys.push_back(f->key);
+  }
+  for (const auto& f : futures)
+    if (f) f->set_cancelled();
+  {
+    std::lock_guard lock(mutex_);
+    if (closed_ || !lost_reason_.empty() || keys.empty()) return;  // nothing runs any more
+  }
+  MessageBuilder mb;
+  auto list = mb.root().initCancelKeys(static_cast<unsigned>(keys.size()));
+  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
+  post_message(mb.finish());
+}
+
+std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& request) {
+  wait_for_workers(1, options_.connect_timeout);
+  TaskSpec spec;
+  spec.key = request.function->name + "-run";
+  spec.function = request.function->name;
+  for (const auto& a : request.args) {
+    if (a.dependency || a.is_list || !a.graph_key.empty())
+      throw std::invalid_argument("distrib: Client::run takes plain values, not futures");
+    spec.args.push_back(TaskArg{a.value});
+  }
+  auto targets = workers();
+  std::mutex mutex;
+  std::vector<std::pair<std::string, Value>> results;
+  std::optional<TaskError> failed;
+  std::string comm_error;
+  on_io_and_wait(targets.size(), [&, this](std::function<void()> done) {
+    for (const auto& w : targets)
+      fetcher_->run(w.address, spec, [&, done, address = w.address](DataFetcher::RunOutcome r) {
+        {
+          std::lock_guard lock(mutex);
+          if (!r.error.empty()) comm_error = "run on " + address + " failed: " + r.error;
+          else if (!r.value) failed.emplace(spec.key + "@" + address, r.exception_type, r.message);
+          else results.emplace_back(address, std::move(*r.value));
+        }
+        done();
+      });
+  });
+  if (failed) throw *failed;
+  if (!comm_error.empty()) throw CommError(comm_error);
+  return results;
+}
+
+ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys) {
+  check_open();
+  std::future<ClusterSnapshot> reply;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_info_id_++;
+    reply = info_waiting_[id].get_future();
+  }
+  MessageBuilder mb;
+  auto req = mb.root().initInfoRequest();
+  req.setId(id);
+  auto list = req.initKeys(static_cast<unsigned>(keys.size()));
+  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
+  post_message(mb.finish());
+  if (reply.wait_for(options_.connect_timeout) != std::future_status::ready) {
+    std::lock_guard lock(mutex_);
+    info_waiting_.erase(id);
+    throw TimeoutError("the scheduler did not answer an information request");
+  }
+  return reply.get();
 }
 
 void ClientImpl::release_key(const std::string& key) {
@@ -244,6 +598,11 @@ void ClientImpl::flush_releases() {
     std::lock_guard lock(mutex_);
     keys.swap(released_);
     release_posted_ = false;
+    // A key submitted again since its release was queued is wanted again: keep it.
+    std::erase_if(keys, [&](const std::string& k) {
+      auto it = futures_.find(k);
+      return it != futures_.end() && !it->second.expired();
+    });
   }
   if (keys.empty() || !scheduler_->is_open()) return;
   MessageBuilder mb;
@@ -291,15 +650,20 @@ void ClientImpl::shutdown() {
 
 void ClientImpl::wait_for_workers(std::size_t n, std::chrono::milliseconds timeout) {
   std::unique_lock lock(mutex_);
-  if (!cv_.wait_for(lock, timeout, [&] { return n_workers_ >= n || !lost_reason_.empty(); }))
-    throw TimeoutError("only " + std::to_string(n_workers_) + " of " + std::to_string(n) + " workers after " +
+  if (!cv_.wait_for(lock, timeout, [&] { return members_.size() >= n || !lost_reason_.empty() || closed_; }))
+    throw TimeoutError("only " + std::to_string(members_.size()) + " of " + std::to_string(n) + " workers after " +
                        std::to_string(timeout.count()) + " ms");
-  if (n_workers_ < n) throw CommError(lost_reason_);
+  if (members_.size() < n) throw CommError(lost_reason_.empty() ? "the client is closed" : lost_reason_);
 }
 
 std::size_t ClientImpl::n_workers() const {
   std::lock_guard lock(mutex_);
-  return n_workers_;
+  return members_.size();
+}
+
+std::vector<WorkerDescription> ClientImpl::workers() const {
+  std::lock_guard lock(mutex_);
+  return members_;
 }
 
 }  // namespace distrib::detail

@@ -1,12 +1,14 @@
 #pragma once
 // The client's machinery behind the public Client: one io thread with the scheduler
 // connection and pooled connections to workers (results are fetched straight from the
-// worker that holds them), plus the table of live futures by key.
+// worker that holds them, scattered data is sent straight to workers), plus the table of
+// live futures by key.
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -29,6 +31,9 @@ class FutureState {
   void set_finished(const std::string& worker);
   void set_erred(const std::string& type, const std::string& message);
   void set_lost(const std::string& reason);
+  void set_cancelled();
+  /// Adds a callback run once the future leaves the pending state (now if it has).
+  void on_done(std::function<void()> fn);
 
   const std::string key;
   const std::weak_ptr<ClientImpl> client;
@@ -41,6 +46,12 @@ class FutureState {
   std::string error_type;
   std::string error_message;
   std::string lost_reason;  // set when the cluster connection was lost
+
+ private:
+  // Moves to `next` if allowed; runs the callbacks when leaving pending.
+  template <class Update>
+  void transition(Update update);
+  std::vector<std::function<void()>> callbacks_;
 };
 
 class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
@@ -51,13 +62,19 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// Connects and waits for the scheduler's handshake; throws CommError.
   void connect(const std::string& address);
   std::vector<FutureHandle> submit(std::vector<TaskRequest> batch);
+  std::vector<FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets, bool all);
+  std::vector<FutureHandle> scatter(std::vector<Value> values, const ScatterOptions& options);
   /// Waits for every future, then fetches the values from the workers that hold them.
   std::vector<Value> gather(const std::vector<const FutureState*>& futures);
+  void cancel(const std::vector<FutureHandle>& futures);
+  std::vector<std::pair<std::string, Value>> run(const TaskRequest& request);
+  ClusterSnapshot snapshot(const std::vector<std::string>& keys);
   void release_key(const std::string& key);
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
   std::size_t n_workers() const;
+  std::vector<WorkerDescription> workers() const;
   const std::string& address() const { return address_; }
   /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.
   std::function<void()> close_cluster;
@@ -66,7 +83,14 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void on_message(InMessage&& m);
   void on_lost(const std::string& reason);
   void flush_releases();
-  std::string next_key(const std::string& prefix);
+  std::string next_token();
+  void check_open();
+  /// Registers a new future for `key`, or returns the live one; `fresh` says which.
+  FutureHandle future_for(const std::string& key, bool& fresh);
+  void post_message(OutMessage m);
+  /// Runs `start(done)` on the io thread, where `done` must be called once per part, and
+  /// waits for `parts` calls.
+  void on_io_and_wait(std::size_t parts, std::function<void(std::function<void()>)> start);
 
   ClientOptions options_;
   std::string address_;
@@ -86,10 +110,12 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   bool closed_ = false;
   bool closing_ = false;
   std::string lost_reason_;
-  std::size_t n_workers_ = 0;
+  std::vector<WorkerDescription> members_;
+  std::unordered_map<std::uint64_t, std::promise<ClusterSnapshot>> info_waiting_;
+  std::uint64_t next_info_id_ = 1;
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
-  std::atomic<std::int64_t> priority_{0};
+  std::atomic<std::int64_t> sequence_{0};
 };
 
 }  // namespace distrib::detail

@@ -9,34 +9,64 @@ FutureState::~FutureState() {
   if (auto c = client.lock()) c->release_key(key);
 }
 
-void FutureState::set_finished(const std::string& w) {
+template <class Update>
+void FutureState::transition(Update update) {
+  std::vector<std::function<void()>> run;
   {
     std::lock_guard lock(mutex);
-    if (status != FutureStatus::pending && status != FutureStatus::finished) return;
-    status = FutureStatus::finished;
-    worker = w;
+    bool was_pending = status == FutureStatus::pending;
+    if (!update()) return;
+    if (was_pending && status != FutureStatus::pending) run.swap(callbacks_);
   }
   cv.notify_all();
+  for (auto& fn : run) fn();  // outside the lock: a callback may look at this future
+}
+
+void FutureState::set_finished(const std::string& w) {
+  transition([&] {
+    if (status != FutureStatus::pending && status != FutureStatus::finished) return false;
+    status = FutureStatus::finished;
+    worker = w;  // also updated when a lost result was recomputed elsewhere
+    return true;
+  });
 }
 
 void FutureState::set_erred(const std::string& type, const std::string& message) {
-  {
-    std::lock_guard lock(mutex);
+  transition([&] {
+    if (status == FutureStatus::cancelled) return false;
     status = FutureStatus::error;
     error_type = type;
     error_message = message;
-  }
-  cv.notify_all();
+    return true;
+  });
 }
 
 void FutureState::set_lost(const std::string& reason) {
-  {
-    std::lock_guard lock(mutex);
-    if (status != FutureStatus::pending) return;
+  transition([&] {
+    if (status != FutureStatus::pending) return false;
     status = FutureStatus::error;
     lost_reason = reason;
+    return true;
+  });
+}
+
+void FutureState::set_cancelled() {
+  transition([&] {
+    if (status == FutureStatus::cancelled) return false;
+    status = FutureStatus::cancelled;
+    return true;
+  });
+}
+
+void FutureState::on_done(std::function<void()> fn) {
+  {
+    std::lock_guard lock(mutex);
+    if (status == FutureStatus::pending) {
+      callbacks_.push_back(std::move(fn));
+      return;
+    }
   }
-  cv.notify_all();
+  fn();
 }
 
 const std::string& future_key(const FutureState& f) { return f.key; }
@@ -56,10 +86,32 @@ bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> t
   return f.cv.wait_for(lock, *timeout, done);
 }
 
+void future_on_done(const FutureHandle& f, std::function<void()> fn) { f->on_done(std::move(fn)); }
+
+void future_cancel(const FutureHandle& f) {
+  auto c = f->client.lock();
+  if (!c) return;  // the client is gone: nothing can run any more
+  c->cancel({f});
+}
+
+std::exception_ptr future_exception(const FutureState& f) {
+  future_wait(f, std::nullopt);
+  std::lock_guard lock(f.mutex);
+  switch (f.status) {
+    case FutureStatus::cancelled: return std::make_exception_ptr(CancelledError(f.key));
+    case FutureStatus::error:
+      if (!f.lost_reason.empty())
+        return std::make_exception_ptr(CommError("result of '" + f.key + "' is unavailable: " + f.lost_reason));
+      return std::make_exception_ptr(TaskError(f.key, f.error_type, f.error_message));
+    default: return nullptr;
+  }
+}
+
 Value future_value(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout) {
   if (!future_wait(f, timeout))
     throw TimeoutError("the result of '" + f.key + "' was not ready after " +
                        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(*timeout).count()) + " ms");
+  if (auto e = future_exception(f)) std::rethrow_exception(e);
   auto c = f.client.lock();
   if (!c) throw CommError("the client of future '" + f.key + "' is closed");
   return c->gather({&f}).front();
