@@ -189,6 +189,11 @@ struct RunResult {
   }
 }
 
+struct StealResponse {
+  key @0 :Text;
+  released @1 :Bool;         # true: the worker dropped the task; false: it runs or ran there
+}
+
 struct InfoRequest {
   id @0 :UInt64;
   keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
@@ -235,5 +240,7 @@ struct Message {
     runResult @23 :RunResult;
     infoRequest @24 :InfoRequest;
     infoReply @25 :InfoReply;
+    stealRequest @26 :Text;          # scheduler -> worker: give this task back if it has not started
+    stealResponse @27 :StealResponse;
   }
 }

@@ -194,6 +194,12 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
         state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration()}, actions_);
       flush(actions_);
       return;
+    case proto::Message::STEAL_RESPONSE: {
+      if (peer->kind != Kind::worker) break;
+      auto r = root.getStealResponse();
+      handle(sched::StealResponse{peer->id, r.getKey(), r.getReleased()});
+      return;
+    }
     case proto::Message::TASK_ERRED:
       if (peer->kind != Kind::worker) break;
       for (auto t : root.getTaskErred())
@@ -288,6 +294,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
+  std::unordered_map<std::uint64_t, std::vector<const std::string*>> steals;
   const sched::ClusterChanged* cluster = nullptr;
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
@@ -298,6 +305,8 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
     else if (auto* kc = std::get_if<sched::KeysCancelled>(&a)) {
       for (const auto& k : kc->keys) cancelled[kc->client].push_back(&k);
+    } else if (auto* st = std::get_if<sched::StealRequest>(&a)) {
+      steals[st->worker].push_back(&st->key);
     }
   }
   auto send_to = [](auto& peers, std::uint64_t id, OutMessage m) {
@@ -346,6 +355,13 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
       list[i].setMessage(keys[i]->message);
     }
     send_to(clients_, cid, mb.finish());
+  }
+  for (auto& [wid, keys] : steals) {  // after the computeTasks above, on the same connection
+    for (const auto* k : keys) {
+      MessageBuilder mb;
+      mb.root().setStealRequest(*k);
+      send_to(workers_, wid, mb.finish());
+    }
   }
   for (auto& [cid, keys] : cancelled) {
     MessageBuilder mb;

@@ -31,6 +31,7 @@ struct TaskState {
   std::uint32_t retries_left = 0;
   double estimate = 0;  // expected duration counted in its worker's occupancy
   bool scattered = false;  // placed by a client: cannot be recomputed
+  WorkerId steal_to = 0;   // a steal request for it is in flight, for this worker
   TaskStatus status = TaskStatus::released;
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
@@ -56,6 +57,7 @@ struct WorkerInfo {
   std::unordered_set<TaskState*> processing;
   std::unordered_set<TaskState*> has_what;
   double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
+  std::size_t incoming_steals = 0;
   std::uint64_t stored_bytes() const {
     std::uint64_t n = 0;
     for (auto* ts : has_what) n += ts->nbytes;
@@ -321,6 +323,59 @@ struct SchedulerState::Impl {
       if (d->status != TaskStatus::memory) cancel(d, client, cancelled);
   }
 
+  void on(StealResponse& e) {
+    auto* ts = find(e.key);
+    if (!ts) return;
+    WorkerId thief = ts->steal_to;
+    clear_steal(ts);
+    if (!e.released || ts->status != TaskStatus::processing || ts->processing_on != e.worker) return;
+    unassign(ts);  // the victim dropped it: it runs elsewhere now
+    auto t = workers.find(thief);
+    if (t != workers.end() && satisfies(t->second, ts, !ts->spec->allow_other_workers)) {
+      assign(ts, t->second);
+    } else {
+      ts->status = TaskStatus::released;
+      recompute(ts);
+    }
+  }
+
+  void clear_steal(TaskState* ts) {
+    if (!ts->steal_to) return;
+    auto t = workers.find(ts->steal_to);
+    if (t != workers.end() && t->second.incoming_steals > 0) --t->second.incoming_steals;
+    ts->steal_to = 0;
+  }
+
+  /// Work stealing: a worker with idle threads asks the busiest worker for tasks it has
+  /// not started yet, when moving their inputs is cheaper than running them.
+  void balance() {
+    if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
+    for (auto& [tid, thief] : workers) {
+      std::size_t busy = thief.processing.size() + thief.incoming_steals;
+      if (busy >= thief.nthreads) continue;
+      std::size_t wanted = thief.nthreads - busy;
+      WorkerInfo* victim = nullptr;
+      for (auto& [vid, w] : workers)
+        if (vid != tid && w.processing.size() > w.nthreads &&
+            (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
+          victim = &w;
+      if (!victim) return;
+      std::size_t looked = 0;
+      for (auto* ts : victim->processing) {
+        if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
+        if (ts->steal_to || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+        std::uint64_t to_move = 0;
+        for (auto* d : ts->dependencies)
+          if (std::find(d->who_has.begin(), d->who_has.end(), tid) == d->who_has.end()) to_move += d->nbytes;
+        if (to_move / config.bandwidth > 2 * estimate(ts) + 0.001) continue;
+        ts->steal_to = tid;
+        ++thief.incoming_steals;
+        --wanted;
+        out->push_back(StealRequest{victim->id, ts->key});
+      }
+    }
+  }
+
   void on(WorkerMetrics& e) {
     auto w = workers.find(e.worker);
     if (w != workers.end()) w->second.memory_bytes = e.memory_bytes;
@@ -499,6 +554,7 @@ struct SchedulerState::Impl {
   /// Takes a processing task off its worker (the worker is told to drop it).
   void unassign(TaskState* ts) {
     if (ts->status != TaskStatus::processing) return;
+    clear_steal(ts);
     auto w = workers.find(ts->processing_on);
     if (w != workers.end()) {
       w->second.processing.erase(ts);
@@ -628,6 +684,7 @@ void SchedulerState::handle(Event event, std::vector<Action>& out) {
     impl_->release_keys_if_unneeded(keys);
     impl_->fill_workers();
   }
+  impl_->balance();
   impl_->out = nullptr;
 }
 

@@ -84,8 +84,14 @@ struct CancelKeys {
   ClientId client;
   std::vector<std::string> keys;
 };
+/// A worker's answer to StealRequest.
+struct StealResponse {
+  WorkerId worker;
+  std::string key;
+  bool released = false;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
-                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys>;
+                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -120,7 +126,12 @@ struct KeysCancelled {
   ClientId client;
   std::vector<std::string> keys;
 };
-using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled>;
+/// Asks a busy worker to give back a task it has not started, for an idle worker.
+struct StealRequest {
+  WorkerId worker;
+  std::string key;
+};
+using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest>;
 
 /// Scheduling knobs (Dask's names where they exist).
 struct SchedulerConfig {
@@ -132,6 +143,10 @@ struct SchedulerConfig {
   double saturation_seconds = 0.005;
   /// Duration assumed for a task prefix that never finished yet.
   double unknown_task_duration = 0.0005;
+  /// Work stealing: idle workers take tasks that wait on busy ones, when moving the
+  /// task's inputs (at `bandwidth` bytes/s) costs less than the task itself.
+  bool work_stealing = true;
+  double bandwidth = 100e6;
 };
 
 enum class TaskStatus { released, waiting, no_worker, queued, processing, memory, erred };

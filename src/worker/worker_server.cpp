@@ -150,6 +150,8 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
       handle(std::move(ev));
       return;
     }
+    case proto::Message::STEAL_REQUEST:
+      return handle(wrk::StealRequest{root.getStealRequest()});
     case proto::Message::SHUTDOWN:
       return stop("the scheduler asked to shut down");
     case proto::Message::ERROR:
@@ -179,6 +181,12 @@ void WorkerServer::handle(wrk::Event e) {
       finished_.push_back(std::move(*f));
     } else if (auto* er = std::get_if<wrk::SendTaskErred>(&ins)) {
       erred_.push_back(std::move(*er));
+    } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
+      MessageBuilder mb;
+      auto r = mb.root().initStealResponse();
+      r.setKey(st->key);
+      r.setReleased(st->released);
+      scheduler_->send(mb.finish());
     }
   }
   // Reports produced in this turn of the event loop leave together in one message.

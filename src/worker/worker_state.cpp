@@ -236,6 +236,18 @@ struct WorkerState::Impl {
     ensure_computing();
   }
 
+  void on(StealRequest& e) {
+    auto* ts = find(e.key);
+    bool release = ts && ts->assigned && ts->spec &&
+                   (ts->status == TaskStatus::ready || ts->status == TaskStatus::waiting);
+    if (release) {
+      done_with_inputs(ts);
+      forget(ts);  // its entry in the ready queue is skipped: it is looked up by key
+    }
+    out->push_back(SendStealResponse{e.key, release});
+    ensure_communicating();
+  }
+
   bool take_resources(const TaskState* ts) {
     for (const auto& [name, amount] : ts->spec->resources) {
       auto it = available.find(name);

@@ -51,7 +51,12 @@ struct GatherFailure {
 struct StoreData {
   std::vector<std::pair<std::string, Value>> data;
 };
-using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData>;
+/// The scheduler wants a task back (to run it on an idle worker) if it has not started.
+struct StealRequest {
+  std::string key;
+};
+using Event =
+    std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData, StealRequest>;
 
 // ---- instructions ----
 struct Execute {
@@ -73,7 +78,11 @@ struct SendTaskErred {
   std::string exception_type;
   std::string message;
 };
-using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred>;
+struct SendStealResponse {
+  std::string key;
+  bool released = false;
+};
+using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse>;
 
 enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, cancelled };
 const char* to_string(TaskStatus s);

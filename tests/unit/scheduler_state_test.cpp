@@ -903,6 +903,7 @@ std::string describe(const Event& e) {
     std::string operator()(const WorkerMetrics& x) { return "WorkerMetrics " + std::to_string(x.worker); }
     std::string operator()(const Scattered& x) { return "Scattered client " + std::to_string(x.client); }
     std::string operator()(const CancelKeys& x) { return "CancelKeys client " + std::to_string(x.client); }
+    std::string operator()(const StealResponse& x) { return "StealResponse " + x.key; }
   };
   return std::visit(V{}, e);
 }

@@ -1,0 +1,197 @@
+// SchedulerState policy decisions: work stealing, restrictions, resources, retries,
+// cancellation and scattered data — driven by events, no sockets.
+#include <gtest/gtest.h>
+
+#include "scheduler/scheduler_state.hpp"
+
+namespace distrib::detail::sched {
+namespace {
+
+TaskSpecPtr task(const std::string& key, std::vector<std::string> deps = {},
+                 std::function<void(TaskSpec&)> tweak = nullptr) {
+  auto spec = std::make_shared<TaskSpec>();
+  spec->key = key;
+  spec->function = "f";
+  for (auto& d : deps) spec->args.push_back(TaskArg{d});
+  static std::int64_t priority = 0;
+  spec->priority = ++priority;
+  if (tweak) tweak(*spec);
+  return spec;
+}
+
+template <class T>
+std::vector<T> only(const std::vector<Action>& actions) {
+  std::vector<T> out;
+  for (const auto& a : actions)
+    if (auto* x = std::get_if<T>(&a)) out.push_back(*x);
+  return out;
+}
+
+class Policy : public ::testing::Test {
+ protected:
+  SchedulerState s;
+  std::vector<Action> step(Event e) {
+    auto out = s.handle(std::move(e));
+    EXPECT_NO_THROW(s.validate());
+    return out;
+  }
+  std::vector<Action> worker(WorkerId id, std::uint32_t threads = 1, std::vector<std::pair<std::string, double>> res = {},
+                             std::string name = "") {
+    if (name.empty()) name = "w" + std::to_string(id);
+    return step(AddWorker{id, name, "tcp://" + name, threads, 0, {"f"}, std::move(res)});
+  }
+};
+
+TEST_F(Policy, IdleWorkerStealsTasksThatWaitOnABusyOne) {
+  worker(1);
+  // Non-root tasks (they depend on `root`) are not queued: all go to worker 1, which
+  // holds their input.
+  step(UpdateGraph{1, {task("root")}, {"root"}});
+  step(TaskFinished{1, "root", "i32", 4, 0.001});
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 6; ++i) {
+    keys.push_back("t" + std::to_string(i));
+    tasks.push_back(task(keys.back(), {"root"}));
+  }
+  step(UpdateGraph{1, tasks, keys});
+  EXPECT_EQ(s.n_processing(1), 6u);
+  // A new, idle worker: the scheduler asks worker 1 for one task it has not started.
+  auto out = worker(2);
+  auto steals = only<StealRequest>(out);
+  ASSERT_EQ(steals.size(), 1u);
+  EXPECT_EQ(steals[0].worker, 1u);
+  // Worker 1 had not started it: it moves to worker 2, with where to fetch its input.
+  out = step(StealResponse{1, steals[0].key, true});
+  auto moved = only<ComputeTask>(out);
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].worker, 2u);
+  EXPECT_EQ(moved[0].spec->key, steals[0].key);
+  ASSERT_EQ(moved[0].who_has.size(), 1u);
+  EXPECT_EQ(moved[0].who_has[0].second, std::vector<std::string>{"tcp://w1"});
+  EXPECT_EQ(s.processing_on(steals[0].key), 2u);
+}
+
+TEST_F(Policy, AStealThatCameTooLateLeavesTheTaskWhereItRuns) {
+  worker(1);
+  step(UpdateGraph{1, {task("root")}, {"root"}});
+  step(TaskFinished{1, "root", "i32", 4, 0.001});
+  step(UpdateGraph{1, {task("a", {"root"}), task("b", {"root"}), task("c", {"root"})}, {"a", "b", "c"}});
+  auto steals = only<StealRequest>(worker(2));
+  ASSERT_FALSE(steals.empty());
+  auto out = step(StealResponse{1, steals[0].key, false});
+  EXPECT_TRUE(only<ComputeTask>(out).empty());
+  EXPECT_EQ(s.processing_on(steals[0].key), 1u);
+  // It finishes on worker 1 as if nothing happened.
+  step(TaskFinished{1, steals[0].key, "i32", 4, 0.001});
+  EXPECT_EQ(s.status(steals[0].key), TaskStatus::memory);
+}
+
+TEST_F(Policy, LargeInputsAreNotWorthStealingForShortTasks) {
+  worker(1);
+  step(UpdateGraph{1, {task("big")}, {"big"}});
+  step(TaskFinished{1, "big", "vector<u8>", 1'000'000'000, 0.001});  // 1 GB: 10 s at 100 MB/s
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 4; ++i) {
+    keys.push_back("use-" + std::to_string(i));
+    tasks.push_back(task(keys.back(), {"big"}));
+  }
+  step(UpdateGraph{1, tasks, keys});
+  EXPECT_TRUE(only<StealRequest>(worker(2)).empty());
+}
+
+TEST_F(Policy, RestrictionsAndAllowOtherWorkers) {
+  worker(1, 1, {}, "alice");
+  worker(2, 1, {}, "bob");
+  auto out = step(UpdateGraph{1, {task("x", {}, [](TaskSpec& t) { t.workers = {"bob"}; })}, {"x"}});
+  ASSERT_EQ(only<ComputeTask>(out).size(), 1u);
+  EXPECT_EQ(only<ComputeTask>(out)[0].worker, 2u);
+  // Restricted to a worker that does not exist: it waits...
+  step(UpdateGraph{1, {task("y", {}, [](TaskSpec& t) { t.workers = {"carol"}; })}, {"y"}});
+  EXPECT_EQ(s.status("y"), TaskStatus::no_worker);
+  // ...unless other workers are allowed.
+  out = step(UpdateGraph{1, {task("z", {}, [](TaskSpec& t) {
+                                t.workers = {"carol"};
+                                t.allow_other_workers = true;
+                              })},
+                         {"z"}});
+  EXPECT_EQ(only<ComputeTask>(out).size(), 1u);
+  // carol joins: y runs there (by address too).
+  out = worker(3, 1, {}, "carol");
+  auto cts = only<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "y");
+  EXPECT_EQ(cts[0].worker, 3u);
+}
+
+TEST_F(Policy, ResourcesRestrictPlacement) {
+  worker(1);
+  worker(2, 4, {{"GPU", 2}});  // the worker enforces the count at run time
+  for (int i = 0; i < 3; ++i) {
+    auto key = "gpu-" + std::to_string(i);
+    step(UpdateGraph{1, {task(key, {}, [](TaskSpec& t) { t.resources = {{"GPU", 1}}; })}, {key}});
+    EXPECT_EQ(s.processing_on(key), 2u) << key;
+  }
+  // More than any worker has: waits for such a worker.
+  step(UpdateGraph{1, {task("huge", {}, [](TaskSpec& t) { t.resources = {{"GPU", 4}}; })}, {"huge"}});
+  EXPECT_EQ(s.status("huge"), TaskStatus::no_worker);
+}
+
+TEST_F(Policy, RetriesRerunAFailingTask) {
+  worker(1);
+  step(UpdateGraph{1, {task("flaky", {}, [](TaskSpec& t) { t.retries = 2; })}, {"flaky"}});
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    auto out = step(TaskErred{1, "flaky", "E", "try again"});
+    EXPECT_TRUE(only<KeyErred>(out).empty());
+    EXPECT_EQ(only<ComputeTask>(out).size(), 1u) << "attempt " << attempt;
+  }
+  auto out = step(TaskErred{1, "flaky", "E", "third failure"});
+  auto errs = only<KeyErred>(out);
+  ASSERT_EQ(errs.size(), 1u);
+  EXPECT_EQ(errs[0].message, "third failure");
+}
+
+TEST_F(Policy, CancelStopsPendingWorkAndDependents) {
+  worker(1);
+  step(UpdateGraph{1, {task("a"), task("b", {"a"}), task("c", {"b"})}, {"a", "b", "c"}});
+  auto out = step(CancelKeys{1, {"a"}});
+  auto cancelled = only<KeysCancelled>(out);
+  ASSERT_EQ(cancelled.size(), 1u);
+  EXPECT_EQ(cancelled[0].keys.size(), 3u);  // a and its dependents b, c
+  auto frees = only<FreeKeys>(out);
+  ASSERT_EQ(frees.size(), 1u);  // a was processing: the worker drops it
+  EXPECT_EQ(frees[0].keys, std::vector<std::string>{"a"});
+  EXPECT_EQ(s.n_tasks(), 0u);
+  // A late result is answered with another free; unknown keys are a no-op.
+  EXPECT_EQ(only<FreeKeys>(step(TaskFinished{1, "a", "i32", 4, 0.1})).size(), 1u);
+  EXPECT_TRUE(step(CancelKeys{1, {"never-heard-of"}}).empty());
+}
+
+TEST_F(Policy, ScatteredDataFeedsTasksAndIsFreedOnRelease) {
+  worker(1);
+  worker(2);
+  step(Scattered{1, {{"data-1", "vector<f64>", 800, {2}}}});
+  EXPECT_EQ(s.status("data-1"), TaskStatus::memory);
+  auto out = step(UpdateGraph{1, {task("use", {"data-1"})}, {"use"}});
+  auto cts = only<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].worker, 2u);  // where the data is
+  step(TaskFinished{2, "use", "f64", 8, 0.001});
+  out = step(ReleaseKeys{1, {"data-1", "use"}});
+  EXPECT_EQ(only<FreeKeys>(out).size(), 2u);
+  EXPECT_EQ(s.n_tasks(), 0u);
+}
+
+TEST_F(Policy, LostScatteredDataErrsInsteadOfRecomputing) {
+  worker(1);
+  step(Scattered{1, {{"data-1", "i32", 4, {1}}}});
+  step(UpdateGraph{1, {task("use", {"data-1"})}, {"use"}});
+  step(RemoveWorker{1});
+  worker(2);
+  EXPECT_EQ(s.status("data-1"), TaskStatus::erred);
+  EXPECT_EQ(s.status("use"), TaskStatus::erred);
+}
+
+}  // namespace
+}  // namespace distrib::detail::sched
