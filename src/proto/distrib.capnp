@@ -189,6 +189,11 @@ struct RunResult {
   }
 }
 
+struct MissingData {
+  key @0 :Text;
+  worker @1 :Text;           # the peer that did not have it
+}
+
 struct StealResponse {
   key @0 :Text;
   released @1 :Bool;         # true: the worker dropped the task; false: it runs or ran there
@@ -242,5 +247,7 @@ struct Message {
     infoReply @25 :InfoReply;
     stealRequest @26 :Text;          # scheduler -> worker: give this task back if it has not started
     stealResponse @27 :StealResponse;
+    missingData @28 :MissingData;    # worker -> scheduler: a peer did not have a key
+    keyLocations @29 :KeyLocation;   # scheduler -> worker: where a key lives now
   }
 }

@@ -194,6 +194,12 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
         state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration()}, actions_);
       flush(actions_);
       return;
+    case proto::Message::MISSING_DATA: {
+      if (peer->kind != Kind::worker) break;
+      auto m = root.getMissingData();
+      handle(sched::MissingData{peer->id, m.getKey(), m.getWorker()});
+      return;
+    }
     case proto::Message::STEAL_RESPONSE: {
       if (peer->kind != Kind::worker) break;
       auto r = root.getStealResponse();
@@ -295,6 +301,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> steals;
+  std::vector<const sched::KeyLocations*> locations;
   const sched::ClusterChanged* cluster = nullptr;
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
@@ -307,6 +314,8 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
       for (const auto& k : kc->keys) cancelled[kc->client].push_back(&k);
     } else if (auto* st = std::get_if<sched::StealRequest>(&a)) {
       steals[st->worker].push_back(&st->key);
+    } else if (auto* kl = std::get_if<sched::KeyLocations>(&a)) {
+      locations.push_back(kl);
     }
   }
   auto send_to = [](auto& peers, std::uint64_t id, OutMessage m) {
@@ -362,6 +371,14 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
       mb.root().setStealRequest(*k);
       send_to(workers_, wid, mb.finish());
     }
+  }
+  for (const auto* kl : locations) {
+    MessageBuilder mb;
+    auto loc = mb.root().initKeyLocations();
+    loc.setKey(kl->key);
+    auto ws = loc.initWorkers(static_cast<unsigned>(kl->addresses.size()));
+    for (unsigned i = 0; i < kl->addresses.size(); ++i) ws.set(i, kl->addresses[i]);
+    send_to(workers_, kl->worker, mb.finish());
   }
   for (auto& [cid, keys] : cancelled) {
     MessageBuilder mb;

@@ -323,6 +323,26 @@ struct SchedulerState::Impl {
       if (d->status != TaskStatus::memory) cancel(d, client, cancelled);
   }
 
+  void on(MissingData& e) {
+    auto* ts = find(e.key);
+    if (!ts || ts->status != TaskStatus::memory) return;  // it will come back through ComputeTask
+    for (auto wid : std::vector<WorkerId>(ts->who_has)) {
+      auto w = workers.find(wid);
+      if (w == workers.end() || w->second.address != e.holder_address) continue;
+      w->second.has_what.erase(ts);
+      erase_one(ts->who_has, wid);
+    }
+    if (ts->who_has.empty()) {
+      lose(ts);  // takes back the tasks that needed it; they run again once it is recomputed
+      if (needed(ts)) recompute(ts);
+      else recheck.push_back(ts->key);
+      return;
+    }
+    std::vector<std::string> addresses;
+    for (auto wid : ts->who_has) addresses.push_back(workers.at(wid).address);
+    out->push_back(KeyLocations{e.worker, ts->key, std::move(addresses)});
+  }
+
   void on(StealResponse& e) {
     auto* ts = find(e.key);
     if (!ts) return;

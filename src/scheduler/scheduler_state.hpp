@@ -90,8 +90,14 @@ struct StealResponse {
   std::string key;
   bool released = false;
 };
+/// A worker could not get `key` from `holder_address`, which the scheduler said had it.
+struct MissingData {
+  WorkerId worker;
+  std::string key;
+  std::string holder_address;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
-                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse>;
+                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -131,7 +137,14 @@ struct StealRequest {
   WorkerId worker;
   std::string key;
 };
-using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest>;
+/// Tells a worker where a key it looks for lives now.
+struct KeyLocations {
+  WorkerId worker;
+  std::string key;
+  std::vector<std::string> addresses;
+};
+using Action =
+    std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest, KeyLocations>;
 
 /// Scheduling knobs (Dask's names where they exist).
 struct SchedulerConfig {

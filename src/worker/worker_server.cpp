@@ -150,6 +150,11 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
       handle(std::move(ev));
       return;
     }
+    case proto::Message::KEY_LOCATIONS: {
+      wrk::KeyLocations ev{root.getKeyLocations().getKey(), {}};
+      for (auto w : root.getKeyLocations().getWorkers()) ev.addresses.emplace_back(w);
+      return handle(std::move(ev));
+    }
     case proto::Message::STEAL_REQUEST:
       return handle(wrk::StealRequest{root.getStealRequest()});
     case proto::Message::SHUTDOWN:
@@ -181,6 +186,12 @@ void WorkerServer::handle(wrk::Event e) {
       finished_.push_back(std::move(*f));
     } else if (auto* er = std::get_if<wrk::SendTaskErred>(&ins)) {
       erred_.push_back(std::move(*er));
+    } else if (auto* md = std::get_if<wrk::SendMissingData>(&ins)) {
+      MessageBuilder mb;
+      auto m = mb.root().initMissingData();
+      m.setKey(md->key);
+      m.setWorker(md->worker);
+      scheduler_->send(mb.finish());
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
       MessageBuilder mb;
       auto r = mb.root().initStealResponse();

@@ -17,6 +17,7 @@ const char* to_string(TaskStatus s) {
     case TaskStatus::memory: return "memory";
     case TaskStatus::fetch: return "fetch";
     case TaskStatus::flight: return "flight";
+    case TaskStatus::missing: return "missing";
     case TaskStatus::cancelled: return "cancelled";
   }
   return "?";
@@ -270,7 +271,8 @@ struct WorkerState::Impl {
       auto& ds = d->dependents;
       ds.erase(std::remove(ds.begin(), ds.end(), ts), ds.end());
       if (ds.empty() && !d->assigned &&
-          (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight))
+          (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight ||
+           d->status == TaskStatus::missing))
         forget(d);
     }
   }
@@ -305,10 +307,26 @@ struct WorkerState::Impl {
       to_fetch.push_back(ts);
       return;
     }
-    auto dependents = ts->dependents;
-    for (auto* d : dependents)
-      fail_unlinked(d, "could not fetch dependency '" + key + "' from " + worker + ": " + why);
-    if (find(key) == ts && ts->dependents.empty()) forget(ts);
+    // No peer left to try: ask the scheduler, which knows where it is now (or recomputes
+    // it and takes the dependents back).
+    ts->status = TaskStatus::missing;
+    out->push_back(SendMissingData{key, worker});
+    (void)why;
+  }
+
+  void on(KeyLocations& e) {
+    auto* ts = find(e.key);
+    if (!ts || ts->status != TaskStatus::missing) return;
+    if (e.addresses.empty()) {
+      auto dependents = ts->dependents;
+      for (auto* d : dependents) fail_unlinked(d, "no worker holds dependency '" + e.key + "'");
+      if (find(e.key) == ts && ts->dependents.empty()) forget(ts);
+      return;
+    }
+    ts->who_has = e.addresses;
+    ts->status = TaskStatus::fetch;
+    to_fetch.push_back(ts);
+    ensure_communicating();
   }
 
   void ensure_computing() {

@@ -55,8 +55,13 @@ struct StoreData {
 struct StealRequest {
   std::string key;
 };
-using Event =
-    std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData, StealRequest>;
+/// The scheduler's answer to SendMissingData: where the key lives now.
+struct KeyLocations {
+  std::string key;
+  std::vector<std::string> addresses;
+};
+using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
+                           StealRequest, KeyLocations>;
 
 // ---- instructions ----
 struct Execute {
@@ -82,9 +87,14 @@ struct SendStealResponse {
   std::string key;
   bool released = false;
 };
-using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse>;
+/// No peer had `key` (the last one asked was `worker`): ask the scheduler where it is.
+struct SendMissingData {
+  std::string key;
+  std::string worker;
+};
+using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData>;
 
-enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, cancelled };
+enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, missing, cancelled };
 const char* to_string(TaskStatus s);
 
 class WorkerState {

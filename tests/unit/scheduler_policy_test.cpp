@@ -193,5 +193,40 @@ TEST_F(Policy, LostScatteredDataErrsInsteadOfRecomputing) {
   EXPECT_EQ(s.status("use"), TaskStatus::erred);
 }
 
+TEST_F(Policy, MissingDataIsRecomputedAndItsDependentRescheduled) {
+  worker(1);
+  worker(2);
+  step(UpdateGraph{1, {task("a")}, {"a"}});
+  auto holder = s.processing_on("a");
+  step(TaskFinished{holder, "a", "i32", 4, 0.001});
+  WorkerId other = holder == 1 ? 2 : 1;
+  // Place the dependent on the other worker by restriction.
+  auto out = step(UpdateGraph{1, {task("b", {"a"}, [&](TaskSpec& t) { t.workers = {"w" + std::to_string(other)}; })}, {"b"}});
+  ASSERT_EQ(s.processing_on("b"), other);
+  // The holder lost it (e.g. restarted): the dependent is taken back and `a` recomputed.
+  out = step(MissingData{other, "a", "tcp://w" + std::to_string(holder)});
+  auto frees = only<FreeKeys>(out);
+  ASSERT_EQ(frees.size(), 1u);
+  EXPECT_EQ(frees[0].worker, other);
+  EXPECT_EQ(frees[0].keys, std::vector<std::string>{"b"});
+  auto again = only<ComputeTask>(out);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].spec->key, "a");
+  EXPECT_EQ(s.status("b"), TaskStatus::waiting);
+}
+
+TEST_F(Policy, MissingDataWithAnotherHolderTellsWhereItIs) {
+  worker(1);
+  worker(2);
+  worker(3);
+  step(Scattered{1, {{"d", "i32", 4, {1, 2}}}});
+  auto out = step(MissingData{3, "d", "tcp://w1"});
+  auto loc = only<KeyLocations>(out);
+  ASSERT_EQ(loc.size(), 1u);
+  EXPECT_EQ(loc[0].worker, 3u);
+  EXPECT_EQ(loc[0].addresses, std::vector<std::string>{"tcp://w2"});
+  EXPECT_EQ(s.who_has("d"), std::vector<WorkerId>{2});
+}
+
 }  // namespace
 }  // namespace distrib::detail::sched
