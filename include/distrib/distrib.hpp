@@ -6,4 +6,7 @@
 #include "distrib/errors.hpp"
 #include "distrib/future.hpp"
 #include "distrib/local_cluster.hpp"
+#include "distrib/progress.hpp"
+#include "distrib/wait.hpp"
+#include "distrib/graph.hpp"
 #include "distrib/task.hpp"
