@@ -1,5 +1,9 @@
 // Task throughput and round-trip latency on a 2-worker, 1-thread-each LocalCluster
-// (processes), the same set-up as ../shared/peer/dask/throughput.py and latency.py.
+// (processes), the same workloads as ../shared/peer/dask/throughput.py and latency.py:
+//   map:  client.map(inc, 20k distinct inputs) + gather
+//   tree: 10k leaves of inc, pairwise add until one future is left (19,999 tasks)
+//   loop: 20k client.submit(inc, i) + gather
+//   rtt:  submit(inc, i).result(), median of 200
 // Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
 //   bench_throughput [n_tasks=20000] [repeats=3]
 #include <distrib/distrib.hpp>
@@ -13,6 +17,12 @@
 
 int inc(int x) { return x + 1; }
 DISTRIB_TASK(inc);
+
+long long add(long long a, long long b) { return a + b; }
+DISTRIB_TASK(add);
+
+long long widen(int x) { return x; }
+DISTRIB_TASK(widen);
 
 namespace {
 using Clock = std::chrono::steady_clock;
@@ -36,14 +46,17 @@ int main(int argc, char** argv) {
   distrib::init(argc, argv);
   int n = argc > 1 ? std::stoi(argv[1]) : 20000;
   int repeats = argc > 2 ? std::stoi(argv[2]) : 3;
+  const int leaves = n / 2;
 
-  std::vector<double> startup;
-  std::vector<double> map_rate, submit_rate, latency_us;
+  std::vector<double> startup, map_rate, tree_rate, loop_rate, latency_us;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = Clock::now();
     distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
     distrib::Client client(cluster);
     startup.push_back(seconds_since(t0));
+    std::vector<int> warm(200);
+    std::iota(warm.begin(), warm.end(), -200);
+    client.gather(client.map(inc, warm));
 
     std::vector<int> xs(static_cast<std::size_t>(n));
     std::iota(xs.begin(), xs.end(), 0);
@@ -52,17 +65,35 @@ int main(int argc, char** argv) {
     map_rate.push_back(n / seconds_since(t1));
     if (ys.back() != n) return 1;
 
+    std::vector<int> leaf_inputs(static_cast<std::size_t>(leaves));
+    std::iota(leaf_inputs.begin(), leaf_inputs.end(), 10 * n);
     auto t2 = Clock::now();
+    auto level = client.map(widen, leaf_inputs);
+    std::size_t tasks = level.size();
+    while (level.size() > 1) {
+      std::vector<distrib::Future<long long>> next;
+      for (std::size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(client.submit(add, level[i], level[i + 1]));
+      tasks += next.size();
+      if (level.size() % 2) next.push_back(level.back());
+      level = std::move(next);
+    }
+    long long total = level.front().result();
+    tree_rate.push_back(static_cast<double>(tasks) / seconds_since(t2));
+    long long expect = 0;
+    for (int x : leaf_inputs) expect += x;
+    if (total != expect) return 2;
+
+    auto t3 = Clock::now();
     std::vector<distrib::Future<int>> fs;
     fs.reserve(xs.size());
-    for (int x : xs) fs.push_back(client.submit(inc, x));
-    auto zs = client.gather(fs);
-    submit_rate.push_back(n / seconds_since(t2));
+    for (int x : xs) fs.push_back(client.submit(inc, 20 * n + x));
+    client.gather(fs);
+    loop_rate.push_back(n / seconds_since(t3));
 
     std::vector<double> lat;
     for (int i = 0; i < 200; ++i) {
       auto t = Clock::now();
-      client.submit(inc, i).result();
+      client.submit(inc, 40 * n + i).result();
       lat.push_back(seconds_since(t) * 1e6);
     }
     latency_us.push_back(median(lat));
@@ -70,7 +101,8 @@ int main(int argc, char** argv) {
   }
   report("localcluster_start", "s", startup);
   report("map_gather", "tasks/s", map_rate);
-  report("submit_loop_gather", "tasks/s", submit_rate);
+  report("tree_reduction", "tasks/s", tree_rate);
+  report("submit_loop_gather", "tasks/s", loop_rate);
   report("round_trip_median", "us", latency_us);
   return 0;
 }

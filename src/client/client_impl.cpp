@@ -222,7 +222,17 @@ FutureHandle ClientImpl::future_for(const std::string& key, bool& fresh) {
 }
 
 void ClientImpl::post_message(OutMessage m) {
-  asio::post(io_, [this, msg = std::make_shared<OutMessage>(std::move(m))]() mutable { scheduler_->send(std::move(*msg)); });
+  std::lock_guard lock(mutex_);
+  outbox_.emplace_back(std::move(m));
+  schedule_flush();
+}
+
+void ClientImpl::schedule_flush() {
+  if (flush_posted_) return;
+  flush_posted_ = true;
+  asio::post(io_, [self = weak_from_this(), this] {
+    if (self.lock()) flush_outbox();
+  });
 }
 
 void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::function<void()>)> start) {
@@ -582,33 +592,42 @@ void ClientImpl::release_key(const std::string& key) {
   auto it = futures_.find(key);
   if (it != futures_.end() && it->second.expired()) futures_.erase(it);
   if (closed_) return;
-  released_.push_back(key);
-  if (!release_posted_) {
-    release_posted_ = true;
-    asio::post(io_, [self = weak_from_this(), this] {
-      if (self.lock()) flush_releases();
-    });
-  }
+  outbox_.emplace_back(key);
+  schedule_flush();
 }
 
-// Sends every key released since the last flush in one message.
-void ClientImpl::flush_releases() {
-  std::vector<std::string> keys;
+void ClientImpl::flush_outbox() {
+  std::vector<std::variant<OutMessage, std::string>> items;
+  std::vector<std::string> releases;
+  auto send_releases = [&] {
+    if (releases.empty()) return;
+    MessageBuilder mb;
+    auto list = mb.root().initReleaseKeys(static_cast<unsigned>(releases.size()));
+    for (unsigned i = 0; i < releases.size(); ++i) list.set(i, releases[i]);
+    scheduler_->send(mb.finish());
+    releases.clear();
+  };
   {
     std::lock_guard lock(mutex_);
-    keys.swap(released_);
-    release_posted_ = false;
+    items.swap(outbox_);
+    flush_posted_ = false;
     // A key submitted again since its release was queued is wanted again: keep it.
-    std::erase_if(keys, [&](const std::string& k) {
-      auto it = futures_.find(k);
-      return it != futures_.end() && !it->second.expired();
-    });
+    for (auto& item : items)
+      if (auto* key = std::get_if<std::string>(&item)) {
+        auto it = futures_.find(*key);
+        if (it != futures_.end() && !it->second.expired()) key->clear();
+      }
   }
-  if (keys.empty() || !scheduler_->is_open()) return;
-  MessageBuilder mb;
-  auto list = mb.root().initReleaseKeys(static_cast<unsigned>(keys.size()));
-  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
-  scheduler_->send(mb.finish());
+  if (!scheduler_->is_open()) return;
+  for (auto& item : items) {
+    if (auto* key = std::get_if<std::string>(&item)) {
+      if (!key->empty()) releases.push_back(std::move(*key));
+    } else {
+      send_releases();
+      scheduler_->send(std::move(std::get<OutMessage>(item)));
+    }
+  }
+  send_releases();
 }
 
 void ClientImpl::close() {

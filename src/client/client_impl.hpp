@@ -14,6 +14,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include "comm/connection.hpp"
@@ -82,7 +83,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
  private:
   void on_message(InMessage&& m);
   void on_lost(const std::string& reason);
-  void flush_releases();
+  /// Sends what the outbox holds, in order, batching consecutive releases.
+  void flush_outbox();
+  void schedule_flush();  // with mutex_ held
   std::string next_token();
   void check_open();
   /// Registers a new future for `key`, or returns the live one; `fresh` says which.
@@ -103,8 +106,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   mutable std::mutex mutex_;
   std::condition_variable cv_;
   std::unordered_map<std::string, std::weak_ptr<FutureState>> futures_;
-  std::vector<std::string> released_;
-  bool release_posted_ = false;
+  // Messages to the scheduler and released keys, in the order they happened: a release
+  // must never overtake a message that still refers to the key.
+  std::vector<std::variant<OutMessage, std::string>> outbox_;
+  bool flush_posted_ = false;
   bool handshaken_ = false;
   bool has_cluster_info_ = false;
   bool closed_ = false;

@@ -1,0 +1,79 @@
+// Data movement on a 2-worker, 1-thread-each LocalCluster (processes), as
+// ../shared/peer/dask/transfer.py: scatter and gather of 100 MB and 1 GB, and a 200 MB
+// value produced on one worker and consumed on the other (submit .. result of the
+// consumer). Prints one JSON line per figure (GB/s, median of `repeats`).
+//   bench_transfer [repeats=3]
+#include <distrib/distrib.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdint>
+#include <vector>
+
+std::vector<double> make_data(std::int64_t nbytes, int seed) {
+  std::vector<double> v(static_cast<std::size_t>(nbytes / 8));
+  std::uint64_t x = 0x9E3779B97F4A7C15ull * static_cast<std::uint64_t>(seed + 1);
+  for (auto& d : v) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    d = static_cast<double>(x >> 11) * 0x1.0p-53;
+  }
+  return v;
+}
+DISTRIB_TASK(make_data);
+
+std::int64_t consume(std::vector<double> v) { return static_cast<std::int64_t>(v.size() * sizeof(double)); }
+DISTRIB_TASK(consume);
+
+namespace {
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+void report(const std::string& name, double bytes, const std::vector<double>& seconds) {
+  std::vector<double> rates;
+  for (double s : seconds) rates.push_back(bytes / s / 1e9);
+  std::printf("{\"bench\": \"%s\", \"unit\": \"GB/s\", \"median\": %.4g, \"seconds\": %.4g}\n", name.c_str(),
+              median(rates), median(seconds));
+  std::fflush(stdout);
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  distrib::init(argc, argv);
+  int repeats = argc > 1 ? std::stoi(argv[1]) : 3;
+  distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+  distrib::Client client(cluster);
+
+  for (auto [label, nbytes] : {std::pair{"100MB", std::int64_t{100'000'000}}, {"1GB", std::int64_t{1'000'000'000}}}) {
+    auto data = make_data(nbytes, 1);
+    std::vector<double> scatter_s, gather_s;
+    for (int r = 0; r < repeats; ++r) {
+      auto t0 = Clock::now();
+      auto f = client.scatter(data, {.hash = false});
+      scatter_s.push_back(seconds_since(t0));
+      auto t1 = Clock::now();
+      auto back = f.result();
+      gather_s.push_back(seconds_since(t1));
+      if (back.size() != data.size() || back[back.size() / 2] != data[data.size() / 2]) return 1;
+    }
+    report(std::string("scatter_") + label, static_cast<double>(nbytes), scatter_s);
+    report(std::string("gather_") + label, static_cast<double>(nbytes), gather_s);
+  }
+
+  const std::int64_t w2w = 200'000'000;
+  std::vector<double> e2e;
+  for (int r = 0; r < repeats; ++r) {
+    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make_data, w2w, 100 + r);
+    src.wait();
+    auto t0 = Clock::now();
+    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume, src).result();
+    e2e.push_back(seconds_since(t0));
+    if (n != w2w) return 2;
+  }
+  report("worker_to_worker_200MB", static_cast<double>(w2w), e2e);
+  client.shutdown();
+  return 0;
+}
