@@ -10,6 +10,18 @@
 
 namespace distrib {
 
+namespace detail {
+/// Buffers at least this large come from a pool of reused memory: on virtual machines the
+/// first touch of fresh pages costs more than copying the data (about 3 ms per MB here).
+inline constexpr std::size_t kPooledBufferBytes = std::size_t{1} << 20;
+/// An uninitialised buffer of at least `size` bytes from the pool (defined in libdistrib).
+std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size);
+inline std::shared_ptr<std::byte[]> allocate_buffer(std::size_t size) {
+  if (size >= kPooledBufferBytes) return allocate_pooled(size);
+  return std::shared_ptr<std::byte[]>(new std::byte[size > 0 ? size : 1]);
+}
+}  // namespace detail
+
 class Bytes {
  public:
   Bytes() = default;
@@ -18,7 +30,7 @@ class Bytes {
   /// The memory is not zeroed: large receive buffers cost no extra pass.
   static Bytes allocate(std::size_t size) {
     Bytes b;
-    b.owner_ = std::shared_ptr<std::byte[]>(new std::byte[size > 0 ? size : 1]);
+    b.owner_ = detail::allocate_buffer(size);
     b.data_ = b.owner_.get();
     b.size_ = size;
     return b;

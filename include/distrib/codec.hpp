@@ -61,7 +61,7 @@ class Writer {
     if (size_ + n <= cap_) return;
     std::size_t cap = cap_ == 0 ? 64 : cap_;
     while (cap < size_ + n) cap *= 2;
-    std::shared_ptr<std::byte[]> next(new std::byte[cap]);
+    auto next = detail::allocate_buffer(cap);
     if (size_ > 0) std::memcpy(next.get(), buf_.get(), size_);
     buf_ = std::move(next);
     cap_ = cap;
