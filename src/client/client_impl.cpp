@@ -135,7 +135,9 @@ void ClientImpl::on_message(InMessage&& m) {
     case proto::Message::KEYS_CANCELLED: {
       {
         std::lock_guard lock(mutex_);
-        for (auto k : root.getKeysCancelled()) lookup(k);
+        auto request = ++cancel_replies_;
+        for (auto k : root.getKeysCancelled())
+          if (auto* f = lookup(k); f && f->epoch >= request) hits.pop_back();  // made after that cancel
       }
       for (auto& f : hits) f->set_cancelled();
       return;
@@ -217,6 +219,7 @@ FutureHandle ClientImpl::future_for(const std::string& key, bool& fresh) {
   }
   fresh = true;
   auto f = std::make_shared<FutureState>(key, shared_from_this());
+  f->epoch = cancels_sent_;
   slot = f;
   return f;
 }
@@ -529,7 +532,10 @@ void ClientImpl::cancel(const std::vector<FutureHandle>& futures) {
   MessageBuilder mb;
   auto list = mb.root().initCancelKeys(static_cast<unsigned>(keys.size()));
   for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
-  post_message(mb.finish());
+  std::lock_guard lock(mutex_);
+  ++cancels_sent_;  // with the message, under one lock: futures made later see the new count
+  outbox_.emplace_back(mb.finish());
+  schedule_flush();
 }
 
 std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& request) {

@@ -47,6 +47,8 @@ class FutureState {
   std::string error_type;
   std::string error_message;
   std::string lost_reason;  // set when the cluster connection was lost
+  /// Cancel requests sent before this future was made; later replies do not concern it.
+  std::uint64_t epoch = 0;
 
  private:
   // Moves to `next` if allowed; runs the callbacks when leaving pending.
@@ -118,6 +120,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<WorkerDescription> members_;
   std::unordered_map<std::uint64_t, std::promise<ClusterSnapshot>> info_waiting_;
   std::uint64_t next_info_id_ = 1;
+  std::uint64_t cancels_sent_ = 0;     // cancel requests queued for the scheduler
+  std::uint64_t cancel_replies_ = 0;   // keysCancelled replies received, in the same order
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::int64_t> sequence_{0};

@@ -311,7 +311,8 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
     else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
     else if (auto* kc = std::get_if<sched::KeysCancelled>(&a)) {
-      for (const auto& k : kc->keys) cancelled[kc->client].push_back(&k);
+      auto& list = cancelled[kc->client];  // present even when empty: one reply per request
+      for (const auto& k : kc->keys) list.push_back(&k);
     } else if (auto* st = std::get_if<sched::StealRequest>(&a)) {
       steals[st->worker].push_back(&st->key);
     } else if (auto* kl = std::get_if<sched::KeyLocations>(&a)) {

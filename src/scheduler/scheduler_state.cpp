@@ -303,7 +303,7 @@ struct SchedulerState::Impl {
     std::vector<std::string> cancelled;
     for (const auto& key : e.keys)
       if (auto* ts = find(key)) cancel(ts, e.client, cancelled);
-    if (!cancelled.empty()) out->push_back(KeysCancelled{e.client, cancelled});
+    out->push_back(KeysCancelled{e.client, cancelled});  // always: the client pairs replies with requests
     auto c = clients.find(e.client);
     for (const auto& key : cancelled) {
       auto* ts = find(key);
