@@ -174,6 +174,20 @@ std::string format_address(const std::string& host, std::uint16_t port) {
   return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
+asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                            const std::string& who) {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw CommError("bad " + who + " host '" + host + "': " + ec.message());
+  asio::ip::tcp::endpoint ep(addr, port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw CommError(who + " cannot listen on " + format_address(host, port) + ": " + ec.message());
+  return addr;
+}
+
 asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,
                                      std::chrono::milliseconds timeout) {
   auto [host, port] = parse_address(address);

@@ -70,6 +70,11 @@ bool is_bad_input_reason(const std::string& reason);
 std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
 std::string format_address(const std::string& host, std::uint16_t port);
 
+/// Opens, binds and listens on host:port (0: any free port); returns the bound address.
+/// Throws CommError naming `who` ("scheduler", "worker") on failure.
+asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                            const std::string& who);
+
 /// Connects a socket to `address`, retrying refused connections until `timeout`.
 /// Throws CommError naming the address if it cannot connect.
 asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,

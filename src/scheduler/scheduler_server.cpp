@@ -78,16 +78,7 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
 
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io) {
-  asio::error_code ec;
-  auto addr = asio::ip::make_address(options_.host, ec);
-  if (ec) throw CommError("bad scheduler host '" + options_.host + "': " + ec.message());
-  asio::ip::tcp::endpoint ep(addr, options_.port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec)
-    throw CommError("scheduler cannot listen on " + format_address(options_.host, options_.port) + ": " + ec.message());
+  listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
 }
 

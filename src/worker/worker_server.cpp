@@ -55,15 +55,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       heartbeat_timer_(io),
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources),
       fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
-  asio::error_code ec;
-  auto addr = asio::ip::make_address(options_.host, ec);
-  if (ec) throw CommError("bad worker host '" + options_.host + "': " + ec.message());
-  asio::ip::tcp::endpoint ep(addr, options_.port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw CommError("worker cannot listen on " + format_address(options_.host, options_.port) + ": " + ec.message());
+  auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
   auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
   // Listening on every interface: advertise the one that reaches the scheduler.
   auto advertised = addr.is_unspecified() ? socket.local_endpoint().address().to_string() : options_.host;
