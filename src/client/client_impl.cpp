@@ -485,31 +485,54 @@ std::vector<FutureHandle> ClientImpl::scatter(std::vector<Value> values, const S
 std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& futures) {
   for (auto* f : futures)
     if (auto e = future_exception(*f)) std::rethrow_exception(e);
-  // One request per worker, all in flight at once.
-  std::map<std::string, std::vector<std::string>> by_worker;
+  std::vector<const FutureState*> todo;
   std::unordered_set<const FutureState*> seen;
-  for (auto* f : futures) {
-    if (!seen.insert(f).second) continue;
-    std::lock_guard lock(f->mutex);
-    by_worker[f->worker].push_back(f->key);
-  }
-  std::mutex mutex;
+  for (auto* f : futures)
+    if (seen.insert(f).second) todo.push_back(f);
   std::unordered_map<std::string, Value> values;
-  std::string error;
-  on_io_and_wait(by_worker.size(), [&, this](std::function<void()> done) {
-    for (auto& [worker, keys] : by_worker) {
-      fetcher_->fetch(worker, keys, [&, done, worker = worker](FetchResult r) {
-        {
-          std::lock_guard lock(mutex);
-          if (!r.error.empty()) error = "cannot fetch results from worker " + worker + ": " + r.error;
-          else if (!r.missing.empty()) error = "worker " + worker + " no longer holds '" + r.missing.front() + "'";
-          for (auto& [k, v] : r.values) values.emplace(std::move(k), std::move(v));
-        }
-        done();
-      });
+  auto deadline = std::chrono::steady_clock::now() + std::max(options_.connect_timeout, std::chrono::milliseconds(30'000));
+  auto backoff = std::chrono::milliseconds(5);
+  while (true) {
+    // One request per worker, all in flight at once.
+    std::map<std::string, std::vector<std::string>> by_worker;
+    for (auto* f : todo) {
+      std::lock_guard lock(f->mutex);
+      by_worker[f->worker].push_back(f->key);
     }
-  });
-  if (!error.empty()) throw CommError(error);
+    std::mutex mutex;
+    std::string error;
+    on_io_and_wait(by_worker.size(), [&, this](std::function<void()> done) {
+      for (auto& [worker, keys] : by_worker) {
+        fetcher_->fetch(worker, keys, [&, done, worker = worker](FetchResult r) {
+          {
+            std::lock_guard lock(mutex);
+            if (!r.error.empty()) error = "cannot fetch results from worker " + worker + ": " + r.error;
+            else if (!r.missing.empty()) error = "worker " + worker + " no longer holds '" + r.missing.front() + "'";
+            for (auto& [k, v] : r.values) values.emplace(std::move(k), std::move(v));
+          }
+          done();
+        });
+      }
+    });
+    std::erase_if(todo, [&](const FutureState* f) { return values.count(f->key) > 0; });
+    if (todo.empty()) break;
+    // A worker died or dropped the value: ask the scheduler where each key is now (it
+    // recomputes lost results), and try again there.
+    if (std::chrono::steady_clock::now() > deadline) throw CommError(error);
+    std::vector<std::string> keys;
+    for (auto* f : todo) keys.push_back(f->key);
+    auto snap = snapshot(keys);
+    for (auto* f : todo) {
+      if (auto e = future_exception(*f)) std::rethrow_exception(e);
+      auto it = snap.who_has.find(f->key);
+      if (it != snap.who_has.end() && !it->second.empty()) {
+        std::lock_guard lock(f->mutex);
+        f->worker = it->second.front();
+      }
+    }
+    std::this_thread::sleep_for(backoff);  // the recomputation takes at least this long
+    backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
+  }
   std::vector<Value> out;
   out.reserve(futures.size());
   for (auto* f : futures) out.push_back(values.at(f->key));

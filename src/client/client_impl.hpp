@@ -43,7 +43,7 @@ class FutureState {
   mutable std::mutex mutex;
   mutable std::condition_variable cv;
   FutureStatus status = FutureStatus::pending;
-  std::string worker;  // where the result lives
+  mutable std::string worker;  // where the result lives; moves if the result is recomputed elsewhere
   std::string error_type;
   std::string error_message;
   std::string lost_reason;  // set when the cluster connection was lost
