@@ -9,7 +9,11 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <chrono>
+#include <exception>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -56,6 +60,18 @@ void check_positive(int x) {
   if (x <= 0) throw std::invalid_argument("not positive");
 }
 DISTRIB_TASK(check_positive);
+
+// Raises on its first call in each worker process, then succeeds (see retries).
+int flaky(int x) {
+  static std::atomic<int> calls{0};
+  if (calls++ == 0) throw std::runtime_error("transient failure");
+  return x;
+}
+DISTRIB_TASK(flaky);
+
+// No parameters: for Client::run.
+int worker_pid() { return static_cast<int>(getpid()); }
+DISTRIB_TASK(worker_pid);
 // [/tasks]
 
 // [user-type]
@@ -146,6 +162,136 @@ void error_examples(distrib::Client& client) {
   // [/errors]
 }
 
+void submit_option_examples(distrib::Client& client) {
+  // [submit-options]
+  auto x1 = client.submit(inc, 41);
+  auto x2 = client.submit(inc, 41);  // pure (the default): same key as x1, computed once
+  auto r1 = client.submit({.pure = false}, sleep_ms, 1);  // a fresh key on every call
+  auto r2 = client.submit({.pure = false}, sleep_ms, 1);  // r1.key() != r2.key()
+  auto named = client.submit({.key = "answer"}, inc, 41);  // your own key
+  auto first = client.submit({.priority = 10}, inc, 1);    // higher priority runs first
+  auto retried = client.submit({.retries = 2}, flaky, 7);  // rerun up to twice if it raises
+  auto pinned = client.submit({.workers = {"worker-0"}}, inc, 2);  // only on worker-0 (name or address)
+  auto loose = client.submit({.workers = {"no-such-worker"}, .allow_other_workers = true}, inc, 3);
+  auto batch = client.map({.priority = -1}, inc, std::vector<int>{4, 5});  // options apply to each task
+  distrib::SubmitOptions gpu{.resources = {{"GPU", 1}}};  // only on workers started with
+                                                          // dworker --resources "GPU=1" or more
+  // [/submit-options]
+  std::cout << (x1.key() == x2.key()) << (r1.key() != r2.key()) << " " << named.key() << " " << named.result() << " "
+            << first.result() << " " << retried.result() << " " << pinned.result() << " " << loose.result() << " "
+            << client.gather(batch).size() << " " << gpu.resources.size() << "\n";
+}
+
+void scatter_examples(distrib::Client& client) {
+  // [scatter]
+  std::vector<double> big(1'000'000, 0.5);
+  distrib::Future<std::vector<double>> data = client.scatter(big);  // the client sends it to a worker
+  auto sum = client.submit(total, data);       // a scattered future is an argument like any other
+  auto same = client.scatter(big);             // same content, same key: nothing is sent again
+  auto each = client.scatter_each(std::vector<int>{1, 2, 3});  // three futures, spread over the workers
+  auto config = client.scatter(std::string("settings"), {.broadcast = true});   // on every worker
+  auto here = client.scatter(42, {.workers = {"worker-1"}, .hash = false});     // one worker, random key
+  // [/scatter]
+  std::cout << sum.result() << " " << (same.key() == data.key()) << " " << client.gather(each).size() << " "
+            << config.result() << " " << here.result() << "\n";
+}
+
+void future_vector_examples(distrib::Client& client) {
+  // [future-vector]
+  std::vector<distrib::Future<double>> parts;
+  for (int i = 1; i <= 4; ++i) parts.push_back(client.submit(scale, i, 0.5));
+  // total takes a std::vector<double>: a std::vector<Future<double>> stands for it.
+  distrib::Future<double> sum = client.submit(total, parts);  // 5
+  // [/future-vector]
+  std::cout << sum.result() << "\n";
+}
+
+void cancel_examples(distrib::Client& client) {
+  // [cancel]
+  auto slow = client.submit(sleep_ms, 1500);
+  auto after = client.submit(inc, slow);  // depends on slow
+  slow.cancel();                          // or client.cancel(slow), or client.cancel(a_vector)
+  try {
+    after.result();
+  } catch (const distrib::CancelledError& e) {  // dependents are cancelled too
+    std::cout << e.what() << "\n";              // task 'inc-…' was cancelled
+  }
+  // slow.status() == distrib::FutureStatus::cancelled; submitting it again gives a new future
+  // [/cancel]
+}
+
+void waiting_examples(distrib::Client& client) {
+  // [wait]
+  auto fs = client.map({.pure = false}, sleep_ms, std::vector<int>{300, 10, 20});
+  auto [done, not_done] = distrib::wait(fs, 5s, distrib::FIRST_COMPLETED);  // at least one done
+  for (auto& f : distrib::as_completed(fs)) std::cout << f.result() << " ";  // in the order they finish
+  distrib::wait(fs);  // ALL_COMPLETED, no timeout: returns at once here
+
+  distrib::AsCompleted<int> queue(fs);
+  queue.add(client.submit(inc, 1));  // futures may be added while iterating
+  int n = 0;
+  for (auto& f : queue) n += f.done();
+
+  std::atomic<int> called{0};
+  fs[0].add_done_callback([&called](const distrib::Future<int>&) { ++called; });  // at once: done
+
+  auto bad = client.submit(half_of_even, 5);
+  std::exception_ptr e = bad.exception();  // waits; null if the task succeeded
+  auto good = client.submit(half_of_even, 4);
+  std::vector<int> ok = client.gather(std::vector{good, bad}, distrib::Errors::skip);  // {2}
+  // [/wait]
+  std::cout << "\n" << done.size() + not_done.size() << " " << n << " " << called << " " << (e != nullptr) << " "
+            << ok.size() << "\n";
+}
+
+void graph_examples(distrib::Client& client) {
+  // [graph]
+  distrib::Graph g;
+  distrib::Delayed<int> a = g.add("a", inc, 1);
+  auto b = g.add("b", inc, a);  // a Delayed<int> argument: the result of task "a"
+  auto c = g.add("c", scale, 1.5, 2.0);
+  auto d = g.add("d", total, std::vector<double>{1, 2});
+  auto slow = g.add("slow", sleep_ms, 100);  // not needed by b: not sent for it
+
+  distrib::Future<int> fb = client.compute(g, b);                       // runs a, then b
+  std::vector<distrib::Future<double>> fcd = client.compute(g, std::vector{c, d});
+  distrib::Client::Persisted all = client.persist(g);                   // every task, every result kept
+  distrib::Future<int> fa = all[a];
+  int b_value = client.get(g, b);  // one shot: compute, fetch, release
+  // [/graph]
+  std::cout << fb.result() << " " << fcd[0].result() + fcd[1].result() << " " << all.size() << " " << fa.result()
+            << " " << all[slow].result() << " " << b_value << "\n";
+}
+
+void introspection_examples(distrib::Client& client) {
+  // [run]
+  std::map<std::string, int> pids = client.run(worker_pid);  // worker address -> its result
+  // [/run]
+  for (const auto& [address, pid] : pids) std::cout << address << " pid " << pid << "\n";
+
+  auto fs = client.map(inc, std::vector<int>{10, 20});
+  client.gather(fs);
+  // [info]
+  distrib::SchedulerInfo info = client.scheduler_info();
+  for (const auto& w : info.workers)
+    std::cout << w.name << " " << w.address << ": " << w.nthreads << " threads, " << w.processing << " processing, "
+              << w.stored << " keys (" << w.stored_bytes << " bytes)\n";
+  for (const auto& [state, count] : info.tasks) std::cout << state << ": " << count << "\n";
+  std::map<std::string, std::vector<std::string>> where = client.who_has(fs);  // key -> worker addresses
+  std::map<std::string, std::vector<std::string>> held = client.has_what();    // worker address -> keys
+  std::map<std::string, unsigned> threads = client.nthreads();                 // worker address -> threads
+  // [/info]
+  std::cout << where.size() << " " << held.size() << " " << threads.size() << "\n";
+}
+
+void progress_examples(distrib::Client& client) {
+  // [progress]
+  auto many = client.map({.pure = false}, sleep_ms, std::vector<int>(20, 10));
+  distrib::progress(many);  // blocks until all are done: live bars on a terminal (stderr)
+  distrib::progress(many, {.out = &std::cout, .mode = distrib::ProgressOptions::Mode::lines});
+  // [/progress]
+}
+
 void option_examples() {
   // [cluster-options]
   distrib::LocalClusterOptions in_threads{
@@ -194,6 +340,14 @@ int main(int argc, char** argv) {
   future_examples(client);
   map_gather_examples(client);
   error_examples(client);
+  submit_option_examples(client);
+  scatter_examples(client);
+  future_vector_examples(client);
+  cancel_examples(client);
+  waiting_examples(client);
+  graph_examples(client);
+  introspection_examples(client);
+  progress_examples(client);
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 
   option_examples();

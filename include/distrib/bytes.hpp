@@ -57,6 +57,13 @@ class Bytes {
   bool empty() const { return size_ == 0; }
   std::span<const std::byte> span() const { return {data_, size_}; }
   std::string_view view() const { return {reinterpret_cast<const char*>(data_), size_}; }
+  /// A part of this buffer, sharing its memory.
+  Bytes slice(std::size_t offset, std::size_t size) const {
+    Bytes b = *this;
+    b.data_ = data_ + offset;
+    b.size_ = size;
+    return b;
+  }
 
  private:
   std::shared_ptr<std::byte[]> owner_;

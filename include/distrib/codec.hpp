@@ -345,10 +345,21 @@ struct Codec<T, std::enable_if_t<detail::HasSerialize<T>>> {
   }
 };
 
+namespace detail {
+// Types whose Codec can hand over (and take back) a whole Value without copying the data,
+// e.g. NDArray, whose buffer already holds its encoded form.
+template <class T>
+concept ZeroCopyCodec = requires(const T& t, const Value& v) {
+  { Codec<T>::to_value(t) } -> std::same_as<Value>;
+  { Codec<T>::from_value(v) } -> std::same_as<T>;
+};
+}  // namespace detail
+
 /// Encodes a value with its type name.
 template <class T>
 Value encode_value(const T& v) {
   using U = std::remove_cvref_t<T>;
+  if constexpr (detail::ZeroCopyCodec<U>) return Codec<U>::to_value(v);
   Writer w;
   Codec<U>::encode(w, v);
   return Value{type_name<U>(), std::move(w).finish()};
@@ -359,6 +370,7 @@ template <class T>
 T decode_value(const Value& v) {
   if (v.type != type_name<T>())
     throw DecodeError("cannot decode a value of type '" + v.type + "' as '" + type_name<T>() + "'");
+  if constexpr (detail::ZeroCopyCodec<T>) return Codec<T>::from_value(v);
   Reader r(v.bytes.span());
   T out{};
   Codec<T>::decode(r, out);

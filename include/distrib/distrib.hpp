@@ -6,6 +6,7 @@
 #include "distrib/errors.hpp"
 #include "distrib/future.hpp"
 #include "distrib/local_cluster.hpp"
+#include "distrib/ndarray.hpp"
 #include "distrib/progress.hpp"
 #include "distrib/wait.hpp"
 #include "distrib/graph.hpp"
