@@ -333,16 +333,21 @@ std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
       if (fresh) to_send.push_back(&spec);  // a live future for the same key already asked for it
     }
   }
-  if (to_send.empty()) return out;
-  MessageBuilder mb;
-  auto graph = mb.root().initUpdateGraph();
-  auto tasks = graph.initTasks(static_cast<unsigned>(to_send.size()));
-  auto wanted = graph.initWanted(static_cast<unsigned>(to_send.size()));
-  for (unsigned i = 0; i < to_send.size(); ++i) {
-    write_task_spec(mb, tasks[i], *to_send[i]);
-    wanted.set(i, to_send[i]->key);
+  // Independent tasks go in messages of bounded size (a huge map would exceed the header
+  // limit), each wanting its own keys; the writer still batches them into large writes.
+  constexpr std::size_t kTasksPerMessage = 20'000;
+  for (std::size_t start = 0; start < to_send.size(); start += kTasksPerMessage) {
+    auto n = static_cast<unsigned>(std::min(kTasksPerMessage, to_send.size() - start));
+    MessageBuilder mb;
+    auto graph = mb.root().initUpdateGraph();
+    auto tasks = graph.initTasks(n);
+    auto wanted = graph.initWanted(n);
+    for (unsigned i = 0; i < n; ++i) {
+      write_task_spec(mb, tasks[i], *to_send[start + i]);
+      wanted.set(i, to_send[start + i]->key);
+    }
+    post_message(mb.finish());
   }
-  post_message(mb.finish());
   return out;
 }
 
