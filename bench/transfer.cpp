@@ -25,6 +25,16 @@ DISTRIB_TASK(make_data);
 std::int64_t consume(std::vector<double> v) { return static_cast<std::int64_t>(v.size() * sizeof(double)); }
 DISTRIB_TASK(consume);
 
+// The same with NDArray, which moves without being copied out of the received frame.
+distrib::NDArray make_array(std::int64_t nbytes, int seed) {
+  auto v = make_data(nbytes, seed);
+  return distrib::NDArray::from_values<double>(v);
+}
+DISTRIB_TASK(make_array);
+
+std::int64_t consume_array(distrib::NDArray a) { return static_cast<std::int64_t>(a.nbytes()); }
+DISTRIB_TASK(consume_array);
+
 namespace {
 using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -74,6 +84,17 @@ int main(int argc, char** argv) {
     if (n != w2w) return 2;
   }
   report("worker_to_worker_200MB", static_cast<double>(w2w), e2e);
+
+  std::vector<double> e2e_array;
+  for (int r = 0; r < repeats; ++r) {
+    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make_array, w2w, 200 + r);
+    src.wait();
+    auto t0 = Clock::now();
+    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume_array, src).result();
+    e2e_array.push_back(seconds_since(t0));
+    if (n != w2w) return 3;
+  }
+  report("worker_to_worker_200MB_ndarray", static_cast<double>(w2w), e2e_array);
   client.shutdown();
   return 0;
 }
