@@ -8,6 +8,8 @@
 //   bench_throughput [n_tasks=20000] [repeats=3]
 #include <distrib/distrib.hpp>
 
+#include "bench_common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -24,23 +26,10 @@ DISTRIB_TASK(add);
 long long widen(int x) { return x; }
 DISTRIB_TASK(widen);
 
-namespace {
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
-void report(const char* name, const char* unit, const std::vector<double>& runs) {
-  std::printf("{\"bench\": \"%s\", \"unit\": \"%s\", \"median\": %.6g, \"runs\": [", name, unit, median(runs));
-  for (std::size_t i = 0; i < runs.size(); ++i) std::printf("%s%.6g", i ? ", " : "", runs[i]);
-  std::printf("]}\n");
-  std::fflush(stdout);
-}
-}  // namespace
+using bench::Clock;
+using bench::median;
+using bench::report;
+using bench::seconds_since;
 
 int main(int argc, char** argv) {
   distrib::init(argc, argv);

@@ -5,10 +5,13 @@
 //   bench_transfer [repeats=3]
 #include <distrib/distrib.hpp>
 
+#include "bench_common.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdint>
+#include <stdexcept>
 #include <vector>
 
 std::vector<double> make_data(std::int64_t nbytes, int seed) {
@@ -35,19 +38,31 @@ DISTRIB_TASK(make_array);
 std::int64_t consume_array(distrib::NDArray a) { return static_cast<std::int64_t>(a.nbytes()); }
 DISTRIB_TASK(consume_array);
 
+using bench::Clock;
+using bench::seconds_since;
+
 namespace {
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-void report(const std::string& name, double bytes, const std::vector<double>& seconds) {
+// Reports transfer rates (GB/s) for timings of moving `bytes`.
+void report_rate(const std::string& name, double bytes, const std::vector<double>& seconds) {
   std::vector<double> rates;
   for (double s : seconds) rates.push_back(bytes / s / 1e9);
-  std::printf("{\"bench\": \"%s\", \"unit\": \"GB/s\", \"median\": %.4g, \"seconds\": %.4g}\n", name.c_str(),
-              median(rates), median(seconds));
-  std::fflush(stdout);
+  bench::report(name, "GB/s", rates);
+}
+
+// Produces a value on worker-1 and times submit..result of a task on worker-0 that uses it.
+template <class Make, class Consume>
+std::vector<double> time_worker_to_worker(distrib::Client& client, Make make, Consume consume, std::int64_t bytes,
+                                          int repeats, int seed) {
+  std::vector<double> seconds;
+  for (int r = 0; r < repeats; ++r) {
+    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make, bytes, seed + r);
+    src.wait();
+    auto t0 = Clock::now();
+    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume, src).result();
+    seconds.push_back(seconds_since(t0));
+    if (n != bytes) throw std::runtime_error("worker-to-worker transfer lost bytes");
+  }
+  return seconds;
 }
 }  // namespace
 
@@ -69,32 +84,15 @@ int main(int argc, char** argv) {
       gather_s.push_back(seconds_since(t1));
       if (back.size() != data.size() || back[back.size() / 2] != data[data.size() / 2]) return 1;
     }
-    report(std::string("scatter_") + label, static_cast<double>(nbytes), scatter_s);
-    report(std::string("gather_") + label, static_cast<double>(nbytes), gather_s);
+    report_rate(std::string("scatter_") + label, static_cast<double>(nbytes), scatter_s);
+    report_rate(std::string("gather_") + label, static_cast<double>(nbytes), gather_s);
   }
 
   const std::int64_t w2w = 200'000'000;
-  std::vector<double> e2e;
-  for (int r = 0; r < repeats; ++r) {
-    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make_data, w2w, 100 + r);
-    src.wait();
-    auto t0 = Clock::now();
-    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume, src).result();
-    e2e.push_back(seconds_since(t0));
-    if (n != w2w) return 2;
-  }
-  report("worker_to_worker_200MB", static_cast<double>(w2w), e2e);
-
-  std::vector<double> e2e_array;
-  for (int r = 0; r < repeats; ++r) {
-    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make_array, w2w, 200 + r);
-    src.wait();
-    auto t0 = Clock::now();
-    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume_array, src).result();
-    e2e_array.push_back(seconds_since(t0));
-    if (n != w2w) return 3;
-  }
-  report("worker_to_worker_200MB_ndarray", static_cast<double>(w2w), e2e_array);
+  report_rate("worker_to_worker_200MB", static_cast<double>(w2w),
+              time_worker_to_worker(client, make_data, consume, w2w, repeats, 100));
+  report_rate("worker_to_worker_200MB_ndarray", static_cast<double>(w2w),
+              time_worker_to_worker(client, make_array, consume_array, w2w, repeats, 200));
   client.shutdown();
   return 0;
 }
