@@ -16,9 +16,22 @@ int main(int argc, char** argv) {
   int port = 8786;
   app.add_option("--host", options.host, "Interface to listen on")->capture_default_str();
   app.add_option("--port", port, "Port to listen on (0: any free port)")->capture_default_str()->check(CLI::Range(0, 65535));
+  app.add_option("--worker-saturation", options.policy.worker_saturation,
+                 "Root tasks a worker may hold per thread before the rest wait on the scheduler (inf: no queuing)")
+      ->capture_default_str()
+      ->check([](const std::string& text) {
+        try {
+          return std::stod(text) > 0 ? std::string() : std::string("must be positive");
+        } catch (const std::exception&) {
+          return std::string("not a number");
+        }
+      });
+  bool no_stealing = false;
+  app.add_flag("--no-work-stealing", no_stealing, "Do not move waiting tasks from busy workers to idle ones");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
+  options.policy.work_stealing = !no_stealing;
   try {
     distrib::detail::set_log_level(log_level);
     int code = distrib::detail::run_scheduler(options, [&](const std::string& address) {

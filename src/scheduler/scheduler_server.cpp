@@ -77,7 +77,7 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
 }
 
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
-    : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io) {
+    : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io), state_(options_.policy) {
   listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
 }

@@ -24,6 +24,8 @@ struct SchedulerOptions {
   FrameLimits limits;
   /// A worker silent for this long is removed (its tasks go elsewhere).
   std::chrono::milliseconds worker_timeout{30'000};
+  /// Scheduling policy (queuing, work stealing).
+  sched::SchedulerConfig policy;
 };
 
 class SchedulerServer {

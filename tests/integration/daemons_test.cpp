@@ -63,6 +63,23 @@ TEST(Daemons, PreloadBeforeTheAddress) {
   close(fds[0]);
 }
 
+TEST(Daemons, SchedulingPolicyOptions) {
+  auto scheduler = start_scheduler({"--worker-saturation", "inf", "--no-work-stealing"});
+  auto w = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH});
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  std::vector<int> xs(500);
+  std::iota(xs.begin(), xs.end(), 0);
+  auto fs = client.map(triple, xs);
+  // Without queuing every root task goes to the worker at once.
+  EXPECT_TRUE(eventually([&] {
+    auto info = client.scheduler_info();
+    return info.tasks.count("queued") == 0 && info.tasks["processing"] + info.tasks["memory"] == 500;
+  }));
+  auto ys = client.gather(fs);
+  EXPECT_EQ(ys[499], 1497);
+}
+
 TEST(Daemons, WorkerWithoutPreloadCannotRunLibraryTasks) {
   auto scheduler = start_scheduler();
   auto w = start_worker(scheduler.address);
@@ -93,6 +110,10 @@ TEST(Daemons, BadOptionsAndUnreachableSchedulerExitNonZero) {
 
   auto bad_port = run_command({DSCHEDULER_PATH, "--port", "99999"});
   EXPECT_NE(bad_port.exit_code, 0);
+
+  auto bad_saturation = run_command({DSCHEDULER_PATH, "--worker-saturation", "0"});
+  EXPECT_NE(bad_saturation.exit_code, 0);
+  EXPECT_NE(bad_saturation.output.find("must be positive"), std::string::npos) << bad_saturation.output;
 
   auto no_address = run_command({DWORKER_PATH});
   EXPECT_NE(no_address.exit_code, 0);
