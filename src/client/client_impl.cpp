@@ -234,7 +234,7 @@ void ClientImpl::schedule_flush() {
   if (flush_posted_) return;
   flush_posted_ = true;
   asio::post(io_, [self = weak_from_this(), this] {
-    if (self.lock()) flush_outbox();
+    if (auto alive = self.lock()) flush_outbox();  // held for the whole flush
   });
 }
 
@@ -622,12 +622,19 @@ ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys) {
 }
 
 void ClientImpl::release_key(const std::string& key) {
-  std::lock_guard lock(mutex_);
-  auto it = futures_.find(key);
-  if (it != futures_.end() && it->second.expired()) futures_.erase(it);
-  if (closed_) return;
-  outbox_.emplace_back(key);
-  schedule_flush();
+  // Runs in ~FutureState, which may happen while this thread holds mutex_ (dropping a
+  // reference in a lookup): queue the release through the io thread instead of locking.
+  // Posting keeps the order with messages queued later by the same thread.
+  asio::post(io_, [self = weak_from_this(), key] {
+    auto client = self.lock();
+    if (!client) return;
+    std::lock_guard lock(client->mutex_);
+    auto it = client->futures_.find(key);
+    if (it != client->futures_.end() && it->second.expired()) client->futures_.erase(it);
+    if (client->closed_) return;
+    client->outbox_.emplace_back(key);
+    client->schedule_flush();
+  });
 }
 
 void ClientImpl::flush_outbox() {

@@ -93,7 +93,12 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
           if (it == p->waiting.end()) return;
           auto handler = std::move(it->second);
           p->waiting.erase(it);
-          handler(&mr, {});
+          try {
+            handler(&mr, {});
+          } catch (...) {  // a malformed reply: its request fails now, then the connection closes
+            handler(nullptr, "malformed reply");
+            throw;
+          }
         },
         [fail](const std::string& reason) { fail(reason); });
     p->conn->send(make_handshake(role_, name_));

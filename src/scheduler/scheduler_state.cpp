@@ -283,6 +283,7 @@ struct SchedulerState::Impl {
       ts->who_wants.insert(e.client);
       client_wants.insert(ts);
       if (ts->status != TaskStatus::memory && ts->status != TaskStatus::released) continue;  // being computed
+      bool was_in_memory = ts->status == TaskStatus::memory;  // scattered again: only more holders
       ts->status = TaskStatus::memory;
       ts->type = k.type;
       ts->nbytes = k.nbytes;
@@ -293,7 +294,7 @@ struct SchedulerState::Impl {
         w->second.has_what.insert(ts);
       }
       if (ts->who_has.empty()) set_erred(ts, "distrib::LostData", "no live worker holds scattered key '" + ts->key + "'");
-      else
+      else if (!was_in_memory)
         for (auto* d : ts->dependents)
           if (d->status == TaskStatus::waiting && --d->waiting_on == 0) schedule(d);
     }
@@ -345,7 +346,7 @@ struct SchedulerState::Impl {
 
   void on(StealResponse& e) {
     auto* ts = find(e.key);
-    if (!ts) return;
+    if (!ts || ts->steal_to == 0) return;  // no steal of it in flight: a stale or forged answer
     WorkerId thief = ts->steal_to;
     clear_steal(ts);
     if (!e.released || ts->status != TaskStatus::processing || ts->processing_on != e.worker) return;

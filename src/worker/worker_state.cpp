@@ -170,7 +170,7 @@ struct WorkerState::Impl {
       auto* ts = find(key);
       if (!ts) continue;
       ts->assigned = false;
-      if (ts->status == TaskStatus::executing) {
+      if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) {
         ts->status = TaskStatus::cancelled;  // cannot stop a running thread; drop its result
         continue;
       }
@@ -229,9 +229,18 @@ struct WorkerState::Impl {
     for (auto& [key, value] : e.data) {
       auto* ts = find(key);
       if (!ts) ts = create(key);
+      // Only a key this worker holds or is fetching takes the value; a task it computes or
+      // will compute keeps its own course (the scheduler expects its result).
+      bool fetching = ts->status == TaskStatus::fetch || ts->status == TaskStatus::flight ||
+                      ts->status == TaskStatus::missing;
+      bool fresh = ts->status == TaskStatus::waiting && !ts->spec && ts->dependents.empty();
+      if (ts->status == TaskStatus::memory) {
+        ts->assigned = true;
+        continue;
+      }
+      if (!fetching && !fresh) continue;
       ts->assigned = true;
-      if (ts->status == TaskStatus::memory) continue;
-      if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) continue;  // being computed
+      std::erase(to_fetch, ts);
       store(ts, std::move(value));
     }
     ensure_computing();

@@ -230,5 +230,25 @@ TEST_F(Policy, MissingDataWithAnotherHolderTellsWhereItIs) {
   EXPECT_EQ(s.who_has("d"), std::vector<WorkerId>{2});
 }
 
+TEST_F(Policy, ScatteringAKeyTwiceDoesNotReleaseWaitingTasksEarly) {
+  worker(1);
+  worker(2);
+  step(UpdateGraph{1, {task("y")}, {"y"}});  // not finished yet
+  step(Scattered{1, {{"d", "i32", 4, {1}}}});
+  auto out = step(UpdateGraph{1, {task("t", {"d", "y"})}, {"t"}});
+  EXPECT_EQ(s.status("t"), TaskStatus::waiting);
+  out = step(Scattered{2, {{"d", "i32", 4, {2}}}});  // another client, same content
+  EXPECT_EQ(s.status("t"), TaskStatus::waiting) << "t must still wait for y";
+  EXPECT_EQ(s.who_has("d").size(), 2u);
+}
+
+TEST_F(Policy, AStealAnswerWithoutARequestIsIgnored) {
+  worker(1);
+  step(UpdateGraph{1, {task("a")}, {"a"}});
+  auto out = step(StealResponse{1, "a", true});
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(s.processing_on("a"), 1u);
+}
+
 }  // namespace
 }  // namespace distrib::detail::sched

@@ -649,3 +649,32 @@ TEST_F(WorkerStateTest, ManyTasksWithSharedInputsLeaveOnlyAssignedResults) {
 
 }  // namespace
 }  // namespace distrib::detail::wrk
+
+namespace distrib::detail::wrk {
+namespace {
+
+TEST(WorkerStateReview, FreeingACancelledTaskTwiceKeepsItsThreadAccounted) {
+  WorkerState w(1);
+  w.handle(ComputeTask{make_task("a"), {}});
+  w.handle(FreeKeys{{"a"}});
+  w.handle(FreeKeys{{"a"}});  // freed again while still running
+  EXPECT_EQ(w.n_executing(), 1u);
+  w.handle(ExecuteSuccess{"a", int_value(1), 0.1});
+  EXPECT_EQ(w.n_executing(), 0u);
+  auto out = w.handle(ComputeTask{make_task("b"), {}});
+  EXPECT_EQ(executed_keys(out), std::vector<std::string>{"b"});
+  EXPECT_NO_THROW(w.validate());
+}
+
+TEST(WorkerStateReview, ScatteredDataDoesNotOverwriteATaskBeingComputed) {
+  WorkerState w(1);
+  w.handle(ComputeTask{make_task("busy"), {}});
+  w.handle(ComputeTask{make_task("queued"), {}});
+  auto out = w.handle(StoreData{{{"queued", int_value(7)}, {"fresh", int_value(8)}}});
+  EXPECT_EQ(w.status("queued"), TaskStatus::ready);  // still computed, and reported, as assigned
+  EXPECT_EQ(w.status("fresh"), TaskStatus::memory);
+  EXPECT_NO_THROW(w.validate());
+}
+
+}  // namespace
+}  // namespace distrib::detail::wrk
