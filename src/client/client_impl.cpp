@@ -253,7 +253,10 @@ void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::funct
   check_open();  // the io loop would never run `start`
   asio::post(io_, [start = std::move(start), done] { start(done); });
   std::unique_lock lock(shared->mutex);
-  shared->cv.wait(lock, [&] { return shared->remaining == 0; });
+  // If close() on another thread stopped the io loop before `start` ran, it never will:
+  // give up once that loop is over (only then, as `start` refers to the caller's frame).
+  while (!shared->cv.wait_for(lock, std::chrono::milliseconds(100), [&] { return shared->remaining == 0; }))
+    if (io_finished_) throw CommError("the client was closed while waiting for workers");
 }
 
 namespace {
@@ -686,6 +689,7 @@ void ClientImpl::close() {
     });
     thread_.join();
   }
+  io_finished_ = true;
   if (fetcher_) fetcher_->close_all();
   std::vector<std::shared_ptr<FutureState>> pending;
   {

@@ -125,6 +125,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::int64_t> sequence_{0};
+  std::atomic<bool> io_finished_{false};  // the io thread has been joined
 };
 
 }  // namespace distrib::detail
