@@ -292,6 +292,25 @@ void progress_examples(distrib::Client& client) {
   // [/progress]
 }
 
+// [ndarray]
+double array_sum(distrib::NDArray a) {
+  double s = 0;
+  for (double x : a.values<double>()) s += x;  // contiguous elements, C order
+  return s;
+}
+DISTRIB_TASK(array_sum);
+
+void ndarray_examples(distrib::Client& client) {
+  auto a = distrib::NDArray::zeros({3, 4});  // float64; also float32, int64, bool
+  a.at<double>({1, 2}) = 5;
+  auto b = distrib::NDArray::from_values<double>(std::vector<double>{1, 2, 3, 4, 5, 6}, {2, 3});
+  double total = client.submit(array_sum, b).result();  // travels without copies into messages
+  auto shared = a;                                      // copies share the data...
+  auto independent = a.clone();                         // ...clone() does not
+  // [/ndarray]
+  std::cout << total << " " << shared.equals(a) << " " << independent.size() << "\n";
+}
+
 void option_examples() {
   // [cluster-options]
   distrib::LocalClusterOptions in_threads{
@@ -348,6 +367,7 @@ int main(int argc, char** argv) {
   graph_examples(client);
   introspection_examples(client);
   progress_examples(client);
+  ndarray_examples(client);
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 
   option_examples();
