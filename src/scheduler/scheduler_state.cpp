@@ -94,6 +94,8 @@ struct SchedulerState::Impl {
   std::unordered_map<ClientId, std::unordered_set<TaskState*>> clients;
   std::unordered_set<TaskState*> unrunnable;  // no-worker: waiting for a worker to join
   std::vector<std::string> recheck;            // keys to release if unneeded once the event is applied
+  std::vector<std::string> to_release;         // worklist of release_keys_if_unneeded
+  bool releasing = false;
   std::vector<Action>* out = nullptr;
 
   TaskState* find(const std::string& key) {
@@ -316,12 +318,18 @@ struct SchedulerState::Impl {
   }
 
   // Cancels `ts` for `client`, and its dependents first (as Dask's cancel_key).
-  void cancel(TaskState* ts, ClientId client, std::vector<std::string>& cancelled) {
-    if (!ts->who_wants.count(client) && ts->dependents.empty()) return;
-    if (std::find(cancelled.begin(), cancelled.end(), ts->key) != cancelled.end()) return;
-    cancelled.push_back(ts->key);
-    for (auto* d : ts->dependents)
-      if (d->status != TaskStatus::memory) cancel(d, client, cancelled);
+  void cancel(TaskState* root, ClientId client, std::vector<std::string>& cancelled) {
+    std::unordered_set<std::string> seen(cancelled.begin(), cancelled.end());
+    std::vector<TaskState*> todo{root};  // a worklist: chains can be long
+    while (!todo.empty()) {
+      auto* ts = todo.back();
+      todo.pop_back();
+      if (!ts->who_wants.count(client) && ts->dependents.empty()) continue;
+      if (!seen.insert(ts->key).second) continue;
+      cancelled.push_back(ts->key);
+      for (auto* d : ts->dependents)
+        if (d->status != TaskStatus::memory) todo.push_back(d);
+    }
   }
 
   void on(MissingData& e) {
@@ -586,22 +594,27 @@ struct SchedulerState::Impl {
     ts->processing_on = 0;
   }
 
+  /// Marks `ts` erred, and every dependent not yet computed (a worklist: chains can be long).
   void set_erred(TaskState* ts, const std::string& type, const std::string& message) {
-    if (ts->status == TaskStatus::no_worker) unrunnable.erase(ts);
-    if (ts->status == TaskStatus::queued) queued.erase(ts);
-    ts->status = TaskStatus::erred;
-    ts->exception_type = type;
-    ts->exception_message = message;
-    for (auto* d : ts->dependencies) recheck.push_back(d->key);  // an erred task needs no inputs
-    recheck.push_back(ts->key);
-    for (auto c : ts->who_wants) report_erred(ts, c);
-    for (auto* d : ts->dependents) {
-      if (d->status == TaskStatus::memory || d->status == TaskStatus::erred) continue;
-      if (d->status == TaskStatus::processing) {
-        out->push_back(FreeKeys{d->processing_on, {d->key}});
-        unassign(d);
+    std::vector<TaskState*> todo{ts};
+    while (!todo.empty()) {
+      auto* t = todo.back();
+      todo.pop_back();
+      if (t != ts && (t->status == TaskStatus::memory || t->status == TaskStatus::erred)) continue;
+      if (t != ts && t->status == TaskStatus::processing) {
+        out->push_back(FreeKeys{t->processing_on, {t->key}});
+        unassign(t);
       }
-      set_erred(d, type, message);
+      if (t->status == TaskStatus::no_worker) unrunnable.erase(t);
+      if (t->status == TaskStatus::queued) queued.erase(t);
+      t->status = TaskStatus::erred;
+      t->exception_type = type;
+      t->exception_message = message;
+      for (auto* d : t->dependencies) recheck.push_back(d->key);  // an erred task needs no inputs
+      recheck.push_back(t->key);
+      for (auto c : t->who_wants) report_erred(t, c);
+      for (auto* d : t->dependents)
+        if (d->status != TaskStatus::memory && d->status != TaskStatus::erred) todo.push_back(d);
     }
   }
 
@@ -626,6 +639,7 @@ struct SchedulerState::Impl {
   /// forgets it once nothing depends on it at all.
   void release_if_unneeded(TaskState* ts) {
     if (needed(ts)) return;
+    bool was_settled = ts->status == TaskStatus::released || ts->status == TaskStatus::erred;
     switch (ts->status) {
       case TaskStatus::memory:
         for (auto wid : ts->who_has) {
@@ -659,13 +673,24 @@ struct SchedulerState::Impl {
     if (ts->status == TaskStatus::released || ts->status == TaskStatus::erred) {
       // Its inputs may have been kept only for it (forget() checks them too).
       if (ts->dependents.empty()) forget(ts);
-      else release_keys_if_unneeded(keys_of(ts->dependencies));
+      // Only a task released just now frees its inputs: one released earlier already did,
+      // and walking back through a long chain of them each time would be quadratic.
+      else if (!was_settled) release_keys_if_unneeded(keys_of(ts->dependencies));
     }
   }
 
+  /// Releases (and forgets) keys no longer needed. A worklist, not recursion: releasing
+  /// the end of a long chain cascades through every link, deeper than any stack.
   void release_keys_if_unneeded(const std::vector<std::string>& keys) {
-    for (const auto& k : keys)
-      if (auto* ts = find(k)) release_if_unneeded(ts);
+    to_release.insert(to_release.end(), keys.begin(), keys.end());
+    if (releasing) return;  // the outer call drains the list
+    releasing = true;
+    while (!to_release.empty()) {
+      auto key = std::move(to_release.back());
+      to_release.pop_back();
+      if (auto* ts = find(key)) release_if_unneeded(ts);
+    }
+    releasing = false;
   }
 
   static std::vector<std::string> keys_of(const std::vector<TaskState*>& v) {
