@@ -20,12 +20,17 @@
 #include "distrib/codec.hpp"
 #include "distrib/future.hpp"
 #include "distrib/graph.hpp"
+#include "distrib/ndarray.hpp"
 #include "distrib/task.hpp"
 #include "distrib/wait.hpp"
 
 namespace distrib {
 
 class LocalCluster;
+namespace array {
+class Array;
+struct FullReduction;
+}  // namespace array
 
 struct ClientOptions {
   /// How long the constructor waits for the scheduler to answer.
@@ -256,6 +261,19 @@ class Client {
   T get(const Graph& graph, const Delayed<T>& target) {
     return compute(graph, target).result();
   }
+
+  /// Computes a chunked array on the cluster and returns it as one NDArray (see array.hpp).
+  Future<NDArray> compute(const array::Array& a);
+  /// Computes a chunked array's blocks on the cluster and keeps them there: the result is
+  /// an Array whose blocks are futures, for later computations (they are released when
+  /// the last copy of the returned Array goes away).
+  array::Array persist(const array::Array& a);
+  /// As persist: the seed's `client.scatter(x)` for a chunked array. Blocks are made where
+  /// they are placed (from the graph), not computed here and sent.
+  array::Array scatter(const array::Array& a);
+  /// A full reduction such as da::mean or da::std of an array, computed on the cluster
+  /// over its blocks as a tree: `client.submit(da::mean, xs)`.
+  Future<double> submit(const array::FullReduction& reduction, const array::Array& a);
 
   /// Calls fn(args...) right now on every worker (outside the task scheduler) and returns
   /// the results by worker address. Throws TaskError if it raised on a worker.

@@ -1,5 +1,6 @@
 #pragma once
 // The whole public API of distrib.
+#include "distrib/array.hpp"
 #include "distrib/bytes.hpp"
 #include "distrib/client.hpp"
 #include "distrib/codec.hpp"

@@ -98,6 +98,10 @@ class Graph {
     return Delayed<detail::StoredResult<R>>{nodes_.back().key};
   }
 
+  /// Adds a task whose arguments are already built (used by collections such as
+  /// distrib::array, whose task functions take their inputs as separate arguments).
+  void add_task(Node node) { add_node(std::move(node)); }
+
   const std::vector<Node>& nodes() const { return nodes_; }
   bool contains(const std::string& key) const { return index_.count(key) > 0; }
   std::size_t size() const { return nodes_.size(); }

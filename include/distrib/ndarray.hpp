@@ -77,6 +77,9 @@ class NDArray {
     check<T>();
     return {reinterpret_cast<const T*>(buffer_.data() + offset_), static_cast<std::size_t>(size_)};
   }
+  /// The elements' bytes, whatever the dtype.
+  std::span<std::byte> bytes() { return {buffer_.mutable_data() + offset_, nbytes()}; }
+  std::span<const std::byte> bytes() const { return {buffer_.data() + offset_, nbytes()}; }
   template <class T>
   T& at(std::initializer_list<std::int64_t> index) {
     return values<T>()[flat_index(index)];

@@ -1,0 +1,116 @@
+// Registration and argument handling of the array task functions.
+#include "array/tasks.hpp"
+
+#include <stdexcept>
+
+namespace distrib::array::detail {
+
+namespace {
+using distrib::detail::TaskFunction;
+
+std::vector<NDArray> blocks_from(std::span<const Value> args, std::size_t first) {
+  std::vector<NDArray> blocks;
+  blocks.reserve(args.size() - first);
+  for (std::size_t i = first; i < args.size(); ++i) blocks.push_back(decode_value<NDArray>(args[i]));
+  return blocks;
+}
+
+void need_spec(std::span<const Value> args, const char* what) {
+  if (args.empty()) throw std::invalid_argument(std::string(what) + ": missing its spec argument");
+}
+
+Value run_block(std::span<const Value> args) {
+  need_spec(args, "array block");
+  auto program = decode_value<BlockProgram>(args[0]);
+  auto blocks = blocks_from(args, 1);
+  return encode_value(run_program(program, blocks));
+}
+
+Value run_combine(std::span<const Value> args) {
+  need_spec(args, "array combine");
+  auto spec = decode_value<CombineSpec>(args[0]);
+  auto partials = blocks_from(args, 1);
+  const auto kind = static_cast<ReduceKind>(spec.kind);
+  NDArray merged = reduce_combine(kind, partials);
+  if (!spec.finalize) return encode_value(merged);
+  return encode_value(reduce_finalize(kind, merged, spec.ddof, static_cast<DType>(spec.dtype), spec.shape));
+}
+
+Value run_assemble(std::span<const Value> args) {
+  need_spec(args, "array assemble");
+  auto spec = decode_value<AssembleSpec>(args[0]);
+  auto blocks = blocks_from(args, 1);
+  return encode_value(assemble(spec.shape, static_cast<DType>(spec.dtype), spec.pieces, blocks));
+}
+
+Value run_dot(std::span<const Value> args) {
+  need_spec(args, "array dot");
+  auto spec = decode_value<DotSpec>(args[0]);
+  auto blocks = blocks_from(args, 1);
+  if (spec.k <= 0 || blocks.size() != static_cast<std::size_t>(2 * spec.k))
+    throw std::invalid_argument("array dot: expected " + std::to_string(2 * spec.k) + " blocks, got " + std::to_string(blocks.size()));
+  std::span<const NDArray> all(blocks);
+  return encode_value(matmul_sum(all.first(static_cast<std::size_t>(spec.k)), all.subspan(static_cast<std::size_t>(spec.k)),
+                                 static_cast<DType>(spec.dtype)));
+}
+
+Value run_value(std::span<const Value> args) {
+  if (args.size() != 1) throw std::invalid_argument("array value: expected one block");
+  return encode_value(decode_value<NDArray>(args[0]));
+}
+
+Value run_item(std::span<const Value> args) {
+  if (args.size() != 1) throw std::invalid_argument("array item: expected one block");
+  NDArray a = decode_value<NDArray>(args[0]);
+  if (a.size() != 1) throw std::invalid_argument("array item: the array has " + std::to_string(a.size()) + " elements, not one");
+  return encode_value(cast(a, DType::float64).values<double>()[0]);
+}
+
+const TaskFunction& registered(const char* name, distrib::detail::TaskInvoker invoke, const std::string& result) {
+  auto& registry = distrib::detail::TaskRegistry::instance();
+  TaskFunction f;
+  f.name = name;
+  f.invoke = invoke;
+  f.result_type = result;
+  registry.add(reinterpret_cast<distrib::detail::AnyFunctionPointer>(invoke), f);
+  return *registry.find(name);
+}
+
+// Registered when libdistrib loads, so workers know them before any task arrives.
+[[maybe_unused]] const bool registered_at_load = [] {
+  block_task();
+  combine_task();
+  assemble_task();
+  dot_task();
+  value_task();
+  item_task();
+  return true;
+}();
+}  // namespace
+
+const TaskFunction& block_task() {
+  static const TaskFunction& f = registered("array_block", &run_block, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& combine_task() {
+  static const TaskFunction& f = registered("array_combine", &run_combine, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& assemble_task() {
+  static const TaskFunction& f = registered("array_assemble", &run_assemble, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& dot_task() {
+  static const TaskFunction& f = registered("array_dot", &run_dot, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& value_task() {
+  static const TaskFunction& f = registered("array_value", &run_value, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& item_task() {
+  static const TaskFunction& f = registered("array_item", &run_item, type_name<double>());
+  return f;
+}
+
+}  // namespace distrib::array::detail
