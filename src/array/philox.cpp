@@ -4,7 +4,9 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <bit>
+#include <cstring>
 #include <cmath>
 #include <cstddef>
 #include <numbers>
@@ -144,17 +146,18 @@ template <class Transform>
 void fill(std::uint64_t seed, std::uint64_t g0, std::size_t len, double* out, Transform transform) {
   if (len == 0) return;
   std::uint64_t x0[kBatch], x1[kBatch];
-  double v0[kBatch], v1[kBatch];
-  const std::uint64_t last = g0 + len - 1;
-  for (std::uint64_t p = g0 >> 1; p <= (last >> 1); p += kBatch) {
+  double v0[kBatch], v1[kBatch], both[2 * kBatch];
+  const std::uint64_t end = g0 + len;
+  for (std::uint64_t p = g0 >> 1; 2 * p < end; p += kBatch) {
     philox_batch(seed, p, x0, x1);
     transform(x0, x1, v0, v1);
     for (std::size_t i = 0; i < kBatch; ++i) {
-      const std::uint64_t g = 2 * (p + i);
-      if (g > last) break;
-      if (g >= g0) out[g - g0] = v0[i];
-      if (g + 1 >= g0 && g + 1 <= last) out[g + 1 - g0] = v1[i];
+      both[2 * i] = v0[i];
+      both[2 * i + 1] = v1[i];
     }
+    // This batch holds elements [2p, 2p + 2 kBatch); copy the part inside [g0, end).
+    const std::uint64_t from = std::max(2 * p, g0), to = std::min(2 * p + 2 * kBatch, end);
+    std::memcpy(out + (from - g0), both + (from - 2 * p), (to - from) * sizeof(double));
   }
 }
 }  // namespace
