@@ -311,6 +311,28 @@ void ndarray_examples(distrib::Client& client) {
   std::cout << total << " " << shared.equals(a) << " " << independent.size() << "\n";
 }
 
+void array_examples(distrib::Client& client) {
+  // [arrays]
+  namespace da = distrib::array;
+  auto x = da::random::random({2000, 2000}, {500, 500}, /*seed=*/42);  // 4 x 4 blocks
+  auto y = x + x.T();                                  // lazy: nothing runs yet
+  auto z = y.mean(0);                                  // shape (2000,), one block per column band
+  distrib::NDArray local = z.compute();                // threads of this process
+  distrib::NDArray remote = client.compute(z).result();  // the same values, on the cluster
+
+  auto a = da::arange(12, {4}).reshape({3, 4}).astype(distrib::DType::float64);
+  auto b = (a - a.mean(1, {.keepdims = true})) / a.std(1, 0, {.keepdims = true});
+  auto rows = a.slice({da::Slice{0, 3, 2}});           // rows 0 and 2
+  double biggest = da::dot(a, a.T()).max().item();     // item(): a one-element array's value
+
+  auto xs = client.persist(x);                         // blocks stay on the workers
+  distrib::Future<double> m = client.submit(da::mean, xs);  // a tree reduction over xs's blocks
+  double mean = m.result();
+  // [/arrays]
+  std::cout << local.equals(remote) << " " << b.compute().shape_string() << " " << rows.shape()[0] << " " << biggest
+            << " " << mean << "\n";
+}
+
 void option_examples() {
   // [cluster-options]
   distrib::LocalClusterOptions in_threads{
@@ -368,6 +390,7 @@ int main(int argc, char** argv) {
   introspection_examples(client);
   progress_examples(client);
   ndarray_examples(client);
+  array_examples(client);
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 
   option_examples();

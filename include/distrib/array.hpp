@@ -202,7 +202,9 @@ Array zeros(const Shape& shape, const ChunkSpec& chunks = {}, DType dtype = DTyp
 Array ones(const Shape& shape, const ChunkSpec& chunks = {}, DType dtype = DType::float64);
 Array full(const Shape& shape, double value, const ChunkSpec& chunks = {}, DType dtype = DType::float64);
 /// start, start + step, ... below stop (1-d); int64 if all three are integers, else float64.
-Array arange(double start, double stop, double step = 1, const ChunkSpec& chunks = {});
+/// (The step has no default so that `arange(12, {4})` means stop 12 in blocks of 4.)
+Array arange(double start, double stop, double step, const ChunkSpec& chunks = {});
+/// 0, 1, ..., stop - 1 (int64).
 Array arange(std::int64_t stop, const ChunkSpec& chunks = {});
 /// `num` evenly spaced values from start to stop (inclusive when `endpoint`).
 Array linspace(double start, double stop, std::int64_t num, const ChunkSpec& chunks = {}, bool endpoint = true);

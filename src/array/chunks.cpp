@@ -122,7 +122,7 @@ Chunks ChunkSpec::resolve(const Shape& shape, std::size_t item) const {
     throw std::invalid_argument("distrib::array: block shape " + shape_text(block) + " does not match shape " +
                                 shape_text(shape));
   for (std::size_t k = 0; k < shape.size(); ++k) {
-    std::int64_t b = block[k] == -1 ? std::max<std::int64_t>(shape[k], 1) : block[k];
+    std::int64_t b = block[k] == -1 || (!given_ && block[k] == 0) ? std::max<std::int64_t>(shape[k], 1) : block[k];
     if (b <= 0)
       throw std::invalid_argument("distrib::array: block size " + std::to_string(block[k]) + " along axis " +
                                   std::to_string(k) + " must be positive (or -1 for the whole axis)");

@@ -40,10 +40,14 @@ DType result_dtype(OpCode op, DType a, DType b) {
     case OpCode::log:
       return p == DType::float32 ? DType::float32 : DType::float64;
     case OpCode::add:
-    case OpCode::sub:
     case OpCode::mul:
+      return p;  // on bools: logical or / and, as numpy
+    case OpCode::sub:
     case OpCode::neg:
-      return p == DType::boolean ? DType::int64 : p;
+      if (p == DType::boolean)
+        throw std::invalid_argument(std::string("distrib::array: ") + op_name(op) +
+                                    " is not supported for booleans (as numpy); use != or astype");
+      return p;
     default:
       return p;
   }
@@ -169,7 +173,6 @@ NDArray binary(OpCode op, const NDArray& a, const NDArray& b, const std::vector<
     throw std::invalid_argument("binary kernel: operands do not have the output's dimensions");
   DType common = promote(a.dtype(), b.dtype());
   if (op == OpCode::div) common = result_dtype(op, a.dtype(), b.dtype());
-  if (!is_comparison(op) && common == DType::boolean) common = DType::int64;
   DType rd = result_dtype(op, a.dtype(), b.dtype());
   NDArray ca = cast(a, common), cb = cast(b, common);
   NDArray out(out_shape, rd);

@@ -184,7 +184,9 @@ NDArray chunk_typed(const NDArray& block, const ReduceSpec& spec) {
         for (std::int64_t j = 0; j < len; ++j) {
           const std::int64_t slot = base + (last_reduced ? 0 : j);
           const auto x = static_cast<double>(row[j]);
-          if (f1[slot] < 0 || (is_min ? x < f0[slot] : x > f0[slot])) {
+          // The first NaN wins, as numpy's argmin/argmax.
+          const bool take = f1[slot] < 0 || (!std::isnan(f0[slot]) && (std::isnan(x) || (is_min ? x < f0[slot] : x > f0[slot])));
+          if (take) {
             f0[slot] = x;
             f1[slot] = static_cast<double>(first + j * step);
           }
@@ -252,8 +254,12 @@ NDArray reduce_combine(ReduceKind kind, std::span<const NDArray> partials) {
         case ReduceKind::argmin:
         case ReduceKind::argmax: {
           if (b1[i] < 0) break;
-          const bool better = kind == ReduceKind::argmin ? b0[i] < a0[i] : b0[i] > a0[i];
-          if (a1[i] < 0 || better || (b0[i] == a0[i] && b1[i] < a1[i])) {
+          const bool a_nan = std::isnan(a0[i]), b_nan = std::isnan(b0[i]);
+          const bool better = b_nan ? (!a_nan || b1[i] < a1[i])
+                              : a_nan ? false
+                                      : (kind == ReduceKind::argmin ? b0[i] < a0[i] : b0[i] > a0[i]) ||
+                                            (b0[i] == a0[i] && b1[i] < a1[i]);
+          if (a1[i] < 0 || better) {
             a0[i] = b0[i];
             a1[i] = b1[i];
           }
