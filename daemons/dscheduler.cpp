@@ -7,6 +7,7 @@
 
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
+#include "dashboard/dashboard_server.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"distrib scheduler: coordinates workers and clients"};
@@ -28,10 +29,24 @@ int main(int argc, char** argv) {
       });
   bool no_stealing = false;
   app.add_flag("--no-work-stealing", no_stealing, "Do not move waiting tasks from busy workers to idle ones");
+  options.dashboard_address = ":8787";
+  auto* dashboard = app.add_option("--dashboard-address", options.dashboard_address,
+                                   "Web dashboard: host:port, :port, 0 (any free port) or none. The default port "
+                                   "moves to a free one if taken; an explicit one that is taken is an error")
+                        ->capture_default_str()
+                        ->check([&](const std::string& text) {
+                          try {
+                            distrib::detail::parse_dashboard_address(text, options.host);
+                            return std::string();
+                          } catch (const std::exception& e) {
+                            return std::string(e.what());
+                          }
+                        });
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
   options.policy.work_stealing = !no_stealing;
+  options.dashboard_fallback = dashboard->count() == 0;
   try {
     distrib::detail::set_log_level(log_level);
     int code = distrib::detail::run_scheduler(options, [&](const std::string& address) {

@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   const std::int64_t block = argc > 2 ? std::stoll(argv[2]) : 1000;
   distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
   distrib::Client client(cluster);
+  std::cout << "dashboard: " << client.dashboard_link() << "\n";
 
   namespace da = distrib::array;
   auto x = da::random::random({n, n}, {block, block});

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ make cmake pkg-config capnproto libcapnp-dev libasio-dev libspdlog-dev libcli11-dev
-          libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev)
+          libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev libcpp-httplib-dev nlohmann-json3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -309,6 +309,9 @@ class Client {
   void shutdown();
   /// The scheduler's address, "tcp://host:port".
   std::string scheduler_address() const;
+  /// The URL of the scheduler's live dashboard, "http://host:port/status" (as Dask's
+  /// dashboard_link), or "" if the scheduler runs without one.
+  std::string dashboard_link() const;
   /// Workers currently connected to the scheduler (as last reported to this client).
   std::size_t n_workers() const;
   /// Blocks until at least `n` workers are connected; throws TimeoutError.

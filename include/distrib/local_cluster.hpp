@@ -32,6 +32,10 @@ struct LocalClusterOptions {
   std::string log_level = "warn";
   /// How long the constructor waits for the scheduler and every worker to be ready.
   std::chrono::milliseconds start_timeout{30'000};
+  /// The scheduler's web dashboard, as Dask: ":8787" (on `host`; if that port is taken,
+  /// any free port, with a warning), "host:port", "0" (any free port), or "none".
+  /// client.dashboard_link() gives its URL.
+  std::string dashboard_address = ":8787";
 };
 
 class LocalCluster {

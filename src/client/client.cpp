@@ -1,6 +1,7 @@
 #include "distrib/client.hpp"
 
 #include "client/client_impl.hpp"
+#include "comm/connection.hpp"
 #include "cluster/local_cluster_impl.hpp"
 #include "distrib/local_cluster.hpp"
 
@@ -95,6 +96,15 @@ void Client::close() { impl_->close(); }
 void Client::shutdown() { impl_->shutdown(); }
 std::string Client::scheduler_address() const { return impl_->address(); }
 std::size_t Client::n_workers() const { return impl_->n_workers(); }
+
+std::string Client::dashboard_link() const {
+  const auto port = impl_->dashboard_port();
+  if (port == 0) return {};
+  auto [host, scheduler_port] = detail::parse_address(impl_->address());
+  if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
+  if (host.find(':') != std::string::npos) host = "[" + host + "]";
+  return "http://" + host + ":" + std::to_string(port) + "/status";
+}
 void Client::wait_for_workers(std::size_t n, std::chrono::milliseconds timeout) { impl_->wait_for_workers(n, timeout); }
 
 }  // namespace distrib

@@ -146,6 +146,7 @@ void ClientImpl::on_message(InMessage&& m) {
       std::lock_guard lock(mutex_);
       members_.clear();
       for (auto w : root.getClusterInfo().getMembers()) members_.push_back(describe(w));
+      dashboard_port_ = root.getClusterInfo().getDashboardPort();
       has_cluster_info_ = true;
       cv_.notify_all();
       return;
@@ -718,6 +719,11 @@ void ClientImpl::wait_for_workers(std::size_t n, std::chrono::milliseconds timeo
     throw TimeoutError("only " + std::to_string(members_.size()) + " of " + std::to_string(n) + " workers after " +
                        std::to_string(timeout.count()) + " ms");
   if (members_.size() < n) throw CommError(lost_reason_.empty() ? "the client is closed" : lost_reason_);
+}
+
+std::uint16_t ClientImpl::dashboard_port() const {
+  std::lock_guard lock(mutex_);
+  return dashboard_port_;
 }
 
 std::size_t ClientImpl::n_workers() const {

@@ -77,6 +77,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
   std::size_t n_workers() const;
+  std::uint16_t dashboard_port() const;
   std::vector<WorkerDescription> workers() const;
   const std::string& address() const { return address_; }
   /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.
@@ -118,6 +119,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   bool closing_ = false;
   std::string lost_reason_;
   std::vector<WorkerDescription> members_;
+  std::uint16_t dashboard_port_ = 0;
   std::unordered_map<std::uint64_t, std::promise<ClusterSnapshot>> info_waiting_;
   std::uint64_t next_info_id_ = 1;
   std::uint64_t cancels_sent_ = 0;     // cancel requests queued for the scheduler

@@ -53,6 +53,8 @@ void watch_parent(int fd) {
       detail::SchedulerOptions o;
       o.host = env_or("DISTRIB_HOST", "127.0.0.1");
       o.port = 0;
+      o.dashboard_address = env_or("DISTRIB_DASHBOARD", "none");
+      o.dashboard_fallback = true;
       code = detail::run_scheduler(o, on_ready);
     } else if (role == "worker") {
       detail::WorkerOptions o;

@@ -101,7 +101,7 @@ void LocalCluster::Impl::start_processes() {
   };
 
   auto [sr, sw] = make_pipe();
-  scheduler_ = spawn("scheduler", {}, sw);
+  scheduler_ = spawn("scheduler", {{"DISTRIB_DASHBOARD", options.dashboard_address}}, sw);
   ::close(sw);
   try {
     address = read_ready_line(sr, scheduler_, deadline, "scheduler");
@@ -138,6 +138,8 @@ void LocalCluster::Impl::start_threads() {
   detail::SchedulerOptions so;
   so.host = options.host;
   so.port = 0;
+  so.dashboard_address = options.dashboard_address;
+  so.dashboard_fallback = true;
   scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
   scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
   address = scheduler_node_->server->address();

@@ -13,6 +13,15 @@
 
 namespace distrib::detail {
 
+std::atomic<std::uint64_t>& process_bytes_read() {
+  static std::atomic<std::uint64_t> n{0};
+  return n;
+}
+std::atomic<std::uint64_t>& process_bytes_written() {
+  static std::atomic<std::uint64_t> n{0};
+  return n;
+}
+
 namespace {
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
@@ -49,6 +58,7 @@ void Connection::read_more() {
                      [this, self](asio::error_code ec, std::size_t n) {
                        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
                        bytes_read_ += n;
+  process_bytes_read().fetch_add(n, std::memory_order_relaxed);
                        std::vector<InMessage> messages;
                        try {
                          decoder_.commit_direct(n, messages);
@@ -68,6 +78,7 @@ void Connection::read_more() {
 
 void Connection::on_read(std::size_t n) {
   bytes_read_ += n;
+  process_bytes_read().fetch_add(n, std::memory_order_relaxed);
   std::vector<InMessage> messages;
   try {
     decoder_.feed(std::span<const std::byte>(read_buffer_.data(), n), messages);
@@ -116,6 +127,7 @@ void Connection::start_write() {
     in_flight_.clear();
     if (ec) return close("write failed: " + ec.message());
     bytes_written_ += n;
+    process_bytes_written().fetch_add(n, std::memory_order_relaxed);
     start_write();
   });
 }

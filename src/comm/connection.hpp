@@ -4,6 +4,7 @@
 // connection writes at once, a busy one writes in large batches).
 //
 // All methods except the constructor must be called on the connection's executor.
+#include <atomic>
 #include <asio/ip/tcp.hpp>
 
 #include <functional>
@@ -68,6 +69,9 @@ bool is_bad_input_reason(const std::string& reason);
 
 /// Splits "tcp://host:port" (or "host:port") into host and port; throws std::invalid_argument.
 std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
+/// Bytes read and written by every connection of this process (for the dashboard).
+std::atomic<std::uint64_t>& process_bytes_read();
+std::atomic<std::uint64_t>& process_bytes_written();
 std::string format_address(const std::string& host, std::uint16_t port);
 
 /// Opens, binds and listens on host:port (0: any free port); returns the bound address.

@@ -59,6 +59,9 @@ struct Heartbeat {
   memoryBytes @0 :UInt64;    # resident set size of the worker process
   executing @1 :UInt32;
   stored @2 :UInt32;         # keys held in memory
+  cpuSeconds @3 :Float64;    # CPU time of the worker process so far (user + system)
+  bytesIn @4 :UInt64;        # bytes received on all its connections so far
+  bytesOut @5 :UInt64;       # bytes sent
 }
 
 # One argument of a task: a value, or the key of the task whose result it is.
@@ -159,6 +162,7 @@ struct ClusterInfo {
   workers @0 :UInt32;
   threads @1 :UInt32;
   members @2 :List(WorkerInfo);
+  dashboardPort @3 :UInt16;  # the scheduler's HTTP dashboard, 0 if none
 }
 
 # client -> scheduler: keys whose values the client placed on workers itself (scatter).

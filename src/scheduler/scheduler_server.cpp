@@ -1,6 +1,7 @@
 #include "scheduler/scheduler_server.hpp"
 
 #include "comm/message.hpp"
+#include "dashboard/dashboard_server.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
 
@@ -37,6 +38,7 @@ OutMessage SchedulerServer::cluster_info() const {
   auto workers = state_.workers();
   info.setWorkers(static_cast<std::uint32_t>(workers.size()));
   info.setThreads(state_.total_threads());
+  info.setDashboardPort(dashboard_port_);
   auto members = info.initMembers(static_cast<unsigned>(workers.size()));
   for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i]);
   return mb.finish();
@@ -77,16 +79,46 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
 }
 
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
-    : io_(io), options_(std::move(options)), acceptor_(io), heartbeat_timer_(io), state_(options_.policy) {
+    : io_(io),
+      options_(std::move(options)),
+      acceptor_(io),
+      heartbeat_timer_(io),
+      state_(options_.policy),
+      dashboard_timer_(io) {
   listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
+  auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
+  if (dash.enabled) {
+    snapshots_ = std::make_shared<SnapshotBox>();
+    try {
+      dashboard_ = std::make_unique<DashboardServer>(dash, snapshots_);
+    } catch (const CommError& e) {
+      if (!options_.dashboard_fallback || dash.port == 0) throw;
+      log().warn("{}; serving the dashboard on another port", e.what());
+      dash.port = 0;
+      dashboard_ = std::make_unique<DashboardServer>(dash, snapshots_);
+    }
+    dashboard_port_ = dashboard_->port();
+    log().info("dashboard at http://{}:{}/status", dash.host, dashboard_port_);
+  }
 }
 
-SchedulerServer::~SchedulerServer() = default;
+SchedulerServer::~SchedulerServer() {
+  if (dashboard_) dashboard_->stop();
+}
 
 void SchedulerServer::start() {
   accept();
   check_heartbeats();
+  if (dashboard_) refresh_dashboard();
+}
+
+void SchedulerServer::refresh_dashboard() {
+  snapshots_->publish(recorder_.snapshot(state_, address_));
+  dashboard_timer_.expires_after(options_.dashboard_interval);
+  dashboard_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec && !stopped_) refresh_dashboard();
+  });
 }
 
 void SchedulerServer::stop() {
@@ -95,6 +127,8 @@ void SchedulerServer::stop() {
   asio::error_code ec;
   acceptor_.close(ec);
   heartbeat_timer_.cancel();
+  dashboard_timer_.cancel();
+  if (dashboard_) dashboard_->stop();
   auto all = workers_;
   for (auto& [id, p] : clients_) all.emplace(id, p);
   for (auto& [id, p] : all) p->conn->close("scheduler stopping");
@@ -177,12 +211,18 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     }
     case proto::Message::HEARTBEAT:
       if (peer->kind != Kind::worker) break;
-      handle(sched::WorkerMetrics{peer->id, root.getHeartbeat().getMemoryBytes()});
+    {
+      auto hb = root.getHeartbeat();
+      recorder_.worker_metrics(peer->id, hb.getCpuSeconds(), hb.getExecuting(), hb.getBytesIn(), hb.getBytesOut());
+      handle(sched::WorkerMetrics{peer->id, hb.getMemoryBytes()});
       return;
+    }
     case proto::Message::TASKS_FINISHED:
       if (peer->kind != Kind::worker) break;
-      for (auto t : root.getTasksFinished())
+      for (auto t : root.getTasksFinished()) {
+        if (dashboard_) recorder_.task_finished(t.getKey(), peer->address, t.getDuration());
         state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration()}, actions_);
+      }
       flush(actions_);
       return;
     case proto::Message::MISSING_DATA: {
@@ -199,8 +239,10 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     }
     case proto::Message::TASK_ERRED:
       if (peer->kind != Kind::worker) break;
-      for (auto t : root.getTaskErred())
+      for (auto t : root.getTaskErred()) {
+        if (dashboard_) recorder_.task_erred(t.getKey());
         state_.handle(sched::TaskErred{peer->id, t.getKey(), t.getExceptionType(), t.getMessage()}, actions_);
+      }
       flush(actions_);
       return;
     case proto::Message::UPDATE_GRAPH: {
@@ -269,6 +311,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
     if (!stopped_) handle(sched::RemoveClient{peer->id});
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
+    recorder_.worker_removed(peer->id);
     if (!stopped_) handle(sched::RemoveWorker{peer->id});
   }
   if (stopped_ && workers_.empty() && clients_.empty() && on_shutdown) {

@@ -14,9 +14,12 @@
 
 #include "comm/connection.hpp"
 #include "proto/distrib.capnp.h"
+#include "scheduler/dashboard_data.hpp"
 #include "scheduler/scheduler_state.hpp"
 
 namespace distrib::detail {
+
+class DashboardServer;
 
 struct SchedulerOptions {
   std::string host = "127.0.0.1";
@@ -26,6 +29,12 @@ struct SchedulerOptions {
   std::chrono::milliseconds worker_timeout{30'000};
   /// Scheduling policy (queuing, work stealing).
   sched::SchedulerConfig policy;
+  /// The web dashboard: "host:port", ":port", "0" (any port), or "" / "none" for none.
+  std::string dashboard_address;
+  /// If the dashboard's port is taken, use any free port instead of failing (LocalCluster).
+  bool dashboard_fallback = false;
+  /// How often the dashboard's snapshot is refreshed.
+  std::chrono::milliseconds dashboard_interval{500};
 };
 
 class SchedulerServer {
@@ -43,6 +52,8 @@ class SchedulerServer {
   std::function<void()> on_shutdown;
 
   const sched::SchedulerState& state() const { return state_; }
+  /// The dashboard's port, 0 if there is none.
+  std::uint16_t dashboard_port() const { return dashboard_port_; }
 
  private:
   struct Peer;
@@ -53,6 +64,7 @@ class SchedulerServer {
   void flush(std::vector<sched::Action>& actions);
   void check_heartbeats();
   void shutdown_cluster();
+  void refresh_dashboard();
   OutMessage cluster_info() const;
   OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
 
@@ -67,6 +79,11 @@ class SchedulerServer {
   std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> clients_;
   std::uint64_t next_id_ = 1;
   bool stopped_ = false;
+  DashboardRecorder recorder_;
+  std::shared_ptr<SnapshotBox> snapshots_;
+  std::unique_ptr<DashboardServer> dashboard_;
+  asio::steady_timer dashboard_timer_;
+  std::uint16_t dashboard_port_ = 0;
 };
 
 }  // namespace distrib::detail

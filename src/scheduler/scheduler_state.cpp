@@ -783,6 +783,20 @@ std::vector<std::pair<std::string, std::size_t>> SchedulerState::task_counts() c
   return {counts.begin(), counts.end()};
 }
 
+std::unordered_map<std::string, SchedulerState::PrefixCounts> SchedulerState::prefix_counts() const {
+  std::unordered_map<std::string, PrefixCounts> out;
+  for (auto& [k, ts] : impl_->tasks) {
+    auto& c = out[ts->prefix];
+    switch (ts->status) {
+      case TaskStatus::processing: ++c.processing; break;
+      case TaskStatus::memory: ++c.memory; break;
+      case TaskStatus::erred: ++c.erred; break;
+      default: ++c.waiting; break;
+    }
+  }
+  return out;
+}
+
 std::vector<std::string> SchedulerState::wanted_by(ClientId client) const {
   std::vector<std::string> out;
   auto c = impl_->clients.find(client);

@@ -207,6 +207,11 @@ class SchedulerState {
   std::vector<WorkerSnapshot> workers(bool with_keys = false) const;
   /// Number of tasks in each state.
   std::vector<std::pair<std::string, std::size_t>> task_counts() const;
+  /// Tasks per key prefix and state group, for the dashboard.
+  struct PrefixCounts {
+    std::size_t waiting = 0, processing = 0, memory = 0, erred = 0;
+  };
+  std::unordered_map<std::string, PrefixCounts> prefix_counts() const;
   /// Keys wanted by `client`.
   std::vector<std::string> wanted_by(ClientId client) const;
   /// Checks every internal invariant; throws std::logic_error describing the first broken one.

@@ -1,5 +1,7 @@
 #include "worker/worker_server.hpp"
 
+#include <sys/resource.h>
+
 #include <cxxabi.h>
 #include <unistd.h>
 
@@ -381,6 +383,12 @@ void WorkerServer::send_heartbeat() {
   hb.setMemoryBytes(current_rss_bytes());
   hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
   hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  hb.setCpuSeconds(seconds(usage.ru_utime) + seconds(usage.ru_stime));
+  hb.setBytesIn(process_bytes_read().load(std::memory_order_relaxed));
+  hb.setBytesOut(process_bytes_written().load(std::memory_order_relaxed));
   scheduler_->send(mb.finish());
   heartbeat_timer_.expires_after(options_.heartbeat_interval);
   heartbeat_timer_.async_wait([this](asio::error_code ec) {

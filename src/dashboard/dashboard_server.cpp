@@ -1,0 +1,93 @@
+#include "dashboard/dashboard_server.hpp"
+
+#include <httplib.h>
+
+#include <stdexcept>
+
+#include "core/log.hpp"
+#include "distrib/errors.hpp"
+
+namespace distrib::detail {
+
+DashboardAddress parse_dashboard_address(const std::string& text, const std::string& default_host) {
+  DashboardAddress a;
+  if (text.empty() || text == "none" || text == "None" || text == "off") return a;
+  a.enabled = true;
+  std::string host = default_host, port = text;
+  if (auto colon = text.rfind(':'); colon != std::string::npos) {
+    host = colon == 0 ? default_host : text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    std::size_t used = 0;
+    const long p = std::stol(port, &used);
+    if (used != port.size() || p < 0 || p > 65535) throw std::invalid_argument("range");
+    a.port = static_cast<std::uint16_t>(p);
+  } catch (const std::exception&) {
+    throw std::invalid_argument("dashboard address '" + text + "': expected host:port, :port, a port, or none");
+  }
+  a.host = host;
+  return a;
+}
+
+DashboardServer::DashboardServer(const DashboardAddress& address, std::shared_ptr<const SnapshotBox> snapshots)
+    : server_(std::make_unique<httplib::Server>()), snapshots_(std::move(snapshots)) {
+  auto& srv = *server_;
+  srv.new_task_queue = [] { return new httplib::ThreadPool(2); };  // a page or two at a time
+  auto box = snapshots_;
+  auto html = [](const char* page) {
+    return [page](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); };
+  };
+  auto api = [box](std::string (*render)(const DashboardSnapshot&)) {
+    return [box, render](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(render(*box->latest()), "application/json");
+    };
+  };
+  srv.Get("/", [](const httplib::Request&, httplib::Response& res) { res.set_redirect("/status"); });
+  srv.Get("/status", html(kStatusPage));
+  srv.Get("/workers", html(kWorkersPage));
+  srv.Get("/tasks", html(kTasksPage));
+  srv.Get("/api/v1/status", api(&status_json));
+  srv.Get("/api/v1/workers", api(&workers_json));
+  srv.Get("/api/v1/prefixes", api(&prefixes_json));
+  srv.Get("/api/v1/tasks", [box](const httplib::Request& req, httplib::Response& res) {
+    double since = 0;
+    if (req.has_param("since")) {
+      try {
+        since = std::stod(req.get_param_value("since"));
+      } catch (const std::exception&) {
+        res.status = 400;
+        res.set_content("{\"error\": \"since must be a number of seconds\"}", "application/json");
+        return;
+      }
+    }
+    res.set_header("Cache-Control", "no-store");
+    res.set_content(tasks_json(*box->latest(), since), "application/json");
+  });
+  srv.Get("/metrics", [box](const httplib::Request&, httplib::Response& res) {
+    res.set_content(prometheus_metrics(*box->latest()), "text/plain; version=0.0.4; charset=utf-8");
+  });
+  srv.Get("/health", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok", "text/plain"); });
+  srv.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.status == 404) res.set_content("not found\n", "text/plain");
+  });
+
+  const std::string host = address.host.empty() ? "0.0.0.0" : address.host;
+  int port = address.port == 0 ? srv.bind_to_any_port(host) : (srv.bind_to_port(host, address.port) ? address.port : -1);
+  if (port <= 0)
+    throw CommError("dashboard: cannot listen on " + host + ":" + std::to_string(address.port) +
+                    " (address in use or not available); choose another with --dashboard-address, or 'none'");
+  port_ = static_cast<std::uint16_t>(port);
+  thread_ = std::thread([this] { server_->listen_after_bind(); });
+}
+
+DashboardServer::~DashboardServer() { stop(); }
+
+void DashboardServer::stop() {
+  if (server_) server_->stop();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace distrib::detail

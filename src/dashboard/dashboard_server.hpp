@@ -1,0 +1,56 @@
+#pragma once
+// The scheduler's web dashboard: an HTTP server (cpp-httplib) on its own threads that
+// serves the pages, a JSON API and Prometheus metrics from the latest published snapshot.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "scheduler/dashboard_data.hpp"
+
+namespace httplib {
+class Server;
+}
+
+namespace distrib::detail {
+
+/// "host:port", ":port" or "port" ("0": any free port). Empty or "none": no dashboard.
+struct DashboardAddress {
+  bool enabled = false;
+  std::string host;
+  std::uint16_t port = 0;
+};
+/// Throws std::invalid_argument on a malformed address.
+DashboardAddress parse_dashboard_address(const std::string& text, const std::string& default_host);
+
+class DashboardServer {
+ public:
+  /// Starts serving; throws CommError if the address cannot be bound (e.g. port in use).
+  DashboardServer(const DashboardAddress& address, std::shared_ptr<const SnapshotBox> snapshots);
+  ~DashboardServer();
+  DashboardServer(const DashboardServer&) = delete;
+  DashboardServer& operator=(const DashboardServer&) = delete;
+
+  std::uint16_t port() const { return port_; }
+  void stop();
+
+ private:
+  std::unique_ptr<httplib::Server> server_;
+  std::shared_ptr<const SnapshotBox> snapshots_;
+  std::thread thread_;
+  std::uint16_t port_ = 0;
+};
+
+// Renderers, separate for tests.
+std::string status_json(const DashboardSnapshot& s);
+std::string workers_json(const DashboardSnapshot& s);
+std::string prefixes_json(const DashboardSnapshot& s);
+std::string tasks_json(const DashboardSnapshot& s, double since);
+std::string prometheus_metrics(const DashboardSnapshot& s);
+
+// The pages, embedded at build time from src/dashboard/pages/.
+extern const char* const kStatusPage;
+extern const char* const kWorkersPage;
+extern const char* const kTasksPage;
+
+}  // namespace distrib::detail
