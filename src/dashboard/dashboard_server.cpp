@@ -35,6 +35,12 @@ DashboardServer::DashboardServer(const DashboardAddress& address, std::shared_pt
     : server_(std::make_unique<httplib::Server>()), snapshots_(std::move(snapshots)) {
   auto& srv = *server_;
   srv.new_task_queue = [] { return new httplib::ThreadPool(2); };  // a page or two at a time
+  // httplib's default sets SO_REUSEPORT, which would let a second scheduler share (and
+  // steal requests from) a port already in use; SO_REUSEADDR alone reports the clash.
+  srv.set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   auto box = snapshots_;
   auto html = [](const char* page) {
     return [page](const httplib::Request&, httplib::Response& res) { res.set_content(page, "text/html; charset=utf-8"); };

@@ -1,0 +1,148 @@
+// The scheduler's web dashboard over HTTP: pages, JSON API, Prometheus metrics, health,
+// unknown paths, and what happens when its port is taken.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <distrib/distrib.hpp>
+#include <nlohmann/json.hpp>
+
+#include "helpers.hpp"
+#include "tasks_for_tests.hpp"
+
+using namespace distrib::test;
+using nlohmann::json;
+
+namespace {
+int port_of(const std::string& link) {
+  // http://127.0.0.1:PORT/status
+  auto colon = link.rfind(':');
+  return std::stoi(link.substr(colon + 1, link.find('/', colon) - colon - 1));
+}
+
+httplib::Result get(int port, const std::string& path) {
+  httplib::Client http("127.0.0.1", port);
+  http.set_connection_timeout(10);
+  http.set_read_timeout(10);
+  return http.Get(path);
+}
+
+// The value of an unlabelled metric line "name value", or -1.
+double metric(const std::string& text, const std::string& name) {
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + name.size() + 2));
+}
+}  // namespace
+
+TEST(Dashboard, PagesApiMetricsAndHealth) {
+  distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .dashboard_address = "0"});
+  distrib::Client client(cluster);
+  const std::string link = client.dashboard_link();
+  ASSERT_EQ(link.rfind("http://127.0.0.1:", 0), 0u) << link;
+  ASSERT_NE(link.find("/status"), std::string::npos);
+  const int port = port_of(link);
+
+  auto health = get(port, "/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(health->body, "ok");
+  for (const char* page : {"/status", "/workers", "/tasks"}) {
+    auto r = get(port, page);
+    ASSERT_TRUE(r) << page;
+    EXPECT_EQ(r->status, 200) << page;
+    EXPECT_NE(r->get_header_value("Content-Type").find("text/html"), std::string::npos) << page;
+    EXPECT_NE(r->body.find("<html"), std::string::npos) << page;
+  }
+  auto missing = get(port, "/no/such/page");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // Both workers appear in the JSON once the first snapshot after they joined is out.
+  json status;
+  ASSERT_TRUE(eventually([&] {
+    auto r = get(port, "/api/v1/status");
+    if (!r || r->status != 200) return false;
+    status = json::parse(r->body);
+    return status["workers"].size() == 2;
+  }));
+  for (const char* field : {"time", "scheduler", "totals", "workers", "prefixes", "stream"})
+    EXPECT_TRUE(status.contains(field)) << field;
+  EXPECT_EQ(status["totals"]["workers"], 2);
+  EXPECT_EQ(status["totals"]["threads"], 2);
+  std::set<std::string> names;
+  for (const auto& w : status["workers"]) {
+    names.insert(w["name"].get<std::string>());
+    EXPECT_EQ(w["nthreads"], 1);
+    for (const char* field : {"address", "memory_bytes", "memory_limit_bytes", "cpu_percent", "executing", "stored",
+                              "stored_bytes", "bytes_in", "bytes_out"})
+      EXPECT_TRUE(w.contains(field)) << field;
+  }
+  EXPECT_EQ(names, (std::set<std::string>{"worker-0", "worker-1"}));
+
+  // Metrics move as tasks finish; the prefix and the task stream show them.
+  auto before = get(port, "/metrics");
+  ASSERT_TRUE(before);
+  EXPECT_NE(before->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  const double completed_before = metric(before->body, "distrib_tasks_completed_total");
+  ASSERT_GE(completed_before, 0);
+  EXPECT_NE(before->body.find("distrib_scheduler_tasks{state=\"memory\"}"), std::string::npos);
+  EXPECT_NE(before->body.find("distrib_worker_memory_bytes{worker=\"tcp://127.0.0.1:"), std::string::npos);
+
+  std::vector<int> xs(100);
+  for (int i = 0; i < 100; ++i) xs[i] = i;
+  auto fs = client.map(inc, xs);
+  EXPECT_EQ(client.gather(fs).size(), 100u);
+  ASSERT_TRUE(eventually([&] {
+    auto r = get(port, "/metrics");
+    return r && metric(r->body, "distrib_tasks_completed_total") >= completed_before + 100;
+  }));
+  auto prefixes = json::parse(get(port, "/api/v1/prefixes")->body);
+  bool found = false;
+  for (const auto& p : prefixes["prefixes"])
+    if (p["name"] == "inc") {
+      found = true;
+      EXPECT_EQ(p["total"], 100);
+      EXPECT_EQ(p["memory"].get<int>() + p["released"].get<int>(), 100);
+    }
+  EXPECT_TRUE(found);
+  auto tasks = json::parse(get(port, "/api/v1/tasks?since=0")->body);
+  std::size_t inc_events = 0;
+  for (const auto& e : tasks["stream"])
+    if (e["prefix"] == "inc") {
+      ++inc_events;
+      EXPECT_LE(e["start"].get<double>(), e["stop"].get<double>());
+    }
+  EXPECT_EQ(inc_events, 100u);
+  auto bad = get(port, "/api/v1/tasks?since=yesterday");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  client.shutdown();
+}
+
+TEST(Dashboard, NoneMeansNoDashboard) {
+  distrib::LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1, .processes = false, .dashboard_address = "none"});
+  distrib::Client client(cluster);
+  EXPECT_EQ(client.dashboard_link(), "");
+  EXPECT_EQ(client.submit(inc, 1).result(), 2);
+}
+
+TEST(Dashboard, TakenPortFailsClearlyAndNoneStartsWithout) {
+  // Hold a port with a scheduler's dashboard, then ask another scheduler for the same one.
+  auto first = start_scheduler({"--dashboard-address", "127.0.0.1:0"});
+  distrib::Client client(first.address);
+  const int port = port_of(client.dashboard_link());
+  auto clash = run_command({DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
+                            "127.0.0.1:" + std::to_string(port)});
+  EXPECT_NE(clash.exit_code, 0);
+  EXPECT_NE(clash.output.find("dashboard"), std::string::npos) << clash.output;
+  EXPECT_NE(clash.output.find(std::to_string(port)), std::string::npos) << clash.output;
+  // Without a dashboard it starts (and serves clients) as usual.
+  auto plain = start_scheduler({"--dashboard-address", "none"});
+  distrib::Client other(plain.address);
+  EXPECT_EQ(other.dashboard_link(), "");
+  auto bad = run_command({DSCHEDULER_PATH, "--port", "0", "--dashboard-address", "nowhere:xyz"});
+  EXPECT_NE(bad.exit_code, 0);
+  EXPECT_NE(bad.output.find("dashboard"), std::string::npos) << bad.output;
+  client.close();
+  other.close();
+}
