@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages distrib needs (as root) and builds it in ./build.
 # Usage: scripts/setup.sh [cmake options...]
+# DISTRIB_EXTRA_PACKAGES adds Debian packages (scripts/test.sh adds chromium for the
+# dashboard's browser test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ make cmake pkg-config capnproto libcapnp-dev libasio-dev libspdlog-dev libcli11-dev
           libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev libcpp-httplib-dev nlohmann-json3-dev)
+# shellcheck disable=SC2206
+packages+=(${DISTRIB_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
