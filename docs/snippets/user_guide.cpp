@@ -282,6 +282,9 @@ void introspection_examples(distrib::Client& client) {
   std::map<std::string, unsigned> threads = client.nthreads();                 // worker address -> threads
   // [/info]
   std::cout << where.size() << " " << held.size() << " " << threads.size() << "\n";
+  // [dashboard]
+  std::cout << "dashboard: " << client.dashboard_link() << "\n";  // http://127.0.0.1:8787/status
+  // [/dashboard]
 }
 
 void progress_examples(distrib::Client& client) {
