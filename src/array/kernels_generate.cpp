@@ -1,6 +1,7 @@
 // Source kernels: every element is a function of its global position, so a block can be
 // made anywhere, in any order, and the same seed gives the same array for any chunking.
 #include <stdexcept>
+#include <string>
 
 #include "array/dispatch.hpp"
 #include "array/kernels.hpp"
@@ -8,17 +9,50 @@
 
 namespace distrib::array::detail {
 
+// Checks of untrusted input, defined in kernels_layout.cpp.
+DType checked_dtype(std::uint8_t code, const char* what);
+std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
+void check_position(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape,
+                    const std::vector<std::int64_t>& global_shape, const char* what);
+
+namespace {
+// Whether int64 can hold x (false for NaN and infinities): converting anything else is undefined.
+bool fits_int64(double x) { return x >= -0x1p63 && x < 0x1p63; }
+}  // namespace
 
 NDArray generate(const Generator& g, const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape) {
-  const DType dtype = static_cast<DType>(g.dtype);
+  const DType dtype = checked_dtype(g.dtype, "generate");
   const auto kind = static_cast<GenKind>(g.kind);
-  if (kind == GenKind::full) return NDArray::full(shape, g.a, dtype);
+  if (g.kind > static_cast<std::uint8_t>(GenKind::normal))
+    throw std::invalid_argument("generate: unknown generator kind " + std::to_string(g.kind));
+  if ((kind == GenKind::random || kind == GenKind::uniform || kind == GenKind::normal) && dtype != DType::float64)
+    throw std::invalid_argument(std::string("generate: random numbers are float64, not ") + to_string(dtype));
+  checked_count(shape, dtype, "generate");
+  check_position(offset, shape, g.global_shape, "generate");
+  if (kind == GenKind::full) {
+    if (dtype == DType::int64 && !fits_int64(g.a))
+      throw std::invalid_argument("generate: fill value " + std::to_string(g.a) + " does not fit int64");
+    return NDArray::full(shape, g.a, dtype);
+  }
   const std::size_t n = shape.size();
-  if (offset.size() != n || g.global_shape.size() != n) throw std::invalid_argument("generate: bad block position");
   NDArray out(shape, dtype);
   if (out.size() == 0) return out;
   std::vector<std::int64_t> gstride(n, 1);
   for (std::size_t k = n; k-- > 1;) gstride[k - 1] = gstride[k] * g.global_shape[k];
+  if (kind == GenKind::arange && dtype == DType::int64) {
+    // Values grow (or shrink) with the global index, so the block's first and last
+    // elements bound them all: checked once per block.
+    std::int64_t first = 0, last = 0;
+    for (std::size_t k = 0; k < n; ++k) {
+      first += offset[k] * gstride[k];
+      last += (offset[k] + shape[k] - 1) * gstride[k];
+    }
+    for (std::int64_t i : {first, last}) {
+      const double v = g.a + g.b * static_cast<double>(i);
+      if (!fits_int64(v))
+        throw std::invalid_argument("generate: arange value " + std::to_string(v) + " does not fit int64");
+    }
+  }
   const std::int64_t inner = n ? shape[n - 1] : 1;
   const std::int64_t rows = out.size() / inner;
   std::vector<std::int64_t> index(n ? n - 1 : 0, 0);

@@ -4,16 +4,39 @@
 //   mean:          [sum, count]
 //   var, std:      [count, mean, M2]  (merged with Chan et al.'s pairwise update)
 //   argmin/argmax: [value, global index]
+#include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <limits>
 #include <stdexcept>
+#include <string>
 
 #include "array/dispatch.hpp"
 #include "array/kernels.hpp"
 
 namespace distrib::array::detail {
 
+// Checks of untrusted input, defined in kernels_layout.cpp.
+std::string text_of(const std::vector<std::int64_t>& shape);
+DType checked_dtype(std::uint8_t code, const char* what);
+std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
+void check_position(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape,
+                    const std::vector<std::int64_t>& global_shape, const char* what);
+
 namespace {
+ReduceKind checked_kind(ReduceKind k) {
+  if (static_cast<std::uint8_t>(k) > static_cast<std::uint8_t>(ReduceKind::argmax))
+    throw std::invalid_argument("reduce: unknown reduction " + std::to_string(static_cast<int>(k)));
+  return k;
+}
+
+bool is_arg(ReduceKind k) { return k == ReduceKind::argmin || k == ReduceKind::argmax; }
+
+// int64 sums wrap around, as numpy's (signed overflow would be undefined).
+std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
+  return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
+}
+
 std::size_t fields_of(ReduceKind k) {
   switch (k) {
     case ReduceKind::mean: return 2;
@@ -56,6 +79,20 @@ void visit_rows(const NDArray& block, const std::vector<std::int64_t>& out_strid
   }
 }
 
+// A partial result holds `fields` rows of m values: int64 for sum, min and max of integers
+// and bools, float64 otherwise. Returns m.
+std::int64_t check_partial(ReduceKind kind, const NDArray& partial) {
+  const auto fields = static_cast<std::int64_t>(fields_of(kind));
+  const bool dtype_ok = partial.dtype() == DType::float64 ||
+                        (partial.dtype() == DType::int64 &&
+                         (kind == ReduceKind::sum || kind == ReduceKind::min || kind == ReduceKind::max));
+  if (partial.ndim() == 0 || partial.shape()[0] != fields || !dtype_ok)
+    throw std::invalid_argument(std::string("reduce: a partial ") + reduce_name(kind) + " of shape " + partial.shape_string() +
+                                " and dtype " + to_string(partial.dtype()) + " is not " + std::to_string(fields) +
+                                " rows of partial results");
+  return partial.size() / fields;
+}
+
 template <class T>
 NDArray chunk_typed(const NDArray& block, const ReduceSpec& spec) {
   const auto kind = static_cast<ReduceKind>(spec.kind);
@@ -93,7 +130,7 @@ NDArray chunk_typed(const NDArray& block, const ReduceSpec& spec) {
       for (std::int64_t j = 0; j < len; ++j) {
         std::int64_t& slot = acc[base + (last_reduced ? 0 : j)];
         const auto x = static_cast<std::int64_t>(row[j]);
-        if (kind == ReduceKind::sum) slot += x;
+        if (kind == ReduceKind::sum) slot = wrapping_add(slot, x);
         else if (kind == ReduceKind::min) slot = x < slot ? x : slot;
         else slot = x > slot ? x : slot;
       }
@@ -201,20 +238,35 @@ NDArray chunk_typed(const NDArray& block, const ReduceSpec& spec) {
 
 const char* reduce_name(ReduceKind k) {
   static const char* names[] = {"sum", "mean", "var", "std", "min", "max", "argmin", "argmax"};
-  return names[static_cast<int>(k)];
+  const auto i = static_cast<std::size_t>(k);
+  return i < std::size(names) ? names[i] : "unknown reduction";
 }
 
 NDArray reduce_chunk(const NDArray& block, const ReduceSpec& spec) {
-  for (auto a : spec.axes)
-    if (a < 0 || static_cast<std::size_t>(a) >= block.ndim()) throw std::invalid_argument("reduce: axis out of range");
+  const ReduceKind kind = checked_kind(static_cast<ReduceKind>(spec.kind));
+  const std::size_t n = block.ndim();
+  std::uint64_t seen = 0;  // n <= 32
+  for (auto a : spec.axes) {
+    if (a < 0 || static_cast<std::size_t>(a) >= n || (seen >> a & 1))
+      throw std::invalid_argument("reduce: axes " + text_of(spec.axes) + " are out of range or repeated for a block of shape " +
+                                  block.shape_string());
+    seen |= std::uint64_t{1} << a;
+  }
+  if (is_arg(kind)) {
+    // Indices count along one axis, or over the flattened array (all axes).
+    if (spec.flat_arg ? spec.axes.size() != n : spec.axes.size() != 1)
+      throw std::invalid_argument(std::string("reduce: ") + reduce_name(kind) + " over axes " + text_of(spec.axes) +
+                                  (spec.flat_arg ? " is not over the flattened array" : " is not over one axis"));
+    check_position(spec.block_offset, block.shape(), spec.global_shape, "reduce");
+  }
   return with_dtype(block.dtype(), [&](auto tag) { return chunk_typed<decltype(tag)>(block, spec); });
 }
 
 NDArray reduce_combine(ReduceKind kind, std::span<const NDArray> partials) {
+  checked_kind(kind);
   if (partials.empty()) throw std::invalid_argument("reduce: nothing to combine");
+  const std::int64_t m = check_partial(kind, partials[0]);
   NDArray out = partials[0].clone();
-  const std::int64_t fields = static_cast<std::int64_t>(fields_of(kind));
-  const std::int64_t m = out.size() / fields;
   for (std::size_t p = 1; p < partials.size(); ++p) {
     const NDArray& in = partials[p];
     if (in.shape() != out.shape() || in.dtype() != out.dtype())
@@ -223,7 +275,7 @@ NDArray reduce_combine(ReduceKind kind, std::span<const NDArray> partials) {
       auto* a = out.values<std::int64_t>().data();
       const auto* b = in.values<std::int64_t>().data();
       for (std::int64_t i = 0; i < m; ++i) {
-        if (kind == ReduceKind::sum) a[i] += b[i];
+        if (kind == ReduceKind::sum) a[i] = wrapping_add(a[i], b[i]);
         else if (kind == ReduceKind::min) a[i] = b[i] < a[i] ? b[i] : a[i];
         else a[i] = b[i] > a[i] ? b[i] : a[i];
       }
@@ -272,10 +324,13 @@ NDArray reduce_combine(ReduceKind kind, std::span<const NDArray> partials) {
 }
 
 NDArray reduce_finalize(ReduceKind kind, const NDArray& partial, int ddof, DType dtype, const std::vector<std::int64_t>& shape) {
-  const std::int64_t fields = static_cast<std::int64_t>(fields_of(kind));
-  const std::int64_t m = partial.size() / fields;
+  checked_kind(kind);
+  dtype = checked_dtype(static_cast<std::uint8_t>(dtype), "reduce");
+  const std::int64_t m = check_partial(kind, partial);
+  if (checked_count(shape, dtype, "reduce") != m)
+    throw std::invalid_argument("reduce: a partial of shape " + partial.shape_string() + " does not fit the result " +
+                                text_of(shape));
   NDArray out(shape, dtype);
-  if (out.size() != m) throw std::invalid_argument("reduce: partial of " + partial.shape_string() + " does not fit the result");
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     T* o = out.values<T>().data();
@@ -294,10 +349,21 @@ NDArray reduce_finalize(ReduceKind kind, const NDArray& partial, int ddof, DType
         case ReduceKind::min:
         case ReduceKind::max: v = f0[i]; break;
         case ReduceKind::mean: v = f0[i] / f1[i]; break;
-        case ReduceKind::var: v = f2[i] / (f0[i] - ddof); break;
-        case ReduceKind::std: v = std::sqrt(f2[i] / (f0[i] - ddof)); break;
+        // numpy divides by max(n - ddof, 0): inf or nan when ddof >= n.
+        case ReduceKind::var: v = f2[i] / std::max(f0[i] - ddof, 0.0); break;
+        case ReduceKind::std: v = std::sqrt(f2[i] / std::max(f0[i] - ddof, 0.0)); break;
         case ReduceKind::argmin:
-        case ReduceKind::argmax: v = f1[i]; break;
+        case ReduceKind::argmax:
+          v = f1[i];
+          if (v < 0)
+            throw std::invalid_argument(std::string("attempt to get ") + reduce_name(kind) + " of an empty sequence");
+          break;
+      }
+      if constexpr (std::is_same_v<T, std::int64_t>) {
+        // Converting NaN or a value out of range would be undefined.
+        if (!(v >= -0x1p63 && v < 0x1p63))
+          throw std::invalid_argument("reduce: the " + std::string(reduce_name(kind)) + " " + std::to_string(v) +
+                                      " does not fit int64");
       }
       o[i] = static_cast<T>(v);
     }

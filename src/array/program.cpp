@@ -1,5 +1,9 @@
 // Runs a fused block program. Intermediate blocks are dropped right after their last use,
 // so their (pooled) memory serves the next instruction.
+//
+// Programs arrive from clients: every operand must come before its user, instructions the
+// result does not need are not run, and the blocks alive at once must fit this machine's
+// memory. The kernels check the rest (shapes, axes, codes).
 #include "array/program.hpp"
 
 #include <stdexcept>
@@ -9,26 +13,68 @@
 
 namespace distrib::array::detail {
 
+// Checks of untrusted input, defined in kernels_layout.cpp.
+std::uint64_t max_block_bytes();
+DType checked_dtype(std::uint8_t code, const char* what);
+std::int64_t checked_product(const std::vector<std::int64_t>& shape, const char* what);
+
+namespace {
+bool has_operand_a(InstrKind k) { return k != InstrKind::input && k != InstrKind::generate; }
+// Instructions whose result has the instruction's own shape (the others keep their operand's size).
+bool makes_own_shape(InstrKind k) {
+  return k == InstrKind::generate || k == InstrKind::binary || k == InstrKind::slice || k == InstrKind::reshape;
+}
+}  // namespace
+
 NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs) {
+  if (program.instrs.size() > static_cast<std::size_t>(INT32_MAX)) throw std::invalid_argument("array program: too long");
   const auto count = static_cast<std::int32_t>(program.instrs.size());
   if (program.result < 0 || program.result >= count) throw std::invalid_argument("array program: no result");
   auto operand = [&](std::int32_t at, std::int32_t i) {
     if (i < 0 || i >= at) throw std::invalid_argument("array program: instruction " + std::to_string(at) + " has a bad operand");
     return static_cast<std::size_t>(i);
   };
-  std::vector<std::int32_t> last_use(program.instrs.size(), -1);
   for (std::int32_t i = 0; i < count; ++i) {
     const auto& in = program.instrs[static_cast<std::size_t>(i)];
     const auto kind = static_cast<InstrKind>(in.kind);
-    if (kind != InstrKind::input && kind != InstrKind::generate) last_use[operand(i, in.a)] = i;
-    if (kind == InstrKind::binary) last_use[operand(i, in.b)] = i;
+    if (in.kind > static_cast<std::uint8_t>(InstrKind::cast))
+      throw std::invalid_argument("array program: unknown instruction " + std::to_string(in.kind));
+    if (has_operand_a(kind)) operand(i, in.a);
+    if (kind == InstrKind::binary) operand(i, in.b);
+  }
+  // Which instructions the result needs, and the last instruction that uses each one.
+  std::vector<bool> live(program.instrs.size(), false);
+  std::vector<std::int32_t> last_use(program.instrs.size(), -1);
+  live[static_cast<std::size_t>(program.result)] = true;
+  for (std::int32_t i = count; i-- > 0;) {
+    if (!live[static_cast<std::size_t>(i)]) continue;
+    const auto& in = program.instrs[static_cast<std::size_t>(i)];
+    const auto kind = static_cast<InstrKind>(in.kind);
+    for (std::int32_t k : {has_operand_a(kind) ? in.a : -1, kind == InstrKind::binary ? in.b : -1}) {
+      if (k < 0) continue;
+      live[static_cast<std::size_t>(k)] = true;
+      if (last_use[static_cast<std::size_t>(k)] < 0) last_use[static_cast<std::size_t>(k)] = i;
+    }
   }
   std::vector<NDArray> values(program.instrs.size());
+  std::vector<std::uint64_t> held(program.instrs.size(), 0);  // bytes each value holds (inputs: none)
+  const std::uint64_t budget = max_block_bytes();
+  std::uint64_t holding = 0;
   for (std::int32_t i = 0; i < count; ++i) {
+    if (!live[static_cast<std::size_t>(i)]) continue;
     const auto& in = program.instrs[static_cast<std::size_t>(i)];
+    const auto kind = static_cast<InstrKind>(in.kind);
     auto& out = values[static_cast<std::size_t>(i)];
     auto arg = [&](std::int32_t k) -> const NDArray& { return values[static_cast<std::size_t>(k)]; };
-    switch (static_cast<InstrKind>(in.kind)) {
+    if (kind != InstrKind::input) {
+      // At most 8 bytes an element: refuse before allocating what cannot fit.
+      const std::uint64_t elements = makes_own_shape(kind) ? static_cast<std::uint64_t>(checked_product(in.shape, "array program"))
+                                                           : static_cast<std::uint64_t>(arg(in.a).size());
+      if (elements > (budget - holding) / 8)
+        throw std::invalid_argument("array program: instruction " + std::to_string(i) + " would need more than " +
+                                    std::to_string(budget - holding) + " more bytes (this machine's memory)");
+    }
+    switch (kind) {
       case InstrKind::input:
         if (in.a < 0 || static_cast<std::size_t>(in.a) >= inputs.size())
           throw std::invalid_argument("array program: input " + std::to_string(in.a) + " was not given");
@@ -48,14 +94,20 @@ NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs
       case InstrKind::transpose: out = transpose(arg(in.a), in.v1); break;
       case InstrKind::slice: out = strided_slice(arg(in.a), in.v1, in.v2, in.shape); break;
       case InstrKind::reshape: out = reshape(arg(in.a), in.shape); break;
-      case InstrKind::cast: out = cast(arg(in.a), static_cast<DType>(in.code)); break;
-      default: throw std::invalid_argument("array program: unknown instruction " + std::to_string(in.kind));
+      case InstrKind::cast: out = cast(arg(in.a), checked_dtype(in.code, "array program: cast")); break;
+    }
+    if (kind != InstrKind::input) {
+      held[static_cast<std::size_t>(i)] = out.nbytes();
+      holding += out.nbytes();
     }
     // Free operands whose last use this was (not the result).
-    for (std::int32_t k : {in.a, in.b})
-      if (k >= 0 && k < i && k != program.result && last_use[static_cast<std::size_t>(k)] == i && static_cast<InstrKind>(in.kind) != InstrKind::input &&
-          static_cast<InstrKind>(in.kind) != InstrKind::generate)
-        values[static_cast<std::size_t>(k)] = NDArray();
+    if (has_operand_a(kind))
+      for (std::int32_t k : {in.a, kind == InstrKind::binary ? in.b : -1})
+        if (k >= 0 && k != program.result && last_use[static_cast<std::size_t>(k)] == i) {
+          values[static_cast<std::size_t>(k)] = NDArray();
+          holding -= held[static_cast<std::size_t>(k)];
+          held[static_cast<std::size_t>(k)] = 0;
+        }
   }
   NDArray result = std::move(values[static_cast<std::size_t>(program.result)]);
   values.clear();

@@ -2,8 +2,12 @@
 #include "array/tasks.hpp"
 
 #include <stdexcept>
+#include <string>
 
 namespace distrib::array::detail {
+
+// Checks of untrusted input, defined in kernels_layout.cpp.
+DType checked_dtype(std::uint8_t code, const char* what);
 
 namespace {
 using distrib::detail::TaskFunction;
@@ -30,28 +34,33 @@ Value run_combine(std::span<const Value> args) {
   need_spec(args, "array combine");
   auto spec = decode_value<CombineSpec>(args[0]);
   auto partials = blocks_from(args, 1);
+  if (spec.kind > static_cast<std::uint8_t>(ReduceKind::argmax))
+    throw std::invalid_argument("array combine: unknown reduction " + std::to_string(spec.kind));
   const auto kind = static_cast<ReduceKind>(spec.kind);
   NDArray merged = reduce_combine(kind, partials);
   if (!spec.finalize) return encode_value(merged);
-  return encode_value(reduce_finalize(kind, merged, spec.ddof, static_cast<DType>(spec.dtype), spec.shape));
+  return encode_value(reduce_finalize(kind, merged, spec.ddof, checked_dtype(spec.dtype, "array combine"), spec.shape));
 }
 
 Value run_assemble(std::span<const Value> args) {
   need_spec(args, "array assemble");
   auto spec = decode_value<AssembleSpec>(args[0]);
   auto blocks = blocks_from(args, 1);
-  return encode_value(assemble(spec.shape, static_cast<DType>(spec.dtype), spec.pieces, blocks));
+  return encode_value(assemble(spec.shape, checked_dtype(spec.dtype, "array assemble"), spec.pieces, blocks));
 }
 
 Value run_dot(std::span<const Value> args) {
   need_spec(args, "array dot");
   auto spec = decode_value<DotSpec>(args[0]);
   auto blocks = blocks_from(args, 1);
-  if (spec.k <= 0 || blocks.size() != static_cast<std::size_t>(2 * spec.k))
-    throw std::invalid_argument("array dot: expected " + std::to_string(2 * spec.k) + " blocks, got " + std::to_string(blocks.size()));
+  const DType dtype = checked_dtype(spec.dtype, "array dot");
+  // k blocks of each operand (compared without computing 2 k, which could overflow).
+  if (spec.k <= 0 || blocks.size() % 2 != 0 || blocks.size() / 2 != static_cast<std::uint64_t>(spec.k))
+    throw std::invalid_argument("array dot: expected 2 x " + std::to_string(spec.k) + " blocks, got " +
+                                std::to_string(blocks.size()));
   std::span<const NDArray> all(blocks);
-  return encode_value(matmul_sum(all.first(static_cast<std::size_t>(spec.k)), all.subspan(static_cast<std::size_t>(spec.k)),
-                                 static_cast<DType>(spec.dtype)));
+  const std::size_t k = blocks.size() / 2;
+  return encode_value(matmul_sum(all.first(k), all.subspan(k), dtype));
 }
 
 Value run_value(std::span<const Value> args) {

@@ -17,7 +17,7 @@ void write_header(std::byte* at, DType dtype, const NDArray::Shape& shape) {
   at[4] = static_cast<std::byte>(dtype);
   at[5] = static_cast<std::byte>(shape.size());
   at[6] = at[7] = std::byte{0};
-  std::memcpy(at + 8, shape.data(), 8 * shape.size());
+  if (!shape.empty()) std::memcpy(at + 8, shape.data(), 8 * shape.size());
 }
 }  // namespace
 
@@ -44,10 +44,11 @@ const char* to_string(DType d) {
 NDArray::NDArray(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
   if (shape_.size() > kMaxDims) throw std::invalid_argument("NDArray: more than 32 dimensions");
   size_ = 1;
-  for (auto n : shape_) {
+  for (auto n : shape_)
     if (n < 0) throw std::invalid_argument("NDArray: negative extent in shape " + shape_string());
-    size_ *= n;
-  }
+  for (auto n : shape_)
+    if (__builtin_mul_overflow(size_, n, &size_) || size_ > (std::int64_t{1} << 56))
+      throw std::invalid_argument("NDArray: shape " + shape_string() + " is too large");
   (void)itemsize(dtype_);  // rejects an unknown dtype
   // Elements start 64-byte aligned; the header sits right before them.
   std::size_t header = header_bytes(shape_.size());
@@ -131,13 +132,20 @@ NDArray NDArray::from_value(const Value& v) {
   NDArray a;
   a.dtype_ = dtype;
   a.shape_.resize(ndim);
-  std::memcpy(a.shape_.data(), b.data() + 8, 8 * ndim);
+  if (ndim) std::memcpy(a.shape_.data(), b.data() + 8, 8 * ndim);
   a.size_ = 1;
+  bool empty = false;
   for (auto n : a.shape_) {
-    if (n < 0 || (n > 0 && a.size_ > static_cast<std::int64_t>(b.size()) / n))
-      throw DecodeError("corrupt ndarray: shape " + a.shape_string() + " does not fit " + std::to_string(b.size()) + " bytes");
-    a.size_ *= n;
+    if (n < 0) throw DecodeError("corrupt ndarray: negative extent in shape " + a.shape_string());
+    empty = empty || n == 0;
   }
+  if (empty) a.size_ = 0;
+  else
+    for (auto n : a.shape_) {
+      if (a.size_ > static_cast<std::int64_t>(b.size()) / n)
+        throw DecodeError("corrupt ndarray: shape " + a.shape_string() + " does not fit " + std::to_string(b.size()) + " bytes");
+      a.size_ *= n;
+    }
   if (header_bytes(ndim) + a.nbytes() != b.size())
     throw DecodeError("corrupt ndarray: shape " + a.shape_string() + " needs " + std::to_string(a.nbytes()) +
                       " bytes of data, got " + std::to_string(b.size() - header_bytes(ndim)));
