@@ -1,0 +1,243 @@
+// Physical limits of this machine's loopback TCP, measured with plain POSIX sockets (no
+// distrib), so that the transfer and latency benchmarks can be read against them:
+//   bandwidth:  one sender thread writes 1 GB (1e9 B) in 4 MiB writes from one reused buffer,
+//               one receiver thread reads it into one reused buffer; timed from the first write
+//               until the receiver has every byte. GB/s = 1e9 B/s, median of `repeats`.
+//   round trip: a few bytes (8) sent and echoed back by a thread on the other end of a
+//               TCP_NODELAY connection; median (and p99) of 1000 sequential round trips after
+//               100 warm-ups, per run; reported as the median over `repeats` runs.
+// Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
+//   bench_loopback_limit [repeats=3]
+#include "bench_common.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+using bench::Clock;
+using bench::seconds_since;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) {
+  throw std::runtime_error(what + ": " + std::strerror(errno));
+}
+
+class Fd {
+ public:
+  explicit Fd(int fd = -1) : fd_(fd) {}
+  Fd(Fd&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  Fd& operator=(Fd&& o) noexcept {
+    if (this != &o) {
+      reset();
+      fd_ = std::exchange(o.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { reset(); }
+  int get() const { return fd_; }
+  void reset() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+void set_nodelay(int fd) {
+  int one = 1;
+  if (::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) != 0) fail("setsockopt(TCP_NODELAY)");
+}
+
+// A connected pair of TCP sockets over 127.0.0.1 (an ephemeral listening port, closed again).
+std::pair<Fd, Fd> tcp_pair() {
+  Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (listener.get() < 0) fail("socket");
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  if (::bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("bind");
+  if (::listen(listener.get(), 1) != 0) fail("listen");
+  socklen_t len = sizeof addr;
+  if (::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len) != 0) fail("getsockname");
+  Fd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (client.get() < 0) fail("socket");
+  if (::connect(client.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) fail("connect");
+  Fd server(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+  if (server.get() < 0) fail("accept");
+  set_nodelay(client.get());
+  set_nodelay(server.get());
+  return {std::move(client), std::move(server)};
+}
+
+void write_all(int fd, const char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t w = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      fail("send");
+    }
+    p += w;
+    n -= static_cast<std::size_t>(w);
+  }
+}
+
+// Reads exactly n bytes (a short read of a stream is normal); false on EOF.
+bool read_all(int fd, char* p, std::size_t n) {
+  while (n > 0) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      fail("recv");
+    }
+    if (r == 0) return false;
+    p += r;
+    n -= static_cast<std::size_t>(r);
+  }
+  return true;
+}
+
+constexpr std::int64_t kTotalBytes = 1'000'000'000;
+constexpr std::size_t kChunk = 4u << 20;  // 4 MiB
+
+// Seconds to move kTotalBytes from one thread to another over a fresh loopback connection.
+double time_bandwidth() {
+  auto [tx, rx] = tcp_pair();
+  std::vector<char> out(kChunk), in(kChunk);
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<char>(i * 131 + 7);
+
+  std::int64_t received = 0;
+  std::string receiver_error;
+  std::thread receiver([&, fd = rx.get()] {
+    try {
+      while (received < kTotalBytes) {
+        ssize_t r = ::recv(fd, in.data(), in.size(), 0);
+        if (r < 0) {
+          if (errno == EINTR) continue;
+          fail("recv");
+        }
+        if (r == 0) break;
+        received += r;
+      }
+    } catch (const std::exception& e) {
+      receiver_error = e.what();
+    }
+  });
+  auto start = Clock::now();
+  std::int64_t left = kTotalBytes;
+  while (left > 0) {
+    auto n = static_cast<std::size_t>(std::min<std::int64_t>(left, static_cast<std::int64_t>(kChunk)));
+    write_all(tx.get(), out.data(), n);
+    left -= static_cast<std::int64_t>(n);
+  }
+  receiver.join();
+  double s = seconds_since(start);
+  if (!receiver_error.empty()) throw std::runtime_error(receiver_error);
+  if (received != kTotalBytes) throw std::runtime_error("receiver got " + std::to_string(received) + " bytes");
+  return s;
+}
+
+constexpr int kWarmups = 100;
+constexpr int kRoundTrips = 1000;
+constexpr std::size_t kPingBytes = 8;
+
+double percentile(std::vector<double> v, double p) {  // nearest rank
+  std::sort(v.begin(), v.end());
+  auto k = static_cast<long>(std::ceil(p / 100.0 * static_cast<double>(v.size()))) - 1;
+  k = std::clamp<long>(k, 0, static_cast<long>(v.size()) - 1);
+  return v[static_cast<std::size_t>(k)];
+}
+
+// Round-trip times (µs) of kRoundTrips sequential 8-byte pings echoed by another thread.
+std::vector<double> time_round_trips() {
+  auto [a, b] = tcp_pair();
+  std::string echo_error;
+  std::thread echo([&, fd = b.get()] {
+    try {
+      char buf[kPingBytes];
+      while (read_all(fd, buf, sizeof buf)) write_all(fd, buf, sizeof buf);
+    } catch (const std::exception& e) {
+      echo_error = e.what();
+    }
+  });
+  std::vector<double> us;
+  us.reserve(kRoundTrips);
+  char ping[kPingBytes] = {'p', 'i', 'n', 'g', 0, 0, 0, 0}, pong[kPingBytes];
+  try {
+    for (int i = 0; i < kWarmups + kRoundTrips; ++i) {
+      std::memcpy(ping + 4, &i, sizeof i);
+      auto t = Clock::now();
+      write_all(a.get(), ping, sizeof ping);
+      if (!read_all(a.get(), pong, sizeof pong)) throw std::runtime_error("echo side closed");
+      double d = seconds_since(t) * 1e6;
+      if (std::memcmp(ping, pong, sizeof ping) != 0) throw std::runtime_error("echo mismatch");
+      if (i >= kWarmups) us.push_back(d);
+    }
+  } catch (...) {
+    ::shutdown(a.get(), SHUT_RDWR);
+    echo.join();
+    throw;
+  }
+  ::shutdown(a.get(), SHUT_WR);  // EOF ends the echo thread
+  echo.join();
+  if (!echo_error.empty()) throw std::runtime_error(echo_error);
+  return us;
+}
+
+void report_error(const char* name, const char* what) {
+  std::printf("{\"bench\": \"%s\", \"error\": \"", name);
+  for (const char* p = what; *p; ++p) {
+    if (*p == '"' || *p == '\\') std::putchar('\\');
+    if (static_cast<unsigned char>(*p) >= 0x20) std::putchar(*p);
+  }
+  std::printf("\"}\n");
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int repeats = std::max(1, argc > 1 ? std::atoi(argv[1]) : 3);
+  int rc = 0;
+  try {
+    std::vector<double> rates;
+    for (int r = 0; r < repeats; ++r) rates.push_back(static_cast<double>(kTotalBytes) / time_bandwidth() / 1e9);
+    bench::report("loopback_bandwidth_1GB", "GB/s", rates);
+  } catch (const std::exception& e) {
+    report_error("loopback_bandwidth_1GB", e.what());
+    rc = 1;
+  }
+  try {
+    std::vector<double> medians, p99s;
+    for (int r = 0; r < repeats; ++r) {
+      auto us = time_round_trips();
+      medians.push_back(bench::median(us));
+      p99s.push_back(percentile(us, 99));
+    }
+    bench::report("loopback_round_trip_median", "us", medians);
+    bench::report("loopback_round_trip_p99", "us", p99s);
+  } catch (const std::exception& e) {
+    report_error("loopback_round_trip_median", e.what());
+    rc = 1;
+  }
+  return rc;
+}
