@@ -32,6 +32,7 @@ struct TaskState {
   double estimate = 0;  // expected duration counted in its worker's occupancy
   bool scattered = false;  // placed by a client: cannot be recomputed
   WorkerId steal_to = 0;   // a steal request for it is in flight, for this worker
+  bool steal_refused = false;  // its worker said no (it started it): do not ask again
   TaskStatus status = TaskStatus::released;
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
@@ -357,6 +358,7 @@ struct SchedulerState::Impl {
     if (!ts || ts->steal_to == 0) return;  // no steal of it in flight: a stale or forged answer
     WorkerId thief = ts->steal_to;
     clear_steal(ts);
+    if (!e.released) ts->steal_refused = true;
     if (!e.released || ts->status != TaskStatus::processing || ts->processing_on != e.worker) return;
     unassign(ts);  // the victim dropped it: it runs elsewhere now
     auto t = workers.find(thief);
@@ -392,7 +394,7 @@ struct SchedulerState::Impl {
       std::size_t looked = 0;
       for (auto* ts : victim->processing) {
         if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
-        if (ts->steal_to || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+        if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
         std::uint64_t to_move = 0;
         for (auto* d : ts->dependencies)
           if (std::find(d->who_has.begin(), d->who_has.end(), tid) == d->who_has.end()) to_move += d->nbytes;
@@ -541,6 +543,7 @@ struct SchedulerState::Impl {
   }
 
   void assign(TaskState* ts, WorkerInfo& w) {
+    ts->steal_refused = false;
     ts->status = TaskStatus::processing;
     ts->processing_on = w.id;
     ts->estimate = estimate(ts);

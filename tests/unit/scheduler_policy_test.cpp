@@ -87,6 +87,24 @@ TEST_F(Policy, AStealThatCameTooLateLeavesTheTaskWhereItRuns) {
   EXPECT_EQ(s.status(steals[0].key), TaskStatus::memory);
 }
 
+TEST_F(Policy, ARefusedStealIsNotAskedAgain) {
+  worker(1);
+  step(UpdateGraph{1, {task("root")}, {"root"}});
+  step(TaskFinished{1, "root", "i32", 4, 0.001});
+  step(UpdateGraph{1, {task("a", {"root"}), task("b", {"root"}), task("c", {"root"})}, {"a", "b", "c"}});
+  auto steals = only<StealRequest>(worker(2));
+  ASSERT_FALSE(steals.empty());
+  const std::string refused = steals[0].key;
+  // Worker 1 already runs it. Every later event re-balances: it must not ask for that task
+  // again (that would ping-pong requests for as long as the task runs).
+  auto out = step(StealResponse{1, refused, false});
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& r : only<StealRequest>(out)) EXPECT_NE(r.key, refused);
+    out = step(WorkerMetrics{1, 1000});
+  }
+  for (const auto& r : only<StealRequest>(out)) EXPECT_NE(r.key, refused);
+}
+
 TEST_F(Policy, LargeInputsAreNotWorthStealingForShortTasks) {
   worker(1);
   step(UpdateGraph{1, {task("big")}, {"big"}});
