@@ -211,6 +211,8 @@ struct Codec<std::vector<T>> {
     auto n = r.get_count(Codec<T>::min_size);
     v.clear();
     if constexpr (detail::is_bulk_v<T>) {
+      v.reserve(n);  // fresh, untouched memory: huge pages make its first touch far cheaper
+      detail::advise_huge_pages(v.data(), n * sizeof(T));
       v.resize(n);
       r.read(v.data(), n * sizeof(T));
     } else {

@@ -73,4 +73,12 @@ BufferPool& pool() {
 
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size) { return pool().get(size); }
 
+void advise_huge_pages(void* p, std::size_t size) {
+  if (size < 2 * kHugePage) return;
+  // Only whole huge pages inside the range: the advice applies to the range's pages alone.
+  auto begin = (reinterpret_cast<std::uintptr_t>(p) + kHugePage - 1) / kHugePage * kHugePage;
+  auto end = (reinterpret_cast<std::uintptr_t>(p) + size) / kHugePage * kHugePage;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+}
+
 }  // namespace distrib::detail
