@@ -217,7 +217,7 @@ rows = [  # (label, unit, dask, distrib, limit, better)
      D("startup", "startup_total_s"), O(TP, "localcluster_start"), None, LO),
 ]
 if D("startup", "first_task_s") is not None:
-    rows.append(("first task on a fresh cluster", "ms", D("startup", "first_task_s", 1e3), None, None, LO))
+    rows.append(("first task on a fresh cluster", "ms", D("startup", "first_task_s", 1e3), O(TP, "first_task"), None, LO))
 rows += [
     ("trivial round trip `submit(inc).result()`, median", "µs",
      D("latency", "lat_median_us"), O(TP, "round_trip_median"), O(LL, "loopback_round_trip_median"), LO),
