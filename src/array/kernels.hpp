@@ -3,12 +3,27 @@
 // per-element dispatch. Every function returns a fresh contiguous NDArray.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "array/program.hpp"
 #include "distrib/ndarray.hpp"
 
 namespace distrib::array::detail {
+
+// Checks of untrusted input (specs arrive from the network), once per block; each throws
+// std::invalid_argument naming `what`. Defined in kernels_layout.cpp.
+std::uint64_t max_block_bytes();
+DType checked_dtype(std::uint8_t code, const char* what);
+/// The element count of `shape`: at most 32 dimensions, no negative extent, no overflow.
+std::int64_t checked_product(const std::vector<std::int64_t>& shape, const char* what);
+/// As checked_product, and the block must fit in physical memory.
+std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
+/// A block at `offset` of `shape` lies inside an array of `global_shape`.
+void check_position(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape,
+                    const std::vector<std::int64_t>& global_shape, const char* what);
+/// "(3, 4)", "(3,)": a shape as numpy prints it (defined in chunks.cpp).
+std::string shape_text(const std::vector<std::int64_t>& shape);
 
 DType promote(DType a, DType b);
 /// The dtype of `a op b` (or of `op a`).

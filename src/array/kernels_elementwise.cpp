@@ -10,11 +10,6 @@
 
 namespace distrib::array::detail {
 
-// Checks of untrusted input, defined in kernels_layout.cpp.
-std::string text_of(const std::vector<std::int64_t>& shape);
-DType checked_dtype(std::uint8_t code, const char* what);
-std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
-
 bool is_comparison(OpCode op) { return op >= OpCode::lt && op <= OpCode::ne; }
 
 const char* op_name(OpCode op) {
@@ -234,14 +229,14 @@ NDArray binary(OpCode op, const NDArray& a, const NDArray& b, const std::vector<
   if (!is_binary_op(op)) throw std::invalid_argument("binary kernel: not a binary operation: " + op_text(op));
   if (a.ndim() != out_shape.size() || b.ndim() != out_shape.size())
     throw std::invalid_argument("binary kernel: operands " + a.shape_string() + " and " + b.shape_string() +
-                                " do not have the dimensions of the result " + text_of(out_shape));
+                                " do not have the dimensions of the result " + shape_text(out_shape));
   // Each operand's extent is the result's or 1 (it stretches), and the result's extent is
   // one of the operands': nothing is read outside an operand.
   for (std::size_t k = 0; k < out_shape.size(); ++k) {
     const std::int64_t ea = a.shape()[k], eb = b.shape()[k], eo = out_shape[k];
     if ((ea != eo && ea != 1) || (eb != eo && eb != 1) || (eo != ea && eo != eb))
       throw std::invalid_argument("binary kernel: operands " + a.shape_string() + " and " + b.shape_string() +
-                                  " do not broadcast to " + text_of(out_shape));
+                                  " do not broadcast to " + shape_text(out_shape));
   }
   DType common = promote(a.dtype(), b.dtype());
   if (op == OpCode::div) common = result_dtype(op, a.dtype(), b.dtype());

@@ -9,12 +9,6 @@
 
 namespace distrib::array::detail {
 
-// Checks of untrusted input, defined in kernels_layout.cpp.
-DType checked_dtype(std::uint8_t code, const char* what);
-std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
-void check_position(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape,
-                    const std::vector<std::int64_t>& global_shape, const char* what);
-
 namespace {
 // Whether int64 can hold x (false for NaN and infinities): converting anything else is undefined.
 bool fits_int64(double x) { return x >= -0x1p63 && x < 0x1p63; }

@@ -21,12 +21,6 @@ namespace distrib::array::detail {
 // Checks. Declared in the kernel files that use them (kernels.hpp is shared with code
 // being edited elsewhere; they belong there).
 
-std::string text_of(const std::vector<std::int64_t>& shape) {
-  std::string s = "(";
-  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + (shape.size() == 1 ? ",)" : ")");
-}
-
 std::uint64_t max_block_bytes() {
   static const std::uint64_t limit = [] {
     const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
@@ -52,13 +46,13 @@ std::int64_t checked_product(const std::vector<std::int64_t>& shape, const char*
   std::int64_t nonzero = 1;
   bool empty = false;
   for (auto e : shape) {
-    if (e < 0) throw std::invalid_argument(std::string(what) + ": negative extent in shape " + text_of(shape));
+    if (e < 0) throw std::invalid_argument(std::string(what) + ": negative extent in shape " + shape_text(shape));
     if (e == 0) {
       empty = true;
       continue;
     }
     if (__builtin_mul_overflow(nonzero, e, &nonzero))
-      throw std::invalid_argument(std::string(what) + ": shape " + text_of(shape) + " has too many elements");
+      throw std::invalid_argument(std::string(what) + ": shape " + shape_text(shape) + " has too many elements");
   }
   return empty ? 0 : nonzero;
 }
@@ -67,7 +61,7 @@ std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, 
   const std::int64_t count = checked_product(shape, what);
   const std::uint64_t limit = max_block_bytes(), item = itemsize(dtype);
   if (static_cast<std::uint64_t>(count) > limit / item)
-    throw std::invalid_argument(std::string(what) + ": a block of shape " + text_of(shape) + " (" + to_string(dtype) +
+    throw std::invalid_argument(std::string(what) + ": a block of shape " + shape_text(shape) + " (" + to_string(dtype) +
                                 ") would need more than this machine's memory (" + std::to_string(limit) + " bytes)");
   return count;
 }
@@ -76,13 +70,13 @@ void check_position(const std::vector<std::int64_t>& offset, const std::vector<s
                     const std::vector<std::int64_t>& global_shape, const char* what) {
   const std::size_t n = shape.size();
   if (offset.size() != n || global_shape.size() != n)
-    throw std::invalid_argument(std::string(what) + ": the block offset " + text_of(offset) + " and the array shape " +
-                                text_of(global_shape) + " do not have the block's " + std::to_string(n) + " dimensions");
+    throw std::invalid_argument(std::string(what) + ": the block offset " + shape_text(offset) + " and the array shape " +
+                                shape_text(global_shape) + " do not have the block's " + std::to_string(n) + " dimensions");
   checked_product(global_shape, what);
   for (std::size_t k = 0; k < n; ++k)
     if (offset[k] < 0 || shape[k] < 0 || shape[k] > global_shape[k] || offset[k] > global_shape[k] - shape[k])
-      throw std::invalid_argument(std::string(what) + ": a block of shape " + text_of(shape) + " at " + text_of(offset) +
-                                  " lies outside the array of shape " + text_of(global_shape));
+      throw std::invalid_argument(std::string(what) + ": a block of shape " + shape_text(shape) + " at " + shape_text(offset) +
+                                  " lies outside the array of shape " + shape_text(global_shape));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -117,7 +111,7 @@ NDArray transpose(const NDArray& a, const std::vector<std::int64_t>& axes) {
   std::uint64_t seen = 0;  // n <= 32
   for (auto ax : axes) {
     if (ax < 0 || static_cast<std::size_t>(ax) >= n || (seen >> ax & 1))
-      throw std::invalid_argument("transpose: axes " + text_of(axes) + " are not a permutation of the block's axes");
+      throw std::invalid_argument("transpose: axes " + shape_text(axes) + " are not a permutation of the block's axes");
     seen |= std::uint64_t{1} << ax;
   }
   std::vector<std::int64_t> out_shape(n);
@@ -155,8 +149,8 @@ NDArray strided_slice(const NDArray& a, const std::vector<std::int64_t>& starts,
                       const std::vector<std::int64_t>& shape) {
   const std::size_t n = a.ndim();
   if (starts.size() != n || steps.size() != n || shape.size() != n)
-    throw std::invalid_argument("slice: starts " + text_of(starts) + ", steps " + text_of(steps) + " and shape " +
-                                text_of(shape) + " do not fit a block of shape " + a.shape_string());
+    throw std::invalid_argument("slice: starts " + shape_text(starts) + ", steps " + shape_text(steps) + " and shape " +
+                                shape_text(shape) + " do not fit a block of shape " + a.shape_string());
   // Every index read, start + i * step for i < shape[k], must lie inside the block; then
   // the result is no larger than the block.
   const bool empty = checked_product(shape, "slice") == 0;
@@ -194,7 +188,7 @@ NDArray strided_slice(const NDArray& a, const std::vector<std::int64_t>& starts,
 
 NDArray reshape(const NDArray& a, const std::vector<std::int64_t>& shape) {
   if (checked_product(shape, "reshape") != a.size())
-    throw std::invalid_argument("reshape: a block of shape " + a.shape_string() + " cannot become " + text_of(shape));
+    throw std::invalid_argument("reshape: a block of shape " + a.shape_string() + " cannot become " + shape_text(shape));
   NDArray out(shape, a.dtype());
   if (a.nbytes()) std::memcpy(out.bytes().data(), a.bytes().data(), a.nbytes());
   return out;
@@ -260,9 +254,9 @@ NDArray assemble(const std::vector<std::int64_t>& shape, DType dtype, std::span<
     for (std::size_t k = 0; k < n; ++k) {
       const std::int64_t e = piece.extent[k], s = piece.src_start[k], d = piece.dst_start[k];
       if (e < 0 || s < 0 || d < 0 || e > in.shape()[k] || s > in.shape()[k] - e || e > shape[k] || d > shape[k] - e)
-        throw std::invalid_argument("assemble: a piece of shape " + text_of(piece.extent) + " from " +
-                                    text_of(piece.src_start) + " of a block of shape " + in.shape_string() + " to " +
-                                    text_of(piece.dst_start) + " lies outside its block or the result " + text_of(shape));
+        throw std::invalid_argument("assemble: a piece of shape " + shape_text(piece.extent) + " from " +
+                                    shape_text(piece.src_start) + " of a block of shape " + in.shape_string() + " to " +
+                                    shape_text(piece.dst_start) + " lies outside its block or the result " + shape_text(shape));
     }
   }
   // Pieces that leave elements unwritten (or overwrite others) would expose old memory:

@@ -16,13 +16,6 @@
 
 namespace distrib::array::detail {
 
-// Checks of untrusted input, defined in kernels_layout.cpp.
-std::string text_of(const std::vector<std::int64_t>& shape);
-DType checked_dtype(std::uint8_t code, const char* what);
-std::int64_t checked_count(const std::vector<std::int64_t>& shape, DType dtype, const char* what);
-void check_position(const std::vector<std::int64_t>& offset, const std::vector<std::int64_t>& shape,
-                    const std::vector<std::int64_t>& global_shape, const char* what);
-
 namespace {
 ReduceKind checked_kind(ReduceKind k) {
   if (static_cast<std::uint8_t>(k) > static_cast<std::uint8_t>(ReduceKind::argmax))
@@ -248,14 +241,14 @@ NDArray reduce_chunk(const NDArray& block, const ReduceSpec& spec) {
   std::uint64_t seen = 0;  // n <= 32
   for (auto a : spec.axes) {
     if (a < 0 || static_cast<std::size_t>(a) >= n || (seen >> a & 1))
-      throw std::invalid_argument("reduce: axes " + text_of(spec.axes) + " are out of range or repeated for a block of shape " +
+      throw std::invalid_argument("reduce: axes " + shape_text(spec.axes) + " are out of range or repeated for a block of shape " +
                                   block.shape_string());
     seen |= std::uint64_t{1} << a;
   }
   if (is_arg(kind)) {
     // Indices count along one axis, or over the flattened array (all axes).
     if (spec.flat_arg ? spec.axes.size() != n : spec.axes.size() != 1)
-      throw std::invalid_argument(std::string("reduce: ") + reduce_name(kind) + " over axes " + text_of(spec.axes) +
+      throw std::invalid_argument(std::string("reduce: ") + reduce_name(kind) + " over axes " + shape_text(spec.axes) +
                                   (spec.flat_arg ? " is not over the flattened array" : " is not over one axis"));
     check_position(spec.block_offset, block.shape(), spec.global_shape, "reduce");
   }
@@ -329,7 +322,7 @@ NDArray reduce_finalize(ReduceKind kind, const NDArray& partial, int ddof, DType
   const std::int64_t m = check_partial(kind, partial);
   if (checked_count(shape, dtype, "reduce") != m)
     throw std::invalid_argument("reduce: a partial of shape " + partial.shape_string() + " does not fit the result " +
-                                text_of(shape));
+                                shape_text(shape));
   NDArray out(shape, dtype);
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "array/kernels.hpp"
 #include "array/program.hpp"
 #include "distrib/array.hpp"
 #include "distrib/future.hpp"
@@ -79,7 +80,6 @@ Shape numblocks_of(const Chunks& chunks);
 std::int64_t product(const Shape& s);
 /// Every block index of a grid, in C order.
 std::vector<Shape> all_blocks(const Shape& numblocks);
-std::string shape_text(const Shape& s);
 std::string chunks_text(const Chunks& c);
 /// A fresh or content-derived token for names.
 std::string token_of(const std::string& description);

@@ -13,11 +13,6 @@
 
 namespace distrib::array::detail {
 
-// Checks of untrusted input, defined in kernels_layout.cpp.
-std::uint64_t max_block_bytes();
-DType checked_dtype(std::uint8_t code, const char* what);
-std::int64_t checked_product(const std::vector<std::int64_t>& shape, const char* what);
-
 namespace {
 bool has_operand_a(InstrKind k) { return k != InstrKind::input && k != InstrKind::generate; }
 // Instructions whose result has the instruction's own shape (the others keep their operand's size).

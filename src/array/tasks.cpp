@@ -6,9 +6,6 @@
 
 namespace distrib::array::detail {
 
-// Checks of untrusted input, defined in kernels_layout.cpp.
-DType checked_dtype(std::uint8_t code, const char* what);
-
 namespace {
 using distrib::detail::TaskFunction;
 
