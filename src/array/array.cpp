@@ -78,9 +78,7 @@ Array elementwise(OpCode op, const Array& a, const Array& b) {
 Array with_scalar(OpCode op, const Array& a, double s, bool scalar_left) {
   const Node& x = checked(a.node());
   // The result dtype follows the kernel's rule for scalars.
-  DType sd = std::floor(s) == s && x.dtype != DType::float32 && x.dtype != DType::float64 ? DType::int64
-             : x.dtype == DType::float32                                                    ? DType::float32
-                                                                                            : DType::float64;
+  const DType sd = detail::scalar_dtype(x.dtype, s);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%d|%d|%.17g", static_cast<int>(op), scalar_left ? 1 : 0, s);
   auto node = make(NodeKind::elementwise, x.shape, x.chunks, detail::result_dtype(op, x.dtype, sd), detail::op_name(op), buf,

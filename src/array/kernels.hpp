@@ -36,6 +36,10 @@ NDArray unary(OpCode op, const NDArray& a);
 /// Elementwise binary operation with broadcasting (both operands have the same ndim; an
 /// extent 1 stretches). Operands are promoted to a common dtype first.
 NDArray binary(OpCode op, const NDArray& a, const NDArray& b, const std::vector<std::int64_t>& out_shape);
+/// The dtype a Python-style scalar takes next to an array of `array`: a whole number stays
+/// integral beside integers and bools, a float32 array is not widened (numpy's rule). The
+/// graph builder and the kernel both use it, so a node's dtype matches what runs.
+DType scalar_dtype(DType array, double s);
 NDArray binary_scalar(OpCode op, const NDArray& a, double s, bool scalar_left);
 /// out[i0..] = a[i_axes[0]..]: output axis k is input axis axes[k].
 NDArray transpose(const NDArray& a, const std::vector<std::int64_t>& axes);

@@ -260,13 +260,14 @@ NDArray binary(OpCode op, const NDArray& a, const NDArray& b, const std::vector<
   return out;
 }
 
+DType scalar_dtype(DType array, double s) {
+  if (std::floor(s) == s && array != DType::float32 && array != DType::float64) return DType::int64;
+  return array == DType::float32 ? DType::float32 : DType::float64;
+}
+
 NDArray binary_scalar(OpCode op, const NDArray& a, double s, bool scalar_left) {
   if (!is_binary_op(op)) throw std::invalid_argument("scalar kernel: not a binary operation: " + op_text(op));
-  // A Python float scalar does not widen float32 (numpy's value-based casting); integers
-  // and bools become float64 only if the scalar is not a whole number.
-  DType sd = std::floor(s) == s && a.dtype() != DType::float32 && a.dtype() != DType::float64 ? DType::int64
-             : a.dtype() == DType::float32                                                    ? DType::float32
-                                                                                              : DType::float64;
+  const DType sd = scalar_dtype(a.dtype(), s);
   // A whole number that int64 cannot hold (or an infinity) is out of bounds, as a Python
   // int too large for an int64 array is in numpy; converting it would be undefined.
   if (sd == DType::int64 && !(s >= -0x1p63 && s < 0x1p63))
