@@ -6,7 +6,8 @@
 //   rtt:  submit(inc, i).result(), median and p99 of 200
 //   first: the first submit(inc).result() on each fresh cluster
 // Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
-//   bench_throughput [n_tasks=20000] [repeats=3]
+//   bench_throughput [n_tasks=20000] [repeats=3] [only=map,tree,loop,rtt]
+// `only` runs a subset (for profiling one workload); start-up and first task always run.
 #include <distrib/distrib.hpp>
 
 #include "bench_common.hpp"
@@ -14,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   int n = argc > 1 ? std::stoi(argv[1]) : 20000;
   int repeats = argc > 2 ? std::stoi(argv[2]) : 3;
   const int leaves = n / 2;
+  const std::string only = argc > 3 ? argv[3] : "map,tree,loop,rtt";
+  auto wanted = [&](const char* name) { return only.find(name) != std::string::npos; };
 
   std::vector<double> startup, first_task_ms, map_rate, tree_rate, loop_rate, latency_us, latency_p99_us;
   for (int r = 0; r < repeats; ++r) {
@@ -54,10 +58,13 @@ int main(int argc, char** argv) {
 
     std::vector<int> xs(static_cast<std::size_t>(n));
     std::iota(xs.begin(), xs.end(), 0);
+    if (wanted("map")) {
     auto t1 = Clock::now();
     auto ys = client.gather(client.map(inc, xs));
     map_rate.push_back(n / seconds_since(t1));
     if (ys.back() != n) return 1;
+    }
+    if (wanted("tree")) {
 
     std::vector<int> leaf_inputs(static_cast<std::size_t>(leaves));
     std::iota(leaf_inputs.begin(), leaf_inputs.end(), 10 * n);
@@ -76,6 +83,8 @@ int main(int argc, char** argv) {
     long long expect = 0;
     for (int x : leaf_inputs) expect += x;
     if (total != expect) return 2;
+    }
+    if (wanted("loop")) {
 
     auto t3 = Clock::now();
     std::vector<distrib::Future<int>> fs;
@@ -83,9 +92,12 @@ int main(int argc, char** argv) {
     for (int x : xs) fs.push_back(client.submit(inc, 20 * n + x));
     client.gather(fs);
     loop_rate.push_back(n / seconds_since(t3));
+    }
+    if (wanted("rtt")) {
 
     std::vector<double> lat;
-    for (int i = 0; i < 200; ++i) {
+    const int round_trips = std::getenv("RTT_COUNT") ? std::atoi(std::getenv("RTT_COUNT")) : 200;
+    for (int i = 0; i < round_trips; ++i) {
       auto t = Clock::now();
       client.submit(inc, 40 * n + i).result();
       lat.push_back(seconds_since(t) * 1e6);
@@ -93,14 +105,15 @@ int main(int argc, char** argv) {
     latency_us.push_back(median(lat));
     std::sort(lat.begin(), lat.end());
     latency_p99_us.push_back(lat[lat.size() * 99 / 100]);
+    }
     client.shutdown();
   }
   report("localcluster_start", "s", startup);
-  report("map_gather", "tasks/s", map_rate);
-  report("tree_reduction", "tasks/s", tree_rate);
-  report("submit_loop_gather", "tasks/s", loop_rate);
-  report("round_trip_median", "us", latency_us);
-  report("round_trip_p99", "us", latency_p99_us);
+  if (!map_rate.empty()) report("map_gather", "tasks/s", map_rate);
+  if (!tree_rate.empty()) report("tree_reduction", "tasks/s", tree_rate);
+  if (!loop_rate.empty()) report("submit_loop_gather", "tasks/s", loop_rate);
+  if (!latency_us.empty()) report("round_trip_median", "us", latency_us);
+  if (!latency_p99_us.empty()) report("round_trip_p99", "us", latency_p99_us);
   report("first_task", "ms", first_task_ms);
   return 0;
 }

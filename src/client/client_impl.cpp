@@ -6,6 +6,7 @@
 #include <random>
 #include <unordered_set>
 
+#include "comm/io_loop.hpp"
 #include "comm/message.hpp"
 #include "core/log.hpp"
 #include "core/task_spec.hpp"
@@ -72,7 +73,7 @@ void ClientImpl::connect(const std::string& address) {
   scheduler_->start([this](InMessage&& m) { on_message(std::move(m)); },
                     [this](const std::string& reason) { on_lost(reason); });
   scheduler_->send(make_handshake(proto::Role::CLIENT, options_.name));
-  thread_ = std::thread([this] { io_.run(); });
+  thread_ = std::thread([this] { run_io(io_, default_io_spin()); });
   std::unique_lock lock(mutex_);
   // The scheduler answers with its handshake then the cluster's size: wait for both, so
   // that n_workers() is right as soon as the constructor returns.
@@ -253,6 +254,10 @@ void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::funct
   };
   check_open();  // the io loop would never run `start`
   asio::post(io_, [start = std::move(start), done] { start(done); });
+  spin_until([&] {
+    std::lock_guard lock(shared->mutex);
+    return shared->remaining == 0;
+  }, default_io_spin());
   std::unique_lock lock(shared->mutex);
   // If close() on another thread stopped the io loop before `start` ran, it never will:
   // give up once that loop is over (only then, as `start` refers to the caller's frame).

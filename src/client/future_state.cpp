@@ -1,4 +1,5 @@
 #include "client/client_impl.hpp"
+#include "comm/io_loop.hpp"
 
 namespace distrib::detail {
 
@@ -77,8 +78,12 @@ FutureStatus future_status(const FutureState& f) {
 }
 
 bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout) {
-  std::unique_lock lock(f.mutex);
   auto done = [&] { return f.status != FutureStatus::pending; };
+  spin_until([&] {  // results of short tasks arrive within microseconds: do not sleep yet
+    std::lock_guard lock(f.mutex);
+    return done();
+  }, default_io_spin());
+  std::unique_lock lock(f.mutex);
   if (!timeout) {
     f.cv.wait(lock, done);
     return true;

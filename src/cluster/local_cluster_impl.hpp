@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cluster/process.hpp"
+#include "comm/io_loop.hpp"
 #include "distrib/local_cluster.hpp"
 #include "scheduler/scheduler_server.hpp"
 #include "worker/worker_server.hpp"
@@ -20,7 +21,7 @@ struct InProcessNode {
   std::unique_ptr<Server> server;
   std::thread thread;
   void run() {
-    thread = std::thread([this] { io.run(); });
+    thread = std::thread([this] { detail::run_io(io, detail::default_io_spin()); });
   }
   /// Stops the server on its own thread, then joins it.
   template <class StopFn>

@@ -4,6 +4,7 @@
 
 #include <csignal>
 
+#include "comm/io_loop.hpp"
 #include "core/log.hpp"
 
 namespace distrib::detail {
@@ -22,7 +23,7 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
   server.start();
   log().info("scheduler listening at {}", server.address());
   if (on_ready) on_ready(server.address());
-  io.run();
+  run_io(io, default_io_spin());
   return 0;
 }
 
@@ -46,7 +47,7 @@ int run_worker(const WorkerOptions& options, const std::function<void(const std:
     if (!ec) server.stop("signal");
   });
   server.start();
-  io.run();
+  run_io(io, default_io_spin());
   return code;
 }
 

@@ -1,5 +1,7 @@
 #include "worker/thread_pool.hpp"
 
+#include "comm/io_loop.hpp"
+
 namespace distrib::detail {
 
 ThreadPool::ThreadPool(unsigned nthreads) {
@@ -16,19 +18,29 @@ ThreadPool::~ThreadPool() {
 }
 
 void ThreadPool::submit(std::function<void()> job) {
+  bool wake = false;
   {
     std::lock_guard lock(mutex_);
     jobs_.push_back(std::move(job));
+    wake = sleeping_ > 0;  // a polling thread sees the job without a wake-up
   }
-  cv_.notify_one();
+  if (wake) cv_.notify_one();
 }
 
 void ThreadPool::run() {
   while (true) {
     std::function<void()> job;
     {
+      auto ready = [this] { return stopping_ || !jobs_.empty(); };
+      // Short tasks come back to back: poll briefly before sleeping (see io_loop.hpp).
+      spin_until([&] {
+        std::lock_guard lock(mutex_);
+        return ready();
+      }, default_io_spin());
       std::unique_lock lock(mutex_);
-      cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      ++sleeping_;
+      cv_.wait(lock, ready);
+      --sleeping_;
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();

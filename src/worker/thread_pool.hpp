@@ -27,6 +27,7 @@ class ThreadPool {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
+  unsigned sleeping_ = 0;  // threads blocked in cv_.wait
   std::vector<std::thread> threads_;
 };
 
