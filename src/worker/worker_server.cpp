@@ -98,8 +98,11 @@ void WorkerServer::start() {
 }
 
 void WorkerServer::stop(const std::string& reason) {
-  if (stopped_) return;
-  stopped_ = true;
+  {
+    std::lock_guard lock(state_mutex_);  // task threads read it
+    if (stopped_) return;
+    stopped_ = true;
+  }
   log().info("worker '{}' stopping: {}", options_.name, reason);
   asio::error_code ec;
   acceptor_.close(ec);
@@ -162,19 +165,40 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
 }
 
 void WorkerServer::handle(wrk::Event e) {
+  std::vector<std::function<void()>> io_work;
+  {
+    std::lock_guard lock(state_mutex_);
+    apply_locked(std::move(e), nullptr, io_work);
+  }
+  for (auto& fn : io_work) fn();  // outside the lock: sends and fetches may call back
+}
+
+void WorkerServer::post_io_work(std::vector<std::function<void()>> io_work) {
+  if (io_work.empty()) return;
+  asio::post(io_, [io_work = std::move(io_work), alive = std::weak_ptr<bool>(alive_)] {
+    if (alive.expired()) return;
+    for (auto& fn : io_work) fn();
+  });
+}
+
+void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
+                                std::vector<std::function<void()>>& io_work) {
   if (stopped_) return;
   std::vector<wrk::Instruction> out;
   state_.handle(std::move(e), out);
   for (auto& ins : out) {
     if (auto* ex = std::get_if<wrk::Execute>(&ins)) {
-      execute(std::move(*ex));
+      if (next && !*next) *next = std::move(*ex);  // this task thread runs it next
+      else execute(std::move(*ex));
     } else if (auto* g = std::get_if<wrk::GatherDep>(&ins)) {
-      auto worker = g->worker;
-      auto keys = g->keys;
-      fetcher_.fetch(g->worker, std::move(g->keys), [this, worker, keys, alive = std::weak_ptr<bool>(alive_)](FetchResult r) {
-        if (alive.expired()) return;
-        if (!r.error.empty()) handle(wrk::GatherFailure{worker, keys, r.error});
-        else handle(wrk::GatherSuccess{worker, std::move(r.values), std::move(r.missing)});
+      io_work.push_back([this, worker = std::move(g->worker), keys = std::move(g->keys)]() mutable {
+        auto requested = keys;
+        fetcher_.fetch(worker, std::move(keys),
+                       [this, worker, requested, alive = std::weak_ptr<bool>(alive_)](FetchResult r) {
+                         if (alive.expired()) return;
+                         if (!r.error.empty()) handle(wrk::GatherFailure{worker, requested, r.error});
+                         else handle(wrk::GatherSuccess{worker, std::move(r.values), std::move(r.missing)});
+                       });
       });
     } else if (auto* f = std::get_if<wrk::SendTaskFinished>(&ins)) {
       finished_.push_back(std::move(*f));
@@ -185,16 +209,17 @@ void WorkerServer::handle(wrk::Event e) {
       auto m = mb.root().initMissingData();
       m.setKey(md->key);
       m.setWorker(md->worker);
-      scheduler_->send(mb.finish());
+      io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
       MessageBuilder mb;
       auto r = mb.root().initStealResponse();
       r.setKey(st->key);
       r.setReleased(st->released);
-      scheduler_->send(mb.finish());
+      io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
     }
   }
-  // Reports produced in this turn of the event loop leave together in one message.
+  // Reports leave together from the io thread, in one message per kind, once it gets to them:
+  // under load that is one message for many tasks.
   if ((!finished_.empty() || !erred_.empty()) && !flush_scheduled_) {
     flush_scheduled_ = true;
     asio::post(io_, [this, alive = std::weak_ptr<bool>(alive_)] {
@@ -204,59 +229,90 @@ void WorkerServer::handle(wrk::Event e) {
 }
 
 void WorkerServer::flush_reports() {
-  flush_scheduled_ = false;
-  if (stopped_) return;
-  if (!finished_.empty()) {
-    MessageBuilder mb;
-    auto list = mb.root().initTasksFinished(static_cast<unsigned>(finished_.size()));
-    for (unsigned i = 0; i < finished_.size(); ++i) {
-      list[i].setKey(finished_[i].key);
-      list[i].setType(finished_[i].type);
-      list[i].setNbytes(finished_[i].nbytes);
-      list[i].setDuration(finished_[i].duration);
-    }
-    scheduler_->send(mb.finish());
-    finished_.clear();
+  std::vector<wrk::SendTaskFinished> finished;
+  std::vector<wrk::SendTaskErred> erred;
+  {
+    std::lock_guard lock(state_mutex_);
+    flush_scheduled_ = false;
+    if (stopped_) return;
+    finished.swap(finished_);
+    erred.swap(erred_);
   }
-  if (!erred_.empty()) {
+  if (!finished.empty()) {
     MessageBuilder mb;
-    auto list = mb.root().initTaskErred(static_cast<unsigned>(erred_.size()));
-    for (unsigned i = 0; i < erred_.size(); ++i) {
-      list[i].setKey(erred_[i].key);
-      list[i].setExceptionType(erred_[i].exception_type);
-      list[i].setMessage(erred_[i].message);
+    auto list = mb.root().initTasksFinished(static_cast<unsigned>(finished.size()));
+    for (unsigned i = 0; i < finished.size(); ++i) {
+      list[i].setKey(finished[i].key);
+      list[i].setType(finished[i].type);
+      list[i].setNbytes(finished[i].nbytes);
+      list[i].setDuration(finished[i].duration);
     }
     scheduler_->send(mb.finish());
-    erred_.clear();
+  }
+  if (!erred.empty()) {
+    MessageBuilder mb;
+    auto list = mb.root().initTaskErred(static_cast<unsigned>(erred.size()));
+    for (unsigned i = 0; i < erred.size(); ++i) {
+      list[i].setKey(erred[i].key);
+      list[i].setExceptionType(erred[i].exception_type);
+      list[i].setMessage(erred[i].message);
+    }
+    scheduler_->send(mb.finish());
+  }
+}
+
+namespace {
+// Runs one task: its result or its exception as the event for the state.
+wrk::Event invoke_task(const TaskFunction* fn, const std::string& key, std::vector<Value>& args) {
+  try {
+    auto start = std::chrono::steady_clock::now();
+    auto value = fn->invoke(args);
+    return wrk::ExecuteSuccess{key, std::move(value),
+                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
+  } catch (const std::exception& e) {
+    return wrk::ExecuteFailure{key, demangle(typeid(e).name()), e.what()};
+  } catch (...) {
+    return wrk::ExecuteFailure{key, "unknown", "a non-standard exception was thrown"};
+  }
+}
+}  // namespace
+
+void WorkerServer::run_tasks(wrk::Execute ex) {
+  std::optional<wrk::Execute> next = std::move(ex);
+  while (next) {
+    wrk::Execute current = std::move(*next);
+    next.reset();
+    const TaskFunction* fn = TaskRegistry::instance().find(current.spec->function);
+    wrk::Event result = fn ? invoke_task(fn, current.spec->key, current.args)
+                           : wrk::Event(wrk::ExecuteFailure{current.spec->key, "distrib::NoWorkerCanRun",
+                                                            "task function '" + current.spec->function +
+                                                                "' is not registered in this worker"});
+    current.args.clear();  // inputs are released before the next task starts
+    std::vector<std::function<void()>> io_work;
+    {
+      std::lock_guard lock(state_mutex_);
+      apply_locked(std::move(result), &next, io_work);
+    }
+    post_io_work(std::move(io_work));
   }
 }
 
 void WorkerServer::execute(wrk::Execute ex) {
-  const TaskFunction* fn = TaskRegistry::instance().find(ex.spec->function);
-  auto key = ex.spec->key;
   auto alive = std::weak_ptr<bool>(alive_);
-  auto report = [this, alive](wrk::Event e) {
-    asio::post(io_, [this, alive, e = std::move(e)]() mutable {
-      if (!alive.expired()) handle(std::move(e));
-    });
-  };
-  if (!fn) {
-    report(wrk::ExecuteFailure{key, "distrib::NoWorkerCanRun",
-                               "task function '" + ex.spec->function + "' is not registered in this worker"});
-    return;
-  }
-  pool_->submit([fn, key, args = std::move(ex.args), report]() mutable {
-    try {
-      auto start = std::chrono::steady_clock::now();
-      auto value = fn->invoke(args);
-      report(wrk::ExecuteSuccess{key, std::move(value),
-                                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()});
-    } catch (const std::exception& e) {
-      report(wrk::ExecuteFailure{key, demangle(typeid(e).name()), e.what()});
-    } catch (...) {
-      report(wrk::ExecuteFailure{key, "unknown", "a non-standard exception was thrown"});
-    }
+  pool_->submit([this, alive, ex = std::move(ex)]() mutable {
+    auto live = alive.lock();
+    if (live && *live) run_tasks(std::move(ex));  // not while the server is being destroyed
   });
+}
+
+std::size_t WorkerServer::n_stored() const {
+  std::lock_guard lock(state_mutex_);
+  return state_.n_stored();
+}
+
+std::uint64_t WorkerServer::stored_bytes() const {
+  std::lock_guard lock(state_mutex_);
+  return state_.stored_bytes();
 }
 
 void WorkerServer::accept() {
@@ -318,10 +374,13 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
   reply.setId(req.getId());
   std::vector<std::pair<std::string, Value>> found;
   std::vector<std::string> missing;
-  for (auto k : req.getKeys()) {
-    std::string key = k;
-    if (auto v = state_.get_data(key)) found.emplace_back(std::move(key), std::move(*v));
-    else missing.push_back(std::move(key));
+  {
+    std::lock_guard lock(state_mutex_);
+    for (auto k : req.getKeys()) {
+      std::string key = k;
+      if (auto v = state_.get_data(key)) found.emplace_back(std::move(key), std::move(*v));
+      else missing.push_back(std::move(key));
+    }
   }
   auto values = reply.initValues(static_cast<unsigned>(found.size()));
   for (unsigned i = 0; i < found.size(); ++i) {
@@ -381,8 +440,11 @@ void WorkerServer::send_heartbeat() {
   MessageBuilder mb;
   auto hb = mb.root().initHeartbeat();
   hb.setMemoryBytes(current_rss_bytes());
-  hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
-  hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
+  {
+    std::lock_guard lock(state_mutex_);
+    hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
+    hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
+  }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };

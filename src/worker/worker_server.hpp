@@ -1,7 +1,8 @@
 #pragma once
 // WorkerServer: a worker's I/O. Keeps the connection to the scheduler, serves its data to
 // peers and clients on its own port, fetches inputs from peers, and runs tasks on a thread
-// pool whose results come back to the io thread as WorkerState events.
+// pool. A task thread applies its result to the WorkerState itself (under a mutex) and
+// goes on with the next ready task; reports to the scheduler leave from the io thread.
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
@@ -9,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,7 +48,9 @@ class WorkerServer {
   void stop(const std::string& reason);
   const std::string& address() const { return address_; }
   const std::string& name() const { return options_.name; }
-  const wrk::WorkerState& state() const { return state_; }
+  /// Keys and bytes held (thread-safe: task threads update the state too).
+  std::size_t n_stored() const;
+  std::uint64_t stored_bytes() const;
 
   /// Called once registered with the scheduler.
   std::function<void()> on_registered;
@@ -56,7 +61,16 @@ class WorkerServer {
   void accept();
   void on_scheduler_message(InMessage&& m);
   void on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m);
+  /// Applies an event on the io thread.
   void handle(wrk::Event e);
+  /// Applies an event with state_mutex_ held, from the io thread (`next` null) or from a
+  /// task thread, which gets the next task to run in `next` instead of a hand-off.
+  /// Work that must run on the io thread (sends, fetches) goes to `io_work`, to be run
+  /// once the mutex is released.
+  void apply_locked(wrk::Event e, std::optional<wrk::Execute>* next, std::vector<std::function<void()>>& io_work);
+  void post_io_work(std::vector<std::function<void()>> io_work);
+  /// Runs `ex` on this task thread, then every task the state hands back to it.
+  void run_tasks(wrk::Execute ex);
   void execute(wrk::Execute ex);
   void run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec);
   void send_heartbeat();
@@ -69,8 +83,11 @@ class WorkerServer {
   std::string address_;
   ConnectionPtr scheduler_;
   bool scheduler_handshaken_ = false;
+  // The state and the reports are shared by the io thread and the task threads: a task
+  // thread applies its own result and takes the next ready task itself, so short tasks
+  // run back to back without two thread hand-offs each.
+  mutable std::mutex state_mutex_;
   wrk::WorkerState state_;
-  std::vector<wrk::Instruction> instructions_;
   std::vector<wrk::SendTaskFinished> finished_;  // reports not yet sent
   std::vector<wrk::SendTaskErred> erred_;
   bool flush_scheduled_ = false;

@@ -44,12 +44,12 @@ class Release : public ::testing::Test {
   }
   std::size_t worker_stored() {
     std::promise<std::size_t> p;
-    asio::post(worker_.io, [&] { p.set_value(worker_.server->state().n_stored()); });
+    asio::post(worker_.io, [&] { p.set_value(worker_.server->n_stored()); });
     return p.get_future().get();
   }
   std::uint64_t worker_bytes() {
     std::promise<std::uint64_t> p;
-    asio::post(worker_.io, [&] { p.set_value(worker_.server->state().stored_bytes()); });
+    asio::post(worker_.io, [&] { p.set_value(worker_.server->stored_bytes()); });
     return p.get_future().get();
   }
   InProcessNode<detail::SchedulerServer> scheduler_;
