@@ -114,13 +114,14 @@ void ClientImpl::on_message(InMessage&& m) {
   };
   switch (root.which()) {
     case proto::Message::KEYS_IN_MEMORY: {
-      std::vector<std::pair<FutureState*, std::string>> done;
+      std::vector<std::tuple<FutureState*, std::string, std::optional<Value>>> done;
       {
         std::lock_guard lock(mutex_);
         for (auto k : root.getKeysInMemory())
-          if (auto* f = lookup(k.getKey())) done.emplace_back(f, k.getWorker());
+          if (auto* f = lookup(k.getKey()))
+            done.emplace_back(f, k.getWorker(), k.hasValue() ? std::optional(mr.value(k.getValue())) : std::nullopt);
       }
-      for (auto& [f, w] : done) f->set_finished(w);
+      for (auto& [f, w, v] : done) f->set_finished(w, std::move(v));
       return;
     }
     case proto::Message::TASK_ERRED: {
@@ -499,14 +500,19 @@ std::vector<FutureHandle> ClientImpl::scatter(std::vector<Value> values, const S
 std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& futures) {
   for (auto* f : futures)
     if (auto e = future_exception(*f)) std::rethrow_exception(e);
+  check_open();  // as for values still on workers: a closed client gives none
   std::vector<const FutureState*> todo;
   std::unordered_set<const FutureState*> seen;
-  for (auto* f : futures)
-    if (seen.insert(f).second) todo.push_back(f);
   std::unordered_map<std::string, Value> values;
+  for (auto* f : futures) {
+    if (!seen.insert(f).second) continue;
+    std::lock_guard lock(f->mutex);
+    if (f->value) values.emplace(f->key, *f->value);  // small results came with the notice
+    else todo.push_back(f);
+  }
   auto deadline = std::chrono::steady_clock::now() + std::max(options_.connect_timeout, std::chrono::milliseconds(30'000));
   auto backoff = std::chrono::milliseconds(5);
-  while (true) {
+  while (!todo.empty()) {
     // One request per worker, all in flight at once.
     std::map<std::string, std::vector<std::string>> by_worker;
     for (auto* f : todo) {

@@ -29,7 +29,8 @@ class FutureState {
   /// The last copy of a Future going away releases the key on the cluster.
   ~FutureState();
 
-  void set_finished(const std::string& worker);
+  /// `value`: the result itself when the scheduler passed a small one on.
+  void set_finished(const std::string& worker, std::optional<Value> value = std::nullopt);
   void set_erred(const std::string& type, const std::string& message);
   void set_lost(const std::string& reason);
   void set_cancelled();
@@ -44,6 +45,7 @@ class FutureState {
   mutable std::condition_variable cv;
   FutureStatus status = FutureStatus::pending;
   mutable std::string worker;  // where the result lives; moves if the result is recomputed elsewhere
+  std::optional<Value> value;  // a small result that came with the notice (no fetch needed)
   std::string error_type;
   std::string error_message;
   std::string lost_reason;  // set when the cluster connection was lost

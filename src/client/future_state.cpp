@@ -23,11 +23,12 @@ void FutureState::transition(Update update) {
   for (auto& fn : run) fn();  // outside the lock: a callback may look at this future
 }
 
-void FutureState::set_finished(const std::string& w) {
+void FutureState::set_finished(const std::string& w, std::optional<Value> v) {
   transition([&] {
     if (status != FutureStatus::pending && status != FutureStatus::finished) return false;
     status = FutureStatus::finished;
     worker = w;  // also updated when a lost result was recomputed elsewhere
+    if (v) value = std::move(v);
     return true;
   });
 }

@@ -112,6 +112,7 @@ struct TaskFinished {
   type @1 :Text;
   nbytes @2 :UInt64;
   duration @3 :Float64;      # seconds the task ran, for the scheduler's estimates
+  value @4 :Value;           # the result itself when it is small (kInlineResultBytes), else unset
 }
 
 # worker -> scheduler, and scheduler -> client
@@ -127,6 +128,7 @@ struct KeyInMemory {
   worker @1 :Text;
   type @2 :Text;
   nbytes @3 :UInt64;
+  value @4 :Value;           # a small result, passed on from taskFinished: no fetch needed
 }
 
 # any -> worker, answered by DataReply with the same id.

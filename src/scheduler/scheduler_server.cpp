@@ -221,7 +221,9 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       if (peer->kind != Kind::worker) break;
       for (auto t : root.getTasksFinished()) {
         if (dashboard_) recorder_.task_finished(t.getKey(), peer->address, t.getDuration());
-        state_.handle(sched::TaskFinished{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration()}, actions_);
+        sched::TaskFinished ev{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration(), std::nullopt};
+        if (t.hasValue()) ev.value = mr.value(t.getValue());
+        state_.handle(std::move(ev), actions_);
       }
       flush(actions_);
       return;
@@ -387,6 +389,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
       list[i].setWorker(keys[i]->worker_address);
       list[i].setType(keys[i]->type);
       list[i].setNbytes(keys[i]->nbytes);
+      if (keys[i]->value) mb.set_value(list[i].initValue(), *keys[i]->value);
     }
     send_to(clients_, cid, mb.finish());
   }

@@ -231,7 +231,7 @@ struct SchedulerState::Impl {
     ts->type = e.type;
     ts->nbytes = e.nbytes;
     w->second.has_what.insert(ts);
-    for (auto c : ts->who_wants) report_memory(ts, c);
+    for (auto c : ts->who_wants) report_memory(ts, c, e.value);
     for (auto* dep : ts->dependents) {
       if (dep->status == TaskStatus::waiting && --dep->waiting_on == 0) schedule(dep);
     }
@@ -711,9 +711,9 @@ struct SchedulerState::Impl {
     release_keys_if_unneeded(dep_keys);
   }
 
-  void report_memory(TaskState* ts, ClientId c) {
+  void report_memory(TaskState* ts, ClientId c, const std::optional<Value>& value = std::nullopt) {
     const auto& address = ts->who_has.empty() ? std::string() : workers.at(ts->who_has.front()).address;
-    out->push_back(KeyInMemory{c, ts->key, address, ts->type, ts->nbytes});
+    out->push_back(KeyInMemory{c, ts->key, address, ts->type, ts->nbytes, value});
   }
 
   void report_erred(TaskState* ts, ClientId c) {

@@ -53,6 +53,7 @@ struct TaskFinished {
   std::string type;
   std::uint64_t nbytes = 0;
   double duration = 0;  // seconds
+  std::optional<Value> value;  // a small result sent along (passed on to clients, not kept)
 };
 struct TaskErred {
   WorkerId worker;
@@ -115,6 +116,7 @@ struct KeyInMemory {
   std::string worker_address;
   std::string type;
   std::uint64_t nbytes = 0;
+  std::optional<Value> value;  // the result itself, when the worker sent it along
 };
 struct KeyErred {
   ClientId client;

@@ -246,6 +246,7 @@ void WorkerServer::flush_reports() {
       list[i].setType(finished[i].type);
       list[i].setNbytes(finished[i].nbytes);
       list[i].setDuration(finished[i].duration);
+      if (finished[i].value) mb.set_value(list[i].initValue(), *finished[i].value);
     }
     scheduler_->send(mb.finish());
   }

@@ -222,7 +222,9 @@ struct WorkerState::Impl {
 
   void report_finished(TaskState* ts, double duration = 0) {
     const auto& v = data.at(ts->key);
-    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration});
+    std::optional<Value> small;
+    if (v.bytes.size() <= kInlineResultBytes) small = v;  // shares the bytes, no copy
+    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration, std::move(small)});
   }
 
   void on(StoreData& e) {

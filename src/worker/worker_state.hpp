@@ -72,11 +72,16 @@ struct GatherDep {
   std::string worker;
   std::vector<std::string> keys;
 };
+/// Results up to this size travel with the report, so that a client gets them from the
+/// scheduler's notice instead of asking the worker (one round trip less per small result).
+inline constexpr std::size_t kInlineResultBytes = 1024;
+
 struct SendTaskFinished {
   std::string key;
   std::string type;
   std::uint64_t nbytes = 0;
   double duration = 0;
+  std::optional<Value> value;  // set when nbytes <= kInlineResultBytes
 };
 struct SendTaskErred {
   std::string key;

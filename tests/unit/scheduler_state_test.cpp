@@ -121,6 +121,28 @@ TEST_F(SchedulerStateTest, TaskWithoutWorkersIsNoWorkerThenScheduledWhenWorkerJo
   EXPECT_EQ(s.n_processing(1), 1u);
 }
 
+TEST_F(SchedulerStateTest, SmallResultSentAlongReachesEveryClientThatWantsIt) {
+  add_worker(1);
+  step(AddClient{1});
+  step(AddClient{2});
+  submit(1, {make_task("a")}, {"a"});
+  submit(2, {}, {"a"});
+  TaskFinished done{1, "a", "i32", 4, 0.001, encode_value(std::int32_t{5})};
+  auto out = step(std::move(done));
+  auto notices = all_of_type<KeyInMemory>(out);
+  ASSERT_EQ(notices.size(), 2u);
+  for (const auto& n : notices) {
+    ASSERT_TRUE(n.value.has_value());
+    EXPECT_EQ(n.value->bytes.view(), encode_value(std::int32_t{5}).bytes.view());
+    EXPECT_EQ(n.worker_address, address_of(1));
+  }
+  // A client asking later gets the notice without the value (it fetches from the worker).
+  step(AddClient{3});
+  notices = all_of_type<KeyInMemory>(submit(3, {}, {"a"}));
+  ASSERT_EQ(notices.size(), 1u);
+  EXPECT_FALSE(notices[0].value.has_value());
+}
+
 TEST_F(SchedulerStateTest, NoWorkerTasksAreScheduledInPriorityOrder) {
   submit(1, {make_task("late", {}, "inc", 5), make_task("early", {}, "inc", -3), make_task("mid", {}, "inc", 0)},
          {"late", "early", "mid"});

@@ -122,6 +122,23 @@ TEST_F(WorkerStateTest, AtMostNthreadsExecuteAtOnce) {
   EXPECT_EQ(executed_keys(out), std::vector<std::string>{"d"});
 }
 
+TEST_F(WorkerStateTest, SmallResultsTravelWithTheReportLargeOnesDoNot) {
+  WorkerState w(1);
+  compute(w, make_task("small"));
+  auto fin = all_of_type<SendTaskFinished>(succeed(w, "small", int_value(7)));
+  ASSERT_EQ(fin.size(), 1u);
+  ASSERT_TRUE(fin[0].value.has_value());
+  EXPECT_TRUE(same_value(*fin[0].value, int_value(7)));
+
+  compute(w, make_task("large"));
+  Value big{"bytes", Bytes::copy_of(std::string(kInlineResultBytes + 1, 'x'))};
+  fin = all_of_type<SendTaskFinished>(succeed(w, "large", big));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_FALSE(fin[0].value.has_value());
+  EXPECT_EQ(fin[0].nbytes, kInlineResultBytes + 1);
+  EXPECT_TRUE(same_value(*w.get_data("large"), big));  // kept here either way
+}
+
 TEST_F(WorkerStateTest, ZeroThreadsMeansOne) {
   WorkerState w(0);
   EXPECT_EQ(executed_keys(compute(w, make_task("a"))), std::vector<std::string>{"a"});
