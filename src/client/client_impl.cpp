@@ -1,5 +1,6 @@
 #include "client/client_impl.hpp"
 
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no allocation per task key
 #include <xxhash.h>
 
 #include <cstdio>
@@ -34,16 +35,16 @@ std::string type_prefix(const std::string& type) {
 // Hashes what makes a pure task: its function and its arguments.
 class Tokenizer {
  public:
-  Tokenizer() { XXH3_64bits_reset(state_.get()); }
+  Tokenizer() { XXH3_64bits_reset(&state_); }
   void add(std::string_view s) {
     std::uint64_t n = s.size();
-    XXH3_64bits_update(state_.get(), &n, sizeof n);
-    XXH3_64bits_update(state_.get(), s.data(), s.size());
+    XXH3_64bits_update(&state_, &n, sizeof n);
+    XXH3_64bits_update(&state_, s.data(), s.size());
   }
-  std::uint64_t digest() const { return XXH3_64bits_digest(state_.get()); }
+  std::uint64_t digest() const { return XXH3_64bits_digest(&state_); }
 
  private:
-  std::unique_ptr<XXH3_state_t, decltype(&XXH3_freeState)> state_{XXH3_createState(), &XXH3_freeState};
+  XXH3_state_t state_;
 };
 
 WorkerDescription describe(proto::WorkerInfo::Reader w) {
@@ -73,7 +74,10 @@ void ClientImpl::connect(const std::string& address) {
   scheduler_->start([this](InMessage&& m) { on_message(std::move(m)); },
                     [this](const std::string& reason) { on_lost(reason); });
   scheduler_->send(make_handshake(proto::Role::CLIENT, options_.name));
-  thread_ = std::thread([this] { run_io(io_, default_io_spin()); });
+  thread_ = std::thread([this] {
+    name_this_thread("distrib-client");
+    run_io(io_, default_io_spin());
+  });
   std::unique_lock lock(mutex_);
   // The scheduler answers with its handshake then the cluster's size: wait for both, so
   // that n_workers() is right as soon as the constructor returns.
@@ -267,16 +271,28 @@ void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::funct
 }
 
 namespace {
-// Writes a TaskSpec from a request's arguments (futures become keys).
-void fill_args(TaskSpec& spec, std::vector<TaskArgument>& args, const ClientImpl* owner, Tokenizer* token) {
+// Raises for arguments that cannot be sent: futures of another client.
+void check_args(const std::vector<TaskArgument>& args, const ClientImpl* owner) {
   auto check_owner = [&](const FutureHandle& f) {
     if (f->owner != owner)
       throw std::invalid_argument("distrib: future '" + f->key + "' belongs to another client and cannot be an argument here");
   };
+  for (const auto& a : args) {
+    if (a.dependency) check_owner(a.dependency);
+    for (const auto& f : a.dependency_list) check_owner(f);
+  }
+}
+
+void check_options(const SubmitOptions& o) {
+  for (const auto& [name, amount] : o.resources)
+    if (!(amount > 0)) throw std::invalid_argument("distrib: resource '" + name + "' must be a positive amount");
+}
+
+// Writes a TaskSpec from a request's arguments (futures become keys); check_args first.
+void fill_args(TaskSpec& spec, std::vector<TaskArgument>& args, Tokenizer* token) {
   spec.args.reserve(args.size());
   for (auto& a : args) {
     if (a.dependency) {
-      check_owner(a.dependency);
       if (token) token->add("key:" + a.dependency->key);
       spec.args.push_back(TaskArg{a.dependency->key});
     } else if (!a.graph_key.empty()) {
@@ -285,7 +301,6 @@ void fill_args(TaskSpec& spec, std::vector<TaskArgument>& args, const ClientImpl
     } else if (a.is_list) {
       KeyList list{{}, a.list_type};
       for (auto& f : a.dependency_list) {
-        check_owner(f);
         list.keys.push_back(f->key);
         if (token) token->add("key:" + f->key);
       }
@@ -305,56 +320,65 @@ void apply_options(TaskSpec& spec, const SubmitOptions& o) {
   spec.workers = o.workers;
   spec.allow_other_workers = o.allow_other_workers;
   spec.resources.assign(o.resources.begin(), o.resources.end());
-  for (auto& [name, amount] : spec.resources)
-    if (!(amount > 0)) throw std::invalid_argument("distrib: resource '" + name + "' must be a positive amount");
 }
 }  // namespace
 
 std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
-  // Everything is checked and encoded on the caller's thread: a bad argument raises before
-  // anything is sent, and the io thread only writes.
+  // Everything is checked on the caller's thread before anything is sent, so a bad argument
+  // raises with nothing sent; encoding happens here too, and the io thread only writes.
   check_open();
-  std::vector<TaskSpec> specs;
-  specs.reserve(batch.size());
-  for (auto& req : batch) {
-    static const SubmitOptions defaults;
-    const SubmitOptions& o = req.options ? *req.options : defaults;
-    TaskSpec spec;
-    spec.function = req.function->name;
-    std::optional<Tokenizer> token;
-    if (o.pure && o.key.empty()) {
-      token.emplace();
-      token->add(spec.function);
-    }
-    fill_args(spec, req.args, this, token ? &*token : nullptr);
-    apply_options(spec, o);
-    spec.key = !o.key.empty() ? o.key : spec.function + "-" + (token ? hex(token->digest()) : next_token());
-    // Higher user priority first, then submission order.
-    spec.priority = -static_cast<std::int64_t>(o.priority) * (std::int64_t{1} << 40) + ++sequence_;
-    specs.push_back(std::move(spec));
+  static const SubmitOptions defaults;
+  for (const auto& req : batch) {
+    check_args(req.args, this);
+    check_options(req.options ? *req.options : defaults);
   }
+  // Independent tasks go in messages of bounded size, each wanting its own keys, and each
+  // is sent as soon as it is encoded: the scheduler starts on the first tasks of a large
+  // map while later ones are still being encoded here.
+  constexpr std::size_t kTasksPerMessage = 1000;
   std::vector<FutureHandle> out;
+  out.reserve(batch.size());
+  std::vector<TaskSpec> specs;
   std::vector<const TaskSpec*> to_send;
-  {
-    std::lock_guard lock(mutex_);
-    for (auto& spec : specs) {
-      bool fresh = false;
-      out.push_back(future_for(spec.key, fresh));
-      if (fresh) to_send.push_back(&spec);  // a live future for the same key already asked for it
+  for (std::size_t start = 0; start < batch.size(); start += kTasksPerMessage) {
+    std::size_t end = std::min(batch.size(), start + kTasksPerMessage);
+    specs.clear();
+    specs.reserve(end - start);
+    for (std::size_t r = start; r < end; ++r) {
+      auto& req = batch[r];
+      const SubmitOptions& o = req.options ? *req.options : defaults;
+      TaskSpec spec;
+      spec.function = req.function->name;
+      std::optional<Tokenizer> token;
+      if (o.pure && o.key.empty()) {
+        token.emplace();
+        token->add(spec.function);
+      }
+      fill_args(spec, req.args, token ? &*token : nullptr);
+      apply_options(spec, o);
+      spec.key = !o.key.empty() ? o.key : spec.function + "-" + (token ? hex(token->digest()) : next_token());
+      // Higher user priority first, then submission order.
+      spec.priority = -static_cast<std::int64_t>(o.priority) * (std::int64_t{1} << 40) + ++sequence_;
+      specs.push_back(std::move(spec));
     }
-  }
-  // Independent tasks go in messages of bounded size (a huge map would exceed the header
-  // limit), each wanting its own keys; the writer still batches them into large writes.
-  constexpr std::size_t kTasksPerMessage = 20'000;
-  for (std::size_t start = 0; start < to_send.size(); start += kTasksPerMessage) {
-    auto n = static_cast<unsigned>(std::min(kTasksPerMessage, to_send.size() - start));
+    to_send.clear();
+    {
+      std::lock_guard lock(mutex_);
+      for (auto& spec : specs) {
+        bool fresh = false;
+        out.push_back(future_for(spec.key, fresh));
+        if (fresh) to_send.push_back(&spec);  // a live future for the same key already asked for it
+      }
+    }
+    if (to_send.empty()) continue;
+    auto n = static_cast<unsigned>(to_send.size());
     MessageBuilder mb;
     auto graph = mb.root().initUpdateGraph();
     auto tasks = graph.initTasks(n);
     auto wanted = graph.initWanted(n);
     for (unsigned i = 0; i < n; ++i) {
-      write_task_spec(mb, tasks[i], *to_send[start + i]);
-      wanted.set(i, to_send[start + i]->key);
+      write_task_spec(mb, tasks[i], *to_send[i]);
+      wanted.set(i, to_send[i]->key);
     }
     post_message(mb.finish());
   }
@@ -387,6 +411,7 @@ std::vector<FutureHandle> ClientImpl::submit_graph(const Graph& graph, const std
       stack.pop_back();
     }
   }
+  for (const auto* node : order) check_args(node->args, this);
   std::int64_t base = sequence_.fetch_add(static_cast<std::int64_t>(order.size())) + 1;
   std::vector<TaskSpec> specs;
   for (std::size_t i = 0; i < order.size(); ++i) {
@@ -395,7 +420,7 @@ std::vector<FutureHandle> ClientImpl::submit_graph(const Graph& graph, const std
     spec.function = order[i]->function->name;
     spec.priority = base + static_cast<std::int64_t>(i);
     auto args = order[i]->args;  // the graph stays reusable
-    fill_args(spec, args, this, nullptr);
+    fill_args(spec, args, nullptr);
     specs.push_back(std::move(spec));
   }
   std::vector<std::string> wanted_keys = targets;

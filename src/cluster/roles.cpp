@@ -21,6 +21,7 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
     io.stop();
   });
   server.start();
+  name_this_thread("distrib-sched");
   log().info("scheduler listening at {}", server.address());
   if (on_ready) on_ready(server.address());
   run_io(io, default_io_spin());
@@ -47,6 +48,7 @@ int run_worker(const WorkerOptions& options, const std::function<void(const std:
     if (!ec) server.stop("signal");
   });
   server.start();
+  name_this_thread("distrib-worker");
   run_io(io, default_io_spin());
   return code;
 }

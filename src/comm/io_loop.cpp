@@ -1,5 +1,6 @@
 #include "comm/io_loop.hpp"
 
+#include <pthread.h>
 #include <sched.h>
 
 #include <cstdlib>
@@ -19,7 +20,9 @@ std::chrono::microseconds default_io_spin() {
   return spin;
 }
 
-void yield_cpu() { sched_yield(); }  // lets a runnable thread on this CPU go first
+void yield_cpu() { sched_yield(); }
+
+void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }  // lets a runnable thread on this CPU go first
 
 void run_io(asio::io_context& io, std::chrono::microseconds spin) {
   if (spin.count() <= 0) {

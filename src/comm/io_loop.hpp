@@ -30,6 +30,9 @@ bool spin_until(Done done, std::chrono::microseconds spin);
 
 void yield_cpu();
 
+/// Names the calling thread (shown by top, ps -L and perf), at most 15 characters.
+void name_this_thread(const char* name);
+
 template <class Done>
 bool spin_until(Done done, std::chrono::microseconds spin) {
   if (done()) return true;

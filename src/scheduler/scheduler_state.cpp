@@ -1,5 +1,7 @@
 #include "scheduler/scheduler_state.hpp"
 
+#include <array>
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -24,9 +26,18 @@ const char* to_string(TaskStatus s) {
 
 namespace {
 
+constexpr std::size_t kStatuses = 7;  // TaskStatus values
+
+/// Live tasks of one prefix by status, kept as statuses change (the dashboard reads them
+/// every refresh; counting over every task each time cost a fifth of the scheduler's CPU).
+struct PrefixTally {
+  std::array<std::size_t, kStatuses> by_status{};
+};
+
 struct TaskState {
   std::string key;
   std::string prefix;
+  PrefixTally* tally = nullptr;
   TaskSpecPtr spec;
   std::uint32_t retries_left = 0;
   double estimate = 0;  // expected duration counted in its worker's occupancy
@@ -98,6 +109,27 @@ struct SchedulerState::Impl {
   std::vector<std::string> to_release;         // worklist of release_keys_if_unneeded
   bool releasing = false;
   std::vector<Action>* out = nullptr;
+  std::unordered_map<std::string, PrefixTally> tallies;  // never shrinks: prefixes are few
+  std::array<std::size_t, kStatuses> status_totals{};
+
+  void set_status(TaskState* ts, TaskStatus s) {
+    auto from = static_cast<std::size_t>(ts->status), to = static_cast<std::size_t>(s);
+    --ts->tally->by_status[from];
+    ++ts->tally->by_status[to];
+    --status_totals[from];
+    ++status_totals[to];
+    ts->status = s;
+  }
+
+  /// Adds a new task (status released) to the table and the tallies.
+  TaskState* add_task(std::unique_ptr<TaskState> owned) {
+    auto* ts = owned.get();
+    ts->tally = &tallies[ts->prefix];
+    ++ts->tally->by_status[static_cast<std::size_t>(ts->status)];
+    ++status_totals[static_cast<std::size_t>(ts->status)];
+    tasks.emplace(ts->key, std::move(owned));
+    return ts;
+  }
 
   TaskState* find(const std::string& key) {
     auto it = tasks.find(key);
@@ -152,7 +184,7 @@ struct SchedulerState::Impl {
     for (auto* ts : processing) {
       if (ts->status != TaskStatus::processing) continue;  // already moved by lose()
       ts->processing_on = 0;
-      ts->status = TaskStatus::released;
+      set_status(ts, TaskStatus::released);
       if (needed(ts)) recompute(ts);
       else unneeded.push_back(ts->key);
     }
@@ -175,8 +207,7 @@ struct SchedulerState::Impl {
       ts->prefix = key_prefix(spec->key);
       ts->spec = spec;
       ts->retries_left = spec->retries;
-      created.push_back(ts.get());
-      tasks.emplace(spec->key, std::move(ts));
+      created.push_back(add_task(std::move(ts)));
     }
     std::vector<std::string> missing(created.size());
     for (std::size_t i = 0; i < created.size(); ++i) {
@@ -226,7 +257,7 @@ struct SchedulerState::Impl {
     auto& known = durations[ts->prefix];
     known = known == 0 ? e.duration : 0.5 * known + 0.5 * e.duration;  // follows drifts quickly
     unassign(ts);
-    ts->status = TaskStatus::memory;
+    set_status(ts, TaskStatus::memory);
     ts->who_has = {e.worker};
     ts->type = e.type;
     ts->nbytes = e.nbytes;
@@ -246,7 +277,7 @@ struct SchedulerState::Impl {
     unassign(ts);
     if (ts->retries_left > 0) {  // submit(..., retries = n): run it again, maybe elsewhere
       --ts->retries_left;
-      ts->status = TaskStatus::released;
+      set_status(ts, TaskStatus::released);
       recompute(ts);
       return;
     }
@@ -280,14 +311,13 @@ struct SchedulerState::Impl {
         owned->prefix = key_prefix(k.key);
         owned->spec = std::move(spec);
         owned->scattered = true;
-        ts = owned.get();
-        tasks.emplace(k.key, std::move(owned));
+        ts = add_task(std::move(owned));
       }
       ts->who_wants.insert(e.client);
       client_wants.insert(ts);
       if (ts->status != TaskStatus::memory && ts->status != TaskStatus::released) continue;  // being computed
       bool was_in_memory = ts->status == TaskStatus::memory;  // scattered again: only more holders
-      ts->status = TaskStatus::memory;
+      set_status(ts, TaskStatus::memory);
       ts->type = k.type;
       ts->nbytes = k.nbytes;
       for (auto wid : k.holders) {
@@ -365,7 +395,7 @@ struct SchedulerState::Impl {
     if (t != workers.end() && satisfies(t->second, ts, !ts->spec->allow_other_workers)) {
       assign(ts, t->second);
     } else {
-      ts->status = TaskStatus::released;
+      set_status(ts, TaskStatus::released);
       recompute(ts);
     }
   }
@@ -447,7 +477,7 @@ struct SchedulerState::Impl {
         return;
       }
     }
-    ts->status = TaskStatus::waiting;
+    set_status(ts, TaskStatus::waiting);
     for (auto* d : ts->dependencies) {
       if (d->status != TaskStatus::memory) ++ts->waiting_on;
       if (d->status == TaskStatus::released) recompute(d);
@@ -493,7 +523,7 @@ struct SchedulerState::Impl {
 
   void schedule(TaskState* ts) {
     if (workers.empty()) {
-      ts->status = TaskStatus::no_worker;
+      set_status(ts, TaskStatus::no_worker);
       unrunnable.insert(ts);
       return;
     }
@@ -512,7 +542,7 @@ struct SchedulerState::Impl {
       for (auto& [id, w] : workers)
         if (satisfies(w, ts, false)) candidates.push_back(&w);
     if (candidates.empty()) {  // restrictions or resources no worker meets yet
-      ts->status = TaskStatus::no_worker;
+      set_status(ts, TaskStatus::no_worker);
       unrunnable.insert(ts);
       return;
     }
@@ -535,7 +565,7 @@ struct SchedulerState::Impl {
       }
     }
     if (!best) {  // every worker is saturated: wait on the scheduler, in priority order
-      ts->status = TaskStatus::queued;
+      set_status(ts, TaskStatus::queued);
       queued.insert(ts);
       return;
     }
@@ -544,7 +574,7 @@ struct SchedulerState::Impl {
 
   void assign(TaskState* ts, WorkerInfo& w) {
     ts->steal_refused = false;
-    ts->status = TaskStatus::processing;
+    set_status(ts, TaskStatus::processing);
     ts->processing_on = w.id;
     ts->estimate = estimate(ts);
     w.processing.insert(ts);
@@ -610,7 +640,7 @@ struct SchedulerState::Impl {
       }
       if (t->status == TaskStatus::no_worker) unrunnable.erase(t);
       if (t->status == TaskStatus::queued) queued.erase(t);
-      t->status = TaskStatus::erred;
+      set_status(t, TaskStatus::erred);
       t->exception_type = type;
       t->exception_message = message;
       for (auto* d : t->dependencies) recheck.push_back(d->key);  // an erred task needs no inputs
@@ -623,7 +653,7 @@ struct SchedulerState::Impl {
 
   /// A key's only copy was lost with its worker.
   void lose(TaskState* ts) {
-    ts->status = TaskStatus::released;
+    set_status(ts, TaskStatus::released);
     for (auto* d : ts->dependents) {
       if (d->status == TaskStatus::waiting) {
         ++d->waiting_on;
@@ -631,7 +661,7 @@ struct SchedulerState::Impl {
         // It can no longer fetch this input: take it back and wait for the recomputation.
         out->push_back(FreeKeys{d->processing_on, {d->key}});
         unassign(d);
-        d->status = TaskStatus::waiting;
+        set_status(d, TaskStatus::waiting);
         d->waiting_on = 0;
         for (auto* x : d->dependencies) d->waiting_on += x->status != TaskStatus::memory;
       }
@@ -651,23 +681,23 @@ struct SchedulerState::Impl {
           out->push_back(FreeKeys{wid, {ts->key}});
         }
         ts->who_has.clear();
-        ts->status = TaskStatus::released;
+        set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::processing:
         out->push_back(FreeKeys{ts->processing_on, {ts->key}});
         unassign(ts);
-        ts->status = TaskStatus::released;
+        set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::no_worker:
         unrunnable.erase(ts);
-        ts->status = TaskStatus::released;
+        set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::queued:
         queued.erase(ts);
-        ts->status = TaskStatus::released;
+        set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::waiting:
-        ts->status = TaskStatus::released;
+        set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::released:
       case TaskStatus::erred:
@@ -706,6 +736,8 @@ struct SchedulerState::Impl {
   void forget(TaskState* ts) {
     for (auto* d : ts->dependencies) erase_one(d->dependents, ts);
     auto dep_keys = keys_of(ts->dependencies);
+    --ts->tally->by_status[static_cast<std::size_t>(ts->status)];
+    --status_totals[static_cast<std::size_t>(ts->status)];
     tasks.erase(ts->key);  // destroys ts
     // Inputs looked up again by key: releasing one may forget others.
     release_keys_if_unneeded(dep_keys);
@@ -782,20 +814,25 @@ std::vector<SchedulerState::WorkerSnapshot> SchedulerState::workers(bool with_ke
 
 std::vector<std::pair<std::string, std::size_t>> SchedulerState::task_counts() const {
   std::map<std::string, std::size_t> counts;
-  for (auto& [k, ts] : impl_->tasks) ++counts[to_string(ts->status)];
+  for (std::size_t i = 0; i < kStatuses; ++i)
+    if (impl_->status_totals[i] > 0) counts[to_string(static_cast<TaskStatus>(i))] = impl_->status_totals[i];
   return {counts.begin(), counts.end()};
 }
 
 std::unordered_map<std::string, SchedulerState::PrefixCounts> SchedulerState::prefix_counts() const {
   std::unordered_map<std::string, PrefixCounts> out;
-  for (auto& [k, ts] : impl_->tasks) {
-    auto& c = out[ts->prefix];
-    switch (ts->status) {
-      case TaskStatus::processing: ++c.processing; break;
-      case TaskStatus::memory: ++c.memory; break;
-      case TaskStatus::erred: ++c.erred; break;
-      default: ++c.waiting; break;
+  for (const auto& [prefix, tally] : impl_->tallies) {
+    PrefixCounts c;
+    for (std::size_t i = 0; i < kStatuses; ++i) {
+      auto n = tally.by_status[i];
+      switch (static_cast<TaskStatus>(i)) {
+        case TaskStatus::processing: c.processing += n; break;
+        case TaskStatus::memory: c.memory += n; break;
+        case TaskStatus::erred: c.erred += n; break;
+        default: c.waiting += n; break;
+      }
     }
+    if (c.processing + c.memory + c.erred + c.waiting > 0) out.emplace(prefix, c);
   }
   return out;
 }
@@ -815,6 +852,15 @@ std::size_t SchedulerState::n_processing(WorkerId worker) const {
 
 void SchedulerState::validate() const {
   auto fail = [](const std::string& what) { throw std::logic_error("SchedulerState invariant broken: " + what); };
+  std::array<std::size_t, kStatuses> totals{};
+  std::unordered_map<std::string, PrefixTally> tallies;
+  for (auto& [key, ts] : impl_->tasks) {
+    ++totals[static_cast<std::size_t>(ts->status)];
+    ++tallies[ts->prefix].by_status[static_cast<std::size_t>(ts->status)];
+  }
+  if (totals != impl_->status_totals) fail("the per-status totals drifted from the tasks");
+  for (const auto& [prefix, tally] : impl_->tallies)
+    if (tally.by_status != tallies[prefix].by_status) fail("the tally of prefix '" + prefix + "' drifted");
   for (auto& [key, ts] : impl_->tasks) {
     if (ts->key != key) fail("task stored under the wrong key " + key);
     if (ts->status == TaskStatus::processing) {

@@ -5,7 +5,11 @@
 namespace distrib::detail {
 
 ThreadPool::ThreadPool(unsigned nthreads) {
-  for (unsigned i = 0; i < std::max(1u, nthreads); ++i) threads_.emplace_back([this] { run(); });
+  for (unsigned i = 0; i < std::max(1u, nthreads); ++i)
+    threads_.emplace_back([this] {
+      name_this_thread("distrib-task");
+      run();
+    });
 }
 
 ThreadPool::~ThreadPool() {
