@@ -25,6 +25,13 @@ std::atomic<std::uint64_t>& process_bytes_written() {
 namespace {
 constexpr std::size_t kReadBufferBytes = 256 * 1024;
 
+// asio's transfer_all moves at most 64 KiB per system call; a 1 GB frame then takes 16,000
+// reads or writes, each a trip through the reactor. This one lets each call move as much
+// as the kernel takes (the buffers bound it).
+struct TransferAllLarge {
+  std::size_t operator()(const asio::error_code& ec, std::size_t) const { return ec ? 0 : std::size_t{1} << 30; }
+};
+
 std::string endpoint_text(const asio::ip::tcp::socket& s) {
   asio::error_code ec;
   auto ep = s.remote_endpoint(ec);
@@ -54,7 +61,7 @@ void Connection::read_more() {
   auto direct = decoder_.direct_target();
   if (!direct.empty()) {
     // A large frame: read straight into its final buffer, no staging copy.
-    asio::async_read(socket_, asio::buffer(direct.data(), direct.size()),
+    asio::async_read(socket_, asio::buffer(direct.data(), direct.size()), TransferAllLarge{},
                      [this, self](asio::error_code ec, std::size_t n) {
                        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
                        bytes_read_ += n;
@@ -122,7 +129,7 @@ void Connection::start_write() {
   buffers_.clear();
   for (auto p : parts_) buffers_.emplace_back(p.data(), p.size());
   auto self = shared_from_this();
-  asio::async_write(socket_, buffers_, [this, self](asio::error_code ec, std::size_t n) {
+  asio::async_write(socket_, buffers_, TransferAllLarge{}, [this, self](asio::error_code ec, std::size_t n) {
     writing_ = false;
     in_flight_.clear();
     if (ec) return close("write failed: " + ec.message());
