@@ -28,6 +28,23 @@ namespace {
 
 constexpr std::size_t kStatuses = 7;  // TaskStatus values
 
+/// The clients that want a key: almost always one, so a small vector (no allocation per
+/// task for a hash table) with set operations.
+class ClientSet {
+ public:
+  void insert(ClientId c) {
+    if (!count(c)) ids_.push_back(c);
+  }
+  void erase(ClientId c) { std::erase(ids_, c); }
+  bool count(ClientId c) const { return std::find(ids_.begin(), ids_.end(), c) != ids_.end(); }
+  bool empty() const { return ids_.empty(); }
+  auto begin() const { return ids_.begin(); }
+  auto end() const { return ids_.end(); }
+
+ private:
+  std::vector<ClientId> ids_;
+};
+
 /// Live tasks of one prefix by status, kept as statuses change (the dashboard reads them
 /// every refresh; counting over every task each time cost a fifth of the scheduler's CPU).
 struct PrefixTally {
@@ -52,7 +69,7 @@ struct TaskState {
   std::vector<WorkerId> who_has;
   std::string type;
   std::uint64_t nbytes = 0;
-  std::unordered_set<ClientId> who_wants;
+  ClientSet who_wants;
   std::string exception_type;
   std::string exception_message;
 };
@@ -111,6 +128,8 @@ struct SchedulerState::Impl {
   std::vector<Action>* out = nullptr;
   std::unordered_map<std::string, PrefixTally> tallies;  // never shrinks: prefixes are few
   std::array<std::size_t, kStatuses> status_totals{};
+  PrefixTally* last_tally = nullptr;
+  std::string last_tally_prefix;
 
   void set_status(TaskState* ts, TaskStatus s) {
     auto from = static_cast<std::size_t>(ts->status), to = static_cast<std::size_t>(s);
@@ -124,7 +143,12 @@ struct SchedulerState::Impl {
   /// Adds a new task (status released) to the table and the tallies.
   TaskState* add_task(std::unique_ptr<TaskState> owned) {
     auto* ts = owned.get();
-    ts->tally = &tallies[ts->prefix];
+    // Tasks come in runs of one prefix: look the tally up again only when the prefix changes.
+    if (!last_tally || last_tally_prefix != ts->prefix) {
+      last_tally = &tallies[ts->prefix];
+      last_tally_prefix = ts->prefix;
+    }
+    ts->tally = last_tally;
     ++ts->tally->by_status[static_cast<std::size_t>(ts->status)];
     ++status_totals[static_cast<std::size_t>(ts->status)];
     tasks.emplace(ts->key, std::move(owned));
