@@ -364,6 +364,10 @@ std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
     to_send.clear();
     {
       std::lock_guard lock(mutex_);
+      // Lost or closed while earlier chunks were encoded: futures made now would never hear back.
+      if (closed_ || !lost_reason_.empty())
+        throw CommError("the client cannot reach the cluster: " +
+                        (lost_reason_.empty() ? std::string("the client is closed") : lost_reason_));
       for (auto& spec : specs) {
         bool fresh = false;
         out.push_back(future_for(spec.key, fresh));

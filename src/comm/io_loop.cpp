@@ -20,9 +20,10 @@ std::chrono::microseconds default_io_spin() {
   return spin;
 }
 
+// Lets a runnable thread on this CPU go first.
 void yield_cpu() { sched_yield(); }
 
-void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }  // lets a runnable thread on this CPU go first
+void name_this_thread(const char* name) { pthread_setname_np(pthread_self(), name); }
 
 void run_io(asio::io_context& io, std::chrono::microseconds spin) {
   if (spin.count() <= 0) {

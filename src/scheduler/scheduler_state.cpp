@@ -126,7 +126,7 @@ struct SchedulerState::Impl {
   std::vector<std::string> to_release;         // worklist of release_keys_if_unneeded
   bool releasing = false;
   std::vector<Action>* out = nullptr;
-  std::unordered_map<std::string, PrefixTally> tallies;  // never shrinks: prefixes are few
+  std::unordered_map<std::string, PrefixTally> tallies;  // prefixes with live tasks
   std::array<std::size_t, kStatuses> status_totals{};
   PrefixTally* last_tally = nullptr;
   std::string last_tally_prefix;
@@ -273,6 +273,9 @@ struct SchedulerState::Impl {
     auto* ts = find(e.key);
     auto w = workers.find(e.worker);
     if (w == workers.end()) return;
+    if (ts && ts->status == TaskStatus::memory &&
+        std::find(ts->who_has.begin(), ts->who_has.end(), e.worker) != ts->who_has.end())
+      return;  // a second report of a result this worker holds (it ran the key twice): keep it
     if (!ts || ts->status != TaskStatus::processing || ts->processing_on != e.worker) {
       // The result is not wanted any more (released or already computed elsewhere).
       out->push_back(FreeKeys{e.worker, {e.key}});
@@ -762,6 +765,11 @@ struct SchedulerState::Impl {
     auto dep_keys = keys_of(ts->dependencies);
     --ts->tally->by_status[static_cast<std::size_t>(ts->status)];
     --status_totals[static_cast<std::size_t>(ts->status)];
+    const auto& counts = ts->tally->by_status;
+    if (std::all_of(counts.begin(), counts.end(), [](std::size_t n) { return n == 0; })) {
+      if (last_tally == ts->tally) last_tally = nullptr;
+      tallies.erase(ts->prefix);  // the last task of its prefix: unique prefixes do not pile up
+    }
     tasks.erase(ts->key);  // destroys ts
     // Inputs looked up again by key: releasing one may forget others.
     release_keys_if_unneeded(dep_keys);
@@ -883,6 +891,7 @@ void SchedulerState::validate() const {
     ++tallies[ts->prefix].by_status[static_cast<std::size_t>(ts->status)];
   }
   if (totals != impl_->status_totals) fail("the per-status totals drifted from the tasks");
+  if (tallies.size() != impl_->tallies.size()) fail("a prefix tally is missing, or kept with no live task");
   for (const auto& [prefix, tally] : impl_->tallies)
     if (tally.by_status != tallies[prefix].by_status) fail("the tally of prefix '" + prefix + "' drifted");
   for (auto& [key, ts] : impl_->tasks) {

@@ -70,7 +70,10 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
 }
 
 WorkerServer::~WorkerServer() {
-  *alive_ = false;
+  {
+    std::lock_guard lock(state_mutex_);
+    stopped_ = true;  // task threads still running start nothing more
+  }
   pool_.reset();  // joins running tasks before the state they report to goes away
 }
 
@@ -301,8 +304,12 @@ void WorkerServer::run_tasks(wrk::Execute ex) {
 void WorkerServer::execute(wrk::Execute ex) {
   auto alive = std::weak_ptr<bool>(alive_);
   pool_->submit([this, alive, ex = std::move(ex)]() mutable {
-    auto live = alive.lock();
-    if (live && *live) run_tasks(std::move(ex));  // not while the server is being destroyed
+    if (alive.expired()) return;
+    {
+      std::lock_guard lock(state_mutex_);
+      if (stopped_) return;  // stopped or being destroyed: do not start user code
+    }
+    run_tasks(std::move(ex));
   });
 }
 

@@ -143,6 +143,23 @@ TEST_F(SchedulerStateTest, SmallResultSentAlongReachesEveryClientThatWantsIt) {
   EXPECT_FALSE(notices[0].value.has_value());
 }
 
+TEST_F(SchedulerStateTest, SecondReportOfAResultTheWorkerHoldsDoesNotFreeIt) {
+  // Released while running on w1, submitted again and sent to w1 again: w1 reports the key
+  // twice (once per run). The second report must not make w1 drop the copy it holds.
+  add_worker(1);
+  step(AddClient{1});
+  submit(1, {make_task("a")}, {"a"});
+  release(1, {"a"});
+  submit(1, {make_task("a")}, {"a"});
+  ASSERT_EQ(s.status("a"), TaskStatus::processing);
+  finish(1, "a");
+  ASSERT_EQ(s.status("a"), TaskStatus::memory);
+  auto out = finish(1, "a");
+  EXPECT_FALSE(frees(out, 1, "a"));
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+  EXPECT_EQ(s.who_has("a"), std::vector<WorkerId>{1});
+}
+
 TEST_F(SchedulerStateTest, NoWorkerTasksAreScheduledInPriorityOrder) {
   submit(1, {make_task("late", {}, "inc", 5), make_task("early", {}, "inc", -3), make_task("mid", {}, "inc", 0)},
          {"late", "early", "mid"});
