@@ -59,8 +59,11 @@ class Writer {
   /// Makes room for `n` more bytes so a bulk write does not grow the buffer twice.
   void reserve(std::size_t n) {
     if (size_ + n <= cap_) return;
-    std::size_t cap = cap_ == 0 ? 64 : cap_;
-    while (cap < size_ + n) cap *= 2;
+    // Doubling amortises many small writes; a write beyond that gets exactly what it needs,
+    // so that a large value's buffer has the value's size and the pool can reuse it for
+    // the next value, or frame, of that size (a doubled 1 GiB buffer would never match).
+    std::size_t cap = std::max<std::size_t>(64, cap_ * 2);
+    if (cap < size_ + n) cap = size_ + n;
     auto next = detail::allocate_buffer(cap);
     if (size_ > 0) std::memcpy(next.get(), buf_.get(), size_);
     buf_ = std::move(next);
