@@ -28,6 +28,7 @@
 #   OUT_DIR        where the raw outputs go (default: /tmp/distrib-compare-<date>)
 #   RUN_TIMEOUT    seconds allowed per run (default: 600); a run that fails or times out
 #                  only leaves blank cells
+#   TABLE_ONLY     set (with OUT_DIR of an earlier run): run nothing, redraw that run's table
 set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -80,8 +81,11 @@ if ! "$PYTHON" -c 'import distributed, numpy' >/dev/null 2>&1; then
   "$PYTHON" -c 'import distributed, numpy' || die "'$PYTHON' still cannot import distributed (try PYTHON=/usr/bin/python3)"
 fi
 
-mkdir -p "$OUT_DIR" || die "cannot create OUT_DIR '$OUT_DIR'"
 RUNS_TSV="$OUT_DIR/runs.tsv"
+if [[ -n "${TABLE_ONLY:-}" ]]; then
+  [[ -f "$RUNS_TSV" ]] || die "TABLE_ONLY: no earlier run in OUT_DIR '$OUT_DIR'"
+else
+mkdir -p "$OUT_DIR" || die "cannot create OUT_DIR '$OUT_DIR'"
 printf 'round\tside\tname\trc\tseconds\tloadavg_1m\n' >"$RUNS_TSV"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -91,6 +95,7 @@ printf 'round\tside\tname\trc\tseconds\tloadavg_1m\n' >"$RUNS_TSV"
   echo "python: $PYTHON, distributed $("$PYTHON" -c 'import distributed; print(distributed.__version__)' 2>/dev/null)"
   echo "rounds: $ROUNDS, run timeout: $RUN_TIMEOUT s"
 } >"$OUT_DIR/env.txt"
+fi
 log "raw outputs in $OUT_DIR"
 
 # run <round> <side> <name> <stdout file> <command...>: one run under a timeout, never fatal.
@@ -129,6 +134,7 @@ distrib() {  # distrib <round> <binary> [args...]
 }
 
 for ((round = 1; round <= ROUNDS; ++round)); do
+  [[ -n "${TABLE_ONLY:-}" ]] && break  # only redraw the table from an earlier OUT_DIR
   pairs=(throughput transfer seed)
   for pair in "${pairs[@]}"; do
     case $pair in
@@ -240,6 +246,10 @@ for size in ("100MB", "1GB"):
                 continue
             rows.append((f"{op} {pretty} ({note})", "GB/s",
                          D("transfer", f"{op}_{mode}_{size}_GBps"), O(TR, f"{op}_{size}"), bw, HI))
+            if mode == "direct" and O(TR, f"{op}_{size}_ndarray") is not None:
+                # numpy arrays in Dask, NDArray here: both decode without a copy
+                rows.append((f"{op} {pretty} ({note}; distrib: `NDArray`)", "GB/s",
+                             D("transfer", f"{op}_{mode}_{size}_GBps"), O(TR, f"{op}_{size}_ndarray"), bw, HI))
 rows += [
     ("worker→worker 200 MB, end to end (distrib: `std::vector<double>`)", "GB/s",
      D("transfer", "w2w_e2e_GBps"), O(TR, "worker_to_worker_200MB"), bw, HI),
