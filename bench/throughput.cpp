@@ -60,30 +60,29 @@ int main(int argc, char** argv) {
     std::vector<int> xs(static_cast<std::size_t>(n));
     std::iota(xs.begin(), xs.end(), 0);
     if (wanted("map")) {
-    auto t1 = Clock::now();
-    std::vector<int> ys;
-    {
-      auto fs = client.map(inc, xs);
-      map_call_ms.push_back(seconds_since(t1) * 1e3);  // as Dask's figure: the map() call alone
-      ys = client.gather(fs);
-      map_gathered_ms.push_back(seconds_since(t1) * 1e3);
-    }  // the futures are released here, inside the timing, as in Dask's script
-    map_rate.push_back(n / seconds_since(t1));
-    if (ys.back() != n) return 1;
+      auto t1 = Clock::now();
+      std::vector<int> ys;
+      {
+        auto fs = client.map(inc, xs);
+        map_call_ms.push_back(seconds_since(t1) * 1e3);  // as Dask's figure: the map() call alone
+        ys = client.gather(fs);
+        map_gathered_ms.push_back(seconds_since(t1) * 1e3);
+      }  // the futures are released here, inside the timing, as in Dask's script
+      map_rate.push_back(n / seconds_since(t1));
+      if (ys.back() != n) return 1;
     }
     if (wanted("tree")) {
-
-    std::vector<int> leaf_inputs(static_cast<std::size_t>(leaves));
-    std::iota(leaf_inputs.begin(), leaf_inputs.end(), 10 * n);
-    auto t2 = Clock::now();
-    auto level = client.map(widen, leaf_inputs);
-    std::size_t tasks = level.size();
-    while (level.size() > 1) {
-      std::vector<distrib::Future<long long>> next;
-      for (std::size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(client.submit(add, level[i], level[i + 1]));
-      tasks += next.size();
-      if (level.size() % 2) next.push_back(level.back());
-      level = std::move(next);
+      std::vector<int> leaf_inputs(static_cast<std::size_t>(leaves));
+      std::iota(leaf_inputs.begin(), leaf_inputs.end(), 10 * n);
+      auto t2 = Clock::now();
+      auto level = client.map(widen, leaf_inputs);
+      std::size_t tasks = level.size();
+      while (level.size() > 1) {
+        std::vector<distrib::Future<long long>> next;
+        for (std::size_t i = 0; i + 1 < level.size(); i += 2) next.push_back(client.submit(add, level[i], level[i + 1]));
+        tasks += next.size();
+        if (level.size() % 2) next.push_back(level.back());
+        level = std::move(next);
     }
     long long total = level.front().result();
     tree_rate.push_back(static_cast<double>(tasks) / seconds_since(t2));
@@ -92,22 +91,20 @@ int main(int argc, char** argv) {
     if (total != expect) return 2;
     }
     if (wanted("loop")) {
-
-    auto t3 = Clock::now();
-    std::vector<distrib::Future<int>> fs;
-    fs.reserve(xs.size());
-    for (int x : xs) fs.push_back(client.submit(inc, 20 * n + x));
-    client.gather(fs);
-    loop_rate.push_back(n / seconds_since(t3));
+      auto t3 = Clock::now();
+      std::vector<distrib::Future<int>> fs;
+      fs.reserve(xs.size());
+      for (int x : xs) fs.push_back(client.submit(inc, 20 * n + x));
+      client.gather(fs);
+      loop_rate.push_back(n / seconds_since(t3));
     }
     if (wanted("rtt")) {
-
-    std::vector<double> lat;
-    const int round_trips = std::getenv("RTT_COUNT") ? std::atoi(std::getenv("RTT_COUNT")) : 200;
-    for (int i = 0; i < round_trips; ++i) {
-      auto t = Clock::now();
-      client.submit(inc, 40 * n + i).result();
-      lat.push_back(seconds_since(t) * 1e6);
+      std::vector<double> lat;
+      const int round_trips = std::getenv("RTT_COUNT") ? std::atoi(std::getenv("RTT_COUNT")) : 200;
+      for (int i = 0; i < round_trips; ++i) {
+        auto t = Clock::now();
+        client.submit(inc, 40 * n + i).result();
+        lat.push_back(seconds_since(t) * 1e6);
     }
     latency_us.push_back(median(lat));
     std::sort(lat.begin(), lat.end());

@@ -64,6 +64,25 @@ std::vector<double> time_worker_to_worker(distrib::Client& client, Make make, Co
   }
   return seconds;
 }
+
+// Times `repeats` scatters of `value` and gathers of it back; reports both as
+// scatter_<label> and gather_<label>. `same` checks what came back.
+template <class T, class Same>
+void time_scatter_gather(distrib::Client& client, const T& value, const std::string& label, double bytes,
+                         int repeats, Same same) {
+  std::vector<double> scatter_s, gather_s;
+  for (int r = 0; r < repeats; ++r) {
+    auto t0 = Clock::now();
+    auto f = client.scatter(value, {.hash = false});
+    scatter_s.push_back(seconds_since(t0));
+    auto t1 = Clock::now();
+    auto back = f.result();
+    gather_s.push_back(seconds_since(t1));
+    if (!same(back)) throw std::runtime_error("gather of " + label + " returned other data");
+  }
+  report_rate("scatter_" + label, bytes, scatter_s);
+  report_rate("gather_" + label, bytes, gather_s);
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -73,33 +92,14 @@ int main(int argc, char** argv) {
   distrib::Client client(cluster);
 
   for (auto [label, nbytes] : {std::pair{"100MB", std::int64_t{100'000'000}}, {"1GB", std::int64_t{1'000'000'000}}}) {
-    auto data = make_data(nbytes, 1);
-    std::vector<double> scatter_s, gather_s;
-    for (int r = 0; r < repeats; ++r) {
-      auto t0 = Clock::now();
-      auto f = client.scatter(data, {.hash = false});
-      scatter_s.push_back(seconds_since(t0));
-      auto t1 = Clock::now();
-      auto back = f.result();
-      gather_s.push_back(seconds_since(t1));
-      if (back.size() != data.size() || back[back.size() / 2] != data[data.size() / 2]) return 1;
-    }
-    report_rate(std::string("scatter_") + label, static_cast<double>(nbytes), scatter_s);
-    report_rate(std::string("gather_") + label, static_cast<double>(nbytes), gather_s);
+    const auto data = make_data(nbytes, 1);
+    time_scatter_gather(client, data, label, static_cast<double>(nbytes), repeats, [&](const std::vector<double>& b) {
+      return b.size() == data.size() && b[b.size() / 2] == data[data.size() / 2];
+    });
     // The same as an NDArray, which decodes without a copy (as a numpy array in Dask).
-    auto array = distrib::NDArray::from_values<double>(data);
-    std::vector<double> array_scatter_s, array_gather_s;
-    for (int r = 0; r < repeats; ++r) {
-      auto t0 = Clock::now();
-      auto f = client.scatter(array, {.hash = false});
-      array_scatter_s.push_back(seconds_since(t0));
-      auto t1 = Clock::now();
-      auto back = f.result();
-      array_gather_s.push_back(seconds_since(t1));
-      if (back.nbytes() != array.nbytes()) return 1;
-    }
-    report_rate(std::string("scatter_") + label + "_ndarray", static_cast<double>(nbytes), array_scatter_s);
-    report_rate(std::string("gather_") + label + "_ndarray", static_cast<double>(nbytes), array_gather_s);
+    const auto array = distrib::NDArray::from_values<double>(data);
+    time_scatter_gather(client, array, std::string(label) + "_ndarray", static_cast<double>(nbytes), repeats,
+                        [&](const distrib::NDArray& b) { return b.nbytes() == array.nbytes(); });
   }
 
   const std::int64_t w2w = 200'000'000;
