@@ -74,6 +74,8 @@ void ClientImpl::connect(const std::string& address) {
   scheduler_->start([this](InMessage&& m) { on_message(std::move(m)); },
                     [this](const std::string& reason) { on_lost(reason); });
   scheduler_->send(make_handshake(proto::Role::CLIENT, options_.name));
+  trim_timer_ = std::make_unique<asio::steady_timer>(io_);
+  trim_buffers_later();
   thread_ = std::thread([this] {
     name_this_thread("distrib-client");
     run_io(io_, default_io_spin());
@@ -184,6 +186,16 @@ void ClientImpl::on_message(InMessage&& m) {
     default:
       throw std::runtime_error("unexpected message from the scheduler");
   }
+}
+
+void ClientImpl::trim_buffers_later() {
+  trim_timer_->expires_after(std::chrono::seconds(5));
+  trim_timer_->async_wait([self = weak_from_this(), this](asio::error_code ec) {
+    auto alive = self.lock();
+    if (ec || !alive || io_finished_) return;
+    trim_pooled_buffers();
+    trim_buffers_later();
+  });
 }
 
 void ClientImpl::on_lost(const std::string& reason) {

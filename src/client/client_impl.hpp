@@ -5,6 +5,7 @@
 // live futures by key.
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <atomic>
 #include <condition_variable>
@@ -87,6 +88,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
 
  private:
   void on_message(InMessage&& m);
+  /// Every few seconds on the io thread: large buffers nobody reused go back to the system.
+  void trim_buffers_later();
   void on_lost(const std::string& reason);
   /// Sends what the outbox holds, in order, batching consecutive releases.
   void flush_outbox();
@@ -107,6 +110,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::thread thread_;
   ConnectionPtr scheduler_;
   std::unique_ptr<DataFetcher> fetcher_;
+  std::unique_ptr<asio::steady_timer> trim_timer_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;

@@ -1,13 +1,17 @@
 // A pool of large buffers. Freed buffers are kept (up to a cap) and handed out again, so
 // that moving the same sizes of data repeatedly does not pay for fresh pages each time.
+// A buffer nobody reused for kMaxIdle goes back to the system, so a process that moved
+// a lot of data once does not hold on to it.
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <mutex>
 #include <new>
+#include <vector>
 
 #include "distrib/bytes.hpp"
 
@@ -15,12 +19,37 @@ namespace distrib::detail {
 
 namespace {
 constexpr std::size_t kHugePage = std::size_t{2} << 20;
+constexpr auto kMaxIdle = std::chrono::seconds(10);
+using Clock = std::chrono::steady_clock;
 
 class BufferPool {
  public:
   BufferPool() {
     auto physical = static_cast<std::size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    max_cached_ = std::min<std::size_t>(std::size_t{1} << 30, physical / 16);
+    // Two 1 GB buffers: a 1 GB gather then reuses what a 1 GB scatter just freed, while a
+    // value of that size is still alive.
+    max_cached_ = std::min<std::size_t>(std::size_t{2} << 30, physical / 8);
+  }
+
+  /// Frees cached buffers idle for longer than kMaxIdle; returns the bytes freed.
+  std::size_t trim(Clock::time_point now) {
+    std::vector<std::byte*> old;
+    std::size_t bytes = 0;
+    {
+      std::lock_guard lock(mutex_);
+      for (auto it = free_.begin(); it != free_.end();) {
+        if (now - it->second.since < kMaxIdle) {
+          ++it;
+          continue;
+        }
+        old.push_back(it->second.p);
+        bytes += it->first;
+        cached_ -= it->first;
+        it = free_.erase(it);
+      }
+    }
+    for (auto* p : old) std::free(p);
+    return bytes;
   }
 
   std::shared_ptr<std::byte[]> get(std::size_t size) {
@@ -32,7 +61,7 @@ class BufferPool {
       auto it = free_.lower_bound(size);
       if (it != free_.end() && it->first <= size + size / 4 + kHugePage) {
         capacity = it->first;
-        p = it->second;
+        p = it->second.p;
         cached_ -= capacity;
         free_.erase(it);
       }
@@ -43,6 +72,7 @@ class BufferPool {
       if (!p) throw std::bad_alloc();
       madvise(p, capacity, MADV_HUGEPAGE);  // fewer page faults where transparent huge pages are on
     }
+    trim(Clock::now());
     return std::shared_ptr<std::byte[]>(p, [this, capacity](std::byte* q) { put(q, capacity); });
   }
 
@@ -51,7 +81,7 @@ class BufferPool {
     {
       std::lock_guard lock(mutex_);
       if (cached_ + capacity <= max_cached_) {
-        free_.emplace(capacity, p);
+        free_.emplace(capacity, Cached{p, Clock::now()});
         cached_ += capacity;
         return;
       }
@@ -60,7 +90,11 @@ class BufferPool {
   }
 
   std::mutex mutex_;
-  std::multimap<std::size_t, std::byte*> free_;
+  struct Cached {
+    std::byte* p;
+    Clock::time_point since;  // when it was given back
+  };
+  std::multimap<std::size_t, Cached> free_;
   std::size_t cached_ = 0;
   std::size_t max_cached_ = 0;
 };
@@ -72,6 +106,8 @@ BufferPool& pool() {
 }  // namespace
 
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size) { return pool().get(size); }
+
+std::size_t trim_pooled_buffers() { return pool().trim(Clock::now()); }
 
 void advise_huge_pages(void* p, std::size_t size) {
   if (size < 2 * kHugePage) return;

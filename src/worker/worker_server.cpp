@@ -445,6 +445,7 @@ void WorkerServer::run_function(const ConnectionPtr& conn, std::uint64_t id, Tas
 
 void WorkerServer::send_heartbeat() {
   if (stopped_) return;
+  trim_pooled_buffers();  // large buffers idle for a while go back to the system
   MessageBuilder mb;
   auto hb = mb.root().initHeartbeat();
   hb.setMemoryBytes(current_rss_bytes());
