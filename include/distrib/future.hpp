@@ -33,7 +33,8 @@ void future_cancel(const FutureHandle& f);
 /// Waits, then returns the error as an exception_ptr (null if the task succeeded).
 std::exception_ptr future_exception(const FutureState& f);
 /// Waits, then fetches the encoded result from the worker that holds it (each call fetches
-/// again: the client keeps no copy), or throws TaskError, CancelledError, CommError or
+/// again: the client keeps no copy, except of results of at most 1 KiB, which came with
+/// the notice that the task finished), or throws TaskError, CancelledError, CommError or
 /// TimeoutError.
 Value future_value(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
 }  // namespace detail
