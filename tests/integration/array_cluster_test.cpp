@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "helpers.hpp"
+#include "../ndarray_values.hpp"
 
 namespace da = distrib::array;
 
@@ -33,19 +34,7 @@ LocalClusterOptions two_workers() {
   return {.n_workers = 2, .threads_per_worker = 1, .processes = true, .start_timeout = std::chrono::seconds(60)};
 }
 
-std::vector<double> as_doubles(const NDArray& a) {
-  std::vector<double> out(static_cast<std::size_t>(a.size()));
-  auto copy = [&](auto span) {
-    std::transform(span.begin(), span.end(), out.begin(), [](auto x) { return static_cast<double>(x); });
-  };
-  switch (a.dtype()) {
-    case DType::float64: copy(a.values<double>()); break;
-    case DType::float32: copy(a.values<float>()); break;
-    case DType::int64: copy(a.values<std::int64_t>()); break;
-    case DType::boolean: copy(a.values<bool>()); break;
-  }
-  return out;
-}
+using test_support::as_doubles;
 
 /// Same shape and dtype, elements within rtol * (|want| + 1).
 ::testing::AssertionResult close(const NDArray& got, const NDArray& want, double rtol) {

@@ -25,6 +25,7 @@
 #include <string>
 #include <tuple>
 #include <vector>
+#include "../ndarray_values.hpp"
 
 namespace da = distrib::array;
 
@@ -62,19 +63,7 @@ struct Ref {
   std::vector<double> v;
 };
 
-std::vector<double> as_doubles(const NDArray& a) {
-  std::vector<double> out(static_cast<std::size_t>(a.size()));
-  auto copy = [&](auto span) {
-    std::transform(span.begin(), span.end(), out.begin(), [](auto x) { return static_cast<double>(x); });
-  };
-  switch (a.dtype()) {
-    case DType::float64: copy(a.values<double>()); break;
-    case DType::float32: copy(a.values<float>()); break;
-    case DType::int64: copy(a.values<std::int64_t>()); break;
-    case DType::boolean: copy(a.values<bool>()); break;
-  }
-  return out;
-}
+using test_support::as_doubles;
 
 Ref ref_of(const NDArray& a) { return {a.shape(), as_doubles(a)}; }
 
