@@ -17,7 +17,8 @@ inline constexpr std::size_t kPooledBufferBytes = std::size_t{1} << 20;
 /// An uninitialised buffer of at least `size` bytes from the pool (defined in libdistrib).
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size);
 /// Returns cached buffers that nobody reused for 10 s to the system; the bytes freed.
-/// Called on every pooled allocation and by workers once a second (defined in libdistrib).
+/// Called on every pooled allocation, by workers once a second and by clients every 5 s
+/// (defined in libdistrib).
 std::size_t trim_pooled_buffers();
 /// Asks for transparent huge pages over [p, p + size) before it is first touched (a no-op
 /// for small ranges): one fault per 2 MiB instead of per 4 KiB page (defined in libdistrib).

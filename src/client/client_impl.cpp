@@ -271,10 +271,7 @@ void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::funct
   };
   check_open();  // the io loop would never run `start`
   asio::post(io_, [start = std::move(start), done] { start(done); });
-  spin_until([&] {
-    std::lock_guard lock(shared->mutex);
-    return shared->remaining == 0;
-  }, default_io_spin());
+  spin_until_locked(shared->mutex, [&] { return shared->remaining == 0; }, default_io_spin());
   std::unique_lock lock(shared->mutex);
   // If close() on another thread stopped the io loop before `start` ran, it never will:
   // give up once that loop is over (only then, as `start` refers to the caller's frame).

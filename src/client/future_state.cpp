@@ -82,10 +82,7 @@ bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> t
   auto done = [&] { return f.status != FutureStatus::pending; };
   auto spin = default_io_spin();
   if (timeout) spin = std::min(spin, std::chrono::duration_cast<std::chrono::microseconds>(*timeout));
-  spin_until([&] {  // results of short tasks arrive within microseconds: do not sleep yet
-    std::lock_guard lock(f.mutex);
-    return done();
-  }, spin);
+  spin_until_locked(f.mutex, done, spin);  // short tasks' results arrive within microseconds
   std::unique_lock lock(f.mutex);
   if (!timeout) {
     f.cv.wait(lock, done);

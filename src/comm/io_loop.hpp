@@ -4,13 +4,14 @@
 // Why: on virtual machines an idle vCPU is halted, and waking a thread on it costs far more
 // than the work it is woken for (about 55 us per wake-up on the 2-vCPU VMs we measure on,
 // against about 5 us when the thread is still polling; a plain-socket ping-pong measured
-// 117 us blocking and 11 us polling). A trivial task's round trip crosses about ten such
+// 117 us blocking and 11 us polling). A trivial task's round trip crosses about eight such
 // wake-ups. So each io thread keeps polling its sockets for a short window after its last
 // piece of work before it blocks: back-to-back messages find it awake, and a quiet process
 // still sleeps after the window (it burns at most the window's CPU per burst).
 #include <asio/io_context.hpp>
 
 #include <chrono>
+#include <mutex>
 
 namespace distrib::detail {
 
@@ -22,17 +23,14 @@ std::chrono::microseconds default_io_spin();
 /// `spin` after each handler before blocking. `spin` of zero is a plain run().
 void run_io(asio::io_context& io, std::chrono::microseconds spin);
 
-/// Calls `done()` until it returns true or `spin` has passed, yielding the CPU in between;
-/// returns its last answer. For threads about to block on a condition that another thread
-/// sets within microseconds.
-template <class Done>
-bool spin_until(Done done, std::chrono::microseconds spin);
-
 void yield_cpu();
 
 /// Names the calling thread (shown by top, ps -L and perf), at most 15 characters.
 void name_this_thread(const char* name);
 
+/// Calls `done()` until it returns true or `spin` has passed, yielding the CPU in between;
+/// returns its last answer. For threads about to block on a condition that another thread
+/// sets within microseconds.
 template <class Done>
 bool spin_until(Done done, std::chrono::microseconds spin) {
   if (done()) return true;
@@ -43,6 +41,18 @@ bool spin_until(Done done, std::chrono::microseconds spin) {
     if (done()) return true;
   } while (std::chrono::steady_clock::now() < deadline);
   return false;
+}
+
+/// spin_until for a condition guarded by `mutex` (taken for each look), before the caller
+/// blocks on its condition variable.
+template <class Done>
+bool spin_until_locked(std::mutex& mutex, Done done, std::chrono::microseconds spin) {
+  return spin_until(
+      [&] {
+        std::lock_guard lock(mutex);
+        return done();
+      },
+      spin);
 }
 
 }  // namespace distrib::detail

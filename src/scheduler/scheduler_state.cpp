@@ -131,13 +131,20 @@ struct SchedulerState::Impl {
   PrefixTally* last_tally = nullptr;
   std::string last_tally_prefix;
 
+  /// Counts `ts`, at its current status, into its prefix's tally and the totals.
+  void count_in(TaskState* ts) {
+    ++ts->tally->by_status[static_cast<std::size_t>(ts->status)];
+    ++status_totals[static_cast<std::size_t>(ts->status)];
+  }
+  void count_out(TaskState* ts) {
+    --ts->tally->by_status[static_cast<std::size_t>(ts->status)];
+    --status_totals[static_cast<std::size_t>(ts->status)];
+  }
+
   void set_status(TaskState* ts, TaskStatus s) {
-    auto from = static_cast<std::size_t>(ts->status), to = static_cast<std::size_t>(s);
-    --ts->tally->by_status[from];
-    ++ts->tally->by_status[to];
-    --status_totals[from];
-    ++status_totals[to];
+    count_out(ts);
     ts->status = s;
+    count_in(ts);
   }
 
   /// Adds a new task (status released) to the table and the tallies.
@@ -149,8 +156,7 @@ struct SchedulerState::Impl {
       last_tally_prefix = ts->prefix;
     }
     ts->tally = last_tally;
-    ++ts->tally->by_status[static_cast<std::size_t>(ts->status)];
-    ++status_totals[static_cast<std::size_t>(ts->status)];
+    count_in(ts);
     tasks.emplace(ts->key, std::move(owned));
     return ts;
   }
@@ -763,8 +769,7 @@ struct SchedulerState::Impl {
   void forget(TaskState* ts) {
     for (auto* d : ts->dependencies) erase_one(d->dependents, ts);
     auto dep_keys = keys_of(ts->dependencies);
-    --ts->tally->by_status[static_cast<std::size_t>(ts->status)];
-    --status_totals[static_cast<std::size_t>(ts->status)];
+    count_out(ts);
     const auto& counts = ts->tally->by_status;
     if (std::all_of(counts.begin(), counts.end(), [](std::size_t n) { return n == 0; })) {
       if (last_tally == ts->tally) last_tally = nullptr;

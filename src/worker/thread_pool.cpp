@@ -37,10 +37,7 @@ void ThreadPool::run() {
     {
       auto ready = [this] { return stopping_ || !jobs_.empty(); };
       // Short tasks come back to back: poll briefly before sleeping (see io_loop.hpp).
-      spin_until([&] {
-        std::lock_guard lock(mutex_);
-        return ready();
-      }, default_io_spin());
+      spin_until_locked(mutex_, ready, default_io_spin());
       std::unique_lock lock(mutex_);
       ++sleeping_;
       cv_.wait(lock, ready);

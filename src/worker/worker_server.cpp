@@ -189,6 +189,9 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
   if (stopped_) return;
   std::vector<wrk::Instruction> out;
   state_.handle(std::move(e), out);
+  auto send_on_io = [&](MessageBuilder& mb) {
+    io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
+  };
   for (auto& ins : out) {
     if (auto* ex = std::get_if<wrk::Execute>(&ins)) {
       if (next && !*next) *next = std::move(*ex);  // this task thread runs it next
@@ -212,13 +215,13 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
       auto m = mb.root().initMissingData();
       m.setKey(md->key);
       m.setWorker(md->worker);
-      io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
+      send_on_io(mb);
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
       MessageBuilder mb;
       auto r = mb.root().initStealResponse();
       r.setKey(st->key);
       r.setReleased(st->released);
-      io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
+      send_on_io(mb);
     }
   }
   // Reports leave together from the io thread, in one message per kind, once it gets to them:
