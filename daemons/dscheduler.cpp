@@ -7,7 +7,7 @@
 
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
-#include "dashboard/dashboard_server.hpp"
+#include "dashboard/dashboard.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"distrib scheduler: coordinates workers and clients"};

@@ -2,34 +2,11 @@
 
 #include <httplib.h>
 
-#include <stdexcept>
 
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
 
 namespace distrib::detail {
-
-DashboardAddress parse_dashboard_address(const std::string& text, const std::string& default_host) {
-  DashboardAddress a;
-  if (text.empty() || text == "none" || text == "None" || text == "off") return a;
-  a.enabled = true;
-  std::string host = default_host, port = text;
-  if (auto colon = text.rfind(':'); colon != std::string::npos) {
-    host = colon == 0 ? default_host : text.substr(0, colon);
-    port = text.substr(colon + 1);
-  }
-  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  try {
-    std::size_t used = 0;
-    const long p = std::stol(port, &used);
-    if (used != port.size() || p < 0 || p > 65535) throw std::invalid_argument("range");
-    a.port = static_cast<std::uint16_t>(p);
-  } catch (const std::exception&) {
-    throw std::invalid_argument("dashboard address '" + text + "': expected host:port, :port, a port, or none");
-  }
-  a.host = host;
-  return a;
-}
 
 DashboardServer::DashboardServer(const DashboardAddress& address, std::shared_ptr<const SnapshotBox> snapshots)
     : server_(std::make_unique<httplib::Server>()), snapshots_(std::move(snapshots)) {
@@ -97,3 +74,9 @@ void DashboardServer::stop() {
 }
 
 }  // namespace distrib::detail
+
+// The module's entry point (dashboard.hpp): C linkage so the loader finds it by name.
+extern "C" __attribute__((visibility("default"))) distrib::detail::Dashboard* distrib_start_dashboard(
+    const distrib::detail::DashboardAddress& address, std::shared_ptr<const distrib::detail::SnapshotBox> snapshots) {
+  return new distrib::detail::DashboardServer(address, std::move(snapshots));
+}

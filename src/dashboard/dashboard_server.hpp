@@ -1,12 +1,13 @@
 #pragma once
 // The scheduler's web dashboard: an HTTP server (cpp-httplib) on its own threads that
 // serves the pages, a JSON API and Prometheus metrics from the latest published snapshot.
+// Part of the libdistrib_dashboard.so module (see dashboard.hpp), not of libdistrib.
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <thread>
 
-#include "scheduler/dashboard_data.hpp"
+#include "dashboard/dashboard.hpp"
 
 namespace httplib {
 class Server;
@@ -14,25 +15,16 @@ class Server;
 
 namespace distrib::detail {
 
-/// "host:port", ":port" or "port" ("0": any free port). Empty or "none": no dashboard.
-struct DashboardAddress {
-  bool enabled = false;
-  std::string host;
-  std::uint16_t port = 0;
-};
-/// Throws std::invalid_argument on a malformed address.
-DashboardAddress parse_dashboard_address(const std::string& text, const std::string& default_host);
-
-class DashboardServer {
+class DashboardServer final : public Dashboard {
  public:
   /// Starts serving; throws CommError if the address cannot be bound (e.g. port in use).
   DashboardServer(const DashboardAddress& address, std::shared_ptr<const SnapshotBox> snapshots);
-  ~DashboardServer();
+  ~DashboardServer() override;
   DashboardServer(const DashboardServer&) = delete;
   DashboardServer& operator=(const DashboardServer&) = delete;
 
-  std::uint16_t port() const { return port_; }
-  void stop();
+  std::uint16_t port() const override { return port_; }
+  void stop() override;
 
  private:
   std::unique_ptr<httplib::Server> server_;

@@ -1,7 +1,7 @@
 #include "scheduler/scheduler_server.hpp"
 
 #include "comm/message.hpp"
-#include "dashboard/dashboard_server.hpp"
+#include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
 
@@ -91,15 +91,20 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
     try {
-      dashboard_ = std::make_unique<DashboardServer>(dash, snapshots_);
-    } catch (const CommError& e) {
-      if (!options_.dashboard_fallback || dash.port == 0) throw;
-      log().warn("{}; serving the dashboard on another port", e.what());
-      dash.port = 0;
-      dashboard_ = std::make_unique<DashboardServer>(dash, snapshots_);
+      try {
+        dashboard_ = start_dashboard(dash, snapshots_);
+      } catch (const CommError& e) {
+        if (!options_.dashboard_fallback || dash.port == 0) throw;
+        log().warn("{}; serving the dashboard on another port", e.what());
+        dash.port = 0;
+        dashboard_ = start_dashboard(dash, snapshots_);
+      }
+      dashboard_port_ = dashboard_->port();
+      log().info("dashboard at http://{}:{}/status", dash.host, dashboard_port_);
+    } catch (const DashboardUnavailable& e) {
+      // Like Dask without bokeh: the scheduler works, only the pages are missing.
+      log().error("{}; running without a dashboard", e.what());
     }
-    dashboard_port_ = dashboard_->port();
-    log().info("dashboard at http://{}:{}/status", dash.host, dashboard_port_);
   }
 }
 

@@ -19,7 +19,7 @@
 
 namespace distrib::detail {
 
-class DashboardServer;
+class Dashboard;
 
 struct SchedulerOptions {
   std::string host = "127.0.0.1";
@@ -81,7 +81,7 @@ class SchedulerServer {
   bool stopped_ = false;
   DashboardRecorder recorder_;
   std::shared_ptr<SnapshotBox> snapshots_;
-  std::unique_ptr<DashboardServer> dashboard_;
+  std::unique_ptr<Dashboard> dashboard_;
   asio::steady_timer dashboard_timer_;
   std::uint16_t dashboard_port_ = 0;
 };

@@ -146,3 +146,29 @@ TEST(Dashboard, TakenPortFailsClearlyAndNoneStartsWithout) {
   client.close();
   other.close();
 }
+
+namespace {
+// Whether a process has a shared object whose path contains `name` mapped.
+bool maps_library(int pid, const std::string& name) {
+  auto maps = run_command({"cat", "/proc/" + std::to_string(pid) + "/maps"});
+  EXPECT_EQ(maps.exit_code, 0) << maps.output;
+  return maps.output.find(name) != std::string::npos;
+}
+}  // namespace
+
+TEST(Dashboard, OnlyASchedulerServingItMapsTheHttpServer) {
+  // The HTTP server is a module: workers (and a scheduler without a dashboard) stay small.
+  auto serving = start_scheduler({"--dashboard-address", "127.0.0.1:0"});
+  auto plain = start_scheduler({"--dashboard-address", "none"});
+  auto worker = start_worker(serving.address);
+  distrib::Client client(serving.address);
+  ASSERT_NE(client.dashboard_link(), "");
+  EXPECT_TRUE(maps_library(serving.process.pid(), "libdistrib_dashboard.so"));
+  EXPECT_TRUE(maps_library(serving.process.pid(), "libcpp-httplib"));
+  for (int pid : {plain.process.pid(), worker.process.pid()}) {
+    EXPECT_FALSE(maps_library(pid, "libdistrib_dashboard.so")) << pid;
+    EXPECT_FALSE(maps_library(pid, "libcpp-httplib")) << pid;
+    EXPECT_FALSE(maps_library(pid, "libcrypto")) << pid;
+  }
+  client.close();
+}
