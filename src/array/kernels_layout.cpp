@@ -14,6 +14,7 @@
 
 #include "array/dispatch.hpp"
 #include "array/kernels.hpp"
+#include "array/transpose_tile.hpp"
 
 namespace distrib::array::detail {
 
@@ -123,13 +124,12 @@ NDArray transpose(const NDArray& a, const std::vector<std::int64_t>& axes) {
     const T* src = a.values<T>().data();
     T* dst = out.values<T>().data();
     if (n == 2 && axes[0] == 1) {
-      // Tiles keep both the rows read and the rows written in cache.
-      constexpr std::int64_t tile = 32;
+      constexpr std::int64_t tile = kTransposeTile;
       const std::int64_t rows = out_shape[0], cols = out_shape[1];
       for (std::int64_t i0 = 0; i0 < rows; i0 += tile)
         for (std::int64_t j0 = 0; j0 < cols; j0 += tile)
-          for (std::int64_t i = i0; i < std::min(rows, i0 + tile); ++i)
-            for (std::int64_t j = j0; j < std::min(cols, j0 + tile); ++j) dst[i * cols + j] = src[j * rows + i];
+          transpose_tile(src + j0 * rows + i0, rows, dst + i0 * cols + j0, cols, std::min(tile, rows - i0),
+                         std::min(tile, cols - j0));
       return;
     }
     std::vector<std::int64_t> s(n);

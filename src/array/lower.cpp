@@ -3,8 +3,12 @@
 // elementwise operations, transposes, slices, reshapes, casts) do not get tasks of their
 // own: their blocks are computed inside the task that needs them, as one block program,
 // which may end with the first stage of a reduction. A source block used by two tasks is
-// made twice (it is cheaper to generate than to move).
+// made twice (it is cheaper to generate than to move), except that chunks of a reduction
+// needing the same source blocks become one task that makes them once (x + x.T: the chunks
+// of blocks (i, j) and (j, i) both need x[i, j] and x[j, i]).
+#include <algorithm>
 #include <map>
+#include <set>
 #include <stdexcept>
 #include <unordered_set>
 
@@ -20,7 +24,15 @@ using distrib::detail::TaskFunction;
 struct Ref {
   std::string key;
   distrib::detail::FutureHandle future;  // set for blocks already on a cluster
+  std::int32_t pick = -1;                // k: element k of a group's partials
 };
+
+// At most this many reduction chunks share one task (bounds the blocks it holds at once).
+constexpr std::size_t kMaxGroup = 4;
+
+// The output blocks of each reduction that a lowering asks for. A first pass records them,
+// so that the second groups only chunks whose results are all needed.
+using Requested = std::map<const Node*, std::set<Shape>>;
 
 TaskArgument arg_of(const Ref& r) {
   TaskArgument a;
@@ -68,7 +80,10 @@ struct ProgramBuilder {
 
 class Lowerer {
  public:
-  Lowerer(Graph& graph, bool fuse) : graph_(graph), fuse_(fuse) {}
+  /// With `recording`, only notes what is asked for in `requested` (nothing is added to
+  /// `graph`); otherwise groups reduction chunks among the output blocks `requested` holds.
+  Lowerer(Graph& graph, bool fuse, Requested& requested, bool recording)
+      : graph_(graph), fuse_(fuse), requested_(requested), recording_(recording) {}
 
   // The key that holds block `b` of `n`, adding the tasks that make it.
   Ref block(const Node& n, const Shape& b) {
@@ -95,7 +110,7 @@ class Lowerer {
  private:
   void add(const std::string& key, const TaskFunction& fn, std::vector<TaskArgument> args) {
     added_.insert(key);
-    graph_.add_task(Graph::Node{key, &fn, std::move(args)});
+    if (!recording_) graph_.add_task(Graph::Node{key, &fn, std::move(args)});
   }
 
   void add_program_task(const std::string& key, ProgramBuilder& pb) {
@@ -212,6 +227,10 @@ class Lowerer {
   }
 
   void data_block(const Node& n, const Shape& b, const std::string& key) {
+    if (recording_) {
+      added_.insert(key);  // no need to copy the data for a dry run
+      return;
+    }
     std::vector<Piece> pieces{Piece{block_offset(n.chunks, b), Shape(b.size(), 0), block_shape(n.chunks, b)}};
     NDArray block = assemble(block_shape(n.chunks, b), n.dtype, pieces, std::span<const NDArray>(&n.data, 1));
     std::vector<TaskArgument> args;
@@ -219,9 +238,8 @@ class Lowerer {
     add(key, value_task(), std::move(args));
   }
 
-  // A reduction's output block: first-stage tasks over the input blocks that fold into it,
-  // then combine tasks of `split_every` partials each, the last one finalising.
-  void reduce_block(const Node& n, const Shape& ob, const std::string& key) {
+  // The input blocks of reduction `n` that fold into its output block `ob`.
+  std::vector<Shape> chunk_blocks(const Node& n, const Shape& ob) const {
     const Node& x = *n.inputs[0];
     const std::size_t nx = x.shape.size();
     std::vector<bool> reduced(nx, false);
@@ -236,27 +254,127 @@ class Lowerer {
         fixed[k] = ob[o++];
       }
     }
-    const std::string token = n.name.substr(n.name.find('-') + 1);
-    const std::string prefix = reduce_name(n.reduce_kind);
-    std::vector<Ref> level;
+    std::vector<Shape> blocks;
     for (const auto& r : all_blocks(grid)) {
       Shape xb(nx);
       for (std::size_t k = 0; k < nx; ++k) xb[k] = reduced[k] ? r[k] : fixed[k];
-      const std::string chunk_key = prefix + "_chunk-" + token + index_suffix(xb);
-      if (!added_.count(chunk_key)) {
-        ProgramBuilder pb;
-        pb.program.result = emit(pb, x, xb, true);
-        auto& spec = pb.program.reduce;
-        spec.active = true;
-        spec.kind = static_cast<std::uint8_t>(n.reduce_kind);
-        spec.axes.assign(n.axes.begin(), n.axes.end());
-        spec.flat_arg = n.flat_arg;
-        spec.block_offset = block_offset(x.chunks, xb);
-        spec.global_shape = x.shape;
-        add_program_task(chunk_key, pb);
-      }
-      level.push_back(Ref{chunk_key, nullptr});
+      blocks.push_back(std::move(xb));
     }
+    return blocks;
+  }
+
+  static std::string token_of_node(const Node& n) { return n.name.substr(n.name.find('-') + 1); }
+
+  ReduceSpec chunk_spec(const Node& n, const Shape& xb) const {
+    const Node& x = *n.inputs[0];
+    ReduceSpec spec;
+    spec.active = true;
+    spec.kind = static_cast<std::uint8_t>(n.reduce_kind);
+    spec.axes.assign(n.axes.begin(), n.axes.end());
+    spec.flat_arg = n.flat_arg;
+    spec.block_offset = block_offset(x.chunks, xb);
+    spec.global_shape = x.shape;
+    return spec;
+  }
+
+  // What chunk `xb` of reduction `n` reads: its generated blocks and input keys, sorted.
+  // Empty if it reads nothing worth sharing.
+  std::string chunk_sources(const Node& n, const Shape& xb) {
+    ProgramBuilder pb;
+    emit(pb, *n.inputs[0], xb, true);
+    std::vector<const Node*> generator_node(pb.generators.size());
+    for (const auto& [node, index] : pb.generators) generator_node[static_cast<std::size_t>(index)] = node;
+    std::vector<std::string> sources;
+    for (const auto& in : pb.program.instrs)
+      if (in.kind == static_cast<std::uint8_t>(InstrKind::generate))
+        sources.push_back(generator_node[static_cast<std::size_t>(in.a)]->name + index_suffix(in.v1));
+    for (const auto& r : pb.inputs) sources.push_back("input:" + r.key);
+    if (sources.size() < 2) return {};  // one block: nothing another chunk could share
+    std::sort(sources.begin(), sources.end());
+    std::string joined;
+    for (const auto& s : sources) joined += s + ";";
+    return joined;
+  }
+
+  // Chunks of `n` (among its requested output blocks) with the same sources, in groups.
+  struct GroupPlan {
+    std::vector<std::vector<Shape>> groups;                          // groups of 2 or more chunks
+    std::map<Shape, std::pair<std::size_t, std::int32_t>> member;   // chunk -> (group, pick)
+  };
+  const GroupPlan& group_plan(const Node& n) {
+    auto [it, fresh] = plans_.try_emplace(&n);
+    if (!fresh || recording_ || !fuse_) return it->second;
+    std::map<std::string, std::vector<Shape>> by_sources;
+    std::vector<std::string> order;  // deterministic group order: first appearance
+    if (auto req = requested_.find(&n); req != requested_.end())
+      for (const auto& ob : req->second)
+        for (auto& xb : chunk_blocks(n, ob)) {
+          std::string sources = chunk_sources(n, xb);
+          if (sources.empty()) continue;
+          auto& members = by_sources[sources];
+          if (members.empty()) order.push_back(sources);
+          if (members.size() < kMaxGroup) members.push_back(std::move(xb));
+        }
+    GroupPlan& plan = it->second;
+    for (const auto& sources : order) {
+      auto& members = by_sources[sources];
+      if (members.size() < 2) continue;
+      for (std::size_t k = 0; k < members.size(); ++k)
+        plan.member[members[k]] = {plan.groups.size(), static_cast<std::int32_t>(k)};
+      plan.groups.push_back(std::move(members));
+    }
+    return plan;
+  }
+
+  // The task computing chunk `xb` of `n`: its own, or its group's.
+  Ref chunk_task(const Node& n, const Shape& xb) {
+    const Node& x = *n.inputs[0];
+    const std::string token = token_of_node(n), prefix = reduce_name(n.reduce_kind);
+    const GroupPlan& plan = group_plan(n);
+    if (auto m = plan.member.find(xb); m != plan.member.end()) {
+      const auto& members = plan.groups[m->second.first];
+      const std::string group_key = prefix + "_group-" + token + index_suffix(members.front());
+      if (!added_.count(group_key)) {
+        ProgramBuilder pb;
+        ProgramGroup group;
+        for (const auto& member : members) {
+          group.results.push_back(emit(pb, x, member, true));  // shared blocks come from pb.memo
+          group.reduces.push_back(chunk_spec(n, member));
+        }
+        group.shared = std::move(pb.program);
+        std::vector<TaskArgument> args{value_arg(encode_value(group))};
+        for (const auto& r : pb.inputs) args.push_back(arg_of(r));
+        add(group_key, group_task(), std::move(args));
+      }
+      return Ref{group_key, nullptr, m->second.second};
+    }
+    const std::string chunk_key = prefix + "_chunk-" + token + index_suffix(xb);
+    if (!added_.count(chunk_key)) {
+      ProgramBuilder pb;
+      pb.program.result = emit(pb, x, xb, true);
+      pb.program.reduce = chunk_spec(n, xb);
+      add_program_task(chunk_key, pb);
+    }
+    return Ref{chunk_key, nullptr};
+  }
+
+  // A combine task's spec and arguments over `partials`.
+  std::vector<TaskArgument> combine_args(CombineSpec spec, const std::vector<Ref>& partials) {
+    spec.picks.clear();
+    if (std::any_of(partials.begin(), partials.end(), [](const Ref& r) { return r.pick >= 0; }))
+      for (const auto& r : partials) spec.picks.push_back(r.pick);
+    std::vector<TaskArgument> args{value_arg(encode_value(spec))};
+    for (const auto& r : partials) args.push_back(arg_of(r));
+    return args;
+  }
+
+  // A reduction's output block: first-stage tasks over the input blocks that fold into it,
+  // then combine tasks of `split_every` partials each, the last one finalising.
+  void reduce_block(const Node& n, const Shape& ob, const std::string& key) {
+    if (recording_) requested_[&n].insert(ob);
+    const std::string token = token_of_node(n), prefix = reduce_name(n.reduce_kind);
+    std::vector<Ref> level;
+    for (const auto& xb : chunk_blocks(n, ob)) level.push_back(chunk_task(n, xb));
     CombineSpec spec;
     spec.kind = static_cast<std::uint8_t>(n.reduce_kind);
     spec.ddof = n.ddof;
@@ -268,17 +386,15 @@ class Lowerer {
       for (std::size_t g = 0; g < level.size(); g += every) {
         const std::string combine_key =
             prefix + "_combine-" + token + index_suffix(ob) + "," + std::to_string(depth) + "," + std::to_string(g / every);
-        std::vector<TaskArgument> args{value_arg(encode_value(spec))};
-        for (std::size_t i = g; i < std::min(level.size(), g + every); ++i) args.push_back(arg_of(level[i]));
-        add(combine_key, combine_task(), std::move(args));
+        std::vector<Ref> part(level.begin() + static_cast<std::ptrdiff_t>(g),
+                              level.begin() + static_cast<std::ptrdiff_t>(std::min(level.size(), g + every)));
+        add(combine_key, combine_task(), combine_args(spec, part));
         next.push_back(Ref{combine_key, nullptr});
       }
       level = std::move(next);
     }
     spec.finalize = true;
-    std::vector<TaskArgument> args{value_arg(encode_value(spec))};
-    for (const auto& r : level) args.push_back(arg_of(r));
-    add(key, combine_task(), std::move(args));
+    add(key, combine_task(), combine_args(spec, level));
   }
 
   void rechunk_block(const Node& n, const Shape& ob, const std::string& key) {
@@ -329,14 +445,25 @@ class Lowerer {
 
   Graph& graph_;
   bool fuse_;
+  Requested& requested_;
+  bool recording_;
   std::unordered_set<std::string> added_;
+  std::map<const Node*, GroupPlan> plans_;
 };
 
 Lowered lower_with(const std::vector<Array>& targets, bool fuse) {
-  Lowered out;
-  Lowerer lowerer(out.graph, fuse);
-  for (const auto& t : targets) {
+  for (const auto& t : targets)
     if (!t.valid()) throw std::invalid_argument("distrib::array: cannot compute an empty Array");
+  Requested requested;
+  if (fuse) {
+    Graph unused;
+    Lowerer dry_run(unused, fuse, requested, true);
+    for (const auto& t : targets)
+      for (const auto& b : all_blocks(t.numblocks())) dry_run.block(*t.node(), b);
+  }
+  Lowered out;
+  Lowerer lowerer(out.graph, fuse, requested, false);
+  for (const auto& t : targets) {
     std::vector<std::string> keys;
     for (const auto& b : all_blocks(t.numblocks())) keys.push_back(lowerer.block(*t.node(), b).key);
     out.block_keys.push_back(std::move(keys));

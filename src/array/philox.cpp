@@ -121,42 +121,44 @@ void philox_batch(std::uint64_t seed, std::uint64_t first, std::uint64_t* x0, st
 // [0, 1) from the top 52 bits: exponent bits make a double in [1, 2), minus 1.
 inline double unit(std::uint64_t x) { return std::bit_cast<double>((x >> 12) | 0x3FF0000000000000ull) - 1.0; }
 
+// Both transforms write element 2i from word 0 and element 2i + 1 from word 1 of counter i.
 DISTRIB_VECTOR_CLONES
-void uniform_batch(const std::uint64_t* x0, const std::uint64_t* x1, double low, double width, double* v0, double* v1) {
+void uniform_batch(const std::uint64_t* x0, const std::uint64_t* x1, double low, double width, double* out) {
   for (std::size_t i = 0; i < kBatch; ++i) {
-    v0[i] = low + width * unit(x0[i]);
-    v1[i] = low + width * unit(x1[i]);
+    out[2 * i] = low + width * unit(x0[i]);
+    out[2 * i + 1] = low + width * unit(x1[i]);
   }
 }
 
 DISTRIB_VECTOR_CLONES
-void normal_batch(const std::uint64_t* x0, const std::uint64_t* x1, double mean, double stddev, double* v0, double* v1) {
+void normal_batch(const std::uint64_t* x0, const std::uint64_t* x1, double mean, double stddev, double* out) {
   for (std::size_t i = 0; i < kBatch; ++i) {
     const double radius = std::sqrt(-2.0 * std::log(1.0 - unit(x0[i])));  // 1 - [0, 1) is in (0, 1]
     const double angle = 2.0 * std::numbers::pi * unit(x1[i]);
     // cos(a) as sin(a + pi/2): two calls the compiler does not merge into a scalar sincos,
     // so both stay vectorised.
-    v0[i] = mean + stddev * radius * std::sin(angle + std::numbers::pi / 2);
-    v1[i] = mean + stddev * radius * std::sin(angle);
+    out[2 * i] = mean + stddev * radius * std::sin(angle + std::numbers::pi / 2);
+    out[2 * i + 1] = mean + stddev * radius * std::sin(angle);
   }
 }
 
-// Element g is word (g & 1) of counter g / 2.
+// Element g is word (g & 1) of counter g / 2. Batches wholly inside [g0, g0 + len) are
+// written in place; the ends of the range go through a small buffer.
 template <class Transform>
 void fill(std::uint64_t seed, std::uint64_t g0, std::size_t len, double* out, Transform transform) {
   if (len == 0) return;
   std::uint64_t x0[kBatch], x1[kBatch];
-  double v0[kBatch], v1[kBatch], both[2 * kBatch];
+  double both[2 * kBatch];
   const std::uint64_t end = g0 + len;
   for (std::uint64_t p = g0 >> 1; 2 * p < end; p += kBatch) {
     philox_batch(seed, p, x0, x1);
-    transform(x0, x1, v0, v1);
-    for (std::size_t i = 0; i < kBatch; ++i) {
-      both[2 * i] = v0[i];
-      both[2 * i + 1] = v1[i];
-    }
-    // This batch holds elements [2p, 2p + 2 kBatch); copy the part inside [g0, end).
+    // This batch holds elements [2p, 2p + 2 kBatch); the part inside [g0, end) is kept.
     const std::uint64_t from = std::max(2 * p, g0), to = std::min(2 * p + 2 * kBatch, end);
+    if (from == 2 * p && to == 2 * p + 2 * kBatch) {
+      transform(x0, x1, out + (from - g0));
+      continue;
+    }
+    transform(x0, x1, both);
     std::memcpy(out + (from - g0), both + (from - 2 * p), (to - from) * sizeof(double));
   }
 }
@@ -174,14 +176,14 @@ void philox_words(std::uint64_t seed, std::uint64_t first, std::size_t n, std::u
 }
 
 void uniform_values(std::uint64_t seed, std::uint64_t g0, std::size_t len, double low, double width, double* out) {
-  fill(seed, g0, len, out, [&](const std::uint64_t* x0, const std::uint64_t* x1, double* v0, double* v1) {
-    uniform_batch(x0, x1, low, width, v0, v1);
+  fill(seed, g0, len, out, [&](const std::uint64_t* x0, const std::uint64_t* x1, double* into) {
+    uniform_batch(x0, x1, low, width, into);
   });
 }
 
 void normal_values(std::uint64_t seed, std::uint64_t g0, std::size_t len, double mean, double stddev, double* out) {
-  fill(seed, g0, len, out, [&](const std::uint64_t* x0, const std::uint64_t* x1, double* v0, double* v1) {
-    normal_batch(x0, x1, mean, stddev, v0, v1);
+  fill(seed, g0, len, out, [&](const std::uint64_t* x0, const std::uint64_t* x1, double* into) {
+    normal_batch(x0, x1, mean, stddev, into);
   });
 }
 

@@ -21,10 +21,15 @@ bool makes_own_shape(InstrKind k) {
 }
 }  // namespace
 
-NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs) {
+namespace {
+// The values of `results` (instructions of `program`), each computed once.
+std::vector<NDArray> run_instructions(const BlockProgram& program, std::span<const NDArray> inputs,
+                                      std::span<const std::int32_t> results) {
   if (program.instrs.size() > static_cast<std::size_t>(INT32_MAX)) throw std::invalid_argument("array program: too long");
   const auto count = static_cast<std::int32_t>(program.instrs.size());
-  if (program.result < 0 || program.result >= count) throw std::invalid_argument("array program: no result");
+  if (results.empty()) throw std::invalid_argument("array program: no result");
+  for (std::int32_t r : results)
+    if (r < 0 || r >= count) throw std::invalid_argument("array program: no result");
   auto operand = [&](std::int32_t at, std::int32_t i) {
     if (i < 0 || i >= at) throw std::invalid_argument("array program: instruction " + std::to_string(at) + " has a bad operand");
     return static_cast<std::size_t>(i);
@@ -38,9 +43,9 @@ NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs
     if (kind == InstrKind::binary) operand(i, in.b);
   }
   // Which instructions the result needs, and the last instruction that uses each one.
-  std::vector<bool> live(program.instrs.size(), false);
+  std::vector<bool> live(program.instrs.size(), false), is_result(program.instrs.size(), false);
   std::vector<std::int32_t> last_use(program.instrs.size(), -1);
-  live[static_cast<std::size_t>(program.result)] = true;
+  for (std::int32_t r : results) live[static_cast<std::size_t>(r)] = is_result[static_cast<std::size_t>(r)] = true;
   for (std::int32_t i = count; i-- > 0;) {
     if (!live[static_cast<std::size_t>(i)]) continue;
     const auto& in = program.instrs[static_cast<std::size_t>(i)];
@@ -95,19 +100,36 @@ NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs
       held[static_cast<std::size_t>(i)] = out.nbytes();
       holding += out.nbytes();
     }
-    // Free operands whose last use this was (not the result).
+    // Free operands whose last use this was (not the results).
     if (has_operand_a(kind))
       for (std::int32_t k : {in.a, kind == InstrKind::binary ? in.b : -1})
-        if (k >= 0 && k != program.result && last_use[static_cast<std::size_t>(k)] == i) {
+        if (k >= 0 && !is_result[static_cast<std::size_t>(k)] && last_use[static_cast<std::size_t>(k)] == i) {
           values[static_cast<std::size_t>(k)] = NDArray();
           holding -= held[static_cast<std::size_t>(k)];
           held[static_cast<std::size_t>(k)] = 0;
         }
   }
-  NDArray result = std::move(values[static_cast<std::size_t>(program.result)]);
-  values.clear();
+  std::vector<NDArray> out;
+  out.reserve(results.size());
+  for (std::int32_t r : results) out.push_back(values[static_cast<std::size_t>(r)]);  // shared: a result may repeat
+  return out;
+}
+}  // namespace
+
+NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs) {
+  NDArray result = std::move(run_instructions(program, inputs, std::span(&program.result, 1)).front());
   if (program.reduce.active) return reduce_chunk(result, program.reduce);
   return result;
+}
+
+std::vector<NDArray> run_program_group(const ProgramGroup& group, std::span<const NDArray> inputs) {
+  if (group.reduces.size() != group.results.size())
+    throw std::invalid_argument("array program group: " + std::to_string(group.results.size()) + " results but " +
+                                std::to_string(group.reduces.size()) + " reductions");
+  auto blocks = run_instructions(group.shared, inputs, group.results);
+  for (std::size_t i = 0; i < blocks.size(); ++i)
+    if (group.reduces[i].active) blocks[i] = reduce_chunk(blocks[i], group.reduces[i]);
+  return blocks;
 }
 
 }  // namespace distrib::array::detail

@@ -82,4 +82,21 @@ struct BlockProgram {
 /// Runs a program over its input blocks. Throws std::invalid_argument on a malformed one.
 NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs);
 
+/// Several chunks of reductions run as one task because they need the same source blocks
+/// (both x[i, j] + x[j, i].T and x[j, i] + x[i, j].T need x[i, j] and x[j, i]): the shared
+/// instructions make each block once, and each result gets its own first reduction stage.
+struct ProgramGroup {
+  BlockProgram shared;  // instructions and generators (its own result and reduce are unused)
+  std::vector<std::int32_t> results;
+  std::vector<ReduceSpec> reduces;  // one per result
+  template <class Ar>
+  void serialize(Ar& ar) {
+    ar(shared, results, reduces);
+  }
+  static std::string distrib_type_name() { return "array.program_group"; }
+};
+
+/// The partial results of a group, in the order of its results.
+std::vector<NDArray> run_program_group(const ProgramGroup& group, std::span<const NDArray> inputs);
+
 }  // namespace distrib::array::detail

@@ -27,10 +27,39 @@ Value run_block(std::span<const Value> args) {
   return encode_value(run_program(program, blocks));
 }
 
+Value run_group(std::span<const Value> args) {
+  need_spec(args, "array block group");
+  auto group = decode_value<ProgramGroup>(args[0]);
+  auto blocks = blocks_from(args, 1);
+  return encode_value(run_program_group(group, blocks));
+}
+
+// The partials a combine reads: blocks, or one element of a group's partials each.
+std::vector<NDArray> partials_from(std::span<const Value> args, const std::vector<std::int32_t>& picks) {
+  if (picks.empty()) return blocks_from(args, 1);
+  if (picks.size() != args.size() - 1)
+    throw std::invalid_argument("array combine: " + std::to_string(picks.size()) + " picks for " +
+                                std::to_string(args.size() - 1) + " partials");
+  std::vector<NDArray> partials;
+  partials.reserve(picks.size());
+  for (std::size_t i = 0; i < picks.size(); ++i) {
+    if (picks[i] < 0) {
+      partials.push_back(decode_value<NDArray>(args[i + 1]));
+      continue;
+    }
+    auto group = decode_value<std::vector<NDArray>>(args[i + 1]);
+    if (static_cast<std::size_t>(picks[i]) >= group.size())
+      throw std::invalid_argument("array combine: partial " + std::to_string(picks[i]) + " of a group of " +
+                                  std::to_string(group.size()));
+    partials.push_back(std::move(group[static_cast<std::size_t>(picks[i])]));
+  }
+  return partials;
+}
+
 Value run_combine(std::span<const Value> args) {
   need_spec(args, "array combine");
   auto spec = decode_value<CombineSpec>(args[0]);
-  auto partials = blocks_from(args, 1);
+  auto partials = partials_from(args, spec.picks);
   if (spec.kind > static_cast<std::uint8_t>(ReduceKind::argmax))
     throw std::invalid_argument("array combine: unknown reduction " + std::to_string(spec.kind));
   const auto kind = static_cast<ReduceKind>(spec.kind);
@@ -85,6 +114,7 @@ const TaskFunction& registered(const char* name, distrib::detail::TaskInvoker in
 // Registered when libdistrib loads, so workers know them before any task arrives.
 [[maybe_unused]] const bool registered_at_load = [] {
   block_task();
+  group_task();
   combine_task();
   assemble_task();
   dot_task();
@@ -96,6 +126,10 @@ const TaskFunction& registered(const char* name, distrib::detail::TaskInvoker in
 
 const TaskFunction& block_task() {
   static const TaskFunction& f = registered("array_block", &run_block, type_name<NDArray>());
+  return f;
+}
+const TaskFunction& group_task() {
+  static const TaskFunction& f = registered("array_block_group", &run_group, type_name<std::vector<NDArray>>());
   return f;
 }
 const TaskFunction& combine_task() {

@@ -17,9 +17,11 @@ struct CombineSpec {
   std::int32_t ddof = 0;
   std::uint8_t dtype = 0;
   std::vector<std::int64_t> shape;  // of the final block
+  /// Per partial argument: -1 for a block, k for element k of a group's partials (empty: all blocks).
+  std::vector<std::int32_t> picks;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(kind, finalize, ddof, dtype, shape);
+    ar(kind, finalize, ddof, dtype, shape, picks);
   }
   static std::string distrib_type_name() { return "array.combine"; }
 };
@@ -47,7 +49,9 @@ struct DotSpec {
 
 // (spec: BlockProgram, blocks...) -> NDArray
 const distrib::detail::TaskFunction& block_task();
-// (spec: CombineSpec, partials...) -> NDArray
+// (spec: ProgramGroup, blocks...) -> std::vector<NDArray>, the group's partials
+const distrib::detail::TaskFunction& group_task();
+// (spec: CombineSpec, partials or groups' partials...) -> NDArray
 const distrib::detail::TaskFunction& combine_task();
 // (spec: AssembleSpec, blocks...) -> NDArray
 const distrib::detail::TaskFunction& assemble_task();

@@ -1471,6 +1471,50 @@ TEST(ArrayGraph, FusionShrinksTheSeedGraph) {
   EXPECT_GE(unfused, 300u);
 }
 
+namespace {
+// How many tasks of the fused graph of `a` have keys starting with `prefix`.
+std::size_t tasks_named(const da::Array& a, const std::string& prefix) {
+  auto lowered = da::detail::lower({a});
+  std::size_t n = 0;
+  for (const auto& node : lowered.graph.nodes()) n += node.key.rfind(prefix, 0) == 0;
+  return n;
+}
+}  // namespace
+
+TEST(ArrayGraph, ChunksNeedingTheSameBlocksShareATask) {
+  // Chunk (i, j) of (x + x.T) reads x[i, j] and x[j, i], as chunk (j, i) does: one task
+  // makes both (45 pairs and the 10 diagonal chunks alone, for 10 x 10 blocks).
+  auto x = da::random::random({1000, 1000}, {100, 100}, 64);
+  auto z = (x + x.T()).mean(0);
+  EXPECT_EQ(tasks_named(z, "mean_group-"), 45u);
+  EXPECT_EQ(tasks_named(z, "mean_chunk-"), 10u);
+  Ref X = ref_of(x.compute());
+  EXPECT_TRUE(computes_to(z, reduce(broadcast(X, transpose(X), std::plus<>()), {0}, Op::mean), 1e-12));
+  // A full reduction: both chunks of a pair fold into the same output block.
+  auto s = (x - x.T() * 2.0).sum();
+  EXPECT_EQ(tasks_named(s, "sum_group-"), 45u);
+  Ref want = reduce(broadcast(X, map(transpose(X), [](double v) { return v * 2.0; }), std::minus<>()), {0, 1}, Op::sum);
+  EXPECT_TRUE(computes_to(s, want, 1e-9));
+  // Uneven blocks: the two chunks of a pair have different shapes.
+  auto u = da::random::random({230, 230}, {60, 60}, 65);
+  Ref U = ref_of(u.compute());
+  auto zu = (u * u.T()).var(1);
+  EXPECT_GT(tasks_named(zu, "var_group-"), 0u);
+  EXPECT_TRUE(computes_to(zu, reduce(broadcast(U, transpose(U), std::multiplies<>()), {1}, Op::var), 1e-12));
+}
+
+TEST(ArrayGraph, OnlyRequestedChunksAreGrouped) {
+  // Only the first output block is asked for: its chunks' partners belong to other output
+  // blocks, so grouping them would compute partials nobody needs.
+  auto x = da::random::random({1000, 1000}, {100, 100}, 66);
+  auto first = (x + x.T()).mean(0).slice({Slice{0, 100}});
+  EXPECT_EQ(tasks_named(first, "mean_group-"), 0u);
+  EXPECT_EQ(tasks_named(first, "mean_chunk-"), 10u);
+  Ref X = ref_of(x.compute());
+  Ref want = slice(reduce(broadcast(X, transpose(X), std::plus<>()), {0}, Op::mean), {Slice{0, 100}});
+  EXPECT_TRUE(computes_to(first, want, 1e-12));
+}
+
 TEST(ArrayGraph, CullingKeepsOnlyTheNeededBlocks) {
   auto x = da::random::random({1000, 1000}, {100, 100}, 62);
   EXPECT_GE(x.sum().graph_size(true), 100u);
