@@ -297,6 +297,23 @@ TEST(ArrayKernelsLayout, TransposeAxesThatAreNotAPermutationThrow) {
   EXPECT_EQ(doubles(transpose(iota({2, 3}), {1, 0})), (std::vector<double>{0, 3, 1, 4, 2, 5}));
 }
 
+TEST(ArrayKernelsLayout, TwoDimTransposeOfEveryDtypeAndEdge) {
+  // Tiles are 32 x 32 and the vector steps 4 x 4: shapes around those sizes, every dtype.
+  for (Shape shape : {Shape{1, 1}, Shape{1, 7}, Shape{5, 3}, Shape{4, 4}, Shape{33, 31}, Shape{64, 96}, Shape{37, 70}}) {
+    for (DType dtype : {DType::float64, DType::int64, DType::float32, DType::boolean}) {
+      NDArray a = cast(iota(shape), dtype);
+      NDArray t = transpose(a, {1, 0});
+      ASSERT_EQ(t.shape(), (Shape{shape[1], shape[0]}));
+      NDArray back = cast(t, DType::float64);
+      const auto v = back.values<double>(), w = cast(a, DType::float64).values<double>();
+      for (std::int64_t i = 0; i < shape[1]; ++i)
+        for (std::int64_t j = 0; j < shape[0]; ++j)
+          ASSERT_EQ(v[static_cast<std::size_t>(i * shape[0] + j)], w[static_cast<std::size_t>(j * shape[1] + i)])
+              << shape_text(shape) << " " << to_string(dtype) << " at " << i << "," << j;
+    }
+  }
+}
+
 TEST(ArrayKernelsLayout, ReshapesToOtherCountsOrOverflowingShapesThrow) {
   EXPECT_INVALID(reshape(iota({2, 3}), {4, 2}));
   EXPECT_INVALID(reshape(iota({2, 3}), {-2, -3}));
@@ -450,6 +467,44 @@ TEST(ArrayKernelsCombine, MalformedPartialsThrow) {
   // A block that is not an NDArray.
   EXPECT_THROW(call(f, {encode_value(combine_spec(ReduceKind::sum)), encode_value(3.0)}), DecodeError);
   EXPECT_THROW(call(f, {encode_value(3.0), encode_value(var_partial)}), DecodeError);
+}
+
+TEST(ArrayKernelsCombine, PicksFromGroupsAndMalformedGroupsThrow) {
+  // A group: one program, two results (a block and its negation), each summed over axis 0.
+  ProgramGroup group;
+  group.shared = program({input(0, {2, 2}), op(InstrKind::unary, 0)});
+  group.shared.instrs[1].code = static_cast<std::uint8_t>(OpCode::neg);
+  group.results = {0, 1};
+  group.reduces = {reduce_spec(ReduceKind::sum, {0}), reduce_spec(ReduceKind::sum, {0})};
+  for (auto& r : group.reduces) {
+    r.block_offset = {0, 0};
+    r.global_shape = {2, 2};
+  }
+  Value partials = call(group_task(), args_of(group, {f64({1, 2, 3, 4}, {2, 2})}));
+  const Value plain = encode_value(reduce_chunk(f64({4, 6, 6, 14}, {2, 2}), group.reduces[0]));  // column sums 10, 20
+  // The combine takes element 1 of the group, then a plain partial.
+  CombineSpec spec = combine_spec(ReduceKind::sum, true, DType::float64, {2});
+  spec.picks = {1, -1};
+  std::vector<Value> args{encode_value(spec), partials, plain};
+  EXPECT_EQ(doubles(call_block(combine_task(), args)), (std::vector<double>{6, 14}));  // -4 + 10, -6 + 20
+  // Picks that do not fit the arguments or the group.
+  spec.picks = {5, -1};
+  EXPECT_INVALID(call(combine_task(), {encode_value(spec), partials, plain}));
+  spec.picks = {0};
+  EXPECT_INVALID(call(combine_task(), {encode_value(spec), partials, plain}));
+  spec.picks = {-1, -1};  // a group where a block is expected
+  EXPECT_THROW(call(combine_task(), {encode_value(spec), partials, plain}), DecodeError);
+  // Malformed groups: results and reductions disagree, a result out of range, no results.
+  ProgramGroup bad = group;
+  bad.reduces.pop_back();
+  EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
+  bad = group;
+  bad.results[1] = 7;
+  EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
+  bad = group;
+  bad.results.clear();
+  bad.reduces.clear();
+  EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
 }
 
 TEST(ArrayKernelsCombine, BadFinalizeSpecsThrow) {
