@@ -7,6 +7,7 @@
 // needing the same source blocks become one task that makes them once (x + x.T: the chunks
 // of blocks (i, j) and (j, i) both need x[i, j] and x[j, i]).
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <stdexcept>
@@ -296,6 +297,53 @@ class Lowerer {
     return joined;
   }
 
+  // The expression `n` computes at block `b` (transposed if `t`), with transposes pushed
+  // down to the leaves and commutative operands sorted: equal texts mean equal blocks.
+  // Empty where that is not known (broadcasting, transposes of more than 2 axes).
+  std::string canonical(const Node& n, const Shape& b, bool t) const {
+    if (t && n.shape.size() != 2) return {};
+    auto leaf = [&] { return n.name + index_suffix(b) + (t ? "'" : ""); };
+    switch (n.kind) {
+      case NodeKind::transpose:
+        if (n.shape.size() != 2 || n.axes != std::vector<int>{1, 0}) return {};
+        return canonical(*n.inputs[0], Shape{b[1], b[0]}, !t);  // (a.T)[i, j] = a[j, i].T
+      case NodeKind::astype: {
+        std::string in = canonical(*n.inputs[0], b, t);
+        return in.empty() ? in : "astype" + std::to_string(static_cast<int>(n.dtype)) + "(" + in + ")";
+      }
+      case NodeKind::elementwise: {
+        for (const auto& in : n.inputs)
+          if (in->shape != n.shape) return {};  // broadcasting: blocks of other shapes
+        std::vector<std::string> operands;
+        for (const auto& in : n.inputs) {
+          operands.push_back(canonical(*in, b, t));
+          if (operands.back().empty()) return {};
+        }
+        const bool commutes = n.op == OpCode::add || n.op == OpCode::mul || n.op == OpCode::eq || n.op == OpCode::ne;
+        if (commutes && n.scalar_side == 0) std::sort(operands.begin(), operands.end());
+        char scalar[64] = "";
+        if (n.scalar_side != 0) std::snprintf(scalar, sizeof scalar, "%d:%a", n.scalar_side, n.scalar);
+        std::string text = std::string(op_name(n.op)) + scalar + "(";
+        for (const auto& o : operands) text += o + ",";
+        return text + ")";
+      }
+      default:
+        return leaf();  // a source, slice, reshape or computed block: known by name and index
+    }
+  }
+
+  // The earlier member of `members` whose block, transposed, is member k's block, or k.
+  std::size_t mirror_of(const Node& x, const std::vector<Shape>& members, std::size_t k) const {
+    const Shape& b = members[k];
+    if (b.size() != 2) return k;
+    for (std::size_t m = 0; m < k; ++m) {
+      if (members[m] != Shape{b[1], b[0]}) continue;
+      const std::string mine = canonical(x, b, false);
+      if (!mine.empty() && mine == canonical(x, members[m], true)) return m;
+    }
+    return k;
+  }
+
   // Chunks of `n` (among its requested output blocks) with the same sources, in groups.
   struct GroupPlan {
     std::vector<std::vector<Shape>> groups;                          // groups of 2 or more chunks
@@ -337,9 +385,16 @@ class Lowerer {
       if (!added_.count(group_key)) {
         ProgramBuilder pb;
         ProgramGroup group;
-        for (const auto& member : members) {
-          group.results.push_back(emit(pb, x, member, true));  // shared blocks come from pb.memo
-          group.reduces.push_back(chunk_spec(n, member));
+        for (std::size_t k = 0; k < members.size(); ++k) {
+          const std::size_t mirror = mirror_of(x, members, k);
+          if (mirror < k) {
+            group.results.push_back(group.results[mirror]);
+            group.transposed.push_back(1);
+          } else {
+            group.results.push_back(emit(pb, x, members[k], true));  // shared blocks come from pb.memo
+            group.transposed.push_back(0);
+          }
+          group.reduces.push_back(chunk_spec(n, members[k]));
         }
         group.shared = std::move(pb.program);
         std::vector<TaskArgument> args{value_arg(encode_value(group))};

@@ -6,6 +6,7 @@
 // memory. The kernels check the rest (shapes, axes, codes).
 #include "array/program.hpp"
 
+#include <algorithm>
 #include <stdexcept>
 #include <string>
 
@@ -122,13 +123,40 @@ NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs
   return result;
 }
 
+namespace {
+bool is_arg_reduction(const ReduceSpec& spec) {
+  return spec.kind == static_cast<std::uint8_t>(ReduceKind::argmin) || spec.kind == static_cast<std::uint8_t>(ReduceKind::argmax);
+}
+
+// The first reduction stage of block.T, without transposing the block: reduce along the
+// mirrored axes, then swap the (small) partial's two block axes.
+NDArray reduce_transposed(const NDArray& block, const ReduceSpec& spec) {
+  if (block.ndim() != 2) throw std::invalid_argument("array program group: only 2-d results can be transposed");
+  if (!spec.active) return transpose(block, {1, 0});
+  if (is_arg_reduction(spec)) return reduce_chunk(transpose(block, {1, 0}), spec);  // indices follow the layout
+  ReduceSpec mirrored = spec;
+  for (auto& a : mirrored.axes) {
+    if (a != 0 && a != 1) return reduce_chunk(transpose(block, {1, 0}), spec);  // reduce_chunk reports it
+    a = 1 - a;
+  }
+  std::sort(mirrored.axes.begin(), mirrored.axes.end());
+  std::reverse(mirrored.block_offset.begin(), mirrored.block_offset.end());
+  std::reverse(mirrored.global_shape.begin(), mirrored.global_shape.end());
+  NDArray partial = reduce_chunk(block, mirrored);  // [fields] + mirrored block shape
+  return transpose(partial, {0, 2, 1});
+}
+}  // namespace
+
 std::vector<NDArray> run_program_group(const ProgramGroup& group, std::span<const NDArray> inputs) {
-  if (group.reduces.size() != group.results.size())
+  if (group.reduces.size() != group.results.size() || group.transposed.size() != group.results.size())
     throw std::invalid_argument("array program group: " + std::to_string(group.results.size()) + " results but " +
-                                std::to_string(group.reduces.size()) + " reductions");
+                                std::to_string(group.reduces.size()) + " reductions and " +
+                                std::to_string(group.transposed.size()) + " layouts");
   auto blocks = run_instructions(group.shared, inputs, group.results);
-  for (std::size_t i = 0; i < blocks.size(); ++i)
-    if (group.reduces[i].active) blocks[i] = reduce_chunk(blocks[i], group.reduces[i]);
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    if (group.transposed[i]) blocks[i] = reduce_transposed(blocks[i], group.reduces[i]);
+    else if (group.reduces[i].active) blocks[i] = reduce_chunk(blocks[i], group.reduces[i]);
+  }
   return blocks;
 }
 

@@ -89,9 +89,13 @@ struct ProgramGroup {
   BlockProgram shared;  // instructions and generators (its own result and reduce are unused)
   std::vector<std::int32_t> results;
   std::vector<ReduceSpec> reduces;  // one per result
+  /// Per result, 1 if it is the 2-d transpose of its instruction's block: (x + x.T)[j, i]
+  /// is (x + x.T)[i, j].T, so the pair's second block is never computed, only reduced
+  /// along the other axis.
+  std::vector<std::uint8_t> transposed;
   template <class Ar>
   void serialize(Ar& ar) {
-    ar(shared, results, reduces);
+    ar(shared, results, reduces, transposed);
   }
   static std::string distrib_type_name() { return "array.program_group"; }
 };

@@ -475,6 +475,7 @@ TEST(ArrayKernelsCombine, PicksFromGroupsAndMalformedGroupsThrow) {
   group.shared = program({input(0, {2, 2}), op(InstrKind::unary, 0)});
   group.shared.instrs[1].code = static_cast<std::uint8_t>(OpCode::neg);
   group.results = {0, 1};
+  group.transposed = {0, 0};
   group.reduces = {reduce_spec(ReduceKind::sum, {0}), reduce_spec(ReduceKind::sum, {0})};
   for (auto& r : group.reduces) {
     r.block_offset = {0, 0};
@@ -494,8 +495,30 @@ TEST(ArrayKernelsCombine, PicksFromGroupsAndMalformedGroupsThrow) {
   EXPECT_INVALID(call(combine_task(), {encode_value(spec), partials, plain}));
   spec.picks = {-1, -1};  // a group where a block is expected
   EXPECT_THROW(call(combine_task(), {encode_value(spec), partials, plain}), DecodeError);
-  // Malformed groups: results and reductions disagree, a result out of range, no results.
+  // A transposed result is reduced as the transpose: column sums of a.T are a's row sums.
+  ProgramGroup mirrored = group;
+  mirrored.results = {0, 0};
+  mirrored.transposed = {0, 1};
+  auto both = decode_value<std::vector<NDArray>>(call(group_task(), args_of(mirrored, {f64({1, 2, 3, 4}, {2, 2})})));
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(doubles(both[0]), (std::vector<double>{4, 6}));
+  EXPECT_EQ(doubles(both[1]), (std::vector<double>{3, 7}));
+  EXPECT_EQ(both[1].shape(), both[0].shape());
+  // Malformed groups: results and reductions disagree, a result out of range, no results,
+  // a transposed result that is not 2-d.
   ProgramGroup bad = group;
+  bad.transposed.pop_back();
+  EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
+  bad = group;
+  bad.shared.instrs[0].shape = {4};
+  bad.transposed = {0, 1};
+  for (auto& r : bad.reduces) {
+    r.block_offset = {0};
+    r.global_shape = {4};
+  }
+  EXPECT_NO_THROW(call(group_task(), args_of(ProgramGroup{bad.shared, bad.results, bad.reduces, {0, 0}}, {f64({1, 2, 3, 4}, {4})})));
+  EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {4})})));
+  bad = group;
   bad.reduces.pop_back();
   EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
   bad = group;
@@ -504,6 +527,7 @@ TEST(ArrayKernelsCombine, PicksFromGroupsAndMalformedGroupsThrow) {
   bad = group;
   bad.results.clear();
   bad.reduces.clear();
+  bad.transposed.clear();
   EXPECT_INVALID(call(group_task(), args_of(bad, {f64({1, 2, 3, 4}, {2, 2})})));
 }
 

@@ -1495,6 +1495,13 @@ TEST(ArrayGraph, ChunksNeedingTheSameBlocksShareATask) {
   EXPECT_EQ(tasks_named(s, "sum_group-"), 45u);
   Ref want = reduce(broadcast(X, map(transpose(X), [](double v) { return v * 2.0; }), std::minus<>()), {0, 1}, Op::sum);
   EXPECT_TRUE(computes_to(s, want, 1e-9));
+  // Not symmetric: (x - x.T)[j, i] is not (x - x.T)[i, j].T, so both blocks are computed.
+  auto anti = (x - x.T()).mean(0);
+  EXPECT_TRUE(computes_to(anti, reduce(broadcast(X, transpose(X), std::minus<>()), {0}, Op::mean), 1e-12));
+  // Symmetric: the mirrored block is reduced along the other axis (max), or transposed for
+  // indices (argmax).
+  EXPECT_TRUE(computes_to((x + x.T()).max(0), reduce(broadcast(X, transpose(X), std::plus<>()), {0}, Op::max)));
+  EXPECT_TRUE(computes_to((x + x.T()).argmax(1), arg_reduce(broadcast(X, transpose(X), std::plus<>()), 1, true)));
   // Uneven blocks: the two chunks of a pair have different shapes.
   auto u = da::random::random({230, 230}, {60, 60}, 65);
   Ref U = ref_of(u.compute());
