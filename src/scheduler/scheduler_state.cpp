@@ -497,25 +497,36 @@ struct SchedulerState::Impl {
 
   /// Brings a released task back towards memory: waits for (and recomputes) missing
   /// dependencies, or schedules it at once.
-  void recompute(TaskState* ts) {
-    if (ts->status != TaskStatus::released) return;
-    if (ts->scattered) {
-      set_erred(ts, "distrib::LostData", "the scattered value of '" + ts->key + "' was lost with its worker");
-      return;
-    }
-    ts->waiting_on = 0;
-    for (auto* d : ts->dependencies) {
-      if (d->status == TaskStatus::erred) {
-        set_erred(ts, d->exception_type, d->exception_message);
-        return;
+  /// Brings a released task (and the released inputs it needs, transitively) back to
+  /// waiting, and schedules those whose inputs are all in memory. A worklist, not
+  /// recursion: a lost result at the end of a long chain recomputes every link.
+  void recompute(TaskState* root) {
+    std::vector<TaskState*> todo{root}, revived;
+    while (!todo.empty()) {
+      auto* ts = todo.back();
+      todo.pop_back();
+      if (ts->status != TaskStatus::released) continue;  // reached twice, or already back
+      if (ts->scattered) {
+        set_erred(ts, "distrib::LostData", "the scattered value of '" + ts->key + "' was lost with its worker");
+        continue;
       }
+      auto erred = std::find_if(ts->dependencies.begin(), ts->dependencies.end(),
+                                [](const TaskState* d) { return d->status == TaskStatus::erred; });
+      if (erred != ts->dependencies.end()) {
+        set_erred(ts, (*erred)->exception_type, (*erred)->exception_message);
+        continue;
+      }
+      set_status(ts, TaskStatus::waiting);
+      ts->waiting_on = 0;
+      for (auto* d : ts->dependencies) {
+        if (d->status != TaskStatus::memory) ++ts->waiting_on;
+        if (d->status == TaskStatus::released) todo.push_back(d);
+      }
+      revived.push_back(ts);
     }
-    set_status(ts, TaskStatus::waiting);
-    for (auto* d : ts->dependencies) {
-      if (d->status != TaskStatus::memory) ++ts->waiting_on;
-      if (d->status == TaskStatus::released) recompute(d);
-    }
-    if (ts->status == TaskStatus::waiting && ts->waiting_on == 0) schedule(ts);
+    // Inputs were revived after the tasks needing them: schedule them first.
+    for (auto it = revived.rbegin(); it != revived.rend(); ++it)
+      if ((*it)->status == TaskStatus::waiting && (*it)->waiting_on == 0) schedule(*it);
   }
 
   double estimate(const TaskState* ts) const {

@@ -810,6 +810,32 @@ TEST_F(SchedulerStateTest, LostKeyWhoseInputWasFreedRecomputesTheInputFirst) {
   EXPECT_EQ(s.n_tasks(), 0u);
 }
 
+TEST_F(SchedulerStateTest, LosingTheEndOfAVeryLongChainRecomputesEveryLink) {
+  // Deeper than any recursion over the chain could go on an 8 MB stack.
+  constexpr int kLinks = 200'000;
+  add_worker(1);
+  add_worker(2);
+  std::vector<TaskSpecPtr> chain;
+  for (int i = 0; i < kLinks; ++i)
+    chain.push_back(i == 0 ? make_task("link-0") : make_task("link-" + std::to_string(i), {"link-" + std::to_string(i - 1)}));
+  const std::string last = "link-" + std::to_string(kLinks - 1);
+  submit(1, std::move(chain), {last});
+  // Run every link on worker 1 (without validate() after each: that is quadratic here).
+  for (int i = 0; i < kLinks; ++i) {
+    const std::string key = "link-" + std::to_string(i);
+    const WorkerId on = s.processing_on(key);
+    ASSERT_NE(on, 0u) << key;
+    s.handle(TaskFinished{on, key, "i32", 8});
+  }
+  ASSERT_EQ(s.status(last), TaskStatus::memory);
+  ASSERT_EQ(s.status("link-0"), TaskStatus::released);
+  ASSERT_EQ(s.who_has(last).size(), 1u);
+  auto out = step(RemoveWorker{s.who_has(last)[0]});
+  EXPECT_EQ(computed_keys(out), std::set<std::string>{"link-0"});
+  EXPECT_EQ(s.status(last), TaskStatus::waiting);
+  EXPECT_EQ(s.status("link-" + std::to_string(kLinks / 2)), TaskStatus::waiting);
+}
+
 TEST_F(SchedulerStateTest, DependencyLostWhileDependentProcessesElsewhere) {
   add_worker(1, 1, {"inc"});
   add_worker(2, 1, {"inc", "dec"});
