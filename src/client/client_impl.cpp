@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <random>
+#include <algorithm>
 #include <unordered_set>
 
 #include "comm/io_loop.hpp"
@@ -539,15 +540,21 @@ std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& fut
   for (auto* f : futures)
     if (auto e = future_exception(*f)) std::rethrow_exception(e);
   check_open();  // as for values still on workers: a closed client gives none
-  std::vector<const FutureState*> todo;
-  std::unordered_set<const FutureState*> seen;
-  std::unordered_map<std::string, Value> values;
-  for (auto* f : futures) {
-    if (!seen.insert(f).second) continue;
-    std::lock_guard lock(f->mutex);
-    if (f->value) values.emplace(f->key, *f->value);  // small results came with the notice
-    else todo.push_back(f);
+  // Small results came with their notices: those are copied straight into place, and only
+  // the others are fetched (each key once, however often it is asked for).
+  std::vector<Value> out(futures.size());
+  std::vector<std::size_t> pending;
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    std::lock_guard lock(futures[i]->mutex);
+    if (futures[i]->value) out[i] = *futures[i]->value;
+    else pending.push_back(i);
   }
+  if (pending.empty()) return out;
+  std::vector<const FutureState*> todo;
+  for (auto i : pending) todo.push_back(futures[i]);
+  std::sort(todo.begin(), todo.end());
+  todo.erase(std::unique(todo.begin(), todo.end()), todo.end());
+  std::unordered_map<std::string, Value> values;
   auto deadline = std::chrono::steady_clock::now() + std::max(options_.connect_timeout, std::chrono::milliseconds(30'000));
   auto backoff = std::chrono::milliseconds(5);
   while (!todo.empty()) {
@@ -591,9 +598,7 @@ std::vector<Value> ClientImpl::gather(const std::vector<const FutureState*>& fut
     std::this_thread::sleep_for(backoff);  // the recomputation takes at least this long
     backoff = std::min(backoff * 2, std::chrono::milliseconds(200));
   }
-  std::vector<Value> out;
-  out.reserve(futures.size());
-  for (auto* f : futures) out.push_back(values.at(f->key));
+  for (auto i : pending) out[i] = values.at(futures[i]->key);
   return out;
 }
 

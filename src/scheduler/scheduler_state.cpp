@@ -9,6 +9,8 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/pointer_set.hpp"
+
 namespace distrib::detail::sched {
 
 const char* to_string(TaskStatus s) {
@@ -83,8 +85,8 @@ struct WorkerInfo {
   std::uint64_t memory_bytes = 0;
   std::unordered_set<std::string> functions;
   std::unordered_map<std::string, double> resources;
-  std::unordered_set<TaskState*> processing;
-  std::unordered_set<TaskState*> has_what;
+  PointerSet<TaskState> processing;
+  PointerSet<TaskState> has_what;
   double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
   std::size_t incoming_steals = 0;
   std::uint64_t stored_bytes() const {
@@ -120,8 +122,8 @@ struct SchedulerState::Impl {
   std::unordered_map<std::string, double> durations;  // per prefix, seconds
   std::vector<WorkerId> has_room;                     // workers that may take queued tasks
   std::unordered_map<WorkerId, WorkerInfo> workers;
-  std::unordered_map<ClientId, std::unordered_set<TaskState*>> clients;
-  std::unordered_set<TaskState*> unrunnable;  // no-worker: waiting for a worker to join
+  std::unordered_map<ClientId, PointerSet<TaskState>> clients;
+  PointerSet<TaskState> unrunnable;  // no-worker: waiting for a worker to join
   std::vector<std::string> recheck;            // keys to release if unneeded once the event is applied
   std::vector<std::string> to_release;         // worklist of release_keys_if_unneeded
   bool releasing = false;
