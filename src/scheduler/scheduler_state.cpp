@@ -9,6 +9,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "core/keyed_table.hpp"
 #include "core/pointer_set.hpp"
 
 namespace distrib::detail::sched {
@@ -117,7 +118,7 @@ bool is_active(TaskStatus s) {
 
 struct SchedulerState::Impl {
   SchedulerConfig config;
-  std::unordered_map<std::string, std::unique_ptr<TaskState>> tasks;
+  KeyedTable<TaskState> tasks;  // owns every task, by key
   std::set<TaskState*, ByPriority> queued;           // root tasks withheld from saturated workers
   std::unordered_map<std::string, double> durations;  // per prefix, seconds
   std::vector<WorkerId> has_room;                     // workers that may take queued tasks
@@ -159,14 +160,11 @@ struct SchedulerState::Impl {
     }
     ts->tally = last_tally;
     count_in(ts);
-    tasks.emplace(ts->key, std::move(owned));
+    tasks.insert(std::move(owned));
     return ts;
   }
 
-  TaskState* find(const std::string& key) {
-    auto it = tasks.find(key);
-    return it == tasks.end() ? nullptr : it->second.get();
-  }
+  TaskState* find(const std::string& key) { return tasks.find(key); }
 
   // ---- events ----
   void on(AddClient& e) { clients.try_emplace(e.client); }
@@ -904,19 +902,21 @@ void SchedulerState::validate() const {
   auto fail = [](const std::string& what) { throw std::logic_error("SchedulerState invariant broken: " + what); };
   std::array<std::size_t, kStatuses> totals{};
   std::unordered_map<std::string, PrefixTally> tallies;
-  for (auto& [key, ts] : impl_->tasks) {
-    ++totals[static_cast<std::size_t>(ts->status)];
-    ++tallies[ts->prefix].by_status[static_cast<std::size_t>(ts->status)];
-  }
+  impl_->tasks.for_each([&](const TaskState& ts) {
+    ++totals[static_cast<std::size_t>(ts.status)];
+    ++tallies[ts.prefix].by_status[static_cast<std::size_t>(ts.status)];
+  });
   if (totals != impl_->status_totals) fail("the per-status totals drifted from the tasks");
   if (tallies.size() != impl_->tallies.size()) fail("a prefix tally is missing, or kept with no live task");
   for (const auto& [prefix, tally] : impl_->tallies)
     if (tally.by_status != tallies[prefix].by_status) fail("the tally of prefix '" + prefix + "' drifted");
-  for (auto& [key, ts] : impl_->tasks) {
-    if (ts->key != key) fail("task stored under the wrong key " + key);
+  impl_->tasks.for_each([&](TaskState& task) {
+    TaskState* ts = &task;
+    const std::string& key = task.key;
+    if (impl_->find(key) != ts) fail("task " + key + " is not found under its key");
     if (ts->status == TaskStatus::processing) {
       auto w = impl_->workers.find(ts->processing_on);
-      if (w == impl_->workers.end() || !w->second.processing.count(ts.get()))
+      if (w == impl_->workers.end() || !w->second.processing.count(ts))
         fail(key + " is processing on a worker that does not list it");
     }
     if (ts->status == TaskStatus::memory && ts->who_has.empty()) fail(key + " is in memory nowhere");
@@ -926,19 +926,19 @@ void SchedulerState::validate() const {
       for (auto* d : ts->dependencies) missing += d->status != TaskStatus::memory;
       if (missing != ts->waiting_on || missing == 0) fail(key + " waits on a wrong number of dependencies");
     }
-    if ((ts->status == TaskStatus::no_worker) != (impl_->unrunnable.count(ts.get()) == 1))
+    if ((ts->status == TaskStatus::no_worker) != (impl_->unrunnable.count(ts) == 1))
       fail(key + " no-worker bookkeeping is inconsistent");
-    if ((ts->status == TaskStatus::queued) != (impl_->queued.count(ts.get()) == 1))
+    if ((ts->status == TaskStatus::queued) != (impl_->queued.count(ts) == 1))
       fail(key + " queue bookkeeping is inconsistent");
     for (auto* d : ts->dependencies) {
       if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
-      if (std::find(d->dependents.begin(), d->dependents.end(), ts.get()) == d->dependents.end())
+      if (std::find(d->dependents.begin(), d->dependents.end(), ts) == d->dependents.end())
         fail(key + " is missing from its dependency's dependents");
     }
     if (ts->who_wants.empty() && ts->dependents.empty() &&
         (ts->status == TaskStatus::released || ts->status == TaskStatus::erred))
       fail(key + " should have been forgotten");
-  }
+  });
   for (auto& [id, w] : impl_->workers) {
     for (auto* ts : w.processing)
       if (ts->status != TaskStatus::processing || ts->processing_on != id) fail("worker lists a task it is not processing");
