@@ -7,6 +7,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "core/keyed_table.hpp"
+
 namespace distrib::detail::wrk {
 
 const char* to_string(TaskStatus s) {
@@ -53,7 +55,7 @@ struct ReadyEntry {
 struct WorkerState::Impl {
   std::uint32_t nthreads;
   std::size_t max_gathers;
-  std::unordered_map<std::string, std::unique_ptr<TaskState>> tasks;
+  KeyedTable<TaskState> tasks;  // owns every task, by key
   std::unordered_map<std::string, Value> data;
   std::uint64_t data_bytes = 0;
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, std::greater<>> ready;
@@ -64,18 +66,13 @@ struct WorkerState::Impl {
   std::unordered_map<std::string, double> available;  // free resources
   std::vector<Instruction>* out = nullptr;
 
-  TaskState* find(const std::string& key) {
-    auto it = tasks.find(key);
-    return it == tasks.end() ? nullptr : it->second.get();
-  }
+  TaskState* find(const std::string& key) { return tasks.find(key); }
 
   TaskState* create(const std::string& key) {
     auto ts = std::make_unique<TaskState>();
     ts->key = key;
     ts->sequence = ++sequence;
-    auto* p = ts.get();
-    tasks.emplace(key, std::move(ts));
-    return p;
+    return tasks.insert(std::move(ts));
   }
 
   // ---- events ----
@@ -446,7 +443,10 @@ std::size_t WorkerState::n_tasks() const { return impl_->tasks.size(); }
 void WorkerState::validate() const {
   auto fail = [](const std::string& what) { throw std::logic_error("WorkerState invariant broken: " + what); };
   std::size_t executing = 0;
-  for (auto& [key, ts] : impl_->tasks) {
+  impl_->tasks.for_each([&](TaskState& task) {
+    const TaskState* ts = &task;
+    const std::string& key = task.key;
+    if (impl_->find(key) != ts) fail(key + " is not found under its key");
     bool has_data = impl_->data.count(key) == 1;
     if ((ts->status == TaskStatus::memory) != has_data) fail(key + " data does not match its status");
     if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) ++executing;
@@ -454,7 +454,7 @@ void WorkerState::validate() const {
       fail(key + " is fetched from nowhere");
     for (auto* d : ts->dependencies)
       if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
-  }
+  });
   if (executing != impl_->executing) fail("executing count is wrong");
   if (impl_->data.size() > impl_->tasks.size()) fail("data without a task");
 }
