@@ -216,8 +216,16 @@ struct Codec<std::vector<T>> {
     if constexpr (detail::is_bulk_v<T>) {
       v.reserve(n);  // fresh, untouched memory: huge pages make its first touch far cheaper
       detail::advise_huge_pages(v.data(), n * sizeof(T));
-      v.resize(n);
-      r.read(v.data(), n * sizeof(T));
+      const std::byte* at = r.position();
+      if (reinterpret_cast<std::uintptr_t>(at) % alignof(T) == 0) {
+        // One pass: the copy is the first touch (resize would zero the memory first).
+        r.skip(n * sizeof(T));  // checks the length before anything is read
+        const auto* first = reinterpret_cast<const T*>(at);
+        v.insert(v.end(), first, first + n);
+      } else {
+        v.resize(n);
+        r.read(v.data(), n * sizeof(T));
+      }
     } else {
       v.reserve(std::min(n, r.remaining()));  // the count is not trusted for the allocation
       for (std::size_t i = 0; i < n; ++i) {

@@ -270,6 +270,23 @@ TEST(CodecVector, MillionDoublesRoundTripElementForElement) {
   EXPECT_EQ(mismatches, 0u);
 }
 
+TEST(CodecVector, DecodesFromAlignedAndUnalignedBytes) {
+  // Aligned payloads are copied in one pass, others through a zeroed vector: same values.
+  std::vector<std::int64_t> v{1, -2, 3, std::numeric_limits<std::int64_t>::min(), 5};
+  Value enc = encode_value(v);
+  EXPECT_EQ(decode_value<std::vector<std::int64_t>>(enc), v);
+  for (std::size_t shift = 1; shift < 8; ++shift) {
+    std::string shifted(shift, '\0');
+    shifted.append(reinterpret_cast<const char*>(enc.bytes.data()), enc.bytes.size());
+    distrib::Bytes all = distrib::Bytes::copy_of(shifted);
+    Value moved{enc.type, all.slice(shift, enc.bytes.size())};
+    EXPECT_EQ(decode_value<std::vector<std::int64_t>>(moved), v) << shift;
+    // Truncated at every length, aligned or not: an error, never a read past the end.
+    for (std::size_t cut = 0; cut < enc.bytes.size(); ++cut)
+      EXPECT_THROW(decode_value<std::vector<std::int64_t>>(Value{enc.type, all.slice(shift, cut)}), DecodeError) << cut;
+  }
+}
+
 TEST(CodecVector, StringsAndNestedRoundTrip) {
   std::vector<std::string> strs{"", "a", std::string("x\0y", 3), std::string(5000, 'q')};
   EXPECT_EQ(round_trip(strs), strs);
