@@ -1,7 +1,8 @@
 // Data movement on a 2-worker, 1-thread-each LocalCluster (processes), as
 // ../shared/peer/dask/transfer.py: scatter and gather of 100 MB and 1 GB, and a 200 MB
 // value produced on one worker and consumed on the other (submit .. result of the
-// consumer). Prints one JSON line per figure (GB/s, median of `repeats`).
+// consumer). Prints one JSON line per figure (GB/s, median of `repeats`). Between
+// repetitions it waits until the workers hold nothing, as Dask's script does.
 //   bench_transfer [repeats=3]
 #include <distrib/distrib.hpp>
 
@@ -12,6 +13,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 std::vector<double> make_data(std::int64_t nbytes, int seed) {
@@ -49,18 +51,34 @@ void report_rate(const std::string& name, double bytes, const std::vector<double
   bench::report(name, "GB/s", rates);
 }
 
+// Waits until the scheduler lists no stored key on any worker (releases are asynchronous),
+// as Dask's transfer.py waits between repetitions: otherwise a repetition's buffer is
+// allocated while the previous one's is still being freed.
+void wait_released(distrib::Client& client) {
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (Clock::now() < deadline) {
+    const auto info = client.scheduler_info();
+    if (std::all_of(info.workers.begin(), info.workers.end(), [](const auto& w) { return w.stored == 0; })) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  throw std::runtime_error("workers still hold data 30 s after every future was released");
+}
+
 // Produces a value on worker-1 and times submit..result of a task on worker-0 that uses it.
 template <class Make, class Consume>
 std::vector<double> time_worker_to_worker(distrib::Client& client, Make make, Consume consume, std::int64_t bytes,
                                           int repeats, int seed) {
   std::vector<double> seconds;
   for (int r = 0; r < repeats; ++r) {
-    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make, bytes, seed + r);
-    src.wait();
-    auto t0 = Clock::now();
-    auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume, src).result();
-    seconds.push_back(seconds_since(t0));
-    if (n != bytes) throw std::runtime_error("worker-to-worker transfer lost bytes");
+    {
+      auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make, bytes, seed + r);
+      src.wait();
+      auto t0 = Clock::now();
+      auto n = client.submit({.pure = false, .workers = {"worker-0"}}, consume, src).result();
+      seconds.push_back(seconds_since(t0));
+      if (n != bytes) throw std::runtime_error("worker-to-worker transfer lost bytes");
+    }
+    wait_released(client);
   }
   return seconds;
 }
@@ -72,13 +90,16 @@ void time_scatter_gather(distrib::Client& client, const T& value, const std::str
                          int repeats, Same same) {
   std::vector<double> scatter_s, gather_s;
   for (int r = 0; r < repeats; ++r) {
-    auto t0 = Clock::now();
-    auto f = client.scatter(value, {.hash = false});
-    scatter_s.push_back(seconds_since(t0));
-    auto t1 = Clock::now();
-    auto back = f.result();
-    gather_s.push_back(seconds_since(t1));
-    if (!same(back)) throw std::runtime_error("gather of " + label + " returned other data");
+    {
+      auto t0 = Clock::now();
+      auto f = client.scatter(value, {.hash = false});
+      scatter_s.push_back(seconds_since(t0));
+      auto t1 = Clock::now();
+      auto back = f.result();
+      gather_s.push_back(seconds_since(t1));
+      if (!same(back)) throw std::runtime_error("gather of " + label + " returned other data");
+    }
+    wait_released(client);
   }
   report_rate("scatter_" + label, bytes, scatter_s);
   report_rate("gather_" + label, bytes, gather_s);
