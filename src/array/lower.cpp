@@ -381,7 +381,11 @@ class Lowerer {
     const GroupPlan& plan = group_plan(n);
     if (auto m = plan.member.find(xb); m != plan.member.end()) {
       const auto& members = plan.groups[m->second.first];
-      const std::string group_key = prefix + "_group-" + token + index_suffix(members.front());
+      // Which chunks a group holds depends on what this lowering asks for, and the
+      // scheduler keeps a key's first definition: the key names every member, in order.
+      std::string member_list = token;
+      for (const auto& member : members) member_list += ";" + index_suffix(member);
+      const std::string group_key = prefix + "_group-" + token_of(member_list) + index_suffix(members.front());
       if (!added_.count(group_key)) {
         ProgramBuilder pb;
         ProgramGroup group;

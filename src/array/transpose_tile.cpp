@@ -2,14 +2,18 @@
 
 #include <immintrin.h>
 
+#include <cstring>
+
 namespace distrib::array::detail {
 
 namespace {
 using Word = std::uint64_t;
 
+// Elements are copied as bytes (memcpy): they are doubles or int64s, not Words, and
+// reading them through another type would break aliasing rules.
 void scalar_tile(const Word* src, std::int64_t ss, Word* dst, std::int64_t ds, std::int64_t h, std::int64_t w) {
   for (std::int64_t i = 0; i < h; ++i)
-    for (std::int64_t j = 0; j < w; ++j) dst[i * ds + j] = src[j * ss + i];
+    for (std::int64_t j = 0; j < w; ++j) std::memcpy(dst + (i * ds + j), src + (j * ss + i), sizeof(Word));
 }
 
 // Four source rows in, four destination rows out: unpack pairs, then swap 128-bit halves.

@@ -83,16 +83,20 @@ class KeyedTable {
   std::size_t mask() const { return slots_.size() - 1; }
   std::size_t home(std::uint64_t h) const { return static_cast<std::size_t>(h) & mask(); }
   std::size_t next(std::size_t i) const { return (i + 1) & mask(); }
-  void place(Slot s) {
-    std::size_t i = home(s.hash);
-    while (slots_[i].item != nullptr) i = next(i);
-    slots_[i] = s;
+  static void place(std::vector<Slot>& slots, Slot s) {
+    const std::size_t m = slots.size() - 1;
+    std::size_t i = static_cast<std::size_t>(s.hash) & m;
+    while (slots[i].item != nullptr) i = (i + 1) & m;
+    slots[i] = s;
   }
+  void place(Slot s) { place(slots_, s); }
+  // The new array is filled before it replaces the old one: a failed allocation leaves
+  // the table as it was.
   void grow() {
-    std::vector<Slot> old = std::move(slots_);
-    slots_.assign(old.empty() ? 16 : old.size() * 2, Slot{});
-    for (const auto& s : old)
-      if (s.item != nullptr) place(s);
+    std::vector<Slot> bigger(slots_.empty() ? 16 : slots_.size() * 2);
+    for (const auto& s : slots_)
+      if (s.item != nullptr) place(bigger, s);
+    slots_.swap(bigger);
   }
 
   std::vector<Slot> slots_;

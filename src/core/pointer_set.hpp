@@ -84,24 +84,31 @@ class PointerSet {
   static constexpr std::size_t npos = ~std::size_t{0};
   std::size_t mask() const { return slots_.size() - 1; }
   // Fibonacci hashing: the top bits of the product spread aligned pointers evenly.
-  std::size_t home(const T* p) const {
-    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) * 0x9E3779B97F4A7C15ull) >> shift_);
+  static std::size_t home(const T* p, unsigned shift) {
+    return static_cast<std::size_t>((reinterpret_cast<std::uintptr_t>(p) * 0x9E3779B97F4A7C15ull) >> shift);
   }
+  std::size_t home(const T* p) const { return home(p, shift_); }
   std::size_t find(const T* p) const {
     if (size_ == 0) return npos;
     for (std::size_t i = home(p); slots_[i] != nullptr; i = (i + 1) & mask())
       if (slots_[i] == p) return i;
     return npos;
   }
+  // The new array is filled before it replaces the old one: a failed allocation leaves
+  // the set as it was.
   void grow() {
-    std::vector<T*> old = std::move(slots_);
-    const std::size_t capacity = old.empty() ? 8 : old.size() * 2;
-    slots_.assign(capacity, nullptr);
-    shift_ = 64;
-    for (std::size_t c = capacity; c > 1; c >>= 1) --shift_;
-    size_ = 0;
-    for (T* p : old)
-      if (p != nullptr) insert(p);
+    const std::size_t capacity = slots_.empty() ? 8 : slots_.size() * 2;
+    std::vector<T*> bigger(capacity, nullptr);
+    unsigned shift = 64;
+    for (std::size_t c = capacity; c > 1; c >>= 1) --shift;
+    for (T* p : slots_) {
+      if (p == nullptr) continue;
+      std::size_t i = home(p, shift);
+      while (bigger[i] != nullptr) i = (i + 1) & (capacity - 1);
+      bigger[i] = p;
+    }
+    slots_.swap(bigger);
+    shift_ = shift;
   }
 
   std::vector<T*> slots_;

@@ -26,6 +26,7 @@
 #include <tuple>
 #include <vector>
 #include "../ndarray_values.hpp"
+#include "array/program.hpp"
 
 namespace da = distrib::array;
 
@@ -1520,6 +1521,33 @@ TEST(ArrayGraph, OnlyRequestedChunksAreGrouped) {
   Ref X = ref_of(x.compute());
   Ref want = slice(reduce(broadcast(X, transpose(X), std::plus<>()), {0}, Op::mean), {Slice{0, 100}});
   EXPECT_TRUE(computes_to(first, want, 1e-12));
+}
+
+TEST(ArrayGraph, GroupKeysNameTheirMembers) {
+  // Chunks (0,1,2), (1,2,0) and (2,0,1) of y.sum(2) read the same three blocks. Asking for
+  // all of s groups the three; asking for its first two block rows groups only two. The
+  // scheduler keeps a key's first definition, so the two groups must not share a key.
+  auto x = da::random::random({30, 30, 30}, {10, 10, 10}, 67);
+  auto y = x + x.transpose({1, 2, 0}) + x.transpose({2, 0, 1});
+  auto s = y.sum(2);
+  auto part = s.slice({Slice{0, 20}});
+  auto groups = [](const da::Array& a) {
+    std::map<std::string, std::size_t> members;  // group key -> its number of results
+    auto lowered = da::detail::lower({a});
+    for (const auto& node : lowered.graph.nodes())
+      if (node.key.rfind("sum_group-", 0) == 0)
+        members[node.key] = decode_value<da::detail::ProgramGroup>(node.args.at(0).value).results.size();
+    return members;
+  };
+  const auto whole = groups(s), half = groups(part);
+  ASSERT_FALSE(whole.empty());
+  ASSERT_FALSE(half.empty());
+  for (const auto& [key, n] : half)
+    if (auto it = whole.find(key); it != whole.end()) EXPECT_EQ(it->second, n) << key;
+  Ref X = ref_of(x.compute());
+  Ref Y = broadcast(broadcast(X, transpose(X, {1, 2, 0}), std::plus<>()), transpose(X, {2, 0, 1}), std::plus<>());
+  EXPECT_TRUE(computes_to(part, slice(reduce(Y, {2}, Op::sum), {Slice{0, 20}}), 1e-12));
+  EXPECT_TRUE(computes_to(s, reduce(Y, {2}, Op::sum), 1e-12));
 }
 
 TEST(ArrayGraph, CullingKeepsOnlyTheNeededBlocks) {
