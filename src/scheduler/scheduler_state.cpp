@@ -271,7 +271,8 @@ struct SchedulerState::Impl {
     for (auto* ts : wanted_again) recompute(ts);
     // Keys nobody wants and nothing needs (a client let go before they were submitted).
     std::vector<std::string> created_keys;
-    for (auto* ts : created) created_keys.push_back(ts->key);
+    for (auto* ts : created)
+      if (!needed(ts)) created_keys.push_back(ts->key);
     release_keys_if_unneeded(created_keys);
   }
 
@@ -299,9 +300,12 @@ struct SchedulerState::Impl {
     for (auto* dep : ts->dependents) {
       if (dep->status == TaskStatus::waiting && --dep->waiting_on == 0) schedule(dep);
     }
-    auto key = ts->key;
+    // Releasing inputs changes neither who wants this task nor its dependents, so whether
+    // it is still needed is known now (a wanted result, the usual case, copies no key).
+    const bool release_self = !needed(ts);
+    auto key = release_self ? ts->key : std::string();
     release_keys_if_unneeded(keys_of(ts->dependencies));
-    release_keys_if_unneeded({key});
+    if (release_self) release_keys_if_unneeded({key});
   }
 
   void on(TaskErred& e) {
@@ -315,9 +319,12 @@ struct SchedulerState::Impl {
       return;
     }
     set_erred(ts, e.exception_type, e.message);
-    auto key = ts->key;
+    // Releasing inputs changes neither who wants this task nor its dependents, so whether
+    // it is still needed is known now (a wanted result, the usual case, copies no key).
+    const bool release_self = !needed(ts);
+    auto key = release_self ? ts->key : std::string();
     release_keys_if_unneeded(keys_of(ts->dependencies));
-    release_keys_if_unneeded({key});
+    if (release_self) release_keys_if_unneeded({key});
   }
 
   void on(ReleaseKeys& e) {
