@@ -47,6 +47,8 @@ NDArray strided_slice(const NDArray& a, const std::vector<std::int64_t>& starts,
                       const std::vector<std::int64_t>& shape);
 NDArray reshape(const NDArray& a, const std::vector<std::int64_t>& shape);
 
+/// argmin / argmax: their partials carry indices, which follow the block's layout.
+bool is_arg(ReduceKind k);
 /// The first stage of a reduction: a partial result of shape [fields] + block shape with
 /// the reduced axes set to 1.
 NDArray reduce_chunk(const NDArray& block, const ReduceSpec& spec);

@@ -23,8 +23,6 @@ ReduceKind checked_kind(ReduceKind k) {
   return k;
 }
 
-bool is_arg(ReduceKind k) { return k == ReduceKind::argmin || k == ReduceKind::argmax; }
-
 // int64 sums wrap around, as numpy's (signed overflow would be undefined).
 std::int64_t wrapping_add(std::int64_t a, std::int64_t b) {
   return static_cast<std::int64_t>(static_cast<std::uint64_t>(a) + static_cast<std::uint64_t>(b));
@@ -228,6 +226,8 @@ NDArray chunk_typed(const NDArray& block, const ReduceSpec& spec) {
   throw std::invalid_argument("reduce: unknown reduction");
 }
 }  // namespace
+
+bool is_arg(ReduceKind k) { return k == ReduceKind::argmin || k == ReduceKind::argmax; }
 
 const char* reduce_name(ReduceKind k) {
   static const char* names[] = {"sum", "mean", "var", "std", "min", "max", "argmin", "argmax"};

@@ -124,16 +124,12 @@ NDArray run_program(const BlockProgram& program, std::span<const NDArray> inputs
 }
 
 namespace {
-bool is_arg_reduction(const ReduceSpec& spec) {
-  return spec.kind == static_cast<std::uint8_t>(ReduceKind::argmin) || spec.kind == static_cast<std::uint8_t>(ReduceKind::argmax);
-}
-
 // The first reduction stage of block.T, without transposing the block: reduce along the
 // mirrored axes, then swap the (small) partial's two block axes.
 NDArray reduce_transposed(const NDArray& block, const ReduceSpec& spec) {
   if (block.ndim() != 2) throw std::invalid_argument("array program group: only 2-d results can be transposed");
   if (!spec.active) return transpose(block, {1, 0});
-  if (is_arg_reduction(spec)) return reduce_chunk(transpose(block, {1, 0}), spec);  // indices follow the layout
+  if (is_arg(static_cast<ReduceKind>(spec.kind))) return reduce_chunk(transpose(block, {1, 0}), spec);  // indices follow the layout
   ReduceSpec mirrored = spec;
   for (auto& a : mirrored.axes) {
     if (a != 0 && a != 1) return reduce_chunk(transpose(block, {1, 0}), spec);  // reduce_chunk reports it
