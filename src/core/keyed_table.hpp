@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/probe_run.hpp"
+
 namespace distrib::detail {
 
 template <class T>
@@ -47,16 +49,8 @@ class KeyedTable {
     while (slots_[i].item != nullptr && !(slots_[i].hash == h && slots_[i].item->key == key)) i = next(i);
     if (slots_[i].item == nullptr) return;
     delete slots_[i].item;
-    slots_[i] = Slot{};
     --size_;
-    for (std::size_t j = next(i); slots_[j].item != nullptr; j = next(j)) {
-      const std::size_t k = home(slots_[j].hash);
-      if (((j - k) & mask()) >= ((j - i) & mask())) {
-        slots_[i] = slots_[j];
-        slots_[j] = Slot{};
-        i = j;
-      }
-    }
+    erase_from_probe_run(slots_, i, [this](const Slot& s) { return home(s.hash); });
   }
 
   std::size_t size() const { return size_; }
@@ -78,6 +72,7 @@ class KeyedTable {
   struct Slot {
     std::uint64_t hash = 0;
     T* item = nullptr;
+    bool operator==(const Slot&) const = default;  // the empty slot is Slot{}
   };
   static std::uint64_t hash(std::string_view key) { return XXH3_64bits(key.data(), key.size()); }
   std::size_t mask() const { return slots_.size() - 1; }

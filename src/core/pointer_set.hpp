@@ -8,6 +8,8 @@
 #include <utility>
 #include <vector>
 
+#include "core/probe_run.hpp"
+
 namespace distrib::detail {
 
 template <class T>
@@ -55,17 +57,8 @@ class PointerSet {
   bool erase(T* p) {
     std::size_t i = find(p);
     if (i == npos) return false;
-    slots_[i] = nullptr;
     --size_;
-    // Move later entries of the probe run back into the hole, so lookups never stop early.
-    for (std::size_t j = (i + 1) & mask(); slots_[j] != nullptr; j = (j + 1) & mask()) {
-      const std::size_t k = home(slots_[j]);
-      if (((j - k) & mask()) >= ((j - i) & mask())) {
-        slots_[i] = slots_[j];
-        slots_[j] = nullptr;
-        i = j;
-      }
-    }
+    erase_from_probe_run(slots_, i, [this](const T* p) { return home(p); });
     return true;
   }
 
