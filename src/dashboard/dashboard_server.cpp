@@ -63,13 +63,21 @@ DashboardServer::DashboardServer(const DashboardAddress& address, std::shared_pt
     throw CommError("dashboard: cannot listen on " + host + ":" + std::to_string(address.port) +
                     " (address in use or not available); choose another with --dashboard-address, or 'none'");
   port_ = static_cast<std::uint16_t>(port);
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listener_done_ = true;
+  });
 }
 
 DashboardServer::~DashboardServer() { stop(); }
 
 void DashboardServer::stop() {
-  if (server_) server_->stop();
+  if (server_ && thread_.joinable()) {
+    // httplib's stop() does nothing until the listener runs: stopped before that (a
+    // scheduler told to exit right after it started), the listener would never end.
+    while (!server_->is_running() && !listener_done_) std::this_thread::yield();
+    server_->stop();
+  }
   if (thread_.joinable()) thread_.join();
 }
 

@@ -2,6 +2,7 @@
 // The scheduler's web dashboard: an HTTP server (cpp-httplib) on its own threads that
 // serves the pages, a JSON API and Prometheus metrics from the latest published snapshot.
 // Part of the libdistrib_dashboard.so module (see dashboard.hpp), not of libdistrib.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,7 @@ class DashboardServer final : public Dashboard {
   std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<const SnapshotBox> snapshots_;
   std::thread thread_;
+  std::atomic<bool> listener_done_{false};  // listen_after_bind returned
   std::uint16_t port_ = 0;
 };
 
