@@ -703,7 +703,7 @@ void ClientImpl::flush_outbox() {
     MessageBuilder mb;
     auto list = mb.root().initReleaseKeys(static_cast<unsigned>(releases.size()));
     for (unsigned i = 0; i < releases.size(); ++i) list.set(i, releases[i]);
-    scheduler_->send(mb.finish());
+    scheduler_->send_later(mb.finish());  // nothing waits on it: it goes with the next message
     releases.clear();
   };
   {

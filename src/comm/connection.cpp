@@ -41,7 +41,10 @@ std::string endpoint_text(const asio::ip::tcp::socket& s) {
 }  // namespace
 
 Connection::Connection(asio::ip::tcp::socket socket, FrameLimits limits)
-    : socket_(std::move(socket)), decoder_(limits), peer_(endpoint_text(socket_)) {
+    : socket_(std::move(socket)),
+      decoder_(limits),
+      peer_(endpoint_text(socket_)),
+      deferred_timer_(socket_.get_executor()) {
   asio::error_code ec;
   socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
@@ -115,7 +118,26 @@ void Connection::dispatch(std::vector<InMessage>& messages) {
 void Connection::send(OutMessage m) {
   if (closed_ || close_pending_) return;
   queue_.push_back(std::move(m));
+  urgent_queued_ = true;
   if (!writing_) start_write();
+}
+
+void Connection::send_later(OutMessage m) {
+  if (closed_ || close_pending_) return;
+  queue_.push_back(std::move(m));
+  if (!writing_) arm_deferred_write();  // else the write's completion decides
+}
+
+void Connection::arm_deferred_write() {
+  if (deferred_armed_) return;
+  deferred_armed_ = true;
+  deferred_timer_.expires_after(kDeferredWriteDelay);
+  deferred_timer_.async_wait([this, self = shared_from_this()](asio::error_code ec) {
+    deferred_armed_ = false;
+    if (ec || closed_ || writing_) return;  // a write in flight takes the queue with it
+    urgent_queued_ = true;  // the delay is over: write what waited
+    start_write();
+  });
 }
 
 void Connection::start_write() {
@@ -123,7 +145,9 @@ void Connection::start_write() {
     if (close_pending_) close(close_reason_);
     return;
   }
+  if (!urgent_queued_ && !close_pending_) return arm_deferred_write();  // only deferred ones
   writing_ = true;
+  urgent_queued_ = false;
   in_flight_.swap(queue_);
   plan_write(in_flight_, staging_, parts_);
   buffers_.clear();
@@ -149,6 +173,7 @@ void Connection::close_after_flush(const std::string& reason) {
 void Connection::close(const std::string& reason) {
   if (closed_) return;
   closed_ = true;
+  deferred_timer_.cancel();
   asio::error_code ec;
   socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
   socket_.close(ec);

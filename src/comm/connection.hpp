@@ -1,12 +1,15 @@
 #pragma once
 // One TCP connection: a reader that turns bytes into messages and a writer that batches
-// every message queued while a write is in flight into the next write (no timers: an idle
-// connection writes at once, a busy one writes in large batches).
+// every message queued while a write is in flight into the next write (an idle connection
+// writes at once, a busy one writes in large batches). Housekeeping that nobody waits on
+// can be queued with send_later, which rides along with the next write.
 //
 // All methods except the constructor must be called on the connection's executor.
 #include <atomic>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -15,6 +18,9 @@
 #include "comm/framing.hpp"
 
 namespace distrib::detail {
+
+/// How long send_later may hold a message when nothing else is written.
+inline constexpr std::chrono::milliseconds kDeferredWriteDelay{2};
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
@@ -27,6 +33,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Starts reading. A handler that throws closes the connection with the exception's text.
   void start(MessageHandler on_message, CloseHandler on_close);
   void send(OutMessage m);
+  /// Queues `m` in order but does not start a write for it: it goes with the next send(),
+  /// or after kDeferredWriteDelay. For releases and frees, which nothing waits on: a round
+  /// trip then pays no separate system call and wake-up on each side for them.
+  void send_later(OutMessage m);
   /// Closes now; queued writes are dropped. `on_close` runs once, with `reason`.
   void close(const std::string& reason);
   /// Writes what is queued (e.g. an Error message), then closes.
@@ -42,6 +52,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void on_read(std::size_t n);
   void dispatch(std::vector<InMessage>& messages);
   void start_write();
+  void arm_deferred_write();
 
   asio::ip::tcp::socket socket_;
   FrameDecoder decoder_;
@@ -54,6 +65,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::vector<std::byte> staging_;
   std::vector<std::span<const std::byte>> parts_;
   std::vector<asio::const_buffer> buffers_;
+  asio::steady_timer deferred_timer_;
+  bool deferred_armed_ = false;
+  bool urgent_queued_ = false;  // the queue holds a message from send(): write it now
   bool writing_ = false;
   bool closed_ = false;
   bool close_pending_ = false;

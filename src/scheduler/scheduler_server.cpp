@@ -364,12 +364,14 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     auto it = peers.find(id);
     if (it != peers.end()) it->second->conn->send(std::move(m));
   };
-  // Frees go first: a key freed and recomputed in one step must be dropped before it is rebuilt.
+  // Frees go first: a key freed and recomputed in one step must be dropped before it is
+  // rebuilt. Nothing waits on a free, so it rides along with the worker's next message.
   for (auto& [wid, keys] : free) {
     MessageBuilder mb;
     auto list = mb.root().initFreeKeys(static_cast<unsigned>(keys.size()));
     for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
-    send_to(workers_, wid, mb.finish());
+    auto it = workers_.find(wid);
+    if (it != workers_.end()) it->second->conn->send_later(mb.finish());
   }
   for (auto& [wid, tasks] : compute) {
     MessageBuilder mb;
