@@ -134,7 +134,8 @@ void Connection::arm_deferred_write() {
   deferred_timer_.expires_after(kDeferredWriteDelay);
   deferred_timer_.async_wait([this, self = shared_from_this()](asio::error_code ec) {
     deferred_armed_ = false;
-    if (ec || closed_ || writing_) return;  // a write in flight takes the queue with it
+    // A write in flight takes the queue with it; an empty queue: a send() took it already.
+    if (ec || closed_ || writing_ || queue_.empty()) return;
     urgent_queued_ = true;  // the delay is over: write what waited
     start_write();
   });
