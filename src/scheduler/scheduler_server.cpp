@@ -338,6 +338,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   if (actions.empty()) return;
   std::unordered_map<std::uint64_t, std::vector<const sched::ComputeTask*>> compute;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> free;
+  std::unordered_map<std::uint64_t, bool> free_stops_work;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
@@ -348,6 +349,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
     else if (auto* f = std::get_if<sched::FreeKeys>(&a)) {
       for (const auto& k : f->keys) free[f->worker].push_back(&k);
+      if (f->stops_work) free_stops_work[f->worker] = true;
     } else if (auto* m = std::get_if<sched::KeyInMemory>(&a)) in_memory[m->client].push_back(m);
     else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
     else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
@@ -365,13 +367,16 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     if (it != peers.end()) it->second->conn->send(std::move(m));
   };
   // Frees go first: a key freed and recomputed in one step must be dropped before it is
-  // rebuilt. Nothing waits on a free, so it rides along with the worker's next message.
+  // rebuilt. Nothing waits on a free of stored results, so it rides along with the worker's
+  // next message; one that takes back unstarted work goes at once, before the worker starts it.
   for (auto& [wid, keys] : free) {
     MessageBuilder mb;
     auto list = mb.root().initFreeKeys(static_cast<unsigned>(keys.size()));
     for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
     auto it = workers_.find(wid);
-    if (it != workers_.end()) it->second->conn->send_later(mb.finish());
+    if (it == workers_.end()) continue;
+    if (free_stops_work.count(wid)) it->second->conn->send(mb.finish());
+    else it->second->conn->send_later(mb.finish());
   }
   for (auto& [wid, tasks] : compute) {
     MessageBuilder mb;

@@ -686,7 +686,7 @@ struct SchedulerState::Impl {
       todo.pop_back();
       if (t != ts && (t->status == TaskStatus::memory || t->status == TaskStatus::erred)) continue;
       if (t != ts && t->status == TaskStatus::processing) {
-        out->push_back(FreeKeys{t->processing_on, {t->key}});
+        out->push_back(FreeKeys{t->processing_on, {t->key}, true});
         unassign(t);
       }
       if (t->status == TaskStatus::no_worker) unrunnable.erase(t);
@@ -710,7 +710,7 @@ struct SchedulerState::Impl {
         ++d->waiting_on;
       } else if (d->status == TaskStatus::processing) {
         // It can no longer fetch this input: take it back and wait for the recomputation.
-        out->push_back(FreeKeys{d->processing_on, {d->key}});
+        out->push_back(FreeKeys{d->processing_on, {d->key}, true});
         unassign(d);
         set_status(d, TaskStatus::waiting);
         d->waiting_on = 0;
@@ -735,7 +735,7 @@ struct SchedulerState::Impl {
         set_status(ts, TaskStatus::released);
         break;
       case TaskStatus::processing:
-        out->push_back(FreeKeys{ts->processing_on, {ts->key}});
+        out->push_back(FreeKeys{ts->processing_on, {ts->key}, true});
         unassign(ts);
         set_status(ts, TaskStatus::released);
         break;

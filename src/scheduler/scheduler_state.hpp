@@ -109,6 +109,10 @@ struct ComputeTask {
 struct FreeKeys {
   WorkerId worker;
   std::vector<std::string> keys;
+  /// The keys are tasks assigned to the worker and not finished: the free takes work back
+  /// (a release, an error upstream, a lost input), so it should arrive before they start.
+  /// Frees of stored results can wait for the connection's next write.
+  bool stops_work = false;
 };
 struct KeyInMemory {
   ClientId client;

@@ -836,6 +836,29 @@ TEST_F(SchedulerStateTest, LosingTheEndOfAVeryLongChainRecomputesEveryLink) {
   EXPECT_EQ(s.status("link-" + std::to_string(kLinks / 2)), TaskStatus::waiting);
 }
 
+// A free that takes back unstarted work is marked so the server sends it at once; a free of
+// a stored result may wait for the worker's next message.
+TEST_F(SchedulerStateTest, FreesOfUnfinishedWorkAreMarkedAsStoppingIt) {
+  add_worker(1, 1, {"inc"});
+  submit(1, {make_task("a"), make_task("b")}, {"a", "b"});
+  ASSERT_EQ(s.status("a"), TaskStatus::processing);
+  finish(1, "a", 8);
+  ASSERT_EQ(s.status("a"), TaskStatus::memory);
+  ASSERT_EQ(s.status("b"), TaskStatus::processing);
+  auto out = release(1, {"a", "b"});
+  auto frees_of = [&](const std::string& key) {
+    std::vector<FreeKeys> found;
+    for (const auto& f : all_of_type<FreeKeys>(out))
+      if (std::find(f.keys.begin(), f.keys.end(), key) != f.keys.end()) found.push_back(f);
+    return found;
+  };
+  auto fa = frees_of("a"), fb = frees_of("b");
+  ASSERT_EQ(fa.size(), 1u);
+  ASSERT_EQ(fb.size(), 1u);
+  EXPECT_FALSE(fa[0].stops_work);  // a stored result
+  EXPECT_TRUE(fb[0].stops_work);   // assigned, not finished
+}
+
 TEST_F(SchedulerStateTest, DependencyLostWhileDependentProcessesElsewhere) {
   add_worker(1, 1, {"inc"});
   add_worker(2, 1, {"inc", "dec"});
