@@ -300,12 +300,7 @@ struct SchedulerState::Impl {
     for (auto* dep : ts->dependents) {
       if (dep->status == TaskStatus::waiting && --dep->waiting_on == 0) schedule(dep);
     }
-    // Releasing inputs changes neither who wants this task nor its dependents, so whether
-    // it is still needed is known now (a wanted result, the usual case, copies no key).
-    const bool release_self = !needed(ts);
-    auto key = release_self ? ts->key : std::string();
-    release_keys_if_unneeded(keys_of(ts->dependencies));
-    if (release_self) release_keys_if_unneeded({key});
+    release_inputs_then_self(ts);
   }
 
   void on(TaskErred& e) {
@@ -319,12 +314,7 @@ struct SchedulerState::Impl {
       return;
     }
     set_erred(ts, e.exception_type, e.message);
-    // Releasing inputs changes neither who wants this task nor its dependents, so whether
-    // it is still needed is known now (a wanted result, the usual case, copies no key).
-    const bool release_self = !needed(ts);
-    auto key = release_self ? ts->key : std::string();
-    release_keys_if_unneeded(keys_of(ts->dependencies));
-    if (release_self) release_keys_if_unneeded({key});
+    release_inputs_then_self(ts);
   }
 
   void on(ReleaseKeys& e) {
@@ -761,6 +751,16 @@ struct SchedulerState::Impl {
       // and walking back through a long chain of them each time would be quadratic.
       else if (!was_settled) release_keys_if_unneeded(keys_of(ts->dependencies));
     }
+  }
+
+  /// After `ts` finished or erred: its inputs may be unneeded now, and so may `ts` itself.
+  void release_inputs_then_self(TaskState* ts) {
+    // Releasing inputs changes neither who wants this task nor its dependents, so whether
+    // it is still needed is known now (a wanted result, the usual case, copies no key).
+    const bool release_self = !needed(ts);
+    auto key = release_self ? ts->key : std::string();
+    release_keys_if_unneeded(keys_of(ts->dependencies));  // may forget ts: keep its key
+    if (release_self) release_keys_if_unneeded({key});
   }
 
   /// Releases (and forgets) keys no longer needed. A worklist, not recursion: releasing
