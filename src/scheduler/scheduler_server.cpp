@@ -337,8 +337,11 @@ void SchedulerServer::handle(sched::Event e) {
 void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   if (actions.empty()) return;
   std::unordered_map<std::uint64_t, std::vector<const sched::ComputeTask*>> compute;
-  std::unordered_map<std::uint64_t, std::vector<const std::string*>> free;
-  std::unordered_map<std::uint64_t, bool> free_stops_work;
+  struct Frees {
+    std::vector<const std::string*> keys;
+    bool stops_work = false;  // any of them takes back unstarted work
+  };
+  std::unordered_map<std::uint64_t, Frees> free;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
   std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
@@ -348,8 +351,9 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
     else if (auto* f = std::get_if<sched::FreeKeys>(&a)) {
-      for (const auto& k : f->keys) free[f->worker].push_back(&k);
-      if (f->stops_work) free_stops_work[f->worker] = true;
+      auto& frees = free[f->worker];
+      for (const auto& k : f->keys) frees.keys.push_back(&k);
+      frees.stops_work = frees.stops_work || f->stops_work;
     } else if (auto* m = std::get_if<sched::KeyInMemory>(&a)) in_memory[m->client].push_back(m);
     else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
     else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
@@ -369,13 +373,13 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   // Frees go first: a key freed and recomputed in one step must be dropped before it is
   // rebuilt. Nothing waits on a free of stored results, so it rides along with the worker's
   // next message; one that takes back unstarted work goes at once, before the worker starts it.
-  for (auto& [wid, keys] : free) {
+  for (auto& [wid, frees] : free) {
     MessageBuilder mb;
-    auto list = mb.root().initFreeKeys(static_cast<unsigned>(keys.size()));
-    for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
+    auto list = mb.root().initFreeKeys(static_cast<unsigned>(frees.keys.size()));
+    for (unsigned i = 0; i < frees.keys.size(); ++i) list.set(i, *frees.keys[i]);
     auto it = workers_.find(wid);
     if (it == workers_.end()) continue;
-    if (free_stops_work.count(wid)) it->second->conn->send(mb.finish());
+    if (frees.stops_work) it->second->conn->send(mb.finish());
     else it->second->conn->send_later(mb.finish());
   }
   for (auto& [wid, tasks] : compute) {
