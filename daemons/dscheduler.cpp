@@ -1,5 +1,6 @@
 // dscheduler: the distrib scheduler daemon. Workers and clients connect to it.
 //   dscheduler --port 8786
+//   dscheduler --port 8786 --local-socket sched   # also unix://@sched for this host
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -42,6 +43,14 @@ int main(int argc, char** argv) {
                             return std::string(e.what());
                           }
                         });
+  app.add_option("--local-socket", options.local_socket,
+                 "Also listen on the abstract Unix socket unix://@NAME, for workers and clients on this host "
+                 "(a hop then skips the TCP stack)")
+      ->check([](const std::string& name) {
+        return name.empty() || name.front() == '@' || name.find('/') != std::string::npos
+                   ? std::string("a plain name, without '@' or '/'")
+                   : std::string();
+      });
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);

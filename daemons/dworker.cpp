@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   std::vector<std::string> preload;
   double timeout_s = 10;
   options.nthreads = std::max(1u, std::thread::hardware_concurrency());
-  app.add_option("address", options.scheduler_address, "Scheduler address, tcp://host:port")->required();
+  app.add_option("address", options.scheduler_address, "Scheduler address, tcp://host:port (or unix://@name on this host)")->required();
   app.add_option("--nthreads", options.nthreads, "Threads that run tasks")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--name", options.name, "Worker name (default: its address)");
   app.add_option("--host", options.host, "Interface to serve data to peers on")->capture_default_str();

@@ -109,8 +109,9 @@ struct ClusterSnapshot {
 
 class Client {
  public:
-  /// Connects to a scheduler at "tcp://host:port" (or "host:port"). Throws CommError if it
-  /// cannot be reached within the connect timeout.
+  /// Connects to a scheduler at "tcp://host:port" (or "host:port"), or on this host at
+  /// "unix://@name" (an abstract Unix socket the scheduler also listens on). Throws CommError
+  /// if it cannot be reached within the connect timeout.
   explicit Client(const std::string& address, ClientOptions options = {});
   /// Connects to a LocalCluster's scheduler.
   explicit Client(LocalCluster& cluster, ClientOptions options = {});

@@ -24,7 +24,7 @@ Client::Client(const std::string& address, ClientOptions options)
 
 Client::Client(LocalCluster& cluster, ClientOptions options)
     : impl_(std::make_shared<detail::ClientImpl>(std::move(options))) {
-  impl_->connect(cluster.scheduler_address());
+  impl_->connect(cluster.scheduler_address(), cluster.impl_->local_address);
   impl_->close_cluster = [weak = std::weak_ptr<LocalCluster::Impl>(cluster.impl_)] {
     if (auto c = weak.lock()) c->close();
   };
@@ -100,6 +100,7 @@ std::size_t Client::n_workers() const { return impl_->n_workers(); }
 std::string Client::dashboard_link() const {
   const auto port = impl_->dashboard_port();
   if (port == 0) return {};
+  if (detail::is_unix_address(impl_->address())) return "http://127.0.0.1:" + std::to_string(port) + "/status";
   auto [host, scheduler_port] = detail::parse_address(impl_->address());
   if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";

@@ -67,10 +67,14 @@ ClientImpl::ClientImpl(ClientOptions options) : options_(std::move(options)), wo
 
 ClientImpl::~ClientImpl() { close(); }
 
-void ClientImpl::connect(const std::string& address) {
-  auto [host, port] = parse_address(address);
-  address_ = format_address(host, port);
-  scheduler_ = std::make_shared<Connection>(connect_socket(io_, address, options_.connect_timeout));
+void ClientImpl::connect(const std::string& address, const std::string& via) {
+  if (is_unix_address(address)) {
+    address_ = address;
+  } else {
+    auto [host, port] = parse_address(address);
+    address_ = format_address(host, port);
+  }
+  scheduler_ = std::make_shared<Connection>(connect_socket(io_, via.empty() ? address : via, options_.connect_timeout));
   fetcher_ = std::make_unique<DataFetcher>(io_, proto::Role::CLIENT, options_.name);
   scheduler_->start([this](InMessage&& m) { on_message(std::move(m)); },
                     [this](const std::string& reason) { on_lost(reason); });

@@ -65,8 +65,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   explicit ClientImpl(ClientOptions options);
   ~ClientImpl();
 
-  /// Connects and waits for the scheduler's handshake; throws CommError.
-  void connect(const std::string& address);
+  /// Connects and waits for the scheduler's handshake; throws CommError. `address` is the
+  /// scheduler's tcp:// address (what address() shows); `via`, if given, is where to connect
+  /// instead (a LocalCluster's unix:// socket).
+  void connect(const std::string& address, const std::string& via = "");
   std::vector<FutureHandle> submit(std::vector<TaskRequest> batch);
   std::vector<FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets, bool all);
   std::vector<FutureHandle> scatter(std::vector<Value> values, const ScatterOptions& options);

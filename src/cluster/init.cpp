@@ -55,6 +55,7 @@ void watch_parent(int fd) {
       o.port = 0;
       o.dashboard_address = env_or("DISTRIB_DASHBOARD", "none");
       o.dashboard_fallback = true;
+      o.local_socket = env_or("DISTRIB_LOCAL_SOCKET", "");
       code = detail::run_scheduler(o, on_ready);
     } else if (role == "worker") {
       detail::WorkerOptions o;

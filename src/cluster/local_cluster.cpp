@@ -101,7 +101,9 @@ void LocalCluster::Impl::start_processes() {
   };
 
   auto [sr, sw] = make_pipe();
-  scheduler_ = spawn("scheduler", {{"DISTRIB_DASHBOARD", options.dashboard_address}}, sw);
+  auto socket_name = detail::unique_unix_socket_name();
+  scheduler_ = spawn("scheduler", {{"DISTRIB_DASHBOARD", options.dashboard_address}, {"DISTRIB_LOCAL_SOCKET", socket_name}},
+                     sw);
   ::close(sw);
   try {
     address = read_ready_line(sr, scheduler_, deadline, "scheduler");
@@ -110,12 +112,13 @@ void LocalCluster::Impl::start_processes() {
     throw;
   }
   ::close(sr);
+  local_address = detail::unix_address(socket_name);  // listening once the scheduler is ready
 
   std::vector<int> ready_fds;
   for (int i = 0; i < options.n_workers; ++i) {
     auto [r, w] = make_pipe();
     workers_.push_back(spawn("worker",
-                             {{"DISTRIB_SCHEDULER", address},
+                             {{"DISTRIB_SCHEDULER", local_address},
                               {"DISTRIB_NTHREADS", std::to_string(options.threads_per_worker)},
                               {"DISTRIB_NAME", "worker-" + std::to_string(i)}},
                              w));
@@ -140,9 +143,11 @@ void LocalCluster::Impl::start_threads() {
   so.port = 0;
   so.dashboard_address = options.dashboard_address;
   so.dashboard_fallback = true;
+  so.local_socket = detail::unique_unix_socket_name();
   scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
   scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
   address = scheduler_node_->server->address();
+  local_address = scheduler_node_->server->local_address();
   auto* sched_io = &scheduler_node_->io;
   scheduler_node_->server->on_shutdown = [sched_io] { sched_io->stop(); };
   scheduler_node_->server->start();
@@ -151,7 +156,7 @@ void LocalCluster::Impl::start_threads() {
   std::vector<std::future<void>> ready;
   for (int i = 0; i < options.n_workers; ++i) {
     detail::WorkerOptions wo;
-    wo.scheduler_address = address;
+    wo.scheduler_address = local_address;
     wo.host = options.host;
     wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);
     wo.name = "worker-" + std::to_string(i);

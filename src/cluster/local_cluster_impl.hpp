@@ -43,7 +43,8 @@ class LocalCluster::Impl {
   void close();
 
   LocalClusterOptions options;
-  std::string address;
+  std::string address;        // the scheduler's tcp:// address, for everyone
+  std::string local_address;  // its unix:// socket, which this cluster's workers and clients use
 
  private:
   void start_processes();

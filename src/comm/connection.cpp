@@ -1,10 +1,7 @@
 #include "comm/connection.hpp"
 
-#include <asio/connect.hpp>
 #include <asio/read.hpp>
 #include <asio/write.hpp>
-#include <chrono>
-#include <thread>
 
 #include <kj/exception.h>
 
@@ -32,21 +29,16 @@ struct TransferAllLarge {
   std::size_t operator()(const asio::error_code& ec, std::size_t) const { return ec ? 0 : std::size_t{1} << 30; }
 };
 
-std::string endpoint_text(const asio::ip::tcp::socket& s) {
-  asio::error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "?";
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
 }  // namespace
 
-Connection::Connection(asio::ip::tcp::socket socket, FrameLimits limits)
+Connection::Connection(StreamSocket socket, FrameLimits limits)
     : socket_(std::move(socket)),
       decoder_(limits),
-      peer_(endpoint_text(socket_)),
+      peer_(describe_peer(socket_)),
       deferred_timer_(socket_.get_executor()) {
   asio::error_code ec;
-  socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+  // TCP only: small messages go at once (a Unix socket has no Nagle to turn off).
+  if (!local_ip(socket_).empty()) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
 }
 
 Connection::~Connection() = default;
@@ -176,7 +168,7 @@ void Connection::close(const std::string& reason) {
   closed_ = true;
   deferred_timer_.cancel();
   asio::error_code ec;
-  socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
+  socket_.shutdown(StreamSocket::shutdown_both, ec);
   socket_.close(ec);
   queue_.clear();
   if (on_close_) {
@@ -191,69 +183,6 @@ bool is_bad_input_reason(const std::string& reason) {
   for (const char* prefix : {"protocol error", "bad message", "malformed", "rejected"})
     if (reason.rfind(prefix, 0) == 0) return true;
   return false;
-}
-
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address) {
-  std::string rest = address;
-  if (rest.rfind("tcp://", 0) == 0) rest = rest.substr(6);
-  auto colon = rest.rfind(':');
-  if (colon == std::string::npos || colon + 1 == rest.size())
-    throw std::invalid_argument("bad address '" + address + "': expected tcp://host:port");
-  std::string host = rest.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  int port = 0;
-  try {
-    std::size_t used = 0;
-    port = std::stoi(rest.substr(colon + 1), &used);
-    if (used != rest.size() - colon - 1) throw std::invalid_argument("trailing characters");
-  } catch (const std::exception&) {
-    throw std::invalid_argument("bad address '" + address + "': the port is not a number");
-  }
-  if (port < 0 || port > 65535) throw std::invalid_argument("bad address '" + address + "': port out of range");
-  if (host.empty()) host = "127.0.0.1";
-  return {host, static_cast<std::uint16_t>(port)};
-}
-
-std::string format_address(const std::string& host, std::uint16_t port) {
-  bool v6 = host.find(':') != std::string::npos;
-  return "tcp://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
-}
-
-asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
-                            const std::string& who) {
-  asio::error_code ec;
-  auto addr = asio::ip::make_address(host, ec);
-  if (ec) throw CommError("bad " + who + " host '" + host + "': " + ec.message());
-  asio::ip::tcp::endpoint ep(addr, port);
-  acceptor.open(ep.protocol(), ec);
-  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor.bind(ep, ec);
-  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
-  if (ec) throw CommError(who + " cannot listen on " + format_address(host, port) + ": " + ec.message());
-  return addr;
-}
-
-asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,
-                                     std::chrono::milliseconds timeout) {
-  auto [host, port] = parse_address(address);
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  asio::ip::tcp::resolver resolver(io);
-  std::string last_error;
-  auto delay = std::chrono::milliseconds(5);
-  while (true) {
-    asio::error_code ec;
-    auto endpoints = resolver.resolve(host, std::to_string(port), ec);
-    if (!ec) {
-      asio::ip::tcp::socket socket(io);
-      asio::connect(socket, endpoints, ec);
-      if (!ec) return socket;
-    }
-    last_error = ec.message();
-    if (std::chrono::steady_clock::now() + delay > deadline)
-      throw CommError("cannot connect to " + address + ": " + last_error);
-    std::this_thread::sleep_for(delay);  // retry backoff: the peer may still be starting
-    delay = std::min(delay * 2, std::chrono::milliseconds(200));
-  }
 }
 
 }  // namespace distrib::detail

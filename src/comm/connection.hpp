@@ -1,13 +1,13 @@
 #pragma once
-// One TCP connection: a reader that turns bytes into messages and a writer that batches
+// One stream connection (TCP or Unix socket): a reader that turns bytes into messages and a writer that batches
 // every message queued while a write is in flight into the next write (an idle connection
 // writes at once, a busy one writes in large batches). Housekeeping that nobody waits on
 // can be queued with send_later, which rides along with the next write.
 //
 // All methods except the constructor must be called on the connection's executor.
-#include <atomic>
-#include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
+
+#include <atomic>
 
 #include <chrono>
 #include <functional>
@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/endpoint.hpp"
 #include "comm/framing.hpp"
 
 namespace distrib::detail {
@@ -27,7 +28,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using MessageHandler = std::function<void(InMessage&&)>;
   using CloseHandler = std::function<void(const std::string& reason)>;
 
-  Connection(asio::ip::tcp::socket socket, FrameLimits limits = {});
+  Connection(StreamSocket socket, FrameLimits limits = {});
   ~Connection();
 
   /// Starts reading. A handler that throws closes the connection with the exception's text.
@@ -54,7 +55,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start_write();
   void arm_deferred_write();
 
-  asio::ip::tcp::socket socket_;
+  StreamSocket socket_;
   FrameDecoder decoder_;
   std::string peer_;
   MessageHandler on_message_;
@@ -81,21 +82,8 @@ using ConnectionPtr = std::shared_ptr<Connection>;
 /// True for close reasons caused by what the peer sent (logged as warnings by servers).
 bool is_bad_input_reason(const std::string& reason);
 
-/// Splits "tcp://host:port" (or "host:port") into host and port; throws std::invalid_argument.
-std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
 /// Bytes read and written by every connection of this process (for the dashboard).
 std::atomic<std::uint64_t>& process_bytes_read();
 std::atomic<std::uint64_t>& process_bytes_written();
-std::string format_address(const std::string& host, std::uint16_t port);
-
-/// Opens, binds and listens on host:port (0: any free port); returns the bound address.
-/// Throws CommError naming `who` ("scheduler", "worker") on failure.
-asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
-                            const std::string& who);
-
-/// Connects a socket to `address`, retrying refused connections until `timeout`.
-/// Throws CommError naming the address if it cannot connect.
-asio::ip::tcp::socket connect_socket(asio::io_context& io, const std::string& address,
-                                     std::chrono::milliseconds timeout);
 
 }  // namespace distrib::detail

@@ -75,7 +75,7 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
   }
   asio::async_connect(*socket, endpoints, [this, p, socket, fail](asio::error_code ec, const auto&) {
     if (ec) return fail("cannot connect to " + p->address + ": " + ec.message());
-    p->conn = std::make_shared<Connection>(std::move(*socket), limits_);
+    p->conn = std::make_shared<Connection>(StreamSocket(std::move(*socket)), limits_);
     p->conn->start(
         [p](InMessage&& m) {
           MessageReader mr(m);

@@ -82,11 +82,16 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io),
       options_(std::move(options)),
       acceptor_(io),
+      local_acceptor_(io),
       heartbeat_timer_(io),
       state_(options_.policy),
       dashboard_timer_(io) {
   listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
+  if (!options_.local_socket.empty()) {
+    listen_on_unix(local_acceptor_, options_.local_socket, "scheduler");
+    local_address_ = unix_address(options_.local_socket);
+  }
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
@@ -113,7 +118,8 @@ SchedulerServer::~SchedulerServer() {
 }
 
 void SchedulerServer::start() {
-  accept();
+  accept(acceptor_);
+  if (local_acceptor_.is_open()) accept(local_acceptor_);
   check_heartbeats();
   if (dashboard_) refresh_dashboard();
 }
@@ -131,6 +137,7 @@ void SchedulerServer::stop() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  local_acceptor_.close(ec);
   heartbeat_timer_.cancel();
   dashboard_timer_.cancel();
   if (dashboard_) dashboard_->stop();
@@ -139,23 +146,28 @@ void SchedulerServer::stop() {
   for (auto& [id, p] : all) p->conn->close("scheduler stopping");
 }
 
-void SchedulerServer::accept() {
-  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
+template <class Acceptor>
+void SchedulerServer::accept(Acceptor& acceptor) {
+  acceptor.async_accept([this, &acceptor](asio::error_code ec, typename Acceptor::protocol_type::socket socket) {
     if (ec) {
       if (!stopped_ && ec != asio::error::operation_aborted) {
         log().warn("accept failed: {}", ec.message());
-        accept();
+        accept(acceptor);
       }
       return;
     }
-    auto peer = std::make_shared<Peer>();
-    peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits);
-    log().debug("connection from {}", peer->conn->peer());
-    peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
-                      [this, peer](const std::string& reason) { on_closed(peer, reason); });
-    peer->conn->send(make_handshake(proto::Role::SCHEDULER, "scheduler"));
-    accept();
+    on_accepted(StreamSocket(std::move(socket)));
+    accept(acceptor);
   });
+}
+
+void SchedulerServer::on_accepted(StreamSocket socket) {
+  auto peer = std::make_shared<Peer>();
+  peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+  log().debug("connection from {}", peer->conn->peer());
+  peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
+                    [this, peer](const std::string& reason) { on_closed(peer, reason); });
+  peer->conn->send(make_handshake(proto::Role::SCHEDULER, "scheduler"));
 }
 
 void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& m) {
@@ -464,6 +476,7 @@ void SchedulerServer::shutdown_cluster() {
   stopped_ = true;
   asio::error_code ec;
   acceptor_.close(ec);
+  local_acceptor_.close(ec);
   heartbeat_timer_.cancel();
   for (auto& [id, w] : workers_) {
     w->conn->send(make_shutdown());

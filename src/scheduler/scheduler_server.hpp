@@ -35,6 +35,9 @@ struct SchedulerOptions {
   bool dashboard_fallback = false;
   /// How often the dashboard's snapshot is refreshed.
   std::chrono::milliseconds dashboard_interval{500};
+  /// Also listen on this abstract Unix socket (unix://@name), for clients and workers on
+  /// this host ("": TCP only). LocalCluster sets it.
+  std::string local_socket;
 };
 
 class SchedulerServer {
@@ -48,6 +51,8 @@ class SchedulerServer {
   void stop();
   /// "tcp://host:port" where the scheduler listens.
   const std::string& address() const { return address_; }
+  /// "unix://@name" where it also listens, or "" (SchedulerOptions::local_socket).
+  const std::string& local_address() const { return local_address_; }
   /// Called after a client asked for shutdown and the workers were told to stop.
   std::function<void()> on_shutdown;
 
@@ -57,7 +62,9 @@ class SchedulerServer {
 
  private:
   struct Peer;
-  void accept();
+  template <class Acceptor>
+  void accept(Acceptor& acceptor);
+  void on_accepted(StreamSocket socket);
   void on_message(const std::shared_ptr<Peer>& peer, InMessage&& m);
   void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
   void handle(sched::Event e);
@@ -71,8 +78,10 @@ class SchedulerServer {
   asio::io_context& io_;
   SchedulerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
+  asio::local::stream_protocol::acceptor local_acceptor_;
   asio::steady_timer heartbeat_timer_;
   std::string address_;
+  std::string local_address_;
   sched::SchedulerState state_;
   std::vector<sched::Action> actions_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> workers_;

@@ -59,8 +59,13 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
   auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
   auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
-  // Listening on every interface: advertise the one that reaches the scheduler.
-  auto advertised = addr.is_unspecified() ? socket.local_endpoint().address().to_string() : options_.host;
+  // Listening on every interface: advertise the one that reaches the scheduler (loopback
+  // when that is a Unix socket, so on this host).
+  auto advertised = options_.host;
+  if (addr.is_unspecified()) {
+    advertised = local_ip(socket);
+    if (advertised.empty()) advertised = addr.is_v6() ? "::1" : "127.0.0.1";
+  }
   address_ = format_address(advertised, acceptor_.local_endpoint().port());
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
@@ -332,7 +337,7 @@ void WorkerServer::accept() {
       if (!stopped_ && ec != asio::error::operation_aborted) accept();
       return;
     }
-    auto conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+    auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits);
     auto handshaken = std::make_shared<bool>(false);
     peers_.push_back(conn);
     std::weak_ptr<Connection> weak = conn;

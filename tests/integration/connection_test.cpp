@@ -1,6 +1,7 @@
 // Connection::send_later: a deferred message arrives on its own after a short delay, rides
 // along in order with the next send(), and a connection closed while one is pending closes
-// cleanly. Two Connections over a loopback socket pair (OS-chosen port) in this process.
+// cleanly. Two Connections in this process, over a loopback TCP pair (OS-chosen port) and
+// over an abstract Unix socket pair: the same checks run on both kinds.
 #include "comm/connection.hpp"
 
 #include <gtest/gtest.h>
@@ -8,6 +9,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
 
 #include <chrono>
@@ -18,6 +20,7 @@
 #include <vector>
 
 #include "comm/message.hpp"
+#include "distrib/errors.hpp"
 #include "proto/distrib.capnp.h"
 
 namespace distrib::detail {
@@ -31,18 +34,25 @@ OutMessage release_message(const std::string& key) {
   return mb.finish();
 }
 
+enum class Transport { tcp, unix_socket };
+
 // A connected pair: `sender` and `receiver`, both run by one io thread.
-class ConnectionPair : public ::testing::Test {
+class ConnectionPair : public ::testing::TestWithParam<Transport> {
  protected:
   void SetUp() override {
-    asio::ip::tcp::acceptor acceptor(io_);
-    listen_on(acceptor, "127.0.0.1", 0, "test");
-    auto port = acceptor.local_endpoint().port();
-    asio::ip::tcp::socket client(io_);
-    client.connect({asio::ip::make_address("127.0.0.1"), port});
-    auto server = acceptor.accept();
-    sender_ = std::make_shared<Connection>(std::move(client));
-    receiver_ = std::make_shared<Connection>(std::move(server));
+    if (GetParam() == Transport::tcp) {
+      asio::ip::tcp::acceptor acceptor(io_);
+      listen_on(acceptor, "127.0.0.1", 0, "test");
+      auto port = acceptor.local_endpoint().port();
+      sender_ = std::make_shared<Connection>(connect_socket(io_, format_address("127.0.0.1", port), 10s));
+      receiver_ = std::make_shared<Connection>(StreamSocket(acceptor.accept()));
+    } else {
+      asio::local::stream_protocol::acceptor acceptor(io_);
+      auto name = unique_unix_socket_name();
+      listen_on_unix(acceptor, name, "test");
+      sender_ = std::make_shared<Connection>(connect_socket(io_, unix_address(name), 10s));
+      receiver_ = std::make_shared<Connection>(StreamSocket(acceptor.accept()));
+    }
     sender_->start([](InMessage&&) {}, [this](const std::string&) { ++sender_closes_; });
     receiver_->start(
         [this](InMessage&& m) {
@@ -87,7 +97,7 @@ class ConnectionPair : public ::testing::Test {
   int sender_closes_ = 0;
 };
 
-TEST_F(ConnectionPair, DeferredMessageArrivesOnItsOwn) {
+TEST_P(ConnectionPair, DeferredMessageArrivesOnItsOwn) {
   expected_ = 1;
   auto sent_at = std::chrono::steady_clock::now();
   on_io([&] { sender_->send_later(release_message("alone")); });
@@ -98,7 +108,7 @@ TEST_F(ConnectionPair, DeferredMessageArrivesOnItsOwn) {
   EXPECT_EQ(received_, std::vector<std::string>{"alone"});
 }
 
-TEST_F(ConnectionPair, DeferredMessagesGoInOrderWithTheNextSend) {
+TEST_P(ConnectionPair, DeferredMessagesGoInOrderWithTheNextSend) {
   expected_ = 4;
   on_io([&] {
     sender_->send_later(release_message("a"));
@@ -111,7 +121,7 @@ TEST_F(ConnectionPair, DeferredMessagesGoInOrderWithTheNextSend) {
   EXPECT_EQ(received_, (std::vector<std::string>{"a", "b", "c", "d"}));
 }
 
-TEST_F(ConnectionPair, ClosingWithADeferredMessagePendingClosesOnce) {
+TEST_P(ConnectionPair, ClosingWithADeferredMessagePendingClosesOnce) {
   on_io([&] {
     sender_->send_later(release_message("dropped"));
     sender_->close("closed with a deferred message");
@@ -119,6 +129,29 @@ TEST_F(ConnectionPair, ClosingWithADeferredMessagePendingClosesOnce) {
   on_io([&] {});  // after the close; the cancelled timer's handler finds the connection closed
   EXPECT_EQ(sender_closes_, 1);
   EXPECT_FALSE(sender_->is_open());
+}
+
+TEST_P(ConnectionPair, PeersAreDescribedByTheirKind) {
+  if (GetParam() == Transport::tcp) {
+    EXPECT_EQ(sender_->peer().rfind("127.0.0.1:", 0), 0u) << sender_->peer();
+  } else {
+    EXPECT_EQ(sender_->peer().rfind("unix:@distrib-", 0), 0u) << sender_->peer();
+    EXPECT_EQ(receiver_->peer(), sender_->peer());  // the accepted end shows where it came in
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Transports, ConnectionPair, ::testing::Values(Transport::tcp, Transport::unix_socket),
+                         [](const auto& info) { return info.param == Transport::tcp ? "tcp" : "unix"; });
+
+TEST(UnixAddresses, AreRecognisedAndRejectedWhereTcpIsNeeded) {
+  EXPECT_TRUE(is_unix_address("unix://@distrib-1"));
+  EXPECT_FALSE(is_unix_address("tcp://127.0.0.1:1"));
+  EXPECT_THROW(parse_address("unix://@distrib-1"), std::invalid_argument);
+  asio::io_context io;
+  // Not abstract (no '@'): a clear error, not a file created somewhere.
+  EXPECT_THROW(connect_socket(io, "unix:///tmp/x.sock", 100ms), std::invalid_argument);
+  // Nobody listens: CommError after the timeout.
+  EXPECT_THROW(connect_socket(io, unix_address(unique_unix_socket_name()), 50ms), CommError);
 }
 
 }  // namespace

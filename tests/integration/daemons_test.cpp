@@ -49,6 +49,26 @@ TEST(Daemons, SchedulerAndTwoWorkersByAddress) {
   EXPECT_EQ(scheduler.process.exit_description(), "exit code 0");
 }
 
+TEST(Daemons, WorkerAndClientOverTheSchedulersUnixSocket) {
+  auto name = detail::unique_unix_socket_name();
+  auto scheduler = start_scheduler({"--local-socket", name});
+  const auto local = detail::unix_address(name);
+  auto w = start_worker(local, {"--preload", TEST_TASKS_PATH});
+  Client client(local);
+  EXPECT_EQ(client.scheduler_address(), local);
+  client.wait_for_workers(1, 30s);
+  EXPECT_EQ(client.submit(shout, std::string("unix")).result(60s), "UNIX!");
+  // The worker still serves data over TCP: its address is the one peers on other hosts use.
+  for (const auto& [address, threads] : client.nthreads()) EXPECT_EQ(address.rfind("tcp://", 0), 0u) << address;
+  // And a client by TCP sees the same cluster.
+  Client by_tcp(scheduler.address);
+  EXPECT_EQ(by_tcp.n_workers(), 1u);
+  client.shutdown();
+  EXPECT_TRUE(scheduler.process.wait(30s));
+  EXPECT_TRUE(w.process.wait(30s));
+  EXPECT_EQ(w.process.exit_description(), "exit code 0");
+}
+
 TEST(Daemons, PreloadBeforeTheAddress) {
   auto scheduler = start_scheduler();
   int fds[2];
@@ -138,6 +158,8 @@ TEST(Daemons, BadOptionsAndUnreachableSchedulerExitNonZero) {
 TEST(Daemons, ClientToNothingFailsWithCommError) {
   EXPECT_THROW(Client("tcp://127.0.0.1:1", {.connect_timeout = 200ms}), CommError);
   EXPECT_THROW(Client("not an address"), std::invalid_argument);
+  EXPECT_THROW(Client("unix://@distrib-nobody-listens-here", {.connect_timeout = 200ms}), CommError);
+  EXPECT_THROW(Client("unix:///tmp/a-file.sock"), std::invalid_argument);  // only abstract names
 }
 
 // Bad bytes close that one connection; the daemon keeps serving everyone else.

@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <distrib/distrib.hpp>
+#include <fstream>
 #include <numeric>
+#include <string>
 #include <thread>
 
 #include "helpers.hpp"
@@ -84,6 +86,33 @@ TEST_P(LocalClusterTest, ResultTimeoutAndShutdown) {
   client.shutdown();  // idempotent
   for (int pid : children) EXPECT_FALSE(process_alive(pid)) << pid;
   EXPECT_THROW(client.submit(inc, 1), CommError);
+}
+
+// Sockets bound to this process's LocalCluster names ("@distrib-<pid>-..."), in /proc/net/unix:
+// the scheduler's listening socket and the scheduler's end of each accepted connection.
+int local_cluster_unix_sockets() {
+  std::ifstream table("/proc/net/unix");
+  const std::string prefix = "@distrib-" + std::to_string(getpid()) + "-";
+  int n = 0;
+  for (std::string line; std::getline(table, line);)
+    if (line.find(prefix) != std::string::npos) ++n;
+  return n;
+}
+
+TEST_P(LocalClusterTest, WorkersAndClientsReachTheSchedulerOverAUnixSocket) {
+  const int before = local_cluster_unix_sockets();
+  LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .processes = GetParam()});
+  Client client(cluster);
+  EXPECT_EQ(client.submit(inc, 1).result(60s), 2);
+  // The address everyone is shown stays TCP, reachable from other hosts and tools.
+  EXPECT_EQ(cluster.scheduler_address().rfind("tcp://", 0), 0u);
+  EXPECT_EQ(client.scheduler_address(), cluster.scheduler_address());
+  // Listening socket + two workers + this client (one more end each in threads mode, where the
+  // connecting ends live in this process too and carry the peer's name).
+  EXPECT_GE(local_cluster_unix_sockets() - before, 4);
+  // A client that connects by the TCP address still works next to them.
+  Client by_tcp(cluster.scheduler_address());
+  EXPECT_EQ(by_tcp.submit(inc, 2).result(60s), 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, LocalClusterTest, ::testing::Values(true, false),

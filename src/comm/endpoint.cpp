@@ -1,0 +1,178 @@
+#include "comm/endpoint.hpp"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <asio/connect.hpp>
+#include <atomic>
+#include <cstddef>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "distrib/errors.hpp"
+
+namespace distrib::detail {
+
+namespace {
+constexpr std::string_view kUnixScheme = "unix://";
+constexpr std::string_view kTcpScheme = "tcp://";
+
+// "@name" (abstract, as ss and netstat show it) -> the endpoint's "\0name".
+asio::local::stream_protocol::endpoint unix_endpoint(const std::string& address_or_name) {
+  std::string name = address_or_name;
+  if (name.rfind(kUnixScheme, 0) == 0) name = name.substr(kUnixScheme.size());
+  if (name.size() < 2 || name.front() != '@')
+    throw std::invalid_argument("bad address '" + address_or_name + "': expected unix://@name (an abstract socket)");
+  name.front() = '\0';
+  return asio::local::stream_protocol::endpoint(name);
+}
+
+std::string sockaddr_text(const sockaddr_storage& sa, socklen_t len) {
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (sa.ss_family == AF_INET) {
+    const auto& in = reinterpret_cast<const sockaddr_in&>(sa);
+    inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(in.sin_port));
+  }
+  if (sa.ss_family == AF_INET6) {
+    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(sa);
+    inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
+    return std::string(buf) + ":" + std::to_string(ntohs(in6.sin6_port));
+  }
+  if (sa.ss_family == AF_UNIX) {
+    const auto& un = reinterpret_cast<const sockaddr_un&>(sa);
+    auto n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    std::string path(un.sun_path, n);
+    if (!path.empty() && path.front() == '\0') path.front() = '@';
+    return "unix:" + path;
+  }
+  return "?";
+}
+}  // namespace
+
+bool is_unix_address(const std::string& address) { return address.rfind(kUnixScheme, 0) == 0; }
+
+std::string unix_address(const std::string& name) { return std::string(kUnixScheme) + "@" + name; }
+
+std::string unique_unix_socket_name() {
+  static std::atomic<unsigned> counter{0};
+  std::random_device rd;
+  char random[9];
+  std::snprintf(random, sizeof random, "%08x", rd());
+  return "distrib-" + std::to_string(getpid()) + "-" + std::to_string(++counter) + "-" + random;
+}
+
+std::pair<std::string, std::uint16_t> parse_address(const std::string& address) {
+  if (is_unix_address(address))
+    throw std::invalid_argument("'" + address + "' is a Unix socket address, not tcp://host:port");
+  std::string rest = address;
+  if (rest.rfind(kTcpScheme, 0) == 0) rest = rest.substr(kTcpScheme.size());
+  auto colon = rest.rfind(':');
+  if (colon == std::string::npos || colon + 1 == rest.size())
+    throw std::invalid_argument("bad address '" + address + "': expected tcp://host:port");
+  std::string host = rest.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(rest.substr(colon + 1), &used);
+    if (used != rest.size() - colon - 1) throw std::invalid_argument("trailing characters");
+  } catch (const std::exception&) {
+    throw std::invalid_argument("bad address '" + address + "': the port is not a number");
+  }
+  if (port < 0 || port > 65535) throw std::invalid_argument("bad address '" + address + "': port out of range");
+  if (host.empty()) host = "127.0.0.1";
+  return {host, static_cast<std::uint16_t>(port)};
+}
+
+std::string format_address(const std::string& host, std::uint16_t port) {
+  bool v6 = host.find(':') != std::string::npos;
+  return std::string(kTcpScheme) + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,
+                            const std::string& who) {
+  asio::error_code ec;
+  auto addr = asio::ip::make_address(host, ec);
+  if (ec) throw CommError("bad " + who + " host '" + host + "': " + ec.message());
+  asio::ip::tcp::endpoint ep(addr, port);
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(asio::ip::tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw CommError(who + " cannot listen on " + format_address(host, port) + ": " + ec.message());
+  return addr;
+}
+
+void listen_on_unix(asio::local::stream_protocol::acceptor& acceptor, const std::string& name, const std::string& who) {
+  auto ep = unix_endpoint("@" + name);
+  asio::error_code ec;
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) throw CommError(who + " cannot listen on " + unix_address(name) + ": " + ec.message());
+}
+
+StreamSocket connect_socket(asio::io_context& io, const std::string& address, std::chrono::milliseconds timeout) {
+  // One attempt; an error code says why it failed.
+  std::function<StreamSocket(asio::error_code&)> attempt;
+  if (is_unix_address(address)) {
+    auto ep = unix_endpoint(address);
+    attempt = [&io, ep](asio::error_code& ec) {
+      asio::local::stream_protocol::socket socket(io);
+      socket.connect(ep, ec);
+      return StreamSocket(std::move(socket));
+    };
+  } else {
+    auto [host, port] = parse_address(address);
+    attempt = [&io, host = host, port = port](asio::error_code& ec) {
+      asio::ip::tcp::resolver resolver(io);
+      asio::ip::tcp::socket socket(io);
+      auto endpoints = resolver.resolve(host, std::to_string(port), ec);
+      if (!ec) asio::connect(socket, endpoints, ec);
+      return StreamSocket(std::move(socket));
+    };
+  }
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto delay = std::chrono::milliseconds(5);
+  while (true) {
+    asio::error_code ec;
+    auto socket = attempt(ec);
+    if (!ec) return socket;
+    if (std::chrono::steady_clock::now() + delay > deadline)
+      throw CommError("cannot connect to " + address + ": " + ec.message());
+    std::this_thread::sleep_for(delay);  // retry backoff: the peer may still be starting
+    delay = std::min(delay * 2, std::chrono::milliseconds(200));
+  }
+}
+
+std::string describe_peer(const StreamSocket& socket) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  auto fd = const_cast<StreamSocket&>(socket).native_handle();
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "?";
+  if (sa.ss_family == AF_UNIX && len <= offsetof(sockaddr_un, sun_path)) {
+    // An accepted Unix peer has no name: show where it came in.
+    len = sizeof sa;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "unix:?";
+  }
+  return sockaddr_text(sa, len);
+}
+
+std::string local_ip(const StreamSocket& socket) {
+  sockaddr_storage sa{};
+  socklen_t len = sizeof sa;
+  auto fd = const_cast<StreamSocket&>(socket).native_handle();
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "";
+  if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) return "";
+  auto text = sockaddr_text(sa, len);
+  return text.substr(0, text.rfind(':'));
+}
+
+}  // namespace distrib::detail
