@@ -47,9 +47,9 @@ int main(int argc, char** argv) {
                  "Also listen on the abstract Unix socket unix://@NAME, for workers and clients on this host "
                  "(a hop then skips the TCP stack)")
       ->check([](const std::string& name) {
-        return name.empty() || name.front() == '@' || name.find('/') != std::string::npos
-                   ? std::string("a plain name, without '@' or '/'")
-                   : std::string();
+        if (name.empty() || name.front() == '@' || name.find('/') != std::string::npos)
+          return std::string("a plain name, without '@' or '/'");
+        return name.size() > 100 ? std::string("at most 100 bytes") : std::string();
       });
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -22,7 +22,8 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
   });
   server.start();
   name_this_thread("distrib-sched");
-  log().info("scheduler listening at {}", server.address());
+  if (server.local_address().empty()) log().info("scheduler listening at {}", server.address());
+  else log().info("scheduler listening at {} and {}", server.address(), server.local_address());
   if (on_ready) on_ready(server.address());
   run_io(io, default_io_spin());
   return 0;

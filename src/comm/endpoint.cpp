@@ -1,12 +1,14 @@
 #include "comm/endpoint.hpp"
 
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <asio/connect.hpp>
+#include <asio/ip/udp.hpp>
+#include <algorithm>
+#include <cstring>
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
@@ -29,21 +31,25 @@ asio::local::stream_protocol::endpoint unix_endpoint(const std::string& address_
   if (name.rfind(kUnixScheme, 0) == 0) name = name.substr(kUnixScheme.size());
   if (name.size() < 2 || name.front() != '@')
     throw std::invalid_argument("bad address '" + address_or_name + "': expected unix://@name (an abstract socket)");
+  if (name.size() > sizeof(sockaddr_un::sun_path) - 1)
+    throw std::invalid_argument("bad address '" + address_or_name + "': the name is longer than " +
+                                std::to_string(sizeof(sockaddr_un::sun_path) - 2) + " bytes");
   name.front() = '\0';
   return asio::local::stream_protocol::endpoint(name);
 }
 
+// A TCP/IP socket address as asio sees it (an IPv6 scope id included).
+asio::ip::tcp::endpoint ip_endpoint(const sockaddr_storage& sa, socklen_t len) {
+  asio::ip::tcp::endpoint ep;
+  std::memcpy(ep.data(), &sa, std::min<std::size_t>(len, ep.capacity()));
+  ep.resize(std::min<std::size_t>(len, ep.capacity()));
+  return ep;
+}
+
 std::string sockaddr_text(const sockaddr_storage& sa, socklen_t len) {
-  char buf[INET6_ADDRSTRLEN] = {};
-  if (sa.ss_family == AF_INET) {
-    const auto& in = reinterpret_cast<const sockaddr_in&>(sa);
-    inet_ntop(AF_INET, &in.sin_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(in.sin_port));
-  }
-  if (sa.ss_family == AF_INET6) {
-    const auto& in6 = reinterpret_cast<const sockaddr_in6&>(sa);
-    inet_ntop(AF_INET6, &in6.sin6_addr, buf, sizeof buf);
-    return std::string(buf) + ":" + std::to_string(ntohs(in6.sin6_port));
+  if (sa.ss_family == AF_INET || sa.ss_family == AF_INET6) {
+    auto ep = ip_endpoint(sa, len);
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
   }
   if (sa.ss_family == AF_UNIX) {
     const auto& un = reinterpret_cast<const sockaddr_un&>(sa);
@@ -171,8 +177,19 @@ std::string local_ip(const StreamSocket& socket) {
   auto fd = const_cast<StreamSocket&>(socket).native_handle();
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "";
   if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) return "";
-  auto text = sockaddr_text(sa, len);
-  return text.substr(0, text.rfind(':'));
+  return ip_endpoint(sa, len).address().to_string();
+}
+
+std::string default_route_ip() {
+  // Connecting a UDP socket sends nothing; it only asks the kernel which interface the
+  // default route leaves by (Dask's get_ip does the same).
+  asio::io_context io;
+  asio::ip::udp::socket probe(io);
+  asio::error_code ec;
+  probe.connect({asio::ip::make_address("8.8.8.8"), 80}, ec);
+  if (ec) return "127.0.0.1";
+  auto ip = probe.local_endpoint(ec).address();
+  return ec || ip.is_unspecified() ? "127.0.0.1" : ip.to_string();
 }
 
 }  // namespace distrib::detail

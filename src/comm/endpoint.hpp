@@ -47,5 +47,7 @@ StreamSocket connect_socket(asio::io_context& io, const std::string& address, st
 std::string describe_peer(const StreamSocket& socket);
 /// This end's IP address on a TCP socket ("" on a Unix socket).
 std::string local_ip(const StreamSocket& socket);
+/// The address of the interface the default route leaves by ("127.0.0.1" without one).
+std::string default_route_ip();
 
 }  // namespace distrib::detail

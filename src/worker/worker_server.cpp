@@ -59,12 +59,13 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
   auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
   auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
-  // Listening on every interface: advertise the one that reaches the scheduler (loopback
-  // when that is a Unix socket, so on this host).
+  // Listening on every interface: advertise the one that reaches the scheduler, or over a
+  // Unix socket (no interface) the one the default route leaves by, which peers on other
+  // hosts can reach.
   auto advertised = options_.host;
   if (addr.is_unspecified()) {
     advertised = local_ip(socket);
-    if (advertised.empty()) advertised = addr.is_v6() ? "::1" : "127.0.0.1";
+    if (advertised.empty()) advertised = default_route_ip();
   }
   address_ = format_address(advertised, acceptor_.local_endpoint().port());
   if (options_.name.empty()) options_.name = address_;

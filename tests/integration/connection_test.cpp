@@ -154,5 +154,12 @@ TEST(UnixAddresses, AreRecognisedAndRejectedWhereTcpIsNeeded) {
   EXPECT_THROW(connect_socket(io, unix_address(unique_unix_socket_name()), 50ms), CommError);
 }
 
+TEST(Endpoints, DefaultRouteIpIsAConcreteAddress) {
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(default_route_ip(), ec);
+  ASSERT_FALSE(ec) << default_route_ip();
+  EXPECT_FALSE(ip.is_unspecified());
+}
+
 }  // namespace
 }  // namespace distrib::detail

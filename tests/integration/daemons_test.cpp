@@ -58,7 +58,7 @@ TEST(Daemons, WorkerAndClientOverTheSchedulersUnixSocket) {
   EXPECT_EQ(client.scheduler_address(), local);
   client.wait_for_workers(1, 30s);
   EXPECT_EQ(client.submit(shout, std::string("unix")).result(60s), "UNIX!");
-  // The worker still serves data over TCP: its address is the one peers on other hosts use.
+  // The worker still serves data over TCP (here on 127.0.0.1, which start_worker asks for).
   for (const auto& [address, threads] : client.nthreads()) EXPECT_EQ(address.rfind("tcp://", 0), 0u) << address;
   // And a client by TCP sees the same cluster.
   Client by_tcp(scheduler.address);
@@ -67,6 +67,29 @@ TEST(Daemons, WorkerAndClientOverTheSchedulersUnixSocket) {
   EXPECT_TRUE(scheduler.process.wait(30s));
   EXPECT_TRUE(w.process.wait(30s));
   EXPECT_EQ(w.process.exit_description(), "exit code 0");
+}
+
+// A worker listening on every interface that reaches its scheduler by a Unix socket has no
+// interface to copy: it advertises the default route's, and its data port answers there.
+TEST(Daemons, WorkerOnEveryInterfaceOverAUnixSocketAdvertisesAReachableAddress) {
+  auto name = detail::unique_unix_socket_name();
+  auto scheduler = start_scheduler({"--local-socket", name});
+  int fds[2];
+  ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
+  auto w = detail::ChildProcess::spawn(
+      {DWORKER_PATH, detail::unix_address(name), "--preload", TEST_TASKS_PATH, "--host", "0.0.0.0", "--nthreads", "1"},
+      {}, {}, fds[1]);
+  close(fds[1]);
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  auto workers = client.nthreads();
+  ASSERT_EQ(workers.size(), 1u);
+  const auto& address = workers.begin()->first;
+  EXPECT_EQ(detail::parse_address(address).first, detail::default_route_ip()) << address;
+  // A result over 1 KiB is fetched from that data port, not sent with the notice.
+  const std::string big(100'000, 'a');
+  EXPECT_EQ(client.submit(shout, big).result(60s), std::string(100'000, 'A') + "!");
+  close(fds[0]);
 }
 
 TEST(Daemons, PreloadBeforeTheAddress) {
@@ -160,6 +183,7 @@ TEST(Daemons, ClientToNothingFailsWithCommError) {
   EXPECT_THROW(Client("not an address"), std::invalid_argument);
   EXPECT_THROW(Client("unix://@distrib-nobody-listens-here", {.connect_timeout = 200ms}), CommError);
   EXPECT_THROW(Client("unix:///tmp/a-file.sock"), std::invalid_argument);  // only abstract names
+  EXPECT_THROW(Client("unix://@" + std::string(200, 'x')), std::invalid_argument);  // too long for a socket name
 }
 
 // Bad bytes close that one connection; the daemon keeps serving everyone else.

@@ -107,9 +107,9 @@ TEST_P(LocalClusterTest, WorkersAndClientsReachTheSchedulerOverAUnixSocket) {
   // The address everyone is shown stays TCP, reachable from other hosts and tools.
   EXPECT_EQ(cluster.scheduler_address().rfind("tcp://", 0), 0u);
   EXPECT_EQ(client.scheduler_address(), cluster.scheduler_address());
-  // Listening socket + two workers + this client (one more end each in threads mode, where the
-  // connecting ends live in this process too and carry the peer's name).
-  EXPECT_GE(local_cluster_unix_sockets() - before, 4);
+  // The listening socket and the scheduler's end of each connection (two workers, this
+  // client) carry the name; the connecting ends are unnamed. Over TCP there would be 1.
+  EXPECT_EQ(local_cluster_unix_sockets() - before, 4);
   // A client that connects by the TCP address still works next to them.
   Client by_tcp(cluster.scheduler_address());
   EXPECT_EQ(by_tcp.submit(inc, 2).result(60s), 3);

@@ -20,3 +20,7 @@ message(STATUS "${out}")
 if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer ok: 42")
   message(FATAL_ERROR "the consumer failed: ${rc}")
 endif()
+# A consumer linking only distrib::distrib must get mimalloc too (the package's link interface).
+if(EXPECT_MIMALLOC AND NOT out MATCHES "malloc from: [^\n]*mimalloc")
+  message(FATAL_ERROR "the consumer's malloc is not mimalloc's")
+endif()
