@@ -1543,7 +1543,9 @@ TEST(ArrayGraph, GroupKeysNameTheirMembers) {
   ASSERT_FALSE(whole.empty());
   ASSERT_FALSE(half.empty());
   for (const auto& [key, n] : half)
-    if (auto it = whole.find(key); it != whole.end()) EXPECT_EQ(it->second, n) << key;
+    if (auto it = whole.find(key); it != whole.end()) {
+      EXPECT_EQ(it->second, n) << key;
+    }
   Ref X = ref_of(x.compute());
   Ref Y = broadcast(broadcast(X, transpose(X, {1, 2, 0}), std::plus<>()), transpose(X, {2, 0, 1}), std::plus<>());
   EXPECT_TRUE(computes_to(part, slice(reduce(Y, {2}, Op::sum), {Slice{0, 20}}), 1e-12));

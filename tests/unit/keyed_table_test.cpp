@@ -42,7 +42,9 @@ TEST(KeyedTable, MatchesUnorderedMapUnderRandomChanges) {
           auto it = reference.find(probe);
           Item* found = table.find(probe);
           ASSERT_EQ(found != nullptr, it != reference.end()) << probe;
-          if (found) ASSERT_EQ(found->value, it->second);
+          if (found) {
+            ASSERT_EQ(found->value, it->second);
+          }
         }
     }
     std::size_t visited = 0;
