@@ -3,7 +3,7 @@
 //   map:  client.map(inc, 20k distinct inputs) + gather
 //   tree: 10k leaves of inc, pairwise add until one future is left (19,999 tasks)
 //   loop: 20k client.submit(inc, i) + gather
-//   rtt:  submit(inc, i).result(), median and p99 of 200
+//   rtt:  submit(inc, i).result(), median and p99 of 1000 after 50 warm-ups (as latency.py)
 //   first: the first submit(inc).result() on each fresh cluster
 // Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
 //   bench_throughput [n_tasks=20000] [repeats=3] [only=map,tree,loop,rtt]
@@ -99,8 +99,11 @@ int main(int argc, char** argv) {
       loop_rate.push_back(n / seconds_since(t3));
     }
     if (wanted("rtt")) {
+      // As Dask's latency.py: 50 warm-ups, then 1000 timed round trips. The warm-ups also let
+      // the previous phase's releases (20k keys freed on the scheduler and the workers) finish.
+      for (int i = 0; i < 50; ++i) client.submit(inc, -1'000'000 - i).result();
       std::vector<double> lat;
-      const int round_trips = std::getenv("RTT_COUNT") ? std::atoi(std::getenv("RTT_COUNT")) : 200;
+      const int round_trips = std::getenv("RTT_COUNT") ? std::atoi(std::getenv("RTT_COUNT")) : 1000;
       for (int i = 0; i < round_trips; ++i) {
         auto t = Clock::now();
         client.submit(inc, 40 * n + i).result();
