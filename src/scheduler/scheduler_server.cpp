@@ -378,9 +378,12 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
       locations.push_back(kl);
     }
   }
-  auto send_to = [](auto& peers, std::uint64_t id, OutMessage m) {
+  // `later`: the message may wait for the connection's next write (Connection::send_later).
+  auto send_to = [](auto& peers, std::uint64_t id, OutMessage m, bool later = false) {
     auto it = peers.find(id);
-    if (it != peers.end()) it->second->conn->send(std::move(m));
+    if (it == peers.end()) return;
+    if (later) it->second->conn->send_later(std::move(m));
+    else it->second->conn->send(std::move(m));
   };
   // Frees go first: a key freed and recomputed in one step must be dropped before it is
   // rebuilt. Nothing waits on a free of stored results, so it rides along with the worker's
@@ -389,10 +392,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     MessageBuilder mb;
     auto list = mb.root().initFreeKeys(static_cast<unsigned>(frees.keys.size()));
     for (unsigned i = 0; i < frees.keys.size(); ++i) list.set(i, *frees.keys[i]);
-    auto it = workers_.find(wid);
-    if (it == workers_.end()) continue;
-    if (frees.stops_work) it->second->conn->send(mb.finish());
-    else it->second->conn->send_later(mb.finish());
+    send_to(workers_, wid, mb.finish(), /*later=*/!frees.stops_work);
   }
   for (auto& [wid, tasks] : compute) {
     MessageBuilder mb;
