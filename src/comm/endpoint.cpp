@@ -7,11 +7,12 @@
 
 #include <asio/connect.hpp>
 #include <asio/ip/udp.hpp>
+
 #include <algorithm>
-#include <cstring>
 #include <atomic>
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <random>
 #include <stdexcept>
@@ -59,6 +60,13 @@ std::string sockaddr_text(const sockaddr_storage& sa, socklen_t len) {
     return "unix:" + path;
   }
   return "?";
+}
+
+// One end's socket address: `get` is getsockname or getpeername. False if the call fails.
+bool socket_address(const StreamSocket& socket, int (*get)(int, sockaddr*, socklen_t*), sockaddr_storage& sa,
+                    socklen_t& len) {
+  len = sizeof sa;
+  return get(const_cast<StreamSocket&>(socket).native_handle(), reinterpret_cast<sockaddr*>(&sa), &len) == 0;
 }
 }  // namespace
 
@@ -160,22 +168,18 @@ StreamSocket connect_socket(asio::io_context& io, const std::string& address, st
 
 std::string describe_peer(const StreamSocket& socket) {
   sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  auto fd = const_cast<StreamSocket&>(socket).native_handle();
-  if (getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "?";
-  if (sa.ss_family == AF_UNIX && len <= offsetof(sockaddr_un, sun_path)) {
-    // An accepted Unix peer has no name: show where it came in.
-    len = sizeof sa;
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "unix:?";
-  }
+  socklen_t len = 0;
+  if (!socket_address(socket, getpeername, sa, len)) return "?";
+  // An accepted Unix peer has no name: show where it came in.
+  if (sa.ss_family == AF_UNIX && len <= offsetof(sockaddr_un, sun_path) && !socket_address(socket, getsockname, sa, len))
+    return "unix:?";
   return sockaddr_text(sa, len);
 }
 
 std::string local_ip(const StreamSocket& socket) {
   sockaddr_storage sa{};
-  socklen_t len = sizeof sa;
-  auto fd = const_cast<StreamSocket&>(socket).native_handle();
-  if (getsockname(fd, reinterpret_cast<sockaddr*>(&sa), &len) != 0) return "";
+  socklen_t len = 0;
+  if (!socket_address(socket, getsockname, sa, len)) return "";
   if (sa.ss_family != AF_INET && sa.ss_family != AF_INET6) return "";
   return ip_endpoint(sa, len).address().to_string();
 }
