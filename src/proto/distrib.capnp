@@ -48,6 +48,14 @@ struct RegisterWorker {
   memoryLimit @3 :UInt64;
   functions @4 :List(Text);  # task functions this worker can run
   resources @5 :List(Resource);   # e.g. GPU=2, for tasks that ask for resources
+  restarts @6 :UInt32;       # times its nanny restarted this worker's process so far
+  held @7 :List(HeldKey);    # keys it still holds from before (it lost its scheduler and came back)
+}
+
+struct HeldKey {
+  key @0 :Text;
+  type @1 :Text;
+  nbytes @2 :UInt64;
 }
 
 struct WorkerRegistered {
@@ -104,6 +112,8 @@ struct KeyLocation {
 struct ComputeTask {
   spec @0 :TaskSpec;
   whoHas @1 :List(KeyLocation);   # where each dependency can be fetched
+  runId @2 :UInt64;          # this assignment of the key: echoed in its report, so a report of
+                             # an earlier assignment (released, then given again) is told apart
 }
 
 # worker -> scheduler
@@ -113,6 +123,7 @@ struct TaskFinished {
   nbytes @2 :UInt64;
   duration @3 :Float64;      # seconds the task ran, for the scheduler's estimates
   value @4 :Value;           # the result itself when it is small (kInlineResultBytes), else unset
+  runId @5 :UInt64;          # the ComputeTask's runId
 }
 
 # worker -> scheduler, and scheduler -> client
@@ -120,6 +131,7 @@ struct TaskErred {
   key @0 :Text;
   exceptionType @1 :Text;
   message @2 :Text;
+  runId @3 :UInt64;          # worker -> scheduler: the ComputeTask's runId
 }
 
 # scheduler -> client: a wanted key is in memory at `worker`.
@@ -203,6 +215,7 @@ struct MissingData {
 struct StealResponse {
   key @0 :Text;
   released @1 :Bool;         # true: the worker dropped the task; false: it runs or ran there
+  runId @2 :UInt64;          # the runId the worker holds the task under (0: unknown key)
 }
 
 struct InfoRequest {
@@ -255,5 +268,8 @@ struct Message {
     stealResponse @27 :StealResponse;
     missingData @28 :MissingData;    # worker -> scheduler: a peer did not have a key
     keyLocations @29 :KeyLocation;   # scheduler -> worker: where a key lives now
+    restartWorker @30 :Void;         # scheduler -> worker: exit so that the nanny starts a fresh process
+    reregister @31 :Text;            # scheduler -> worker: you were removed (the reason); drop every task
+                                     # and key and register anew, as a new worker
   }
 }
