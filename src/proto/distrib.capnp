@@ -50,6 +50,7 @@ struct RegisterWorker {
   resources @5 :List(Resource);   # e.g. GPU=2, for tasks that ask for resources
   restarts @6 :UInt32;       # times its nanny restarted this worker's process so far
   held @7 :List(HeldKey);    # keys it still holds from before (it lost its scheduler and came back)
+  nanny @8 :Bool;            # a nanny supervises it: restartWorker restarts it
 }
 
 struct HeldKey {
