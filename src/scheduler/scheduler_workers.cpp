@@ -28,6 +28,40 @@ void SchedulerState::Impl::on(AddWorker& e) {
   worker_addresses[e.worker] = e.address;
   cluster_changed();
   has_room.push_back(e.worker);
+  // Results it kept from before (it lost its scheduler, or the scheduler restarted): a key
+  // in memory gains a holder; one on its way to being computed is in memory now; one the
+  // scheduler does not know or no longer needs is freed on the worker.
+  std::vector<std::string> unknown;
+  for (auto& h : e.held) {
+    auto* ts = find(h.key);
+    if (!ts || ts->status == TaskStatus::erred) {
+      unknown.push_back(h.key);
+      continue;
+    }
+    if (holds(ts, e.worker)) continue;
+    if (ts->status != TaskStatus::memory) {
+      if (ts->status == TaskStatus::processing) {
+        out->push_back(FreeKeys{ts->processing_on, {ts->key}, true});
+        unassign(ts);
+      }
+      if (ts->status == TaskStatus::no_worker) unrunnable.erase(ts);
+      if (ts->status == TaskStatus::queued) queued.erase(ts);
+      ts->type = h.type;
+      ts->nbytes = h.nbytes;
+      ts->who_has = {e.worker};
+      w.has_what.insert(ts);
+      transition(ts, TaskStatus::memory, e.worker);
+      for (auto c : ts->who_wants) report_memory(ts, c);
+      for (auto* d : ts->dependents)
+        if (d->status == TaskStatus::waiting && --d->waiting_on == 0) schedule(d);
+      recheck.push_back(ts->key);  // kept only if someone needs it
+      continue;
+    }
+    ts->who_has.push_back(e.worker);
+    w.has_what.insert(ts);
+    recheck.push_back(ts->key);
+  }
+  if (!unknown.empty()) out->push_back(FreeKeys{e.worker, std::move(unknown)});
   std::vector<TaskState*> pending(unrunnable.begin(), unrunnable.end());
   std::sort(pending.begin(), pending.end(), by_priority);
   unrunnable.clear();
@@ -37,6 +71,7 @@ void SchedulerState::Impl::on(AddWorker& e) {
 void SchedulerState::Impl::on(RemoveWorker& e) {
   auto it = workers.find(e.worker);
   if (it == workers.end()) return;
+  const std::string address = it->second.address;
   std::vector<TaskState*> processing(it->second.processing.begin(), it->second.processing.end());
   std::vector<TaskState*> held(it->second.has_what.begin(), it->second.has_what.end());
   workers.erase(it);
@@ -52,6 +87,14 @@ void SchedulerState::Impl::on(RemoveWorker& e) {
     clear_steal(ts);
     ts->processing_on = 0;
     transition(ts, TaskStatus::released, e.worker);
+    if (!e.safe && ++ts->suspicious >= config.allowed_failures) {
+      // As Dask's KilledWorker: it may be what kills its workers, so it is not tried again.
+      set_erred(ts, "distrib::KilledWorker",
+                "task '" + ts->key + "' was processing on " + std::to_string(ts->suspicious) +
+                    " workers that died while running it (allowed_failures = " +
+                    std::to_string(config.allowed_failures) + "); the last one was " + address);
+      continue;
+    }
     if (needed(ts)) recompute(ts);
     else unneeded.push_back(ts->key);
   }

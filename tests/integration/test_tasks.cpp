@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 int triple(int x) { return 3 * x; }
 DISTRIB_TASK(triple);
@@ -13,3 +14,8 @@ std::string shout(std::string s) {
   return s + "!";
 }
 DISTRIB_TASK(shout);
+
+int crash_worker(int) {
+  std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task
+}
+DISTRIB_TASK(crash_worker);

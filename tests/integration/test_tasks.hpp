@@ -6,3 +6,5 @@
 
 int triple(int x);
 std::string shout(std::string s);
+/// Aborts the worker process running it.
+int crash_worker(int x);
