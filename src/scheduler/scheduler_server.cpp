@@ -5,6 +5,7 @@
 #include <future>
 
 #include "comm/message.hpp"
+#include "scheduler/scheduler_wire.hpp"
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
@@ -246,6 +247,27 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     return;
   }
 
+  if (peer->kind == Kind::worker || peer->kind == Kind::client) {
+    auto kind = peer->kind == Kind::worker ? wire::PeerKind::worker : wire::PeerKind::client;
+    std::vector<sched::Event> events;
+    auto by_address = [this](const std::string& address) -> std::optional<sched::WorkerId> {
+      for (auto& [id, w] : workers_)
+        if (w->address == address) return id;
+      return std::nullopt;
+    };
+    if (wire::decode_events(mr, kind, peer->id, by_address, events)) {
+      if (root.isHeartbeat()) {
+        auto hb = root.getHeartbeat();
+        recorder_.worker_metrics(peer->id, hb.getCpuSeconds(), hb.getExecuting(), hb.getBytesIn(), hb.getBytesOut());
+      }
+      for (auto& e : events) {
+        if (dashboard_) record_for_dashboard(e, *peer);
+        apply(std::move(e));
+      }
+      flush(actions_);
+      return;
+    }
+  }
   switch (root.which()) {
     case proto::Message::REGISTER_WORKER: {
       if (peer->kind != Kind::worker_unregistered) return reject("registerWorker from a peer that is not a new worker");
@@ -271,82 +293,6 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       MessageBuilder mb;
       mb.root().initWorkerRegistered().setOk(true);
       peer->conn->send(mb.finish());
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::HEARTBEAT:
-      if (peer->kind != Kind::worker) break;
-    {
-      auto hb = root.getHeartbeat();
-      recorder_.worker_metrics(peer->id, hb.getCpuSeconds(), hb.getExecuting(), hb.getBytesIn(), hb.getBytesOut());
-      handle(sched::WorkerMetrics{peer->id, hb.getMemoryBytes()});
-      return;
-    }
-    case proto::Message::TASKS_FINISHED:
-      if (peer->kind != Kind::worker) break;
-      for (auto t : root.getTasksFinished()) {
-        if (dashboard_) recorder_.task_finished(t.getKey(), peer->address, t.getDuration());
-        sched::TaskFinished ev{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration(), std::nullopt,
-                               t.getRunId()};
-        if (t.hasValue()) ev.value = mr.value(t.getValue());
-        apply(std::move(ev));
-      }
-      flush(actions_);
-      return;
-    case proto::Message::MISSING_DATA: {
-      if (peer->kind != Kind::worker) break;
-      auto m = root.getMissingData();
-      handle(sched::MissingData{peer->id, m.getKey(), m.getWorker()});
-      return;
-    }
-    case proto::Message::STEAL_RESPONSE: {
-      if (peer->kind != Kind::worker) break;
-      auto r = root.getStealResponse();
-      handle(sched::StealResponse{peer->id, r.getKey(), r.getReleased(), r.getRunId()});
-      return;
-    }
-    case proto::Message::TASK_ERRED:
-      if (peer->kind != Kind::worker) break;
-      for (auto t : root.getTaskErred()) {
-        if (dashboard_) recorder_.task_erred(t.getKey());
-        apply(sched::TaskErred{peer->id, t.getKey(), t.getExceptionType(), t.getMessage(), t.getRunId()});
-      }
-      flush(actions_);
-      return;
-    case proto::Message::UPDATE_GRAPH: {
-      if (peer->kind != Kind::client) break;
-      auto g = root.getUpdateGraph();
-      sched::UpdateGraph ev{peer->id, {}, {}};
-      ev.tasks.reserve(g.getTasks().size());
-      for (auto t : g.getTasks()) ev.tasks.push_back(std::make_shared<TaskSpec>(read_task_spec(mr, t)));
-      for (auto k : g.getWanted()) ev.wanted.emplace_back(k);
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::RELEASE_KEYS: {
-      if (peer->kind != Kind::client) break;
-      sched::ReleaseKeys ev{peer->id, {}};
-      for (auto k : root.getReleaseKeys()) ev.keys.emplace_back(k);
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::SCATTERED: {
-      if (peer->kind != Kind::client) break;
-      sched::Scattered ev{peer->id, {}};
-      for (auto k : root.getScattered()) {
-        sched::Scattered::Key key{k.getKey(), k.getType(), k.getNbytes(), {}};
-        for (auto address : k.getWorkers())
-          for (auto& [id, w] : workers_)
-            if (w->address == address.cStr()) key.holders.push_back(id);
-        ev.keys.push_back(std::move(key));
-      }
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::CANCEL_KEYS: {
-      if (peer->kind != Kind::client) break;
-      sched::CancelKeys ev{peer->id, {}};
-      for (auto k : root.getCancelKeys()) ev.keys.emplace_back(k);
       handle(std::move(ev));
       return;
     }
@@ -408,116 +354,24 @@ void SchedulerServer::handle(sched::Event e) {
   flush(actions_);
 }
 
-// Turns actions into messages, one message per destination and kind.
+void SchedulerServer::record_for_dashboard(const sched::Event& e, const Peer& peer) {
+  if (auto* f = std::get_if<sched::TaskFinished>(&e)) recorder_.task_finished(f->key, peer.address, f->duration);
+  else if (auto* x = std::get_if<sched::TaskErred>(&e)) recorder_.task_erred(x->key);
+}
+
 void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   if (actions.empty()) return;
-  std::unordered_map<std::uint64_t, std::vector<const sched::ComputeTask*>> compute;
-  struct Frees {
-    std::vector<const std::string*> keys;
-    bool stops_work = false;  // any of them takes back unstarted work
-  };
-  std::unordered_map<std::uint64_t, Frees> free;
-  std::unordered_map<std::uint64_t, std::vector<const sched::KeyInMemory*>> in_memory;
-  std::unordered_map<std::uint64_t, std::vector<const sched::KeyErred*>> erred;
-  std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
-  std::unordered_map<std::uint64_t, std::vector<const std::string*>> steals;
-  std::vector<const sched::KeyLocations*> locations;
-  const sched::ClusterChanged* cluster = nullptr;
-  for (const auto& a : actions) {
-    if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
-    else if (auto* f = std::get_if<sched::FreeKeys>(&a)) {
-      auto& frees = free[f->worker];
-      for (const auto& k : f->keys) frees.keys.push_back(&k);
-      frees.stops_work = frees.stops_work || f->stops_work;
-    } else if (auto* m = std::get_if<sched::KeyInMemory>(&a)) in_memory[m->client].push_back(m);
-    else if (auto* e = std::get_if<sched::KeyErred>(&a)) erred[e->client].push_back(e);
-    else if (auto* cc = std::get_if<sched::ClusterChanged>(&a)) cluster = cc;
-    else if (auto* kc = std::get_if<sched::KeysCancelled>(&a)) {
-      auto& list = cancelled[kc->client];  // present even when empty: one reply per request
-      for (const auto& k : kc->keys) list.push_back(&k);
-    } else if (auto* st = std::get_if<sched::StealRequest>(&a)) {
-      steals[st->worker].push_back(&st->key);
-    } else if (auto* kl = std::get_if<sched::KeyLocations>(&a)) {
-      locations.push_back(kl);
+  for (auto& o : wire::encode_actions(actions)) {
+    using To = wire::Outgoing::To;
+    if (o.to == To::every_client) {
+      for (auto& [cid, peer] : clients_) peer->conn->send(cluster_info());
+      continue;
     }
-  }
-  // `later`: the message may wait for the connection's next write (Connection::send_later).
-  auto send_to = [](auto& peers, std::uint64_t id, OutMessage m, bool later = false) {
-    auto it = peers.find(id);
-    if (it == peers.end()) return;
-    if (later) it->second->conn->send_later(std::move(m));
-    else it->second->conn->send(std::move(m));
-  };
-  // Frees go first: a key freed and recomputed in one step must be dropped before it is
-  // rebuilt. Nothing waits on a free of stored results, so it rides along with the worker's
-  // next message; one that takes back unstarted work goes at once, before the worker starts it.
-  for (auto& [wid, frees] : free) {
-    MessageBuilder mb;
-    auto list = mb.root().initFreeKeys(static_cast<unsigned>(frees.keys.size()));
-    for (unsigned i = 0; i < frees.keys.size(); ++i) list.set(i, *frees.keys[i]);
-    send_to(workers_, wid, mb.finish(), /*later=*/!frees.stops_work);
-  }
-  for (auto& [wid, tasks] : compute) {
-    MessageBuilder mb;
-    auto list = mb.root().initComputeTasks(static_cast<unsigned>(tasks.size()));
-    for (unsigned i = 0; i < tasks.size(); ++i) {
-      write_task_spec(mb, list[i].initSpec(), *tasks[i]->spec);
-      list[i].setRunId(tasks[i]->run_id);
-      auto wh = list[i].initWhoHas(static_cast<unsigned>(tasks[i]->who_has.size()));
-      for (unsigned j = 0; j < tasks[i]->who_has.size(); ++j) {
-        const auto& [key, addresses] = tasks[i]->who_has[j];
-        wh[j].setKey(key);
-        auto ws = wh[j].initWorkers(static_cast<unsigned>(addresses.size()));
-        for (unsigned k = 0; k < addresses.size(); ++k) ws.set(k, addresses[k]);
-      }
-    }
-    send_to(workers_, wid, mb.finish());
-  }
-  for (auto& [cid, keys] : in_memory) {
-    MessageBuilder mb;
-    auto list = mb.root().initKeysInMemory(static_cast<unsigned>(keys.size()));
-    for (unsigned i = 0; i < keys.size(); ++i) {
-      list[i].setKey(keys[i]->key);
-      list[i].setWorker(keys[i]->worker_address);
-      list[i].setType(keys[i]->type);
-      list[i].setNbytes(keys[i]->nbytes);
-      if (keys[i]->value) mb.set_value(list[i].initValue(), *keys[i]->value);
-    }
-    send_to(clients_, cid, mb.finish());
-  }
-  for (auto& [cid, keys] : erred) {
-    MessageBuilder mb;
-    auto list = mb.root().initTaskErred(static_cast<unsigned>(keys.size()));
-    for (unsigned i = 0; i < keys.size(); ++i) {
-      list[i].setKey(keys[i]->key);
-      list[i].setExceptionType(keys[i]->exception_type);
-      list[i].setMessage(keys[i]->message);
-    }
-    send_to(clients_, cid, mb.finish());
-  }
-  for (auto& [wid, keys] : steals) {  // after the computeTasks above, on the same connection
-    for (const auto* k : keys) {
-      MessageBuilder mb;
-      mb.root().setStealRequest(*k);
-      send_to(workers_, wid, mb.finish());
-    }
-  }
-  for (const auto* kl : locations) {
-    MessageBuilder mb;
-    auto loc = mb.root().initKeyLocations();
-    loc.setKey(kl->key);
-    auto ws = loc.initWorkers(static_cast<unsigned>(kl->addresses.size()));
-    for (unsigned i = 0; i < kl->addresses.size(); ++i) ws.set(i, kl->addresses[i]);
-    send_to(workers_, kl->worker, mb.finish());
-  }
-  for (auto& [cid, keys] : cancelled) {
-    MessageBuilder mb;
-    auto list = mb.root().initKeysCancelled(static_cast<unsigned>(keys.size()));
-    for (unsigned i = 0; i < keys.size(); ++i) list.set(i, *keys[i]);
-    send_to(clients_, cid, mb.finish());
-  }
-  if (cluster) {
-    for (auto& [cid, peer] : clients_) peer->conn->send(cluster_info());
+    auto& peers = o.to == To::worker ? workers_ : clients_;
+    auto it = peers.find(o.id);
+    if (it == peers.end()) continue;  // it left meanwhile
+    if (o.later) it->second->conn->send_later(std::move(o.message));
+    else it->second->conn->send(std::move(o.message));
   }
   actions.clear();
 }

@@ -74,7 +74,9 @@ class SchedulerServer {
   /// validates the state if asked to.
   void apply(sched::Event e);
   void handle(sched::Event e);
+  /// Sends the actions' messages (through the wire adapter) and clears them.
   void flush(std::vector<sched::Action>& actions);
+  void record_for_dashboard(const sched::Event& e, const Peer& peer);
   void check_heartbeats();
   void shutdown_cluster();
   void refresh_dashboard();

@@ -1,0 +1,132 @@
+// Unit tests of the scheduler's wire adapter: messages of registered workers and clients
+// become the right SchedulerState events, and actions become messages for the right
+// peers, in the order the protocol needs. No sockets.
+#include <gtest/gtest.h>
+
+#include "core/task_spec.hpp"
+#include "scheduler/scheduler_wire.hpp"
+
+namespace distrib::detail::wire {
+namespace {
+
+InMessage received(OutMessage m) { return InMessage{std::move(m.header), std::move(m.frames)}; }
+
+std::vector<sched::Event> decode(OutMessage m, PeerKind kind, std::uint64_t id, bool* handled = nullptr) {
+  auto in = received(std::move(m));
+  MessageReader mr(in);
+  std::vector<sched::Event> events;
+  auto by_address = [](const std::string& a) -> std::optional<sched::WorkerId> {
+    if (a == "tcp://w7") return 7;
+    return std::nullopt;
+  };
+  bool ok = decode_events(mr, kind, id, by_address, events);
+  if (handled) *handled = ok;
+  return events;
+}
+
+TEST(SchedulerWire, FinishedAndErredReportsBecomeOneEventEachWithTheirRunIds) {
+  MessageBuilder mb;
+  auto list = mb.root().initTasksFinished(2);
+  list[0].setKey("a");
+  list[0].setType("i32");
+  list[0].setNbytes(4);
+  list[0].setRunId(11);
+  mb.set_value(list[0].initValue(), encode_value(std::int32_t{5}));
+  list[1].setKey("b");
+  list[1].setRunId(12);
+  auto events = decode(mb.finish(), PeerKind::worker, 3);
+  ASSERT_EQ(events.size(), 2u);
+  auto& a = std::get<sched::TaskFinished>(events[0]);
+  EXPECT_EQ(a.worker, 3u);
+  EXPECT_EQ(a.key, "a");
+  EXPECT_EQ(a.run_id, 11u);
+  ASSERT_TRUE(a.value.has_value());
+  EXPECT_EQ(decode_value<std::int32_t>(*a.value), 5);
+  EXPECT_FALSE(std::get<sched::TaskFinished>(events[1]).value.has_value());
+
+  MessageBuilder eb;
+  auto errs = eb.root().initTaskErred(1);
+  errs[0].setKey("c");
+  errs[0].setExceptionType("std::runtime_error");
+  errs[0].setMessage("boom");
+  errs[0].setRunId(13);
+  events = decode(eb.finish(), PeerKind::worker, 3);
+  ASSERT_EQ(events.size(), 1u);
+  auto& c = std::get<sched::TaskErred>(events[0]);
+  EXPECT_EQ(c.message, "boom");
+  EXPECT_EQ(c.run_id, 13u);
+}
+
+TEST(SchedulerWire, ClientMessagesBecomeClientEventsAndScatteredHoldersAreLookedUp) {
+  MessageBuilder mb;
+  auto sc = mb.root().initScattered(1);
+  sc[0].setKey("x");
+  auto ws = sc[0].initWorkers(2);
+  ws.set(0, "tcp://w7");
+  ws.set(1, "tcp://gone");
+  auto events = decode(mb.finish(), PeerKind::client, 9);
+  ASSERT_EQ(events.size(), 1u);
+  auto& s = std::get<sched::Scattered>(events[0]);
+  EXPECT_EQ(s.client, 9u);
+  ASSERT_EQ(s.keys.size(), 1u);
+  EXPECT_EQ(s.keys[0].holders, std::vector<sched::WorkerId>{7});  // an unknown address is dropped
+
+  MessageBuilder rb;
+  auto rel = rb.root().initReleaseKeys(2);
+  rel.set(0, "a");
+  rel.set(1, "b");
+  events = decode(rb.finish(), PeerKind::client, 9);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(std::get<sched::ReleaseKeys>(events[0]).keys, (std::vector<std::string>{"a", "b"}));
+}
+
+TEST(SchedulerWire, AMessageOfTheWrongRoleIsNotAnEvent) {
+  MessageBuilder mb;
+  mb.root().initReleaseKeys(1).set(0, "a");
+  bool handled = true;
+  auto events = decode(mb.finish(), PeerKind::worker, 1, &handled);  // a worker cannot release keys
+  EXPECT_FALSE(handled);
+  EXPECT_TRUE(events.empty());
+  MessageBuilder fb;
+  fb.root().initTasksFinished(1)[0].setKey("a");
+  decode(fb.finish(), PeerKind::client, 1, &handled);
+  EXPECT_FALSE(handled);
+}
+
+TEST(SchedulerWire, ActionsBecomeMessagesFreesFirstAndStopsWorkAtOnce) {
+  auto spec = std::make_shared<TaskSpec>();
+  spec->key = "k";
+  spec->function = "inc";
+  std::vector<sched::Action> actions;
+  actions.push_back(sched::ComputeTask{1, spec, {{"dep", {"tcp://w2"}}}, 42});
+  actions.push_back(sched::FreeKeys{1, {"old"}, false});
+  actions.push_back(sched::FreeKeys{2, {"taken-back"}, true});
+  actions.push_back(sched::KeyInMemory{5, "k", "tcp://w1", "i32", 4, std::nullopt});
+  actions.push_back(sched::KeysCancelled{5, {}});
+  actions.push_back(sched::ClusterChanged{2, 2});
+  auto out = encode_actions(actions);
+  ASSERT_EQ(out.size(), 6u);
+  using To = Outgoing::To;
+  // Frees (one per worker) before any compute.
+  EXPECT_EQ(out[0].to, To::worker);
+  EXPECT_EQ(out[1].to, To::worker);
+  for (int i = 0; i < 2; ++i) {
+    auto in = received(std::move(out[i].message));
+    MessageReader mr(in);
+    ASSERT_TRUE(mr.root().isFreeKeys());
+    EXPECT_EQ(out[i].later, out[i].id == 1) << "a free of stored results may wait; one that stops work may not";
+  }
+  auto compute = received(std::move(out[2].message));
+  MessageReader cr(compute);
+  ASSERT_TRUE(cr.root().isComputeTasks());
+  EXPECT_EQ(out[2].id, 1u);
+  EXPECT_EQ(cr.root().getComputeTasks()[0].getRunId(), 42u);
+  EXPECT_EQ(cr.root().getComputeTasks()[0].getWhoHas()[0].getWorkers()[0], "tcp://w2");
+  EXPECT_EQ(out[3].to, To::client);
+  EXPECT_EQ(out[4].to, To::client);  // an empty cancel reply still goes: replies pair with requests
+  EXPECT_EQ(out[5].to, To::every_client);
+  EXPECT_TRUE(encode_actions({}).empty());
+}
+
+}  // namespace
+}  // namespace distrib::detail::wire
