@@ -6,3 +6,9 @@
 
 int triple(int x);
 std::string shout(std::string s);
+/// getenv(name) in the worker, or "<unset>".
+std::string env_value(std::string name);
+/// The worker's process id.
+int process_id(int);
+/// Makes the worker ignore SIGTERM (tests of the nanny's SIGKILL after --close-timeout).
+int ignore_sigterm(int);
