@@ -51,37 +51,42 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
-  // Durations take a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
+  // DURATION takes a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
   const std::map<std::string, double> units{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
   bool nanny = true, lifetime_restart = true;
   double lifetime_s = 0, stagger_s = 0, close_timeout_s = 5;
   app.add_flag("--nanny,!--no-nanny", nanny,
                "Run the worker in a child process that this one restarts when it dies (default); "
                "--no-nanny runs it in this process")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->option_text(" ");
   app.add_option("--lifetime", lifetime_s,
                  "Stop the worker gracefully after this long (e.g. 3600, 1h); under a nanny a fresh worker "
                  "starts at once")
       ->transform(CLI::AsNumberWithUnit(units))
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("DURATION");
   app.add_option("--lifetime-stagger", stagger_s, "Random spread of --lifetime, plus or minus (e.g. 5m)")
       ->transform(CLI::AsNumberWithUnit(units))
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("DURATION");
   app.add_flag("--lifetime-restart,!--no-lifetime-restart", lifetime_restart,
                "Under a nanny, start a fresh worker when the lifetime is over (default), or stop for good")
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->option_text(" ");
   app.add_option("--close-timeout", close_timeout_s,
-                 "On SIGTERM or SIGINT, how long the worker has to stop before the nanny kills it")
+                 "On SIGTERM or SIGINT, how long the worker has to stop before the nanny kills it (default 5 s)")
       ->transform(CLI::AsNumberWithUnit(units))
       ->check(CLI::NonNegativeNumber)
-      ->capture_default_str();
+      ->option_text("DURATION");
   app.footer(
       "Nanny (default): this process runs the worker as a child and restarts it when it dies (a signal, abort,\n"
       "the OOM killer) after 0.1 s, doubling up to 10 s; a restart the scheduler asks for, or the end of\n"
       "--lifetime, starts a fresh worker at once. The worker's environment gets OMP_NUM_THREADS,\n"
       "OPENBLAS_NUM_THREADS and MKL_NUM_THREADS = 1 unless they are set already. SIGTERM or SIGINT stops both\n"
       "(SIGKILL after --close-timeout plus 1 s). Exit code 0: stopped (scheduler shutdown or a signal);\n"
-      "1: bad options, or the worker gave up on its scheduler (no restart then).");
+      "1: bad options, or the worker gave up on its scheduler (no restart then). DURATION: seconds, or with a\n"
+      "unit: 500ms, 90s, 30m (or 30min), 2h.");
   CLI11_PARSE(app, argc, argv);
   if (stagger_s > 0 && lifetime_s <= 0) {
     std::fprintf(stderr, "dworker: --lifetime-stagger needs --lifetime\n");
