@@ -7,12 +7,19 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/post.hpp>
 #include <distrib/distrib.hpp>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "cluster/nanny.hpp"
 #include "cluster/worker_exit.hpp"
+#include "comm/connection.hpp"
+#include "comm/message.hpp"
 #include "helpers.hpp"
 #include "tasks_for_tests.hpp"
 #include "test_tasks.hpp"
@@ -252,6 +259,119 @@ TEST(Nanny, BadDurationsAreRejectedClearly) {
   auto stagger_alone = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--lifetime-stagger", "5s"});
   EXPECT_NE(stagger_alone.exit_code, 0);
   EXPECT_NE(stagger_alone.output.find("needs --lifetime"), std::string::npos) << stagger_alone.output;
+}
+
+// A stand-in scheduler that accepts workers, records their registrations and heartbeats, and
+// sends them restartWorker (which the real scheduler's client.restart() sends), on its own
+// io thread.
+class FakeScheduler {
+ public:
+  struct Registration {
+    std::string name;
+    unsigned restarts = 0;
+    bool nanny = false;
+  };
+  FakeScheduler() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {
+    accept();
+    thread_ = std::thread([this] { io_.run(); });
+  }
+  ~FakeScheduler() {
+    asio::post(io_, [this] {
+      for (auto& c : connections_) c->close("test over");
+      acceptor_.close();
+    });
+    work_.reset();
+    thread_.join();
+  }
+  std::string address() const { return "tcp://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()); }
+  std::vector<Registration> registrations() {
+    std::lock_guard lock(mutex_);
+    return registrations_;
+  }
+  int heartbeats() {
+    std::lock_guard lock(mutex_);
+    return heartbeats_;
+  }
+  /// Sends restartWorker to the worker that registered `index`-th.
+  void send_restart(std::size_t index) {
+    asio::post(io_, [this, index] {
+      detail::MessageBuilder mb;
+      mb.root().setRestartWorker();
+      registered_.at(index)->send(mb.finish());
+    });
+  }
+
+ private:
+  void accept() {
+    acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
+      if (ec) return;
+      auto c = std::make_shared<detail::Connection>(detail::StreamSocket(std::move(socket)));
+      connections_.push_back(c);
+      std::weak_ptr<detail::Connection> weak = c;
+      c->start([this, weak](detail::InMessage&& m) { on_message(weak.lock(), std::move(m)); },
+               [](const std::string&) {});
+      c->send(detail::make_handshake(proto::Role::SCHEDULER, "fake scheduler"));
+      accept();
+    });
+  }
+  void on_message(const detail::ConnectionPtr& c, detail::InMessage&& m) {
+    if (!c) return;
+    detail::MessageReader mr(m);
+    auto root = mr.root();
+    std::lock_guard lock(mutex_);
+    if (root.isHeartbeat()) ++heartbeats_;
+    if (!root.isRegisterWorker()) return;
+    auto r = root.getRegisterWorker();
+    registrations_.push_back({r.getName(), r.getRestarts(), r.getNanny()});
+    registered_.push_back(c);
+    detail::MessageBuilder mb;
+    mb.root().initWorkerRegistered().setOk(true);
+    c->send(mb.finish());
+  }
+
+  asio::io_context io_{1};
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_{io_.get_executor()};
+  asio::ip::tcp::acceptor acceptor_;
+  std::vector<detail::ConnectionPtr> connections_;  // io thread only
+  std::vector<detail::ConnectionPtr> registered_;   // io thread only
+  std::mutex mutex_;
+  std::vector<Registration> registrations_;
+  int heartbeats_ = 0;
+  std::thread thread_;
+};
+
+TEST(Nanny, RestartWorkerMakesTheNannyStartAFreshWorkerAtOnce) {
+  FakeScheduler scheduler;
+  auto nanny = start_worker(scheduler.address(), {"--name", "dave"});
+  ASSERT_EQ(scheduler.registrations().size(), 1u);  // start_worker waited for it
+  EXPECT_EQ(scheduler.registrations()[0].name, "dave");
+  EXPECT_TRUE(scheduler.registrations()[0].nanny);
+  EXPECT_EQ(scheduler.registrations()[0].restarts, 0u);
+  const int first = worker_process_of(nanny);
+  KillOnExit cleanup{first};
+
+  scheduler.send_restart(0);
+  ASSERT_TRUE(eventually([&] { return scheduler.registrations().size() == 2; })) << "no fresh worker registered";
+  const auto again = scheduler.registrations()[1];
+  EXPECT_EQ(again.name, "dave");
+  EXPECT_TRUE(again.nanny);
+  EXPECT_EQ(again.restarts, 1u);
+  EXPECT_TRUE(eventually([&] { return !process_alive(first); }));
+  EXPECT_NE(worker_process_of(nanny), first);
+  EXPECT_TRUE(nanny.process.running());
+}
+
+TEST(Nanny, RestartWorkerWithoutANannyIsIgnored) {
+  FakeScheduler scheduler;
+  auto worker = start_worker(scheduler.address(), {"--no-nanny"});
+  ASSERT_EQ(scheduler.registrations().size(), 1u);
+  EXPECT_FALSE(scheduler.registrations()[0].nanny);
+  scheduler.send_restart(0);
+  // Two more heartbeats (one a second): the second left after the worker read restartWorker.
+  const int seen = scheduler.heartbeats();
+  ASSERT_TRUE(eventually([&] { return scheduler.heartbeats() >= seen + 2; }));
+  EXPECT_TRUE(worker.process.running());
+  EXPECT_EQ(scheduler.registrations().size(), 1u);
 }
 
 TEST(NannyLocalCluster, KilledWorkerProcessComesBack) {
