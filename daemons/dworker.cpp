@@ -3,6 +3,7 @@
 // By default this process is the worker's nanny: it runs the worker as a child process
 // (this same command line plus --no-nanny) and restarts it when it dies (src/cluster/nanny.hpp).
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -128,6 +129,10 @@ int main(int argc, char** argv) {
     auto context = distrib::detail::take_nanny_context();
     options.nanny = context.nanny;
     options.restarts = context.restarts;
+    // Each restarted worker prints its address again: if whoever read the first line has
+    // closed the pipe since, SIGPIPE would kill every fresh worker in turn. Ignored, as
+    // Python (and so Dask's worker) does.
+    if (options.nanny) signal(SIGPIPE, SIG_IGN);
     for (const auto& lib : preload) {
       // Loading runs the library's DISTRIB_TASK registrations into libdistrib's registry.
       if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {

@@ -143,6 +143,24 @@ TEST(Nanny, KilledWorkerComesBackReRegistersAndRunsTasks) {
   EXPECT_EQ(nanny.process.exit_description(), "exit code 0");
 }
 
+TEST(Nanny, RestartedWorkerSurvivesAStdoutNobodyReadsAnyMore) {
+  auto scheduler = start_scheduler();
+  auto nanny = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH});
+  // Whoever started it read the address line and went away.
+  close(nanny.stdout_fd);
+  nanny.stdout_fd = -1;
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  const int first = pid_by_task(client);
+  KillOnExit cleanup{first};
+  ASSERT_EQ(kill(first, SIGKILL), 0);
+  ASSERT_TRUE(worker_with_restarts(client, 1));
+  // The fresh worker printed its address into the closed pipe when it registered, before
+  // this task: had SIGPIPE killed it, the task would run on a later restart.
+  EXPECT_EQ(client.submit(triple, 2).result(60s), 6);
+  EXPECT_EQ(client.scheduler_info().workers.at(0).restarts, 1u);
+}
+
 TEST(Nanny, WorkerEnvironmentHasOneThreadPerLibraryUnlessTheUserSetIt) {
   ScopedEnv omp("OMP_NUM_THREADS", nullptr);
   ScopedEnv mkl("MKL_NUM_THREADS", "");  // empty counts as unset
