@@ -161,6 +161,20 @@ TEST(Nanny, RestartedWorkerSurvivesAStdoutNobodyReadsAnyMore) {
   EXPECT_EQ(client.scheduler_info().workers.at(0).restarts, 1u);
 }
 
+TEST(Nanny, TaskThatKeepsCrashingItsWorkerErrsAndTheWorkerComesBackEachTime) {
+  auto scheduler = start_scheduler({"--allowed-failures", "2"});
+  auto nanny = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH});
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  // It aborts the worker, runs again on the restarted one, aborts it again: KilledWorker.
+  auto crash = client.submit(crash_worker, 1);
+  EXPECT_THROW(crash.result(120s), KilledWorker);
+  auto back = worker_with_restarts(client, 2);
+  ASSERT_TRUE(back) << "the worker did not come back after its second crash";
+  EXPECT_EQ(client.submit(triple, 3).result(60s), 9);
+  EXPECT_TRUE(nanny.process.running());
+}
+
 TEST(Nanny, WorkerEnvironmentHasOneThreadPerLibraryUnlessTheUserSetIt) {
   ScopedEnv omp("OMP_NUM_THREADS", nullptr);
   ScopedEnv mkl("MKL_NUM_THREADS", "");  // empty counts as unset

@@ -32,3 +32,8 @@ int ignore_sigterm(int) {
   return 0;
 }
 DISTRIB_TASK(ignore_sigterm);
+
+int crash_worker(int) {
+  std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task
+}
+DISTRIB_TASK(crash_worker);

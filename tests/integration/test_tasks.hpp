@@ -12,3 +12,5 @@ std::string env_value(std::string name);
 int process_id(int);
 /// Makes the worker ignore SIGTERM (tests of the nanny's SIGKILL after --close-timeout).
 int ignore_sigterm(int);
+/// Aborts the worker process running it.
+int crash_worker(int x);
