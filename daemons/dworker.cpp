@@ -1,15 +1,36 @@
 // dworker: the distrib worker daemon.
 //   dworker tcp://head:8786 --nthreads 8 --preload libmytasks.so
+// By default this process is the worker's nanny: it runs the worker as a child process
+// (this same command line plus --no-nanny) and restarts it when it dies (src/cluster/nanny.hpp).
 #include <dlfcn.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <random>
 #include <sstream>
 #include <thread>
 
+#include "cluster/nanny.hpp"
+#include "cluster/process.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
+
+namespace {
+std::chrono::milliseconds to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+}
+
+// A lifetime drawn from [lifetime - stagger, lifetime + stagger], as Dask's --lifetime-stagger,
+// so that workers started together do not all restart at once.
+std::chrono::milliseconds staggered(double lifetime_s, double stagger_s) {
+  if (lifetime_s <= 0) return std::chrono::milliseconds(0);
+  std::mt19937_64 rng(std::random_device{}());
+  double s = lifetime_s + std::uniform_real_distribution<double>(-stagger_s, stagger_s)(rng);
+  return std::max(std::chrono::milliseconds(1), to_ms(s));  // 0 would mean "no lifetime"
+}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"distrib worker: runs tasks for a distrib scheduler"};
@@ -31,7 +52,47 @@ int main(int argc, char** argv) {
       ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
+  // DURATION takes a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
+  const std::map<std::string, double> units{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
+  bool nanny = true, lifetime_restart = true;
+  double lifetime_s = 0, stagger_s = 0, close_timeout_s = 5;
+  app.add_flag("--nanny,!--no-nanny", nanny,
+               "Run the worker in a child process that this one restarts when it dies (default); "
+               "--no-nanny runs it in this process")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->option_text(" ");
+  app.add_option("--lifetime", lifetime_s,
+                 "Stop the worker gracefully after this long (e.g. 3600, 1h); under a nanny a fresh worker "
+                 "starts at once")
+      ->transform(CLI::AsNumberWithUnit(units))
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("DURATION");
+  app.add_option("--lifetime-stagger", stagger_s, "Random spread of --lifetime, plus or minus (e.g. 5m)")
+      ->transform(CLI::AsNumberWithUnit(units))
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("DURATION");
+  app.add_flag("--lifetime-restart,!--no-lifetime-restart", lifetime_restart,
+               "Under a nanny, start a fresh worker when the lifetime is over (default), or stop for good")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
+      ->option_text(" ");
+  app.add_option("--close-timeout", close_timeout_s,
+                 "On SIGTERM or SIGINT, how long the worker has to stop before the nanny kills it (default 5 s)")
+      ->transform(CLI::AsNumberWithUnit(units))
+      ->check(CLI::NonNegativeNumber)
+      ->option_text("DURATION");
+  app.footer(
+      "Nanny (default): this process runs the worker as a child and restarts it when it dies (a signal, abort,\n"
+      "the OOM killer) after 0.1 s, doubling up to 10 s; a restart the scheduler asks for, or the end of\n"
+      "--lifetime, starts a fresh worker at once. The worker's environment gets OMP_NUM_THREADS,\n"
+      "OPENBLAS_NUM_THREADS and MKL_NUM_THREADS = 1 unless they are set already. SIGTERM or SIGINT stops both\n"
+      "(SIGKILL after --close-timeout plus 1 s). Exit code 0: stopped (scheduler shutdown or a signal);\n"
+      "1: bad options, or the worker gave up on its scheduler (no restart then). DURATION: seconds, or with a\n"
+      "unit: 500ms, 90s, 30m (or 30min), 2h.");
   CLI11_PARSE(app, argc, argv);
+  if (stagger_s > 0 && lifetime_s <= 0) {
+    std::fprintf(stderr, "dworker: --lifetime-stagger needs --lifetime\n");
+    return 1;
+  }
   try {
     distrib::detail::set_log_level(log_level);
     for (const auto& spec : resources) {
@@ -51,6 +112,27 @@ int main(int argc, char** argv) {
         options.resources.emplace_back(item.substr(0, eq), amount);
       }
     }
+    if (nanny) {
+      // The nanny loads no task library (user code runs only in the worker): the worker
+      // checks --preload and exits 1 on a bad one, which ends the nanny too.
+      std::vector<std::string> worker_argv{distrib::detail::current_executable()};
+      worker_argv.insert(worker_argv.end(), argv + 1, argv + argc);
+      worker_argv.emplace_back("--no-nanny");
+      distrib::detail::NannyOptions nanny_options;
+      nanny_options.name = options.name.empty() ? "worker" : "worker '" + options.name + "'";
+      // A second more than the worker's own --close-timeout, to let it exit by itself.
+      nanny_options.close_timeout = to_ms(close_timeout_s) + std::chrono::seconds(1);
+      int code = distrib::detail::run_nanny(worker_argv, nanny_options);
+      distrib::detail::log().flush();
+      return code;
+    }
+    auto context = distrib::detail::take_nanny_context();
+    options.nanny = context.nanny;
+    options.restarts = context.restarts;
+    // Each restarted worker prints its address again: if whoever read the first line has
+    // closed the pipe since, SIGPIPE would kill every fresh worker in turn. Ignored, as
+    // Python (and so Dask's worker) does.
+    if (options.nanny) signal(SIGPIPE, SIG_IGN);
     for (const auto& lib : preload) {
       // Loading runs the library's DISTRIB_TASK registrations into libdistrib's registry.
       if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
@@ -59,11 +141,15 @@ int main(int argc, char** argv) {
       }
       distrib::detail::log().info("preloaded {}", lib);
     }
-    options.connect_timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
-    int code = distrib::detail::run_worker(options, [](const std::string& address) {
-      std::printf("distrib worker at %s\n", address.c_str());
-      std::fflush(stdout);
-    });
+    options.connect_timeout = to_ms(timeout_s);
+    distrib::detail::WorkerLifetime lifetime{staggered(lifetime_s, stagger_s), lifetime_restart};
+    int code = distrib::detail::run_worker(
+        options,
+        [](const std::string& address) {
+          std::printf("distrib worker at %s\n", address.c_str());
+          std::fflush(stdout);
+        },
+        lifetime);
     distrib::detail::log().flush();
     std::fflush(nullptr);
     _exit(code);  // running tasks cannot be interrupted: do not wait for them

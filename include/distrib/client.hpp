@@ -82,6 +82,9 @@ struct WorkerDescription {
   std::size_t processing = 0;
   std::size_t stored = 0;
   std::uint64_t stored_bytes = 0;
+  /// Times the worker's nanny restarted its process after a crash, a client.restart() or
+  /// dworker --lifetime (0 without a nanny: dworker --no-nanny, LocalCluster in threads).
+  unsigned restarts = 0;
 };
 
 /// A snapshot of the cluster, as Client.scheduler_info().

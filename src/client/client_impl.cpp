@@ -50,7 +50,8 @@ class Tokenizer {
 
 WorkerDescription describe(proto::WorkerInfo::Reader w) {
   return WorkerDescription{w.getName(),        w.getAddress(),  w.getNthreads(), w.getMemoryLimit(),
-                           w.getMemoryBytes(), w.getProcessing(), w.getStored(), w.getStoredBytes()};
+                           w.getMemoryBytes(), w.getProcessing(), w.getStored(), w.getStoredBytes(),
+                           w.getRestarts()};
 }
 
 bool matches(const WorkerDescription& w, const std::vector<std::string>& names) {

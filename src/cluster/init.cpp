@@ -8,6 +8,7 @@
 #include <string>
 #include <thread>
 
+#include "cluster/nanny.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
 #include "distrib/local_cluster.hpp"
@@ -63,6 +64,9 @@ void watch_parent(int fd) {
       o.host = env_or("DISTRIB_HOST", "127.0.0.1");
       o.nthreads = static_cast<std::uint32_t>(std::stoul(env_or("DISTRIB_NTHREADS", "1")));
       o.name = env_or("DISTRIB_NAME", "");
+      auto nanny = detail::take_nanny_context();  // LocalCluster supervises its workers
+      o.nanny = nanny.nanny;
+      o.restarts = nanny.restarts;
       code = detail::run_worker(o, on_ready);
     } else {
       std::fprintf(stderr, "distrib: unknown DISTRIB_ROLE '%s'\n", role.c_str());

@@ -81,6 +81,29 @@ LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
 
 LocalCluster::Impl::~Impl() { close(); }
 
+detail::ChildProcess LocalCluster::Impl::spawn_child(const std::string& role,
+                                                    std::vector<std::pair<std::string, std::string>> env,
+                                                    int ready_write) {
+  env.emplace_back("DISTRIB_ROLE", role);
+  env.emplace_back("DISTRIB_READY_FD", std::to_string(ready_write));
+  env.emplace_back("DISTRIB_PARENT_FD", std::to_string(parent_pipe_read_));
+  env.emplace_back("DISTRIB_HOST", options.host);
+  env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
+  std::vector<int> inherit{parent_pipe_read_};
+  if (ready_write >= 0) inherit.push_back(ready_write);
+  // No PR_SET_PDEATHSIG: it would kill the children when the thread that made the cluster
+  // ends. They exit instead when the parent pipe closes, i.e. when this process dies.
+  return detail::ChildProcess::spawn({exe_}, env, inherit, -1, false);
+}
+
+std::vector<std::pair<std::string, std::string>> LocalCluster::Impl::worker_env(int index, std::uint32_t restarts) const {
+  std::vector<std::pair<std::string, std::string>> env{{"DISTRIB_SCHEDULER", local_address},
+                                                       {"DISTRIB_NTHREADS", std::to_string(options.threads_per_worker)},
+                                                       {"DISTRIB_NAME", "worker-" + std::to_string(index)}};
+  for (auto& kv : detail::nanny_worker_environment(restarts)) env.push_back(std::move(kv));
+  return env;
+}
+
 void LocalCluster::Impl::start_processes() {
   if (!initialized())
     throw std::logic_error(
@@ -88,22 +111,12 @@ void LocalCluster::Impl::start_processes() {
         "distrib::init(argc, argv) first thing in main(), or use processes = false");
   auto deadline = Clock::now() + options.start_timeout;
   std::tie(parent_pipe_read_, parent_pipe_write_) = make_pipe();
-  auto exe = detail::current_executable();
-  auto spawn = [&](const std::string& role, std::vector<std::pair<std::string, std::string>> env, int ready_write) {
-    env.emplace_back("DISTRIB_ROLE", role);
-    env.emplace_back("DISTRIB_READY_FD", std::to_string(ready_write));
-    env.emplace_back("DISTRIB_PARENT_FD", std::to_string(parent_pipe_read_));
-    env.emplace_back("DISTRIB_HOST", options.host);
-    env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
-    // No PR_SET_PDEATHSIG: it would kill the children when the thread that made the cluster
-    // ends. They exit instead when the parent pipe closes, i.e. when this process dies.
-    return detail::ChildProcess::spawn({exe}, env, {ready_write, parent_pipe_read_}, -1, false);
-  };
+  exe_ = detail::current_executable();
 
   auto [sr, sw] = make_pipe();
   auto socket_name = detail::unique_unix_socket_name();
-  scheduler_ = spawn("scheduler", {{"DISTRIB_DASHBOARD", options.dashboard_address}, {"DISTRIB_LOCAL_SOCKET", socket_name}},
-                     sw);
+  scheduler_ = spawn_child("scheduler", {{"DISTRIB_DASHBOARD", options.dashboard_address}, {"DISTRIB_LOCAL_SOCKET", socket_name}},
+                           sw);
   ::close(sw);
   try {
     address = read_ready_line(sr, scheduler_, deadline, "scheduler");
@@ -114,27 +127,43 @@ void LocalCluster::Impl::start_processes() {
   ::close(sr);
   local_address = detail::unix_address(socket_name);  // listening once the scheduler is ready
 
+  // Until every worker is ready they belong to this function (killed if one fails).
+  std::vector<detail::ChildProcess> started;
   std::vector<int> ready_fds;
   for (int i = 0; i < options.n_workers; ++i) {
     auto [r, w] = make_pipe();
-    workers_.push_back(spawn("worker",
-                             {{"DISTRIB_SCHEDULER", local_address},
-                              {"DISTRIB_NTHREADS", std::to_string(options.threads_per_worker)},
-                              {"DISTRIB_NAME", "worker-" + std::to_string(i)}},
-                             w));
+    started.push_back(spawn_child("worker", worker_env(i, 0), w));
     ::close(w);
     ready_fds.push_back(r);
   }
   std::exception_ptr failure;
   for (std::size_t i = 0; i < ready_fds.size(); ++i) {
     try {
-      if (!failure) read_ready_line(ready_fds[i], workers_[i], deadline, "worker " + std::to_string(i));
+      if (!failure) read_ready_line(ready_fds[i], started[i], deadline, "worker " + std::to_string(i));
     } catch (...) {
       failure = std::current_exception();
     }
     ::close(ready_fds[i]);
   }
   if (failure) std::rethrow_exception(failure);
+
+  for (int i = 0; i < options.n_workers; ++i) {
+    detail::NannyOptions no;
+    no.name = "worker 'worker-" + std::to_string(i) + "'";
+    no.close_timeout = std::chrono::milliseconds(5000);
+    SupervisedWorker w;
+    // Restarts happen on the nanny's thread; the pipes and options they use live until close().
+    w.nanny = std::make_unique<detail::Nanny>(
+        no, [this, i](std::uint32_t restarts) { return spawn_child("worker", worker_env(i, restarts), -1); });
+    w.thread = std::thread([nanny = w.nanny.get(), child = std::move(started[i])]() mutable {
+      try {
+        nanny->run(std::move(child));
+      } catch (const std::exception& e) {
+        detail::log().error("nanny of a LocalCluster worker failed: {}", e.what());
+      }
+    });
+    workers_.push_back(std::move(w));
+  }
 }
 
 void LocalCluster::Impl::start_threads() {
@@ -180,10 +209,12 @@ void LocalCluster::Impl::close() {
   std::lock_guard lock(mutex_);
   if (closed_) return;
   closed_ = true;
-  for (auto& w : workers_) w.signal(SIGTERM);
-  for (auto& w : workers_) w.stop(std::chrono::milliseconds(5000));
-  scheduler_.stop(std::chrono::milliseconds(5000));
+  // Each nanny sends SIGTERM to its worker and waits up to 5 s (then SIGKILL), all at once.
+  for (auto& w : workers_) w.nanny->request_stop();
+  for (auto& w : workers_)
+    if (w.thread.joinable()) w.thread.join();
   workers_.clear();
+  scheduler_.stop(std::chrono::milliseconds(5000));
   for (int* fd : {&parent_pipe_write_, &parent_pipe_read_})
     if (*fd >= 0) {
       ::close(*fd);

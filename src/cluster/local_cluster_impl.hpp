@@ -6,6 +6,7 @@
 #include <thread>
 #include <vector>
 
+#include "cluster/nanny.hpp"
 #include "cluster/process.hpp"
 #include "comm/io_loop.hpp"
 #include "distrib/local_cluster.hpp"
@@ -49,11 +50,21 @@ class LocalCluster::Impl {
  private:
   void start_processes();
   void start_threads();
+  /// Starts this program again as `role`; `ready_write` (or -1) gets its ready line.
+  detail::ChildProcess spawn_child(const std::string& role, std::vector<std::pair<std::string, std::string>> env,
+                                   int ready_write);
+  std::vector<std::pair<std::string, std::string>> worker_env(int index, std::uint32_t restarts) const;
 
   std::mutex mutex_;
   bool closed_ = false;
-  // processes = true
-  std::vector<detail::ChildProcess> workers_;
+  // processes = true: each worker process has a nanny, a thread of this process that
+  // restarts it when it dies (as Dask's LocalCluster, whose nannies live in the parent).
+  struct SupervisedWorker {
+    std::unique_ptr<detail::Nanny> nanny;
+    std::thread thread;  // runs nanny->run()
+  };
+  std::vector<SupervisedWorker> workers_;
+  std::string exe_;
   detail::ChildProcess scheduler_;
   int parent_pipe_write_ = -1;  // children exit when it closes, i.e. when this process dies
   int parent_pipe_read_ = -1;

@@ -123,4 +123,8 @@ std::string ChildProcess::exit_description() const {
   return "status " + std::to_string(status_);
 }
 
+int ChildProcess::exit_code() const { return reaped_ && WIFEXITED(status_) ? WEXITSTATUS(status_) : -1; }
+
+int ChildProcess::exit_signal() const { return reaped_ && WIFSIGNALED(status_) ? WTERMSIG(status_) : 0; }
+
 }  // namespace distrib::detail

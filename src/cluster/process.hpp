@@ -21,7 +21,8 @@ class ChildProcess {
   static ChildProcess spawn(const std::vector<std::string>& argv,
                             const std::vector<std::pair<std::string, std::string>>& env,
                             const std::vector<int>& inherit, int stdout_fd = -1, bool kill_with_thread = true);
-  ChildProcess(ChildProcess&& o) noexcept : pid_(std::exchange(o.pid_, -1)), status_(o.status_) {}
+  ChildProcess(ChildProcess&& o) noexcept
+      : pid_(std::exchange(o.pid_, -1)), status_(o.status_), reaped_(o.reaped_) {}
   ChildProcess& operator=(ChildProcess&& o) noexcept;
   /// Kills and reaps a child that is still running.
   ~ChildProcess();
@@ -36,6 +37,10 @@ class ChildProcess {
   void stop(std::chrono::milliseconds grace);
   /// Exit description once reaped: "exit code N" or "killed by signal N".
   std::string exit_description() const;
+  /// Once reaped: the exit code, or -1 if a signal ended the process (or not reaped yet).
+  int exit_code() const;
+  /// Once reaped: the signal that ended the process, or 0.
+  int exit_signal() const;
 
  private:
   pid_t pid_ = -1;

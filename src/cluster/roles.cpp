@@ -1,9 +1,11 @@
 #include "cluster/roles.hpp"
 
 #include <asio/signal_set.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <csignal>
 
+#include "cluster/worker_exit.hpp"
 #include "comm/io_loop.hpp"
 #include "core/log.hpp"
 
@@ -29,21 +31,37 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
   return 0;
 }
 
-int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready) {
+int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready,
+               const WorkerLifetime& lifetime) {
+  static constexpr const char* kLifetimeReached = "its lifetime is over";
   asio::io_context io(1);
   WorkerServer server(io, options);
-  int code = 0;
+  int code = worker_exit::kStopped;
   server.on_registered = [&] {
     log().info("worker '{}' at {} registered with {}", server.name(), server.address(), options.scheduler_address);
     if (on_ready) on_ready(server.address());
   };
   server.on_stopped = [&](const std::string& reason) {
-    if (reason.find("shut down") == std::string::npos && reason != "signal") {
+    if (reason == kRestartRequested) {
+      code = worker_exit::kRestart;  // WorkerServer asks only under a nanny
+    } else if (reason == kLifetimeReached) {
+      code = options.nanny && lifetime.restart ? worker_exit::kRestart : worker_exit::kStopped;
+    } else if (reason.find("shut down") == std::string::npos && reason != "signal") {
       log().error("worker '{}' stopped: {}", server.name(), reason);
-      code = 1;
+      code = worker_exit::kGaveUp;
     }
     io.stop();
   };
+  asio::steady_timer lifetime_timer(io);
+  if (lifetime.after.count() > 0) {
+    lifetime_timer.expires_after(lifetime.after);
+    lifetime_timer.async_wait([&](asio::error_code ec) {
+      if (ec) return;
+      log().info("worker '{}' reached its lifetime of {} ms: stopping{}", server.name(), lifetime.after.count(),
+                 options.nanny && lifetime.restart ? "; its nanny starts a fresh one" : "");
+      server.stop(kLifetimeReached);
+    });
+  }
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](asio::error_code ec, int) {
     if (!ec) server.stop("signal");

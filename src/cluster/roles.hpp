@@ -1,6 +1,7 @@
 #pragma once
 // Running a scheduler or a worker as the whole life of a process: used by the dscheduler
 // and dworker daemons and by programs that LocalCluster re-runs in worker mode.
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -13,9 +14,18 @@ namespace distrib::detail {
 /// listening address. Returns the process exit code; throws CommError if it cannot listen.
 int run_scheduler(const SchedulerOptions& options, const std::function<void(const std::string&)>& on_ready);
 
-/// Serves until the scheduler shuts the cluster down (exit code 0), a signal arrives (0) or
-/// the scheduler is lost (1). `on_ready` runs once registered. Throws CommError if the
-/// scheduler cannot be reached.
-int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready);
+/// --lifetime: the worker stops on its own after `after` (0: never).
+struct WorkerLifetime {
+  std::chrono::milliseconds after{0};
+  /// Under a nanny, ask it for a fresh process then (else just stop, as without a nanny).
+  bool restart = true;
+};
+
+/// Serves until the scheduler shuts the cluster down (exit code 0), a signal arrives (0),
+/// the scheduler is lost (1), or, under a nanny, a restart is due (restartWorker or the
+/// lifetime: worker_exit::kRestart). `on_ready` runs once registered. Throws CommError if
+/// the scheduler cannot be reached.
+int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready,
+               const WorkerLifetime& lifetime = {});
 
 }  // namespace distrib::detail

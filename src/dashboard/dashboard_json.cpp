@@ -22,7 +22,9 @@ json worker_json(const DashboardWorker& w) {
               {"stored", w.stored},
               {"stored_bytes", w.stored_bytes},
               {"bytes_in", w.bytes_in},
-              {"bytes_out", w.bytes_out}};
+              {"bytes_out", w.bytes_out},
+              {"restarts", w.restarts},
+              {"nanny", w.nanny}};
 }
 
 json workers_array(const DashboardSnapshot& s) {
@@ -66,7 +68,7 @@ json totals(const DashboardSnapshot& s) {
               {"memory_bytes", memory},            {"memory_limit_bytes", limit},
               {"tasks_per_second", s.tasks_per_second}, {"tasks_completed", s.tasks_completed},
               {"tasks_erred", s.tasks_erred},      {"bytes_transferred", s.bytes_transferred},
-              {"task_states", s.task_states}};
+              {"worker_restarts", s.worker_restarts}, {"task_states", s.task_states}};
 }
 
 // Prometheus label values escape backslash, double quote and newline.
@@ -135,6 +137,8 @@ std::string prometheus_metrics(const DashboardSnapshot& s) {
   out += "distrib_tasks_erred_total " + std::to_string(s.tasks_erred) + "\n";
   family("distrib_transferred_bytes_total", "counter", "Bytes received by the workers.");
   out += "distrib_transferred_bytes_total " + std::to_string(s.bytes_transferred) + "\n";
+  family("distrib_worker_restarts_total", "counter", "Worker processes that registered after their nanny restarted them.");
+  out += "distrib_worker_restarts_total " + std::to_string(s.worker_restarts) + "\n";
   family("distrib_tasks_per_second", "gauge", "Recent task completion rate.");
   out += "distrib_tasks_per_second " + num(s.tasks_per_second) + "\n";
   struct PerWorker {
@@ -157,6 +161,8 @@ std::string prometheus_metrics(const DashboardSnapshot& s) {
       {"distrib_worker_received_bytes_total", "counter", "Bytes the worker received.",
        [](const DashboardWorker& w) { return double(w.bytes_in); }},
       {"distrib_worker_sent_bytes_total", "counter", "Bytes the worker sent.", [](const DashboardWorker& w) { return double(w.bytes_out); }},
+      {"distrib_worker_restarts", "gauge", "Times the worker's nanny restarted its process.",
+       [](const DashboardWorker& w) { return double(w.restarts); }},
   };
   for (const auto& m : per_worker) {
     family(m.name, m.type, m.help);

@@ -170,6 +170,7 @@ struct WorkerInfo {
   processing @5 :UInt32;     # tasks assigned and not finished
   stored @6 :UInt32;         # keys held
   storedBytes @7 :UInt64;
+  restarts @8 :UInt32;       # times its nanny restarted this worker's process
 }
 
 # scheduler -> client, whenever workers join or leave.

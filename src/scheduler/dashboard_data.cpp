@@ -54,6 +54,15 @@ void DashboardRecorder::worker_removed(std::uint64_t worker) {
   workers_.erase(it);
 }
 
+void DashboardRecorder::worker_registered(std::uint64_t worker, std::uint32_t restarts, bool nanny) {
+  auto& w = workers_[worker];
+  w.restarts = restarts;
+  w.nanny = nanny;
+  // Each registration after a restart is one restart seen. (Names cannot tell the nanny's
+  // counts apart: a worker named after its address gets a new name with each process.)
+  if (restarts > 0) ++restarts_total_;
+}
+
 std::shared_ptr<const DashboardSnapshot> DashboardRecorder::snapshot(const sched::SchedulerState& state,
                                                                      const std::string& address) {
   auto s = std::make_shared<DashboardSnapshot>();
@@ -75,6 +84,8 @@ std::shared_ptr<const DashboardSnapshot> DashboardRecorder::snapshot(const sched
       row.executing = it->second.executing;
       row.bytes_in = it->second.bytes_in;
       row.bytes_out = it->second.bytes_out;
+      row.restarts = it->second.restarts;
+      row.nanny = it->second.nanny;
     }
     bytes_in += row.bytes_in;
     s->workers.push_back(std::move(row));
@@ -115,6 +126,7 @@ std::shared_ptr<const DashboardSnapshot> DashboardRecorder::snapshot(const sched
   s->tasks_completed = completed_;
   s->tasks_erred = erred_;
   s->bytes_transferred = bytes_in;
+  s->worker_restarts = restarts_total_;
   return s;
 }
 

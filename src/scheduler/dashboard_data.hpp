@@ -25,6 +25,8 @@ struct DashboardWorker {
   std::uint32_t executing = 0;
   std::size_t processing = 0, stored = 0;
   std::uint64_t stored_bytes = 0, bytes_in = 0, bytes_out = 0;
+  std::uint32_t restarts = 0;  // times its nanny restarted it
+  bool nanny = false;          // a nanny supervises it
 };
 
 struct DashboardPrefix {
@@ -47,6 +49,7 @@ struct DashboardSnapshot {
   std::map<std::string, std::size_t> task_states;  // tasks in the scheduler per state
   double tasks_per_second = 0;
   std::uint64_t tasks_completed = 0, tasks_erred = 0, bytes_transferred = 0;
+  std::uint64_t worker_restarts = 0;  // restarted worker processes that registered since the scheduler started
 };
 
 /// Collects events on the scheduler's thread and builds snapshots there.
@@ -60,6 +63,8 @@ class DashboardRecorder {
   void worker_metrics(std::uint64_t worker, double cpu_seconds, std::uint32_t executing, std::uint64_t bytes_in,
                       std::uint64_t bytes_out);
   void worker_removed(std::uint64_t worker);
+  /// A worker registered; `restarts` is its nanny's count so far.
+  void worker_registered(std::uint64_t worker, std::uint32_t restarts, bool nanny);
   /// A snapshot of the state now (call on the scheduler's thread).
   std::shared_ptr<const DashboardSnapshot> snapshot(const sched::SchedulerState& state, const std::string& address);
 
@@ -68,6 +73,8 @@ class DashboardRecorder {
     double cpu_seconds = 0, cpu_percent = 0, last_time = 0;
     std::uint32_t executing = 0;
     std::uint64_t bytes_in = 0, bytes_out = 0;
+    std::uint32_t restarts = 0;
+    bool nanny = false;
   };
   struct PrefixSide {
     std::size_t order = 0;
@@ -78,6 +85,7 @@ class DashboardRecorder {
   std::unordered_map<std::string, PrefixSide> prefixes_;
   std::size_t next_order_ = 0;
   std::uint64_t completed_ = 0, erred_ = 0, removed_bytes_ = 0;
+  std::uint64_t restarts_total_ = 0;  // registrations of restarted worker processes
   double last_time_ = 0;
   std::uint64_t last_completed_ = 0;
   double rate_ = 0;

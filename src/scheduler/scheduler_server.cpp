@@ -21,12 +21,14 @@ struct SchedulerServer::Peer {
   std::uint64_t id = 0;
   std::string name;
   std::string address;  // a worker's data address
+  std::uint32_t restarts = 0;  // times its nanny restarted it (registerWorker)
   Clock::time_point last_seen = Clock::now();
   bool said_goodbye = false;  // sent `close` first: a graceful departure
 };
 
 namespace {
-void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerState::WorkerSnapshot& w) {
+void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerState::WorkerSnapshot& w,
+                      std::uint32_t restarts) {
   out.setName(w.name);
   out.setAddress(w.address);
   out.setNthreads(w.nthreads);
@@ -35,8 +37,14 @@ void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerStat
   out.setProcessing(static_cast<std::uint32_t>(w.processing));
   out.setStored(static_cast<std::uint32_t>(w.stored));
   out.setStoredBytes(w.stored_bytes);
+  out.setRestarts(restarts);
 }
 }  // namespace
+
+std::uint32_t SchedulerServer::restarts_of(std::uint64_t worker) const {
+  auto it = workers_.find(worker);
+  return it == workers_.end() ? 0 : it->second->restarts;
+}
 
 OutMessage SchedulerServer::cluster_info() const {
   MessageBuilder mb;
@@ -46,7 +54,7 @@ OutMessage SchedulerServer::cluster_info() const {
   info.setThreads(state_.total_threads());
   info.setDashboardPort(dashboard_port_);
   auto members = info.initMembers(static_cast<unsigned>(workers.size()));
-  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i]);
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i], restarts_of(workers[i].id));
   return mb.finish();
 }
 
@@ -64,7 +72,7 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
   reply.setId(req.getId());
   auto workers = state_.workers(true);
   auto list = reply.initWorkers(static_cast<unsigned>(workers.size()));
-  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(list[i], workers[i]);
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(list[i], workers[i], restarts_of(workers[i].id));
   std::vector<std::string> keys;
   for (auto k : req.getKeys()) keys.emplace_back(k);
   if (keys.empty()) keys = state_.wanted_by(client);
@@ -287,9 +295,12 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       peer->kind = Kind::worker;
       peer->id = next_id_++;
       peer->name = ev.name;
+      peer->restarts = r.getRestarts();
       ev.worker = peer->id;
       workers_[peer->id] = peer;
-      log().info("worker '{}' registered at {} with {} threads", ev.name, ev.address, ev.nthreads);
+      recorder_.worker_registered(peer->id, r.getRestarts(), r.getNanny());
+      log().info("worker '{}' registered at {} with {} threads{}", ev.name, ev.address, ev.nthreads,
+                 r.getRestarts() ? " (restart " + std::to_string(r.getRestarts()) + " by its nanny)" : "");
       MessageBuilder mb;
       mb.root().initWorkerRegistered().setOk(true);
       peer->conn->send(mb.finish());

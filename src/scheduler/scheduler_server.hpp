@@ -81,6 +81,7 @@ class SchedulerServer {
   void shutdown_cluster();
   void refresh_dashboard();
   OutMessage cluster_info() const;
+  std::uint32_t restarts_of(std::uint64_t worker) const;
   OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
   std::vector<DashboardStoryLine> story_lines(const std::string& key) const;
 

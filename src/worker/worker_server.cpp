@@ -93,6 +93,8 @@ void WorkerServer::start() {
   reg.setAddress(address_);
   reg.setNthreads(options_.nthreads);
   reg.setMemoryLimit(options_.memory_limit);
+  reg.setNanny(options_.nanny);
+  reg.setRestarts(options_.restarts);
   auto names = TaskRegistry::instance().names();
   auto fns = reg.initFunctions(static_cast<unsigned>(names.size()));
   for (unsigned i = 0; i < names.size(); ++i) fns.set(i, names[i]);
@@ -165,6 +167,10 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
       return handle(wrk::StealRequest{root.getStealRequest()});
     case proto::Message::SHUTDOWN:
       return stop("the scheduler asked to shut down");
+    case proto::Message::RESTART_WORKER:
+      if (options_.nanny) return stop(kRestartRequested);  // its nanny starts a fresh process
+      log().warn("worker '{}': the scheduler asked for a restart, but no nanny supervises it; going on", options_.name);
+      return;
     case proto::Message::ERROR:
       return stop("the scheduler reported: " + std::string(root.getError().getReason()));
     default:

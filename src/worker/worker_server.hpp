@@ -33,7 +33,12 @@ struct WorkerOptions {
   FrameLimits limits;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds heartbeat_interval{1'000};
+  bool nanny = false;         // a nanny supervises this process: restartWorker ends it for a restart
+  std::uint32_t restarts = 0;  // times the nanny restarted it so far (sent in registerWorker)
 };
+
+/// The reason WorkerServer::stop gets when the scheduler asks a nannied worker to restart.
+inline constexpr const char* kRestartRequested = "the scheduler asked for a restart";
 
 class WorkerServer {
  public:

@@ -21,8 +21,10 @@ bool story_has(const std::vector<Transition>& story, const std::string& from, co
 TEST(Failures, TaskThatAbortsItsWorkersErrsWithKilledWorkerAndTheClusterGoesOn) {
   auto scheduler = start_scheduler({"--allowed-failures", "2"});
   std::vector<Daemon> workers;
+  // Without nannies: a worker that dies stays dead (with one it would come back, and the
+  // task would still err after two deaths).
   for (int i = 0; i < 3; ++i)
-    workers.push_back(start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH}));
+    workers.push_back(start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--no-nanny"}));
   Client client(scheduler.address);
   client.wait_for_workers(3, 30s);
 
@@ -59,7 +61,8 @@ TEST(Failures, TaskThatAbortsItsWorkersErrsWithKilledWorkerAndTheClusterGoesOn) 
 
 TEST(Failures, PausedWorkerIsRemovedAfterItsTtlAndItsWorkIsDoneElsewhere) {
   auto scheduler = start_scheduler({"--worker-ttl", "2"});
-  auto paused = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "paused"});
+  // --no-nanny: SIGSTOP must reach the worker process itself, not its nanny.
+  auto paused = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "paused", "--no-nanny"});
   Client client(scheduler.address);
   client.wait_for_workers(1, 30s);
   auto held = client.submit(triple, 5);  // only the worker to be paused exists: it holds this

@@ -2,6 +2,9 @@
 
 #include <distrib/task.hpp>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
@@ -14,6 +17,21 @@ std::string shout(std::string s) {
   return s + "!";
 }
 DISTRIB_TASK(shout);
+
+std::string env_value(std::string name) {
+  const char* v = std::getenv(name.c_str());
+  return v ? std::string(v) : std::string("<unset>");
+}
+DISTRIB_TASK(env_value);
+
+int process_id(int) { return static_cast<int>(getpid()); }
+DISTRIB_TASK(process_id);
+
+int ignore_sigterm(int) {
+  signal(SIGTERM, SIG_IGN);  // replaces the worker's own handler: only SIGKILL stops it now
+  return 0;
+}
+DISTRIB_TASK(ignore_sigterm);
 
 int crash_worker(int) {
   std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task

@@ -6,5 +6,11 @@
 
 int triple(int x);
 std::string shout(std::string s);
+/// getenv(name) in the worker, or "<unset>".
+std::string env_value(std::string name);
+/// The worker's process id.
+int process_id(int);
+/// Makes the worker ignore SIGTERM (tests of the nanny's SIGKILL after --close-timeout).
+int ignore_sigterm(int);
 /// Aborts the worker process running it.
 int crash_worker(int x);
