@@ -148,7 +148,8 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
     }
     case proto::Message::COMPUTE_TASKS:
       for (auto ct : root.getComputeTasks())
-        handle(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas())});
+        handle(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas()),
+                                ct.getRunId()});
       return;
     case proto::Message::FREE_KEYS: {
       wrk::FreeKeys ev;
@@ -227,6 +228,7 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
       auto r = mb.root().initStealResponse();
       r.setKey(st->key);
       r.setReleased(st->released);
+      r.setRunId(st->run_id);
       send_on_io(mb);
     }
   }
@@ -258,6 +260,7 @@ void WorkerServer::flush_reports() {
       list[i].setType(finished[i].type);
       list[i].setNbytes(finished[i].nbytes);
       list[i].setDuration(finished[i].duration);
+      list[i].setRunId(finished[i].run_id);
       if (finished[i].value) mb.set_value(list[i].initValue(), *finished[i].value);
     }
     scheduler_->send(mb.finish());
@@ -269,6 +272,7 @@ void WorkerServer::flush_reports() {
       list[i].setKey(erred[i].key);
       list[i].setExceptionType(erred[i].exception_type);
       list[i].setMessage(erred[i].message);
+      list[i].setRunId(erred[i].run_id);
     }
     scheduler_->send(mb.finish());
   }
