@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::vector<std::string> preload;
   double timeout_s = 10;
+  double death_timeout_s = 60;
+  double close_timeout_s = 5;
   options.nthreads = std::max(1u, std::thread::hardware_concurrency());
   app.add_option("address", options.scheduler_address, "Scheduler address, tcp://host:port (or unix://@name on this host)")->required();
   app.add_option("--nthreads", options.nthreads, "Threads that run tasks")->capture_default_str()->check(CLI::PositiveNumber);
@@ -30,6 +32,14 @@ int main(int argc, char** argv) {
   app.add_option("--resources", resources, "Resources for tasks that ask for them, as Dask: \"GPU=2 MEM=10e9\"")
       ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
+  app.add_option("--death-timeout", death_timeout_s,
+                 "Seconds to keep trying to reach a scheduler that went away before exiting with code 1")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--close-timeout", close_timeout_s,
+                 "Seconds running tasks get to stop when the worker closes, before it exits without them")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
@@ -60,13 +70,15 @@ int main(int argc, char** argv) {
       distrib::detail::log().info("preloaded {}", lib);
     }
     options.connect_timeout = std::chrono::milliseconds(static_cast<long long>(timeout_s * 1000));
+    options.death_timeout = std::chrono::milliseconds(static_cast<long long>(death_timeout_s * 1000));
+    options.close_timeout = std::chrono::milliseconds(static_cast<long long>(close_timeout_s * 1000));
     int code = distrib::detail::run_worker(options, [](const std::string& address) {
       std::printf("distrib worker at %s\n", address.c_str());
       std::fflush(stdout);
     });
     distrib::detail::log().flush();
     std::fflush(nullptr);
-    _exit(code);  // running tasks cannot be interrupted: do not wait for them
+    _exit(code);  // a task that ignored its stop request past --close-timeout is not waited for
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dworker: %s\n", e.what());
     return 1;

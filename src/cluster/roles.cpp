@@ -30,27 +30,37 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
 }
 
 int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready) {
-  asio::io_context io(1);
-  WorkerServer server(io, options);
+  // Heap-allocated: if a task ignores its stop request past the close timeout, the worker
+  // returns without joining that thread, and the io context and server it would report to
+  // are left alive for it (the process exits right after).
+  auto io = std::make_unique<asio::io_context>(1);
+  auto server = std::make_unique<WorkerServer>(*io, options);
   int code = 0;
-  server.on_registered = [&] {
-    log().info("worker '{}' at {} registered with {}", server.name(), server.address(), options.scheduler_address);
-    if (on_ready) on_ready(server.address());
+  server->on_registered = [&] {
+    log().info("worker '{}' at {} registered with {}", server->name(), server->address(), options.scheduler_address);
+    if (on_ready) on_ready(server->address());
   };
-  server.on_stopped = [&](const std::string& reason) {
+  server->on_stopped = [&](const std::string& reason) {
     if (reason.find("shut down") == std::string::npos && reason != "signal") {
-      log().error("worker '{}' stopped: {}", server.name(), reason);
+      log().error("worker '{}' stopped: {}", server->name(), reason);
       code = 1;
     }
-    io.stop();
+    io->stop();
   };
-  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::signal_set signals(*io, SIGINT, SIGTERM);
   signals.async_wait([&](asio::error_code ec, int) {
-    if (!ec) server.stop("signal");
+    if (!ec) server->stop("signal");
   });
-  server.start();
+  server->start();
   name_this_thread("distrib-worker");
-  run_io(io, default_io_spin());
+  run_io(*io, default_io_spin());
+  // Stopping asked every running task to stop: give them the close timeout to return.
+  if (!server->wait_for_tasks(options.close_timeout)) {
+    log().warn("worker '{}': tasks still running {} s after they were asked to stop; exiting without them",
+               server->name(), static_cast<double>(options.close_timeout.count()) / 1000.0);
+    (void)server.release();
+    (void)io.release();
+  }
   return code;
 }
 

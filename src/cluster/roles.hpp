@@ -14,8 +14,10 @@ namespace distrib::detail {
 int run_scheduler(const SchedulerOptions& options, const std::function<void(const std::string&)>& on_ready);
 
 /// Serves until the scheduler shuts the cluster down (exit code 0), a signal arrives (0) or
-/// the scheduler is lost (1). `on_ready` runs once registered. Throws CommError if the
-/// scheduler cannot be reached.
+/// the scheduler is lost for longer than options.death_timeout (1). Running tasks are then
+/// asked to stop and get options.close_timeout to return; a task still running after that
+/// is left behind, so the caller must end the process after this returns. `on_ready` runs
+/// once registered. Throws CommError if the scheduler cannot be reached at first.
 int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready);
 
 }  // namespace distrib::detail

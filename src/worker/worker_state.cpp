@@ -40,6 +40,7 @@ struct TaskState {
   std::uint64_t run_id = 0;          // the scheduler's runId of the latest assignment
   bool stop_requested = false;       // its running thread was asked to stop: the result is void
   WhoHas inputs_who_has;             // where its inputs are, kept only for a rerun after a stop
+  std::stop_source stop;             // of its current run
 };
 
 // An entry of the ready queue. Tasks are named by key, not pointer: a task may be
@@ -297,6 +298,7 @@ struct WorkerState::Impl {
   void request_stop(TaskState* ts) {
     if (ts->stop_requested) return;
     ts->stop_requested = true;
+    ts->stop.request_stop();  // the running function sees it through its token
     out->push_back(StopExecution{ts->key});
   }
 
@@ -424,7 +426,7 @@ struct WorkerState::Impl {
 
   // ---- a new life with the scheduler ----
   void on(SchedulerLost&) { drop_work(/*keep_stored=*/true); }
-  void on(Removed&) { drop_work(/*keep_stored=*/false); }
+  void on(ForgetAll&) { drop_work(/*keep_stored=*/false); }
 
   /// Drops every task that is not a stored result of the scheduler's (all of them unless
   /// `keep_stored`). Running tasks stay, unlinked and cancelled, until their thread returns
@@ -467,7 +469,8 @@ struct WorkerState::Impl {
       }
       ts->status = TaskStatus::executing;
       ++executing;
-      Execute ex{ts->spec, {}};
+      ts->stop = std::stop_source();
+      Execute ex{ts->spec, {}, ts->stop.get_token()};
       ex.args.reserve(ts->spec->args.size());
       try {
         for (const auto& a : ts->spec->args) {

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <variant>
 #include <vector>
@@ -71,16 +72,18 @@ struct KeyLocations {
 /// finished. Every task not in memory is dropped (running ones are asked to stop); the
 /// stored results stay, to be offered to the scheduler on registering again (held_keys()).
 struct SchedulerLost {};
-/// The scheduler removed this worker (reregister): everything is dropped, stored results
-/// too, and running tasks are asked to stop. It then registers as a new worker.
-struct Removed {};
+/// The scheduler removed this worker (reregister: it then registers as a new worker), or
+/// the worker is closing: everything is dropped, stored results too, and running tasks
+/// are asked to stop.
+struct ForgetAll {};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
-                           StealRequest, KeyLocations, SchedulerLost, Removed>;
+                           StealRequest, KeyLocations, SchedulerLost, ForgetAll>;
 
 // ---- instructions ----
 struct Execute {
   TaskSpecPtr spec;
   std::vector<Value> args;  // every argument resolved to a value
+  std::stop_token stop;     // stop_requested() once nobody wants the result (StopExecution)
 };
 struct GatherDep {
   std::string worker;
@@ -109,7 +112,7 @@ struct SendStealResponse {
   bool released = false;
   std::uint64_t run_id = 0;  // the runId the worker holds the key under (0: unknown key)
 };
-/// Ask the running task `key` to stop: its result is wanted by nobody.
+/// The running task `key` was asked to stop (its Execute's token): nobody wants its result.
 struct StopExecution {
   std::string key;
 };
