@@ -484,9 +484,12 @@ TEST_F(WorkerStateTest, FreeKeysOfAnInputInUseKeepsItUntilTheDependentRan) {
 
 TEST_F(WorkerStateTest, FreeKeysOfAnExecutingTaskAsksItToStopAndDropsItsResult) {
   WorkerState w(1);
-  compute(w, make_task("a"));
+  auto started = all_of_type<Execute>(compute(w, make_task("a")));
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_FALSE(started[0].stop.stop_requested());
   compute(w, make_task("next"));
   auto out = step(w, FreeKeys{{"a"}});
+  EXPECT_TRUE(started[0].stop.stop_requested()) << "the running function is not told";
   auto stops = all_of_type<StopExecution>(out);
   ASSERT_EQ(stops.size(), 1u);
   EXPECT_EQ(stops[0].key, "a");
@@ -549,7 +552,10 @@ TEST_F(WorkerStateTest, CancelledTaskAssignedAgainRunsAnewOnceTheStoppedRunEnds)
   out = succeed(w, "a", int_value(1));
   EXPECT_EQ(count_of<SendTaskFinished>(out), 0u);
   EXPECT_FALSE(w.get_data("a").has_value());
-  EXPECT_EQ(executed_keys(out), std::vector<std::string>{"a"});
+  auto rerun = all_of_type<Execute>(out);
+  ASSERT_EQ(rerun.size(), 1u);
+  EXPECT_EQ(rerun[0].spec->key, "a");
+  EXPECT_FALSE(rerun[0].stop.stop_requested()) << "the new run must get a fresh token";
   out = succeed(w, "a", int_value(2));
   auto fin = all_of_type<SendTaskFinished>(out);
   ASSERT_EQ(fin.size(), 1u);
@@ -813,7 +819,7 @@ TEST_F(RunIdTest, WithoutRunIdsFromTheSchedulerEverythingIsZero) {
   EXPECT_EQ(fin[0].run_id, 0u);
 }
 
-// ---- a lost scheduler, a removal ----
+// ---- a lost scheduler, a removal or closing ----
 
 class NewLifeTest : public WorkerStateTest {};
 
@@ -857,12 +863,12 @@ TEST_F(NewLifeTest, SchedulerLostKeepsStoredResultsAndDropsEverythingElse) {
   EXPECT_EQ(executed_keys(out), std::vector<std::string>{"new"});
 }
 
-TEST_F(NewLifeTest, RemovedDropsEveryKeyToo) {
+TEST_F(NewLifeTest, ForgetAllDropsEveryKeyToo) {
   WorkerState w(2);
   compute(w, make_task("done"));
   succeed(w, "done", int_value(1));
   compute(w, make_task("running", {"done"}));
-  auto out = step(w, Removed{});
+  auto out = step(w, ForgetAll{});
   EXPECT_EQ(count_of<StopExecution>(out), 1u);
   EXPECT_TRUE(w.held_keys().empty());
   EXPECT_EQ(w.n_stored(), 0u);
