@@ -11,21 +11,11 @@
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
 #include "distrib/task.hpp"
+#include "worker/worker_wire.hpp"
 
 namespace distrib::detail {
 
 namespace {
-wrk::WhoHas read_who_has(capnp::List<proto::KeyLocation>::Reader list) {
-  wrk::WhoHas out;
-  out.reserve(list.size());
-  for (auto loc : list) {
-    std::vector<std::string> workers;
-    for (auto w : loc.getWorkers()) workers.emplace_back(w);
-    out.emplace_back(loc.getKey(), std::move(workers));
-  }
-  return out;
-}
-
 double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 }  // namespace
 
@@ -108,28 +98,11 @@ void WorkerServer::connect_scheduler(StreamSocket socket) {
     std::lock_guard lock(state_mutex_);
     held = state_.held_keys();
   }
-  MessageBuilder mb;
-  auto reg = mb.root().initRegisterWorker();
-  reg.setName(options_.name);
-  reg.setAddress(address_);
-  reg.setNthreads(options_.nthreads);
-  reg.setMemoryLimit(options_.memory_limit);
-  auto names = TaskRegistry::instance().names();
-  auto fns = reg.initFunctions(static_cast<unsigned>(names.size()));
-  for (unsigned i = 0; i < names.size(); ++i) fns.set(i, names[i]);
-  auto res = reg.initResources(static_cast<unsigned>(options_.resources.size()));
-  for (unsigned i = 0; i < options_.resources.size(); ++i) {
-    res[i].setName(options_.resources[i].first);
-    res[i].setAmount(options_.resources[i].second);
-  }
-  auto list = reg.initHeld(static_cast<unsigned>(held.size()));
-  for (unsigned i = 0; i < held.size(); ++i) {
-    list[i].setKey(held[i].key);
-    list[i].setType(held[i].type);
-    list[i].setNbytes(held[i].nbytes);
-  }
-  conn->send(mb.finish());
-  if (ever_registered_) log().info("worker '{}' registering again with {} held keys", options_.name, held.size());
+  wire::Registration reg{options_.name, address_, options_.nthreads, options_.memory_limit,
+                         TaskRegistry::instance().names(), options_.resources, std::move(held)};
+  auto n_held = reg.held.size();
+  conn->send(wire::make_register_worker(reg));
+  if (ever_registered_) log().info("worker '{}' registering again with {} held keys", options_.name, n_held);
   heartbeat_timer_.cancel();
   send_heartbeat();
 }
@@ -227,46 +200,24 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
     scheduler_handshaken_ = true;
     return;
   }
-  switch (root.which()) {
-    case proto::Message::WORKER_REGISTERED: {
-      auto r = root.getWorkerRegistered();
-      if (!r.getOk()) return stop("the scheduler rejected this worker: " + std::string(r.getReason()));
-      reconnecting_ = false;
-      if (ever_registered_) {
-        log().info("worker '{}' registered again with {}", options_.name, options_.scheduler_address);
-        return;
-      }
-      ever_registered_ = true;
-      if (on_registered) on_registered();
+  auto msg = wire::read_scheduler_message(mr);
+  if (auto* work = std::get_if<wire::StateEvents>(&msg)) {
+    for (auto& e : work->events) handle(std::move(e));
+  } else if (auto* r = std::get_if<wire::Registered>(&msg)) {
+    if (!r->ok) return stop("the scheduler rejected this worker: " + r->reason);
+    reconnecting_ = false;
+    if (ever_registered_) {
+      log().info("worker '{}' registered again with {}", options_.name, options_.scheduler_address);
       return;
     }
-    case proto::Message::COMPUTE_TASKS:
-      for (auto ct : root.getComputeTasks())
-        handle(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas()),
-                                ct.getRunId()});
-      return;
-    case proto::Message::FREE_KEYS: {
-      wrk::FreeKeys ev;
-      for (auto k : root.getFreeKeys()) ev.keys.emplace_back(k);
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::KEY_LOCATIONS: {
-      wrk::KeyLocations ev{root.getKeyLocations().getKey(), {}};
-      for (auto w : root.getKeyLocations().getWorkers()) ev.addresses.emplace_back(w);
-      return handle(std::move(ev));
-    }
-    case proto::Message::STEAL_REQUEST:
-      return handle(wrk::StealRequest{root.getStealRequest()});
-    case proto::Message::REREGISTER:
-      return lose_scheduler("removed: " + std::string(root.getReregister()), /*removed=*/true);
-    case proto::Message::SHUTDOWN:
-      return stop("the scheduler asked to shut down");
-    case proto::Message::ERROR:
-      return stop("the scheduler reported: " + std::string(root.getError().getReason()));
-    default:
-      throw std::runtime_error("unexpected message from the scheduler (kind " +
-                               std::to_string(static_cast<int>(root.which())) + ")");
+    ever_registered_ = true;
+    if (on_registered) on_registered();
+  } else if (auto* rr = std::get_if<wire::Reregister>(&msg)) {
+    lose_scheduler("removed: " + rr->reason, /*removed=*/true);
+  } else if (std::holds_alternative<wire::Shutdown>(msg)) {
+    stop("the scheduler asked to shut down");
+  } else if (auto* err = std::get_if<wire::SchedulerError>(&msg)) {
+    stop("the scheduler reported: " + err->reason);
   }
 }
 
@@ -293,8 +244,8 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
   std::vector<wrk::Instruction> out;
   state_.handle(std::move(e), out);
   // A message for the scheduler of this life; dropped if that connection is gone by then.
-  auto send_on_io = [&](MessageBuilder& mb) {
-    io_work.push_back([this, life = life_, msg = std::make_shared<OutMessage>(mb.finish())] {
+  auto send_on_io = [&](OutMessage m) {
+    io_work.push_back([this, life = life_, msg = std::make_shared<OutMessage>(std::move(m))] {
       if (life == life_ && scheduler_) scheduler_->send(std::move(*msg));
     });
   };
@@ -317,18 +268,9 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
     } else if (auto* er = std::get_if<wrk::SendTaskErred>(&ins)) {
       erred_.push_back(std::move(*er));
     } else if (auto* md = std::get_if<wrk::SendMissingData>(&ins)) {
-      MessageBuilder mb;
-      auto m = mb.root().initMissingData();
-      m.setKey(md->key);
-      m.setWorker(md->worker);
-      send_on_io(mb);
+      send_on_io(wire::make_missing_data(*md));
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
-      MessageBuilder mb;
-      auto r = mb.root().initStealResponse();
-      r.setKey(st->key);
-      r.setReleased(st->released);
-      r.setRunId(st->run_id);
-      send_on_io(mb);
+      send_on_io(wire::make_steal_response(*st));
     } else if (auto* halt = std::get_if<wrk::StopExecution>(&ins)) {
       log().debug("asked running task '{}' to stop: its result is not wanted", halt->key);
     }
@@ -353,30 +295,8 @@ void WorkerServer::flush_reports() {
     finished.swap(finished_);
     erred.swap(erred_);
   }
-  if (!finished.empty()) {
-    MessageBuilder mb;
-    auto list = mb.root().initTasksFinished(static_cast<unsigned>(finished.size()));
-    for (unsigned i = 0; i < finished.size(); ++i) {
-      list[i].setKey(finished[i].key);
-      list[i].setType(finished[i].type);
-      list[i].setNbytes(finished[i].nbytes);
-      list[i].setDuration(finished[i].duration);
-      list[i].setRunId(finished[i].run_id);
-      if (finished[i].value) mb.set_value(list[i].initValue(), *finished[i].value);
-    }
-    scheduler_->send(mb.finish());
-  }
-  if (!erred.empty()) {
-    MessageBuilder mb;
-    auto list = mb.root().initTaskErred(static_cast<unsigned>(erred.size()));
-    for (unsigned i = 0; i < erred.size(); ++i) {
-      list[i].setKey(erred[i].key);
-      list[i].setExceptionType(erred[i].exception_type);
-      list[i].setMessage(erred[i].message);
-      list[i].setRunId(erred[i].run_id);
-    }
-    scheduler_->send(mb.finish());
-  }
+  if (!finished.empty()) scheduler_->send(wire::make_tasks_finished(finished));
+  if (!erred.empty()) scheduler_->send(wire::make_task_erred(erred));
 }
 
 std::size_t WorkerServer::n_stored() const {

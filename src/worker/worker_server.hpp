@@ -1,7 +1,7 @@
 #pragma once
 // WorkerServer: a worker's I/O. Keeps the connection to the scheduler (and makes a new one
 // when it goes away), serves its data to peers and clients on its own port, fetches inputs
-// from peers, and runs tasks on a TaskExecutor. A task thread applies its result to the
+// from peers, and runs tasks on a TaskExecutor. Messages are converted by worker_wire. A task thread applies its result to the
 // WorkerState itself (under a mutex) and goes on with the next ready task; reports to the
 // scheduler leave from the io thread.
 //

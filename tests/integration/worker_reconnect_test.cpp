@@ -191,7 +191,7 @@ std::string worker_address_of(Watched& w) {
   return w.output.substr(at + marker.size(), end - at - marker.size());
 }
 
-TEST(WorkerWire, ReportsEchoTheRunIdOfTheirComputeTask) {
+TEST(WorkerAgainstAFakeScheduler, ReportsEchoTheRunIdOfTheirComputeTask) {
   FakeScheduler fake;
   auto worker = start_worker_on(fake.address());
   auto [conn, reg] = fake.accept_worker();
@@ -222,7 +222,7 @@ TEST(WorkerWire, ReportsEchoTheRunIdOfTheirComputeTask) {
   EXPECT_EQ(sr.root().getStealResponse().getRunId(), 77u);
 }
 
-TEST(WorkerWire, ALostSchedulerIsReachedAgainWithTheKeysTheWorkerHolds) {
+TEST(WorkerAgainstAFakeScheduler, ALostSchedulerIsReachedAgainWithTheKeysTheWorkerHolds) {
   auto fake = std::make_unique<FakeScheduler>();
   const auto port = fake->port();
   auto worker = start_worker_on(fake->address(), {"--death-timeout", "60"});
@@ -260,7 +260,7 @@ TEST(WorkerWire, ALostSchedulerIsReachedAgainWithTheKeysTheWorkerHolds) {
   EXPECT_EQ(mr.root().getTasksFinished()[0].getRunId(), 9u);
 }
 
-TEST(WorkerWire, ReregisterDropsEverythingAndRegistersAsANewWorker) {
+TEST(WorkerAgainstAFakeScheduler, ReregisterDropsEverythingAndRegistersAsANewWorker) {
   FakeScheduler fake;
   auto worker = start_worker_on(fake.address());
   std::string address;
@@ -290,7 +290,7 @@ TEST(WorkerWire, ReregisterDropsEverythingAndRegistersAsANewWorker) {
   EXPECT_EQ(std::string(mr.root().getTasksFinished()[0].getKey()), "fresh");
 }
 
-TEST(WorkerWire, AWorkerWhoseSchedulerNeverComesBackExitsWithCode1) {
+TEST(WorkerAgainstAFakeScheduler, AWorkerWhoseSchedulerNeverComesBackExitsWithCode1) {
   auto fake = std::make_unique<FakeScheduler>();
   auto worker = start_worker_on(fake->address(), {"--death-timeout", "0.5"});
   { auto registered = fake->accept_worker(); }
