@@ -51,9 +51,19 @@ int main(int argc, char** argv) {
           return std::string("a plain name, without '@' or '/'");
         return name.size() > 100 ? std::string("at most 100 bytes") : std::string();
       });
+  app.add_option("--allowed-failures", options.policy.allowed_failures,
+                 "A task processing on this many workers that died errs with KilledWorker")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  double worker_ttl_s = static_cast<double>(options.worker_timeout.count()) / 1000;
+  app.add_option("--worker-ttl", worker_ttl_s,
+                 "Seconds a worker may stay silent (hung, paused) before it is removed and its work rescheduled")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
+  options.worker_timeout = std::chrono::milliseconds(static_cast<long long>(worker_ttl_s * 1000));
   options.policy.work_stealing = !no_stealing;
   options.dashboard_fallback = dashboard->count() == 0;
   try {

@@ -312,7 +312,23 @@ void introspection_examples(distrib::Client& client) {
   // [dashboard]
   std::cout << "dashboard: " << client.dashboard_link() << "\n";  // http://127.0.0.1:8787/status
   // [/dashboard]
+  // [story]
+  for (const distrib::Transition& t : client.story(fs[0]))
+    std::cout << t.stimulus << ": " << t.from << " -> " << t.to << " on " << t.worker << "\n";
+  // [/story]
 }
+
+// [killed-worker]
+// What a task that crashes its worker looks like on the client (not run here: it would
+// take down this guide's workers).
+void report_crash(distrib::Client& client, int (*crashes_its_worker)(int)) {
+  try {
+    client.submit(crashes_its_worker, 1).result();
+  } catch (const distrib::KilledWorker& e) {
+    std::cout << e.key() << " killed its workers; the last was " << e.last_worker() << "\n";
+  }
+}
+// [/killed-worker]
 
 void progress_examples(distrib::Client& client) {
   // [progress]

@@ -92,6 +92,17 @@ struct SchedulerInfo {
   std::map<std::string, std::size_t> tasks;  // number of tasks in each state
 };
 
+/// One transition of a task on the scheduler, as Client::story gives it (Dask's
+/// `client.story(key)`): which event (stimulus) moved it from one state to another, the
+/// worker it concerned and when.
+struct Transition {
+  std::string key;
+  std::string stimulus;  // the event's kind and id, e.g. "remove-worker-812"
+  std::string from, to;  // task states: released, waiting, no-worker, queued, processing, memory, erred
+  std::string worker;    // the worker's address, or "" when it concerns none
+  double time = 0;       // seconds since the epoch, on the scheduler's clock
+};
+
 namespace detail {
 class ClientImpl;
 
@@ -105,6 +116,7 @@ struct ClusterSnapshot {
   SchedulerInfo info;
   std::map<std::string, std::vector<std::string>> who_has;
   std::map<std::string, std::vector<std::string>> has_what;
+  std::vector<Transition> story;
 };
 }  // namespace detail
 
@@ -304,6 +316,14 @@ class Client {
   std::map<std::string, unsigned> nthreads();
   /// Workers (memory, tasks, keys held) and task counts by state.
   SchedulerInfo scheduler_info();
+  /// Why a task is where it is: its last transitions on the scheduler, oldest first
+  /// (the last 32 per key; none for a key the
+  /// scheduler has forgotten). As Dask's `client.story(key)`.
+  std::vector<Transition> story(const std::string& key);
+  template <class T>
+  std::vector<Transition> story(const Future<T>& f) {
+    return story(f.key());
+  }
 
   /// Disconnects; the scheduler releases this client's keys. Idempotent.
   void close();
@@ -326,7 +346,7 @@ class Client {
   std::vector<Value> gather_values(const std::vector<detail::FutureHandle>& futures);
   void cancel_handles(const std::vector<detail::FutureHandle>& futures);
   std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);
-  detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys);
+  detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   std::shared_ptr<detail::ClientImpl> impl_;
 };
 

@@ -59,4 +59,19 @@ class TaskError : public Error {
   std::string remote_message_;
 };
 
+/// A task was processing on `allowed_failures` workers that each died while it ran there
+/// (`dscheduler --allowed-failures`, default 3), so it is taken for the cause and not tried
+/// again, as Dask's KilledWorker. Its dependents fail with it; the rest of the graph goes on.
+/// remote_type() is "distrib::KilledWorker".
+class KilledWorker : public TaskError {
+ public:
+  KilledWorker(std::string key, std::string message, std::string last_worker)
+      : TaskError(std::move(key), "distrib::KilledWorker", std::move(message)), last_worker_(std::move(last_worker)) {}
+  /// The address of the last worker that died running it.
+  const std::string& last_worker() const { return last_worker_; }
+
+ private:
+  std::string last_worker_;
+};
+
 }  // namespace distrib

@@ -80,7 +80,11 @@ std::vector<std::pair<std::string, Value>> Client::run_everywhere(detail::TaskRe
   return impl_->run(request);
 }
 
-detail::ClusterSnapshot Client::snapshot(const std::vector<std::string>& keys) { return impl_->snapshot(keys); }
+detail::ClusterSnapshot Client::snapshot(const std::vector<std::string>& keys, bool with_story) {
+  return impl_->snapshot(keys, with_story);
+}
+
+std::vector<Transition> Client::story(const std::string& key) { return impl_->snapshot({key}, true).story; }
 
 std::map<std::string, std::vector<std::string>> Client::has_what() { return impl_->snapshot({}).has_what; }
 

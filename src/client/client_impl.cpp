@@ -176,6 +176,9 @@ void ClientImpl::on_message(InMessage&& m) {
         auto& keys = snap.has_what[loc.getKey()];
         for (auto k : loc.getWorkers()) keys.emplace_back(k);
       }
+      for (auto line : reply.getStory())
+        snap.story.push_back(Transition{line.getKey(), line.getStimulus(), line.getFrom(), line.getTo(),
+                                        line.getWorker(), line.getTime()});
       std::lock_guard lock(mutex_);
       auto it = info_waiting_.find(reply.getId());
       if (it != info_waiting_.end()) {
@@ -660,7 +663,7 @@ std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& re
   return results;
 }
 
-ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys) {
+ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys, bool with_story) {
   check_open();
   std::future<ClusterSnapshot> reply;
   std::uint64_t id;
@@ -672,6 +675,7 @@ ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys) {
   MessageBuilder mb;
   auto req = mb.root().initInfoRequest();
   req.setId(id);
+  req.setStory(with_story);
   auto list = req.initKeys(static_cast<unsigned>(keys.size()));
   for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
   post_message(mb.finish());

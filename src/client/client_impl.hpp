@@ -76,7 +76,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<Value> gather(const std::vector<const FutureState*>& futures);
   void cancel(const std::vector<FutureHandle>& futures);
   std::vector<std::pair<std::string, Value>> run(const TaskRequest& request);
-  ClusterSnapshot snapshot(const std::vector<std::string>& keys);
+  ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   void release_key(const std::string& key);
   void close();
   void shutdown();

@@ -107,6 +107,13 @@ std::exception_ptr future_exception(const FutureState& f) {
     case FutureStatus::error:
       if (!f.lost_reason.empty())
         return std::make_exception_ptr(CommError("result of '" + f.key + "' is unavailable: " + f.lost_reason));
+      if (f.error_type == "distrib::KilledWorker") {
+        // The scheduler's message ends with "the last one was <address>" (scheduler_workers.cpp).
+        static const std::string marker = "the last one was ";
+        auto at = f.error_message.rfind(marker);
+        auto last = at == std::string::npos ? std::string() : f.error_message.substr(at + marker.size());
+        return std::make_exception_ptr(KilledWorker(f.key, f.error_message, last));
+      }
       return std::make_exception_ptr(TaskError(f.key, f.error_type, f.error_message));
     default: return nullptr;
   }

@@ -54,6 +54,10 @@ int run_worker(const WorkerOptions& options, const std::function<void(const std:
   server->start();
   name_this_thread("distrib-worker");
   run_io(*io, default_io_spin());
+  // Let the goodbye to the scheduler go out (the connections close once flushed).
+  signals.cancel();
+  io->restart();
+  io->run_for(std::chrono::milliseconds(500));
   // Stopping asked every running task to stop: give them the close timeout to return.
   if (!server->wait_for_tasks(options.close_timeout)) {
     log().warn("worker '{}': tasks still running {} s after they were asked to stop; exiting without them",

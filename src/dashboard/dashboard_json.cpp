@@ -104,6 +104,13 @@ std::string tasks_json(const DashboardSnapshot& s, double since) {
   return json{{"time", s.time}, {"stream", stream_array(s, since, DashboardRecorder::kStreamCapacity)}}.dump();
 }
 
+std::string story_json(const std::string& key, const std::vector<DashboardStoryLine>& lines) {
+  json story = json::array();
+  for (const auto& l : lines)
+    story.push_back({{"stimulus", l.stimulus}, {"from", l.from}, {"to", l.to}, {"worker", l.worker}, {"time", l.time}});
+  return json{{"key", key}, {"story", story}}.dump();
+}
+
 std::string prometheus_metrics(const DashboardSnapshot& s) {
   std::string out;
   char buf[64];

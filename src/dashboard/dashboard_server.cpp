@@ -49,6 +49,18 @@ DashboardServer::DashboardServer(const DashboardAddress& address, std::shared_pt
     res.set_header("Cache-Control", "no-store");
     res.set_content(tasks_json(*box->latest(), since), "application/json");
   });
+  // Keys may hold any character: the rest of the path, percent-decoded by httplib.
+  srv.Get(R"(/api/v1/story/(.+))", [box](const httplib::Request& req, httplib::Response& res) {
+    const std::string key = req.matches[1];
+    res.set_header("Cache-Control", "no-store");
+    auto lines = box->story(key);
+    if (!lines) {
+      res.status = 503;
+      res.set_content("{\"error\": \"the scheduler did not answer\"}", "application/json");
+      return;
+    }
+    res.set_content(story_json(key, *lines), "application/json");
+  });
   srv.Get("/metrics", [box](const httplib::Request&, httplib::Response& res) {
     res.set_content(prometheus_metrics(*box->latest()), "text/plain; version=0.0.4; charset=utf-8");
   });

@@ -40,6 +40,8 @@ std::string status_json(const DashboardSnapshot& s);
 std::string workers_json(const DashboardSnapshot& s);
 std::string prefixes_json(const DashboardSnapshot& s);
 std::string tasks_json(const DashboardSnapshot& s, double since);
+/// {"key": ..., "story": [{"stimulus", "from", "to", "worker", "time"}, ...]}
+std::string story_json(const std::string& key, const std::vector<DashboardStoryLine>& lines);
 std::string prometheus_metrics(const DashboardSnapshot& s);
 
 // The pages, embedded at build time from src/dashboard/pages/.

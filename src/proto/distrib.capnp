@@ -222,6 +222,17 @@ struct StealResponse {
 struct InfoRequest {
   id @0 :UInt64;
   keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
+  story @2 :Bool;            # also the story (last transitions) of each of `keys`
+}
+
+# One transition of a task, for client.story(key).
+struct StoryLine {
+  key @0 :Text;
+  stimulus @1 :Text;         # the event that caused it, e.g. "task-finished-1234"
+  from @2 :Text;
+  to @3 :Text;
+  worker @4 :Text;           # the worker it concerns, or ""
+  time @5 :Float64;          # seconds since the epoch, on the scheduler's clock
 }
 
 struct TaskCount {
@@ -235,6 +246,7 @@ struct InfoReply {
   whoHas @2 :List(KeyLocation);
   taskCounts @3 :List(TaskCount);
   hasWhat @4 :List(KeyLocation);   # per worker address: the keys it holds (key = address)
+  story @5 :List(StoryLine);       # when asked for: the requested keys' transitions, oldest first
 }
 
 struct Message {

@@ -4,6 +4,8 @@
 // never touches (or locks) the scheduler's state.
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -82,8 +84,31 @@ class DashboardRecorder {
 };
 
 /// The latest snapshot, shared between the scheduler's thread (writer) and HTTP threads.
+/// One transition of a task, for /api/v1/story/<key>.
+struct DashboardStoryLine {
+  std::string stimulus, from, to, worker;
+  double time = 0;
+};
+
 class SnapshotBox {
  public:
+  /// Answers /api/v1/story/<key> from the scheduler's thread: posts there and waits up to a
+  /// timeout; nullopt if the scheduler did not answer (stopping, or busy for that long).
+  using StorySource = std::function<std::optional<std::vector<DashboardStoryLine>>(const std::string& key)>;
+  void set_story_source(StorySource source) {
+    std::lock_guard lock(story_mutex_);
+    story_source_ = std::move(source);
+  }
+  std::optional<std::vector<DashboardStoryLine>> story(const std::string& key) const {
+    StorySource source;
+    {
+      std::lock_guard lock(story_mutex_);
+      source = story_source_;
+    }
+    if (!source) return std::nullopt;
+    return source(key);
+  }
+
   void publish(std::shared_ptr<const DashboardSnapshot> s) {
     std::lock_guard lock(mutex_);
     latest_ = std::move(s);
@@ -96,6 +121,8 @@ class SnapshotBox {
  private:
   mutable std::mutex mutex_;
   std::shared_ptr<const DashboardSnapshot> latest_ = std::make_shared<DashboardSnapshot>();
+  mutable std::mutex story_mutex_;
+  StorySource story_source_;
 };
 
 double wall_seconds();

@@ -1,5 +1,9 @@
 #include "scheduler/scheduler_server.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+#include <future>
+
 #include "comm/message.hpp"
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
@@ -17,6 +21,7 @@ struct SchedulerServer::Peer {
   std::string name;
   std::string address;  // a worker's data address
   Clock::time_point last_seen = Clock::now();
+  bool said_goodbye = false;  // sent `close` first: a graceful departure
 };
 
 namespace {
@@ -44,6 +49,14 @@ OutMessage SchedulerServer::cluster_info() const {
   return mb.finish();
 }
 
+std::vector<DashboardStoryLine> SchedulerServer::story_lines(const std::string& key) const {
+  std::vector<DashboardStoryLine> lines;
+  for (const auto& e : state_.story(key))
+    lines.push_back({std::string(sched::event_name(e.event)) + "-" + std::to_string(e.stimulus), sched::to_string(e.from),
+                     sched::to_string(e.to), e.worker ? state_.worker_address(e.worker) : std::string(), e.time});
+  return lines;
+}
+
 OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const {
   MessageBuilder mb;
   auto reply = mb.root().initInfoReply();
@@ -69,6 +82,21 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
     auto ks = has[i].initWorkers(static_cast<unsigned>(workers[i].keys.size()));
     for (unsigned j = 0; j < workers[i].keys.size(); ++j) ks.set(j, workers[i].keys[j]);
   }
+  if (req.getStory()) {
+    std::vector<std::pair<const std::string*, DashboardStoryLine>> lines;
+    for (const auto& key : keys)
+      for (auto& line : story_lines(key)) lines.emplace_back(&key, std::move(line));
+    auto story = reply.initStory(static_cast<unsigned>(lines.size()));
+    for (unsigned i = 0; i < lines.size(); ++i) {
+      const auto& [key, l] = lines[i];
+      story[i].setKey(*key);
+      story[i].setStimulus(l.stimulus);
+      story[i].setFrom(l.from);
+      story[i].setTo(l.to);
+      story[i].setWorker(l.worker);
+      story[i].setTime(l.time);
+    }
+  }
   auto counts = state_.task_counts();
   auto tc = reply.initTaskCounts(static_cast<unsigned>(counts.size()));
   for (unsigned i = 0; i < counts.size(); ++i) {
@@ -86,6 +114,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       heartbeat_timer_(io),
       state_(options_.policy),
       dashboard_timer_(io) {
+  if (const char* v = std::getenv("DISTRIB_VALIDATE"); v && std::string(v) == "1") options_.validate = true;
   listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
   if (!options_.local_socket.empty()) {
@@ -95,6 +124,22 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
+    // /api/v1/story/<key> runs on an HTTP thread: it asks this thread and waits a little.
+    snapshots_->set_story_source([this, alive = std::weak_ptr<bool>(alive_)](const std::string& key)
+                                     -> std::optional<std::vector<DashboardStoryLine>> {
+      if (alive.expired()) return std::nullopt;
+      auto promise = std::make_shared<std::promise<std::vector<DashboardStoryLine>>>();
+      auto reply = promise->get_future();
+      asio::post(io_, [this, alive, promise, key] {
+        if (!alive.expired()) promise->set_value(story_lines(key));
+      });
+      if (reply.wait_for(std::chrono::seconds(2)) != std::future_status::ready) return std::nullopt;
+      try {
+        return reply.get();
+      } catch (const std::future_error&) {  // the scheduler went away first
+        return std::nullopt;
+      }
+    });
     try {
       try {
         dashboard_ = start_dashboard(dash, snapshots_);
@@ -114,6 +159,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
 }
 
 SchedulerServer::~SchedulerServer() {
+  if (snapshots_) snapshots_->set_story_source(nullptr);
   if (dashboard_) dashboard_->stop();
 }
 
@@ -140,6 +186,7 @@ void SchedulerServer::stop() {
   local_acceptor_.close(ec);
   heartbeat_timer_.cancel();
   dashboard_timer_.cancel();
+  if (snapshots_) snapshots_->set_story_source(nullptr);
   if (dashboard_) dashboard_->stop();
   auto all = workers_;
   for (auto& [id, p] : clients_) all.emplace(id, p);
@@ -210,6 +257,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       ev.memory_limit = r.getMemoryLimit();
       for (auto f : r.getFunctions()) ev.functions.emplace_back(f);
       for (auto res : r.getResources()) ev.resources.emplace_back(res.getName(), res.getAmount());
+      for (auto h : r.getHeld()) ev.held.push_back({h.getKey(), h.getType(), h.getNbytes()});
       peer->address = ev.address;
       if (ev.nthreads == 0) return reject("a worker must have at least one thread");
       for (auto& [id, w] : workers_)
@@ -238,9 +286,10 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       if (peer->kind != Kind::worker) break;
       for (auto t : root.getTasksFinished()) {
         if (dashboard_) recorder_.task_finished(t.getKey(), peer->address, t.getDuration());
-        sched::TaskFinished ev{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration(), std::nullopt};
+        sched::TaskFinished ev{peer->id, t.getKey(), t.getType(), t.getNbytes(), t.getDuration(), std::nullopt,
+                               t.getRunId()};
         if (t.hasValue()) ev.value = mr.value(t.getValue());
-        state_.handle(std::move(ev), actions_);
+        apply(std::move(ev));
       }
       flush(actions_);
       return;
@@ -253,14 +302,14 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::STEAL_RESPONSE: {
       if (peer->kind != Kind::worker) break;
       auto r = root.getStealResponse();
-      handle(sched::StealResponse{peer->id, r.getKey(), r.getReleased()});
+      handle(sched::StealResponse{peer->id, r.getKey(), r.getReleased(), r.getRunId()});
       return;
     }
     case proto::Message::TASK_ERRED:
       if (peer->kind != Kind::worker) break;
       for (auto t : root.getTaskErred()) {
         if (dashboard_) recorder_.task_erred(t.getKey());
-        state_.handle(sched::TaskErred{peer->id, t.getKey(), t.getExceptionType(), t.getMessage()}, actions_);
+        apply(sched::TaskErred{peer->id, t.getKey(), t.getExceptionType(), t.getMessage(), t.getRunId()});
       }
       flush(actions_);
       return;
@@ -311,6 +360,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       shutdown_cluster();
       return;
     case proto::Message::CLOSE:
+      peer->said_goodbye = true;
       peer->conn->close("peer closed the connection");
       return;
     case proto::Message::ERROR:
@@ -331,7 +381,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     recorder_.worker_removed(peer->id);
-    if (!stopped_) handle(sched::RemoveWorker{peer->id});
+    if (!stopped_) handle(sched::RemoveWorker{peer->id, peer->said_goodbye});
   }
   if (stopped_ && workers_.empty() && clients_.empty() && on_shutdown) {
     auto done = std::move(on_shutdown);
@@ -340,8 +390,21 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   }
 }
 
-void SchedulerServer::handle(sched::Event e) {
+void SchedulerServer::apply(sched::Event e) {
   state_.handle(std::move(e), actions_);
+  if (!options_.validate) return;
+  try {
+    state_.validate();
+  } catch (const std::exception& ex) {
+    // A broken invariant is a bug: stop here, where the story of the last event is fresh.
+    log().critical("after stimulus {}: {}", state_.last_stimulus(), ex.what());
+    log().flush();
+    std::abort();
+  }
+}
+
+void SchedulerServer::handle(sched::Event e) {
+  apply(std::move(e));
   flush(actions_);
 }
 
@@ -399,6 +462,7 @@ void SchedulerServer::flush(std::vector<sched::Action>& actions) {
     auto list = mb.root().initComputeTasks(static_cast<unsigned>(tasks.size()));
     for (unsigned i = 0; i < tasks.size(); ++i) {
       write_task_spec(mb, list[i].initSpec(), *tasks[i]->spec);
+      list[i].setRunId(tasks[i]->run_id);
       auto wh = list[i].initWhoHas(static_cast<unsigned>(tasks[i]->who_has.size()));
       for (unsigned j = 0; j < tasks[i]->who_has.size(); ++j) {
         const auto& [key, addresses] = tasks[i]->who_has[j];
@@ -464,8 +528,25 @@ void SchedulerServer::check_heartbeats() {
   std::vector<std::shared_ptr<Peer>> silent;
   for (auto& [id, w] : workers_)
     if (now - w->last_seen > options_.worker_timeout) silent.push_back(w);
-  for (auto& w : silent) w->conn->close("no heartbeat for " + std::to_string(options_.worker_timeout.count()) + " ms");
-  heartbeat_timer_.expires_after(std::chrono::seconds(1));
+  for (auto& w : silent) {
+    // If it was only paused (SIGSTOP, a swapping host), it reads this when it wakes up and
+    // registers anew from scratch; nothing it reports from its old life is believed, since
+    // that connection is gone.
+    auto why = "no heartbeat for " + std::to_string(options_.worker_timeout.count()) + " ms";
+    log().warn("removing worker '{}': {}", w->name, why);
+    MessageBuilder mb;
+    mb.root().setReregister(why);
+    w->conn->send(mb.finish());
+    w->conn->close_after_flush(why);
+    if (workers_.erase(w->id)) {  // removed now, not when the (paused) peer's socket drains
+      recorder_.worker_removed(w->id);
+      handle(sched::RemoveWorker{w->id, false});
+    }
+  }
+  // Often enough that a short TTL (tests, or an operator's choice) is kept to within a quarter.
+  auto interval = std::clamp<std::chrono::milliseconds>(options_.worker_timeout / 4, std::chrono::milliseconds(50),
+                                                        std::chrono::milliseconds(1000));
+  heartbeat_timer_.expires_after(interval);
   heartbeat_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) check_heartbeats();
   });

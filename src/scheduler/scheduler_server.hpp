@@ -38,6 +38,9 @@ struct SchedulerOptions {
   /// Also listen on this abstract Unix socket (unix://@name), for clients and workers on
   /// this host ("": TCP only). LocalCluster sets it.
   std::string local_socket;
+  /// Check every invariant of the state after every event, and abort on a broken one
+  /// (slow: for tests). The environment variable DISTRIB_VALIDATE=1 turns it on.
+  bool validate = false;
 };
 
 class SchedulerServer {
@@ -67,6 +70,9 @@ class SchedulerServer {
   void on_accepted(StreamSocket socket);
   void on_message(const std::shared_ptr<Peer>& peer, InMessage&& m);
   void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
+  /// Applies an event to the state (its actions wait in actions_ for flush), then
+  /// validates the state if asked to.
+  void apply(sched::Event e);
   void handle(sched::Event e);
   void flush(std::vector<sched::Action>& actions);
   void check_heartbeats();
@@ -74,6 +80,7 @@ class SchedulerServer {
   void refresh_dashboard();
   OutMessage cluster_info() const;
   OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
+  std::vector<DashboardStoryLine> story_lines(const std::string& key) const;
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -93,6 +100,7 @@ class SchedulerServer {
   std::unique_ptr<Dashboard> dashboard_;
   asio::steady_timer dashboard_timer_;
   std::uint16_t dashboard_port_ = 0;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards work posted by HTTP threads
 };
 
 }  // namespace distrib::detail

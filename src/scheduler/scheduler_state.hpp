@@ -4,9 +4,13 @@
 // out (compute this task on that worker, tell that client its key is ready ...). No
 // sockets, threads or clocks: every rule is unit-tested by feeding events.
 //
-// Task states, as in Dask: released -> waiting -> (no-worker) -> processing -> memory, or
-// erred. A key is forgotten when no client wants it and no task depends on it.
+// Task states, as in Dask: released -> waiting -> (no-worker | queued) -> processing ->
+// memory, or erred. A key is forgotten when no client wants it and no task depends on it.
+// Every status change goes through one transition function, checked against a table of
+// the allowed (from, to) pairs (transition_allowed) and logged in the task's story under
+// the stimulus (the event) that caused it.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +26,16 @@ namespace distrib::detail::sched {
 using ClientId = std::uint64_t;
 using WorkerId = std::uint64_t;
 using WhoHas = std::vector<std::pair<std::string, std::vector<std::string>>>;
+/// Names one event given to SchedulerState::handle; every transition it causes is logged
+/// under it. Given by the caller (a replayed journal keeps its ids) or the next number.
+using StimulusId = std::uint64_t;
+
+/// A key a worker still holds when it registers (it lost its scheduler and came back).
+struct HeldKey {
+  std::string key;
+  std::string type;
+  std::uint64_t nbytes = 0;
+};
 
 // ---- events ----
 struct AddClient {
@@ -38,9 +52,13 @@ struct AddWorker {
   std::uint64_t memory_limit = 0;
   std::vector<std::string> functions;
   std::vector<std::pair<std::string, double>> resources;
+  std::vector<HeldKey> held;
 };
 struct RemoveWorker {
   WorkerId worker;
+  /// The worker said goodbye first (a graceful close or restart): its tasks are not
+  /// suspected of having killed it.
+  bool safe = false;
 };
 struct UpdateGraph {
   ClientId client;
@@ -54,12 +72,14 @@ struct TaskFinished {
   std::uint64_t nbytes = 0;
   double duration = 0;  // seconds
   std::optional<Value> value;  // a small result sent along (passed on to clients, not kept)
+  std::uint64_t run_id = 0;    // the ComputeTask's; 0 from a worker that predates run ids
 };
 struct TaskErred {
   WorkerId worker;
   std::string key;
   std::string exception_type;
   std::string message;
+  std::uint64_t run_id = 0;
 };
 struct ReleaseKeys {
   ClientId client;
@@ -90,6 +110,7 @@ struct StealResponse {
   WorkerId worker;
   std::string key;
   bool released = false;
+  std::uint64_t run_id = 0;
 };
 /// A worker could not get `key` from `holder_address`, which the scheduler said had it.
 struct MissingData {
@@ -105,6 +126,9 @@ struct ComputeTask {
   WorkerId worker;
   TaskSpecPtr spec;
   WhoHas who_has;  // where each dependency can be fetched from
+  /// This assignment of the key; the worker's reports carry it, so a report that crosses a
+  /// release and reassignment of the same key is told apart from the new run's.
+  std::uint64_t run_id = 0;
 };
 struct FreeKeys {
   WorkerId worker;
@@ -166,10 +190,32 @@ struct SchedulerConfig {
   /// task's inputs (at `bandwidth` bytes/s) costs less than the task itself.
   bool work_stealing = true;
   double bandwidth = 100e6;
+  /// A task processing on this many workers that died errs with distrib::KilledWorker
+  /// (dscheduler --allowed-failures). A worker that closed gracefully does not count.
+  std::uint32_t allowed_failures = 3;
+  /// Transitions kept per key for story(); older ones are dropped.
+  std::size_t story_length = 32;
+  /// Seconds since the epoch, for the story's times (the default reads the system clock).
+  std::function<double()> clock;
 };
 
 enum class TaskStatus { released, waiting, no_worker, queued, processing, memory, erred };
 const char* to_string(TaskStatus s);
+/// Whether a task may go from `from` to `to` (the transition table). A task is forgotten
+/// from released or erred, which is not a status.
+bool transition_allowed(TaskStatus from, TaskStatus to);
+/// The name of event kind `index` (the Event variant's index), e.g. "task-finished".
+const char* event_name(std::size_t index);
+
+/// One transition of a task, as story() reports it.
+struct StoryEntry {
+  StimulusId stimulus = 0;
+  std::uint8_t event = 0;  // the stimulus's kind: event_name(event)
+  TaskStatus from = TaskStatus::released;
+  TaskStatus to = TaskStatus::released;
+  WorkerId worker = 0;     // the worker it concerns (processing on, finished on ...), or 0
+  double time = 0;         // seconds since the epoch
+};
 
 class SchedulerState {
  public:
@@ -178,13 +224,16 @@ class SchedulerState {
   SchedulerState(const SchedulerState&) = delete;
   SchedulerState& operator=(const SchedulerState&) = delete;
 
-  /// Applies one event and appends the resulting actions to `out`.
-  void handle(Event event, std::vector<Action>& out);
+  /// Applies one event and appends the resulting actions to `out`. `stimulus` names the
+  /// event in the stories of the tasks it changes (0: the next number).
+  void handle(Event event, std::vector<Action>& out, StimulusId stimulus = 0);
   std::vector<Action> handle(Event event) {
     std::vector<Action> out;
     handle(std::move(event), out);
     return out;
   }
+  /// The stimulus id the last handle() used.
+  StimulusId last_stimulus() const;
 
   // Introspection (for the server, tests and diagnostics).
   std::size_t n_tasks() const;
@@ -220,7 +269,12 @@ class SchedulerState {
   std::unordered_map<std::string, PrefixCounts> prefix_counts() const;
   /// Keys wanted by `client`.
   std::vector<std::string> wanted_by(ClientId client) const;
-  /// Checks every internal invariant; throws std::logic_error describing the first broken one.
+  /// The last transitions of `key`, oldest first (empty for a key never seen or forgotten).
+  std::vector<StoryEntry> story(const std::string& key) const;
+  /// The address a worker had (also after it left), or "".
+  std::string worker_address(WorkerId worker) const;
+  /// Checks every internal invariant, and that no transition broke the table; throws
+  /// std::logic_error describing the first broken one.
   void validate() const;
 
  private:

@@ -175,7 +175,11 @@ void WorkerServer::stop(const std::string& reason) {
   acceptor_.close(ec);
   heartbeat_timer_.cancel();
   reconnect_timer_.cancel();
-  if (auto conn = std::exchange(scheduler_, nullptr)) conn->close(reason);
+  // A polite goodbye: the scheduler tells a worker that leaves from one that died.
+  if (auto conn = std::exchange(scheduler_, nullptr)) {
+    conn->send(make_close());
+    conn->close_after_flush(reason);
+  }
   auto peers = std::move(peers_);
   for (auto& p : peers) p->close("worker stopping");
   fetcher_.close_all();

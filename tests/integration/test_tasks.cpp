@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 
 int triple(int x) { return 3 * x; }
 DISTRIB_TASK(triple);
@@ -57,3 +58,8 @@ int stubborn_sleep_ms(int ms) {
   return ms;
 }
 DISTRIB_TASK(stubborn_sleep_ms);
+
+int crash_worker(int) {
+  std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task
+}
+DISTRIB_TASK(crash_worker);

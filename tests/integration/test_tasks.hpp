@@ -17,3 +17,6 @@ int wait_for_stop(int max_ms, std::stop_token stop);
 int poll_cancelled(int max_ms);
 // Sleeps ms, ignoring any request to stop.
 int stubborn_sleep_ms(int ms);
+
+/// Aborts the worker process running it.
+int crash_worker(int x);

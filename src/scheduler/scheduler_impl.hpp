@@ -1,0 +1,195 @@
+#pragma once
+// The inside of SchedulerState, shared by the files that implement it by job:
+//   scheduler_state.cpp        the public entry points (handle) and the event handlers
+//   scheduler_transitions.cpp  the one transition function, its table, the story, releasing
+//   scheduler_placement.cpp    choosing workers, queuing, work stealing
+//   scheduler_views.cpp        introspection for the server and dashboard, and validate()
+#include <algorithm>
+#include <array>
+#include <set>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "core/keyed_table.hpp"
+#include "core/pointer_set.hpp"
+#include "scheduler/scheduler_state.hpp"
+
+namespace distrib::detail::sched {
+
+constexpr std::size_t kStatuses = 7;  // TaskStatus values
+
+/// The clients that want a key: almost always one, so a small vector (no allocation per
+/// task for a hash table) with set operations.
+class ClientSet {
+ public:
+  void insert(ClientId c) {
+    if (!count(c)) ids_.push_back(c);
+  }
+  void erase(ClientId c) { std::erase(ids_, c); }
+  bool count(ClientId c) const { return std::find(ids_.begin(), ids_.end(), c) != ids_.end(); }
+  bool empty() const { return ids_.empty(); }
+  auto begin() const { return ids_.begin(); }
+  auto end() const { return ids_.end(); }
+
+ private:
+  std::vector<ClientId> ids_;
+};
+
+/// Live tasks of one prefix by status, kept as statuses change (the dashboard reads them
+/// every refresh; counting over every task each time cost a fifth of the scheduler's CPU).
+struct PrefixTally {
+  std::array<std::size_t, kStatuses> by_status{};
+};
+
+struct TaskState {
+  std::string key;
+  std::string prefix;
+  PrefixTally* tally = nullptr;
+  TaskSpecPtr spec;
+  std::uint32_t retries_left = 0;
+  std::uint32_t suspicious = 0;  // workers that died while it was processing on them
+  std::uint64_t run_id = 0;      // the current assignment, echoed by the worker's reports
+  double estimate = 0;  // expected duration counted in its worker's occupancy
+  bool scattered = false;  // placed by a client: cannot be recomputed
+  WorkerId steal_to = 0;   // a steal request for it is in flight, for this worker
+  bool steal_refused = false;  // its worker said no (it started it): do not ask again
+  TaskStatus status = TaskStatus::released;
+  std::vector<TaskState*> dependencies;
+  std::vector<TaskState*> dependents;
+  std::size_t waiting_on = 0;  // dependencies not in memory
+  WorkerId processing_on = 0;
+  std::vector<WorkerId> who_has;
+  std::string type;
+  std::uint64_t nbytes = 0;
+  ClientSet who_wants;
+  std::string exception_type;
+  std::string exception_message;
+  std::vector<StoryEntry> story;  // its last kStoryLength transitions, oldest first
+};
+
+struct WorkerInfo {
+  WorkerId id = 0;
+  std::string name;
+  std::string address;
+  std::uint32_t nthreads = 1;
+  std::uint64_t memory_limit = 0;
+  std::uint64_t memory_bytes = 0;
+  std::unordered_set<std::string> functions;
+  std::unordered_map<std::string, double> resources;
+  PointerSet<TaskState> processing;
+  PointerSet<TaskState> has_what;
+  double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
+  std::size_t incoming_steals = 0;
+  std::uint64_t stored_bytes() const {
+    std::uint64_t n = 0;
+    for (auto* ts : has_what) n += ts->nbytes;
+    return n;
+  }
+};
+
+struct ByPriority {
+  bool operator()(const TaskState* a, const TaskState* b) const {
+    return a->spec->priority != b->spec->priority ? a->spec->priority < b->spec->priority : a->key < b->key;
+  }
+};
+
+template <class T>
+void erase_one(std::vector<T>& v, const T& x) {
+  auto it = std::find(v.begin(), v.end(), x);
+  if (it != v.end()) v.erase(it);
+}
+
+inline bool is_active(TaskStatus s) {
+  return s == TaskStatus::waiting || s == TaskStatus::no_worker || s == TaskStatus::processing ||
+         s == TaskStatus::queued;
+}
+
+/// Seconds since the epoch by the config's clock.
+double now_seconds(const SchedulerConfig& config);
+
+inline bool holds(const TaskState* ts, WorkerId w) {
+  return std::find(ts->who_has.begin(), ts->who_has.end(), w) != ts->who_has.end();
+}
+
+struct SchedulerState::Impl {
+  SchedulerConfig config;
+  KeyedTable<TaskState> tasks;  // owns every task, by key
+  std::set<TaskState*, ByPriority> queued;           // root tasks withheld from saturated workers
+  std::unordered_map<std::string, double> durations;  // per prefix, seconds
+  std::vector<WorkerId> has_room;                     // workers that may take queued tasks
+  std::unordered_map<WorkerId, WorkerInfo> workers;
+  std::unordered_map<ClientId, PointerSet<TaskState>> clients;
+  PointerSet<TaskState> unrunnable;  // no-worker: waiting for a worker to join
+  std::vector<std::string> recheck;            // keys to release if unneeded once the event is applied
+  std::vector<std::string> to_release;         // worklist of release_keys_if_unneeded
+  bool releasing = false;
+  std::vector<Action>* out = nullptr;
+  std::unordered_map<std::string, PrefixTally> tallies;  // prefixes with live tasks
+  std::array<std::size_t, kStatuses> status_totals{};
+  PrefixTally* last_tally = nullptr;
+  std::string last_tally_prefix;
+  // The event being applied: every transition it causes is logged under it.
+  StimulusId stimulus = 0;
+  std::uint8_t stimulus_kind = 0;  // the event's index in the Event variant
+  double now = 0;
+  std::uint64_t next_run_id = 1;
+  std::vector<std::string> violations;  // illegal transitions seen, for validate()
+  std::unordered_map<WorkerId, std::string> worker_addresses;  // every worker ever seen, for stories
+
+  // ---- events (scheduler_state.cpp) ----
+  void on(AddClient& e);
+  void on(RemoveClient& e);
+  void on(AddWorker& e);
+  void on(RemoveWorker& e);
+  void on(UpdateGraph& e);
+  void on(TaskFinished& e);
+  void on(TaskErred& e);
+  void on(ReleaseKeys& e);
+  void on(Scattered& e);
+  void on(CancelKeys& e);
+  void on(MissingData& e);
+  void on(StealResponse& e);
+  void on(WorkerMetrics& e);
+  void cancel(TaskState* root, ClientId client, std::vector<std::string>& cancelled);
+  void cluster_changed();
+  void report_memory(TaskState* ts, ClientId c, const std::optional<Value>& value = std::nullopt);
+  void report_erred(TaskState* ts, ClientId c);
+  /// A report of `run_id` from `worker` about `ts` belongs to its current assignment.
+  bool is_current_run(const TaskState* ts, WorkerId worker, std::uint64_t run_id) const;
+
+  // ---- transitions (scheduler_transitions.cpp) ----
+  /// The one way a task's status changes: checks the pair against the table (an illegal
+  /// pair is recorded for validate()), keeps the tallies, and logs it in the task's story.
+  void transition(TaskState* ts, TaskStatus to, WorkerId worker = 0);
+  TaskState* add_task(std::unique_ptr<TaskState> owned);
+  TaskState* find(const std::string& key) { return tasks.find(key); }
+  const TaskState* find(const std::string& key) const { return tasks.find(key); }
+  void count_in(TaskState* ts);
+  void count_out(TaskState* ts);
+  bool needed(const TaskState* ts) const;
+  void recompute(TaskState* root);
+  void set_erred(TaskState* ts, const std::string& type, const std::string& message);
+  void lose(TaskState* ts);
+  void release_if_unneeded(TaskState* ts);
+  void release_inputs_then_self(TaskState* ts);
+  void release_keys_if_unneeded(const std::vector<std::string>& keys);
+  void forget(TaskState* ts);
+  static std::vector<std::string> keys_of(const std::vector<TaskState*>& v);
+
+  // ---- placement (scheduler_placement.cpp) ----
+  void schedule(TaskState* ts);
+  void assign(TaskState* ts, WorkerInfo& w);
+  void unassign(TaskState* ts);
+  void fill_workers();
+  void balance();
+  void clear_steal(TaskState* ts);
+  double estimate(const TaskState* ts) const;
+  bool satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const;
+  std::size_t saturation_limit(const WorkerInfo& w, const TaskState* ts) const;
+  bool saturated(const WorkerInfo& w, const TaskState* ts) const;
+  static bool by_priority(const TaskState* a, const TaskState* b) { return ByPriority{}(a, b); }
+};
+
+}  // namespace distrib::detail::sched

@@ -1,0 +1,208 @@
+// Where tasks run: choosing a worker, withholding root tasks from saturated workers
+// (queuing), and work stealing.
+#include <cmath>
+#include <limits>
+
+#include "scheduler/scheduler_impl.hpp"
+
+namespace distrib::detail::sched {
+
+double SchedulerState::Impl::estimate(const TaskState* ts) const {
+  auto it = durations.find(ts->prefix);
+  return it == durations.end() ? config.unknown_task_duration : it->second;
+}
+
+bool SchedulerState::Impl::satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const {
+  if (!w.functions.count(ts->spec->function)) return false;
+  for (const auto& [name, amount] : ts->spec->resources) {
+    auto r = w.resources.find(name);
+    if (r == w.resources.end() || r->second < amount) return false;
+  }
+  if (strict_restrictions && !ts->spec->workers.empty()) {
+    const auto& allowed = ts->spec->workers;
+    if (std::find(allowed.begin(), allowed.end(), w.name) == allowed.end() &&
+        std::find(allowed.begin(), allowed.end(), w.address) == allowed.end())
+      return false;
+  }
+  return true;
+}
+
+/// How many tasks a worker may hold before root tasks of this kind wait on the scheduler.
+std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+  if (!(config.worker_saturation < 1e9)) return std::numeric_limits<std::size_t>::max();  // queuing off
+  auto limit = static_cast<std::size_t>(std::ceil(w.nthreads * config.worker_saturation));
+  auto known = durations.find(ts->prefix);
+  if (known != durations.end() && known->second > 0) {
+    double keep_busy = w.nthreads * config.saturation_seconds / known->second;
+    limit = std::max(limit, static_cast<std::size_t>(std::min(keep_busy, 1e6)));
+  }
+  return std::max<std::size_t>(limit, 1);
+}
+
+bool SchedulerState::Impl::saturated(const WorkerInfo& w, const TaskState* ts) const {
+  return w.processing.size() >= saturation_limit(w, ts);
+}
+
+void SchedulerState::Impl::schedule(TaskState* ts) {
+  if (workers.empty()) {
+    transition(ts, TaskStatus::no_worker);
+    unrunnable.insert(ts);
+    return;
+  }
+  bool any_has_function = false;
+  for (auto& [id, w] : workers) any_has_function |= w.functions.count(ts->spec->function) > 0;
+  if (!any_has_function) {
+    set_erred(ts, "distrib::NoWorkerCanRun",
+              "no connected worker can run task function '" + ts->spec->function +
+                  "' (register it with DISTRIB_TASK and load it in the workers, e.g. with dworker --preload)");
+    return;
+  }
+  std::vector<WorkerInfo*> candidates;
+  for (auto& [id, w] : workers)
+    if (satisfies(w, ts, true)) candidates.push_back(&w);
+  if (candidates.empty() && ts->spec->allow_other_workers)
+    for (auto& [id, w] : workers)
+      if (satisfies(w, ts, false)) candidates.push_back(&w);
+  if (candidates.empty()) {  // restrictions or resources no worker meets yet
+    transition(ts, TaskStatus::no_worker);
+    unrunnable.insert(ts);
+    return;
+  }
+  bool root = ts->dependencies.empty();
+  WorkerInfo* best = nullptr;
+  std::uint64_t best_bytes = 0;
+  double best_load = 0;
+  for (auto* w : candidates) {
+    if (root && saturated(*w, ts)) continue;
+    std::uint64_t local = 0;
+    for (auto* d : ts->dependencies)
+      if (holds(d, w->id)) local += d->nbytes;
+    double load = w->occupancy / w->nthreads;
+    bool better = !best || local > best_bytes ||
+                  (local == best_bytes && (load < best_load || (load == best_load && w->id < best->id)));
+    if (better) {
+      best = w;
+      best_bytes = local;
+      best_load = load;
+    }
+  }
+  if (!best) {  // every worker is saturated: wait on the scheduler, in priority order
+    transition(ts, TaskStatus::queued);
+    queued.insert(ts);
+    return;
+  }
+  assign(ts, *best);
+}
+
+void SchedulerState::Impl::assign(TaskState* ts, WorkerInfo& w) {
+  ts->steal_refused = false;
+  ts->processing_on = w.id;
+  ts->run_id = next_run_id++;
+  transition(ts, TaskStatus::processing, w.id);
+  ts->estimate = estimate(ts);
+  w.processing.insert(ts);
+  w.occupancy += ts->estimate;
+  ComputeTask ct{w.id, ts->spec, {}, ts->run_id};
+  for (auto* d : ts->dependencies) {
+    std::vector<std::string> addresses;
+    for (auto wid : d->who_has) addresses.push_back(workers.at(wid).address);
+    ct.who_has.emplace_back(d->key, std::move(addresses));
+  }
+  out->push_back(std::move(ct));
+}
+
+/// Gives queued root tasks to workers that have room again.
+void SchedulerState::Impl::fill_workers() {
+  auto ids = std::move(has_room);
+  has_room.clear();
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  for (auto id : ids) {
+    auto it = workers.find(id);
+    if (it == workers.end()) continue;
+    auto& w = it->second;
+    std::size_t skipped = 0;
+    for (auto q = queued.begin(); q != queued.end() && skipped < 64;) {
+      auto* ts = *q;
+      if (saturated(w, ts)) break;
+      if (!satisfies(w, ts, !ts->spec->allow_other_workers)) {
+        ++q;
+        ++skipped;
+        continue;
+      }
+      q = queued.erase(q);
+      assign(ts, w);
+    }
+  }
+}
+
+/// Takes a processing task off its worker (the worker is told to drop it). Its status is
+/// left to the caller's transition.
+void SchedulerState::Impl::unassign(TaskState* ts) {
+  if (ts->status != TaskStatus::processing) return;
+  clear_steal(ts);
+  auto w = workers.find(ts->processing_on);
+  if (w != workers.end()) {
+    w->second.processing.erase(ts);
+    w->second.occupancy = std::max(0.0, w->second.occupancy - ts->estimate);
+    if (w->second.processing.empty()) w->second.occupancy = 0;  // no drift from rounding
+    has_room.push_back(w->first);
+  }
+  ts->processing_on = 0;
+}
+
+void SchedulerState::Impl::on(StealResponse& e) {
+  auto* ts = find(e.key);
+  if (!ts || ts->steal_to == 0) return;  // no steal of it in flight: a stale or forged answer
+  WorkerId thief = ts->steal_to;
+  clear_steal(ts);
+  if (!e.released) ts->steal_refused = true;
+  if (!e.released || !is_current_run(ts, e.worker, e.run_id)) return;
+  unassign(ts);  // the victim dropped it: it runs elsewhere now
+  auto t = workers.find(thief);
+  if (t != workers.end() && satisfies(t->second, ts, !ts->spec->allow_other_workers)) {
+    assign(ts, t->second);
+  } else {
+    transition(ts, TaskStatus::released, e.worker);
+    recompute(ts);
+  }
+}
+
+void SchedulerState::Impl::clear_steal(TaskState* ts) {
+  if (!ts->steal_to) return;
+  auto t = workers.find(ts->steal_to);
+  if (t != workers.end() && t->second.incoming_steals > 0) --t->second.incoming_steals;
+  ts->steal_to = 0;
+}
+
+/// Work stealing: a worker with idle threads asks the busiest worker for tasks it has
+/// not started yet, when moving their inputs is cheaper than running them.
+void SchedulerState::Impl::balance() {
+  if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
+  for (auto& [tid, thief] : workers) {
+    std::size_t busy = thief.processing.size() + thief.incoming_steals;
+    if (busy >= thief.nthreads) continue;
+    std::size_t wanted = thief.nthreads - busy;
+    WorkerInfo* victim = nullptr;
+    for (auto& [vid, w] : workers)
+      if (vid != tid && w.processing.size() > w.nthreads &&
+          (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
+        victim = &w;
+    if (!victim) return;
+    std::size_t looked = 0;
+    for (auto* ts : victim->processing) {
+      if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
+      if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+      std::uint64_t to_move = 0;
+      for (auto* d : ts->dependencies)
+        if (!holds(d, tid)) to_move += d->nbytes;
+      if (to_move / config.bandwidth > 2 * estimate(ts) + 0.001) continue;
+      ts->steal_to = tid;
+      ++thief.incoming_steals;
+      --wanted;
+      out->push_back(StealRequest{victim->id, ts->key});
+    }
+  }
+}
+
+}  // namespace distrib::detail::sched

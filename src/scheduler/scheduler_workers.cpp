@@ -1,0 +1,177 @@
+// The events that come from workers: joining (possibly with results it kept), leaving or
+// dying, finished and failed tasks, missing data, metrics.
+#include "scheduler/scheduler_impl.hpp"
+
+namespace distrib::detail::sched {
+
+void SchedulerState::Impl::cluster_changed() {
+  ClusterChanged c;
+  c.workers = static_cast<std::uint32_t>(workers.size());
+  for (auto& [id, w] : workers) c.threads += w.nthreads;
+  out->push_back(c);
+}
+
+bool SchedulerState::Impl::is_current_run(const TaskState* ts, WorkerId worker, std::uint64_t run_id) const {
+  // run_id 0: a worker that does not echo run ids yet; its key and worker must do.
+  return ts->status == TaskStatus::processing && ts->processing_on == worker && (run_id == 0 || run_id == ts->run_id);
+}
+
+void SchedulerState::Impl::on(AddWorker& e) {
+  auto& w = workers[e.worker];
+  w.id = e.worker;
+  w.name = e.name;
+  w.address = e.address;
+  w.nthreads = std::max<std::uint32_t>(1, e.nthreads);
+  w.memory_limit = e.memory_limit;
+  w.functions = {e.functions.begin(), e.functions.end()};
+  w.resources = {e.resources.begin(), e.resources.end()};
+  worker_addresses[e.worker] = e.address;
+  cluster_changed();
+  has_room.push_back(e.worker);
+  // Results it kept from before (it lost its scheduler, or the scheduler restarted): a key
+  // in memory gains a holder; one on its way to being computed is in memory now; one the
+  // scheduler does not know or no longer needs is freed on the worker.
+  std::vector<std::string> unknown;
+  for (auto& h : e.held) {
+    auto* ts = find(h.key);
+    if (!ts || ts->status == TaskStatus::erred) {
+      unknown.push_back(h.key);
+      continue;
+    }
+    if (holds(ts, e.worker)) continue;
+    if (ts->status != TaskStatus::memory) {
+      if (ts->status == TaskStatus::processing) {
+        out->push_back(FreeKeys{ts->processing_on, {ts->key}, true});
+        unassign(ts);
+      }
+      if (ts->status == TaskStatus::no_worker) unrunnable.erase(ts);
+      if (ts->status == TaskStatus::queued) queued.erase(ts);
+      ts->type = h.type;
+      ts->nbytes = h.nbytes;
+      ts->who_has = {e.worker};
+      w.has_what.insert(ts);
+      transition(ts, TaskStatus::memory, e.worker);
+      for (auto c : ts->who_wants) report_memory(ts, c);
+      for (auto* d : ts->dependents)
+        if (d->status == TaskStatus::waiting && --d->waiting_on == 0) schedule(d);
+      recheck.push_back(ts->key);  // kept only if someone needs it
+      continue;
+    }
+    ts->who_has.push_back(e.worker);
+    w.has_what.insert(ts);
+    recheck.push_back(ts->key);
+  }
+  if (!unknown.empty()) out->push_back(FreeKeys{e.worker, std::move(unknown)});
+  std::vector<TaskState*> pending(unrunnable.begin(), unrunnable.end());
+  std::sort(pending.begin(), pending.end(), by_priority);
+  unrunnable.clear();
+  for (auto* ts : pending) schedule(ts);
+}
+
+void SchedulerState::Impl::on(RemoveWorker& e) {
+  auto it = workers.find(e.worker);
+  if (it == workers.end()) return;
+  const std::string address = it->second.address;
+  std::vector<TaskState*> processing(it->second.processing.begin(), it->second.processing.end());
+  std::vector<TaskState*> held(it->second.has_what.begin(), it->second.has_what.end());
+  workers.erase(it);
+  cluster_changed();
+  std::sort(processing.begin(), processing.end(), by_priority);
+  for (auto* ts : held) {
+    erase_one(ts->who_has, e.worker);
+    if (ts->who_has.empty()) lose(ts);
+  }
+  std::vector<std::string> unneeded;
+  for (auto* ts : processing) {
+    if (ts->status != TaskStatus::processing) continue;  // already moved by lose()
+    clear_steal(ts);
+    ts->processing_on = 0;
+    transition(ts, TaskStatus::released, e.worker);
+    if (!e.safe && ++ts->suspicious >= config.allowed_failures) {
+      // As Dask's KilledWorker: it may be what kills its workers, so it is not tried again.
+      set_erred(ts, "distrib::KilledWorker",
+                "task '" + ts->key + "' was processing on " + std::to_string(ts->suspicious) +
+                    " workers that died while running it (allowed_failures = " +
+                    std::to_string(config.allowed_failures) + "); the last one was " + address);
+      continue;
+    }
+    if (needed(ts)) recompute(ts);
+    else unneeded.push_back(ts->key);
+  }
+  for (auto* ts : held) {
+    if (ts->status != TaskStatus::released) continue;
+    if (needed(ts)) recompute(ts);
+    else unneeded.push_back(ts->key);
+  }
+  release_keys_if_unneeded(unneeded);
+}
+
+void SchedulerState::Impl::on(TaskFinished& e) {
+  auto* ts = find(e.key);
+  auto w = workers.find(e.worker);
+  if (w == workers.end()) return;
+  if (ts && ts->status == TaskStatus::memory && holds(ts, e.worker))
+    return;  // a second report of a result this worker holds (it ran the key twice): keep it
+  if (ts && ts->status == TaskStatus::processing && ts->processing_on == e.worker && e.run_id != 0 &&
+      e.run_id != ts->run_id)
+    return;  // an earlier assignment's report: the worker runs the key again, and reports that
+  if (!ts || !is_current_run(ts, e.worker, e.run_id)) {
+    // The result is not wanted any more (released or already computed elsewhere).
+    out->push_back(FreeKeys{e.worker, {e.key}});
+    return;
+  }
+  auto& known = durations[ts->prefix];
+  known = known == 0 ? e.duration : 0.5 * known + 0.5 * e.duration;  // follows drifts quickly
+  unassign(ts);
+  ts->who_has = {e.worker};
+  ts->type = e.type;
+  ts->nbytes = e.nbytes;
+  transition(ts, TaskStatus::memory, e.worker);
+  w->second.has_what.insert(ts);
+  for (auto c : ts->who_wants) report_memory(ts, c, e.value);
+  for (auto* dep : ts->dependents) {
+    if (dep->status == TaskStatus::waiting && --dep->waiting_on == 0) schedule(dep);
+  }
+  release_inputs_then_self(ts);
+}
+
+void SchedulerState::Impl::on(TaskErred& e) {
+  auto* ts = find(e.key);
+  if (!ts || !is_current_run(ts, e.worker, e.run_id)) return;
+  unassign(ts);
+  if (ts->retries_left > 0) {  // submit(..., retries = n): run it again, maybe elsewhere
+    --ts->retries_left;
+    transition(ts, TaskStatus::released, e.worker);
+    recompute(ts);
+    return;
+  }
+  set_erred(ts, e.exception_type, e.message);
+  release_inputs_then_self(ts);
+}
+
+void SchedulerState::Impl::on(MissingData& e) {
+  auto* ts = find(e.key);
+  if (!ts || ts->status != TaskStatus::memory) return;  // it will come back through ComputeTask
+  for (auto wid : std::vector<WorkerId>(ts->who_has)) {
+    auto w = workers.find(wid);
+    if (w == workers.end() || w->second.address != e.holder_address) continue;
+    w->second.has_what.erase(ts);
+    erase_one(ts->who_has, wid);
+  }
+  if (ts->who_has.empty()) {
+    lose(ts);  // takes back the tasks that needed it; they run again once it is recomputed
+    if (needed(ts)) recompute(ts);
+    else recheck.push_back(ts->key);
+    return;
+  }
+  std::vector<std::string> addresses;
+  for (auto wid : ts->who_has) addresses.push_back(workers.at(wid).address);
+  out->push_back(KeyLocations{e.worker, ts->key, std::move(addresses)});
+}
+
+void SchedulerState::Impl::on(WorkerMetrics& e) {
+  auto w = workers.find(e.worker);
+  if (w != workers.end()) w->second.memory_bytes = e.memory_bytes;
+}
+
+}  // namespace distrib::detail::sched
