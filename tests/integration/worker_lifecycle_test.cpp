@@ -118,6 +118,24 @@ TEST(WorkerLifecycle, AWorkerRegistersAgainWithARestartedSchedulerOnTheSamePort)
   EXPECT_EQ(client.submit(triple, 7).result(60s), 21);
 }
 
+// SIGSTOPped past the scheduler's TTL, the worker is removed; woken up, it reads reregister,
+// drops everything and joins again as a new worker.
+TEST(WorkerLifecycle, APausedWorkerRemovedByTheSchedulerJoinsAgainAsANewWorker) {
+  auto scheduler = start_scheduler({"--worker-ttl", "2"});
+  auto worker = start_watched_worker(scheduler.address, {"--name", "sleeper"});
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  auto held = client.submit(triple, 5);
+  ASSERT_EQ(held.result(60s), 15);
+  ASSERT_EQ(::kill(worker.process.pid(), SIGSTOP), 0);
+  ASSERT_TRUE(eventually([&] { return client.n_workers() == 0; }, 60s)) << "the paused worker was not removed";
+  ASSERT_EQ(::kill(worker.process.pid(), SIGCONT), 0);
+  EXPECT_NE(worker.wait_for("registering again as a new worker", 60s), std::string::npos) << worker.output;
+  client.wait_for_workers(1, 60s);
+  EXPECT_EQ(client.submit(triple, 8).result(60s), 24);
+  EXPECT_EQ(held.result(60s), 15);  // recomputed if it was needed: the old copy was dropped
+}
+
 TEST(WorkerLifecycle, AWorkerWithAShortDeathTimeoutExitsWithCode1WhenTheSchedulerDies) {
   auto scheduler = start_scheduler();
   auto worker = start_watched_worker(scheduler.address, {"--death-timeout", "1"});

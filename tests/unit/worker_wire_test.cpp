@@ -25,7 +25,8 @@ TEST(WorkerWire, ComputeTasksBecomeOneEventEachWithTheirRunIdAndWhoHas) {
     TaskSpec spec;
     spec.key = "k" + std::to_string(i);
     spec.function = "inc";
-    spec.args.push_back(TaskArg{std::string("dep")});
+    spec.args.emplace_back();
+    spec.args.back().v = std::string("dep");
     write_task_spec(mb, list[i].initSpec(), spec);
     auto wh = list[i].initWhoHas(1);
     wh[0].setKey("dep");
