@@ -39,6 +39,8 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::vector<std::string> preload;
   double timeout_s = 10;
+  double death_timeout_s = 60;
+  double close_timeout_s = 5;  // running tasks' time to stop; the nanny waits 1 s more
   options.nthreads = std::max(1u, std::thread::hardware_concurrency());
   app.add_option("address", options.scheduler_address, "Scheduler address, tcp://host:port (or unix://@name on this host)")->required();
   app.add_option("--nthreads", options.nthreads, "Threads that run tasks")->capture_default_str()->check(CLI::PositiveNumber);
@@ -51,11 +53,15 @@ int main(int argc, char** argv) {
   app.add_option("--resources", resources, "Resources for tasks that ask for them, as Dask: \"GPU=2 MEM=10e9\"")
       ->allow_extra_args(false);
   app.add_option("--timeout", timeout_s, "Seconds to keep trying to reach the scheduler")->capture_default_str();
+  app.add_option("--death-timeout", death_timeout_s,
+                 "Seconds to keep trying to reach a scheduler that went away before exiting with code 1")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   // DURATION takes a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
   const std::map<std::string, double> units{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
   bool nanny = true, lifetime_restart = true;
-  double lifetime_s = 0, stagger_s = 0, close_timeout_s = 5;
+  double lifetime_s = 0, stagger_s = 0;
   app.add_flag("--nanny,!--no-nanny", nanny,
                "Run the worker in a child process that this one restarts when it dies (default); "
                "--no-nanny runs it in this process")
@@ -76,7 +82,8 @@ int main(int argc, char** argv) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)
       ->option_text(" ");
   app.add_option("--close-timeout", close_timeout_s,
-                 "On SIGTERM or SIGINT, how long the worker has to stop before the nanny kills it (default 5 s)")
+                 "On SIGTERM or SIGINT, how long running tasks get to stop; the worker then exits without them, "
+                 "and a nanny kills a worker still there a second later (default 5 s)")
       ->transform(CLI::AsNumberWithUnit(units))
       ->check(CLI::NonNegativeNumber)
       ->option_text("DURATION");
@@ -142,6 +149,8 @@ int main(int argc, char** argv) {
       distrib::detail::log().info("preloaded {}", lib);
     }
     options.connect_timeout = to_ms(timeout_s);
+    options.death_timeout = to_ms(death_timeout_s);
+    options.close_timeout = to_ms(close_timeout_s);
     distrib::detail::WorkerLifetime lifetime{staggered(lifetime_s, stagger_s), lifetime_restart};
     int code = distrib::detail::run_worker(
         options,
@@ -152,7 +161,7 @@ int main(int argc, char** argv) {
         lifetime);
     distrib::detail::log().flush();
     std::fflush(nullptr);
-    _exit(code);  // running tasks cannot be interrupted: do not wait for them
+    _exit(code);  // a task that ignored its stop request past --close-timeout is not waited for
   } catch (const std::exception& e) {
     std::fprintf(stderr, "dworker: %s\n", e.what());
     return 1;

@@ -90,6 +90,29 @@ Point midpoint(Point a, Point b) { return {(a.x + b.x) / 2, (a.y + b.y) / 2}; }
 DISTRIB_TASK(geo::midpoint);  // registered under the name "geo::midpoint"
 // [/user-type]
 
+// [stoppable]
+// A last std::stop_token parameter is passed by the worker, not by the caller:
+// client.submit(count_until_stopped, 60'000). It stops being "requested" once nobody wants
+// the result (the future was cancelled or dropped, its client left, the worker is closing).
+int count_until_stopped(int limit, std::stop_token stop) {
+  int i = 0;
+  for (; i < limit && !stop.stop_requested(); ++i) std::this_thread::sleep_for(1ms);
+  return i;
+}
+DISTRIB_TASK(count_until_stopped);
+
+// Code that has no token at hand asks distrib::cancelled() (false outside a task).
+double sum_of_squares(int n) {
+  double sum = 0;
+  for (int i = 0; i < n; ++i) {
+    if (i % 4096 == 0 && distrib::cancelled()) throw std::runtime_error("stopped: nobody wants the result");
+    sum += static_cast<double>(i) * i;
+  }
+  return sum;
+}
+DISTRIB_TASK(sum_of_squares);
+// [/stoppable]
+
 void submit_examples(distrib::Client& client) {
   // [submit]
   distrib::Future<int> a = client.submit(inc, 10);
@@ -217,6 +240,10 @@ void cancel_examples(distrib::Client& client) {
     std::cout << e.what() << "\n";              // task 'inc-…' was cancelled
   }
   // slow.status() == distrib::FutureStatus::cancelled; submitting it again gives a new future
+
+  auto endless = client.submit(count_until_stopped, 60'000);  // would count for a minute
+  endless.cancel();  // the worker asks it to stop: its thread is free again at once
+  std::cout << client.submit(sum_of_squares, 1000).result() << "\n";
   // [/cancel]
 }
 

@@ -8,7 +8,8 @@
 //
 // Functions must be registered with DISTRIB_TASK. Argument types are checked at compile
 // time against the function's parameters; a Future<T> argument stands for a T and makes
-// the task depend on that future.
+// the task depend on that future. A last std::stop_token parameter is not an argument: the
+// worker passes it, to ask the task to stop (see task.hpp).
 #include <chrono>
 #include <map>
 #include <memory>
@@ -148,27 +149,27 @@ class Client {
   /// allow_other_workers, resources).
   template <class R, class... P, class... A>
   Future<detail::StoredResult<R>> submit(const SubmitOptions& options, R (*fn)(P...), A&&... args) {
-    static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this task function");
     detail::TaskRequest req;
     req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
     req.options = &options;
-    req.args.reserve(sizeof...(A));
-    (req.args.push_back(detail::make_argument<std::remove_cvref_t<P>>(std::forward<A>(args))), ...);
+    req.args = detail::make_arguments<R (*)(P...)>(std::forward<A>(args)...);
     std::vector<detail::TaskRequest> batch;
     batch.push_back(std::move(req));
     return Future<detail::StoredResult<R>>(submit_tasks(std::move(batch)).front());
   }
 
-  /// Runs fn on every element of `range`, sent to the scheduler as one batch.
-  template <class R, class P, std::ranges::input_range Range>
-  std::vector<Future<detail::StoredResult<R>>> map(R (*fn)(P), const Range& range) {
+  /// Runs fn on every element of `range`, sent to the scheduler as one batch. fn takes one
+  /// argument (and may take a std::stop_token after it).
+  template <class R, class... P, std::ranges::input_range Range>
+  std::vector<Future<detail::StoredResult<R>>> map(R (*fn)(P...), const Range& range) {
     static const SubmitOptions defaults;
     return map(defaults, fn, range);
   }
-  template <class R, class P, std::ranges::input_range Range>
-  std::vector<Future<detail::StoredResult<R>>> map(const SubmitOptions& options, R (*fn)(P), const Range& range) {
+  template <class R, class... P, std::ranges::input_range Range>
+  std::vector<Future<detail::StoredResult<R>>> map(const SubmitOptions& options, R (*fn)(P...), const Range& range) {
+    static_assert(detail::TaskParameters<P...>::arity == 1, "map takes a task function of one argument");
     if (!options.key.empty()) throw std::invalid_argument("distrib: map cannot give one key to many tasks");
-    using Param = std::remove_cvref_t<P>;
+    using Param = std::tuple_element_t<0, typename detail::TaskParameters<P...>::Params>;
     const auto& function = detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
     std::vector<detail::TaskRequest> batch;
     if constexpr (std::ranges::sized_range<Range>) batch.reserve(std::ranges::size(range));
@@ -230,8 +231,9 @@ class Client {
     return out;
   }
 
-  /// Cancels futures: pending tasks never run, running ones finish but their results are
-  /// dropped, and dependents are cancelled too. Unknown or finished keys are harmless.
+  /// Cancels futures: pending tasks never run, running ones are asked to stop (a task sees
+  /// it through its std::stop_token or distrib::cancelled(), see task.hpp) and their results
+  /// are dropped, and dependents are cancelled too. Unknown or finished keys are harmless.
   template <class T>
   void cancel(const Future<T>& f) {
     cancel_handles({f.handle()});
@@ -295,10 +297,9 @@ class Client {
   /// the results by worker address. Throws TaskError if it raised on a worker.
   template <class R, class... P, class... A>
   std::map<std::string, detail::StoredResult<R>> run(R (*fn)(P...), A&&... args) {
-    static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this function");
     detail::TaskRequest req;
     req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
-    (req.args.push_back(detail::make_argument<std::remove_cvref_t<P>>(std::forward<A>(args))), ...);
+    req.args = detail::make_arguments<R (*)(P...)>(std::forward<A>(args)...);
     std::map<std::string, detail::StoredResult<R>> out;
     for (auto& [address, value] : run_everywhere(std::move(req)))
       out.emplace(address, decode_value<detail::StoredResult<R>>(value));

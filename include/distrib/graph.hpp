@@ -76,6 +76,22 @@ TaskArgument make_argument(A&& a) {
     return TaskArgument{encode_value<P>(static_cast<P>(std::forward<A>(a))), nullptr, {}, {}, {}, false};
   }
 }
+
+/// The arguments of a call of the task function type `Fn`, each checked against its
+/// parameter (a last std::stop_token parameter is the worker's, not an argument).
+template <class Fn, class... A>
+std::vector<TaskArgument> make_arguments(A&&... args) {
+  using Params = typename FunctionTraits<Fn>::Params;
+  static_assert(std::tuple_size_v<Params> == sizeof...(A), "wrong number of arguments for this task function");
+  std::vector<TaskArgument> out;
+  if constexpr (std::tuple_size_v<Params> == sizeof...(A)) {
+    out.reserve(sizeof...(A));
+    [&]<std::size_t... I>(std::index_sequence<I...>) {
+      (out.push_back(make_argument<std::tuple_element_t<I, Params>>(std::forward<A>(args))), ...);
+    }(std::index_sequence_for<A...>{});
+  }
+  return out;
+}
 }  // namespace detail
 
 class Graph {
@@ -91,9 +107,8 @@ class Graph {
   /// Throws std::invalid_argument on a duplicate key or a Delayed of another graph.
   template <class R, class... P, class... A>
   Delayed<detail::StoredResult<R>> add(std::string key, R (*fn)(P...), A&&... args) {
-    static_assert(sizeof...(P) == sizeof...(A), "wrong number of arguments for this task function");
     Node node{std::move(key), &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn)), {}};
-    (node.args.push_back(detail::make_argument<std::remove_cvref_t<P>>(std::forward<A>(args))), ...);
+    node.args = detail::make_arguments<R (*)(P...)>(std::forward<A>(args)...);
     add_node(std::move(node));
     return Delayed<detail::StoredResult<R>>{nodes_.back().key};
   }

@@ -22,9 +22,11 @@ struct WorkerLifetime {
 };
 
 /// Serves until the scheduler shuts the cluster down (exit code 0), a signal arrives (0),
-/// the scheduler is lost (1), or, under a nanny, a restart is due (restartWorker or the
-/// lifetime: worker_exit::kRestart). `on_ready` runs once registered. Throws CommError if
-/// the scheduler cannot be reached.
+/// the scheduler is lost for longer than options.death_timeout (1), or, under a nanny, a
+/// restart is due (restartWorker or the lifetime: worker_exit::kRestart). Running tasks are
+/// then asked to stop and get options.close_timeout to return; a task still running after
+/// that is left behind, so the caller must end the process after this returns. `on_ready`
+/// runs once registered. Throws CommError if the scheduler cannot be reached at first.
 int run_worker(const WorkerOptions& options, const std::function<void(const std::string&)>& on_ready,
                const WorkerLifetime& lifetime = {});
 

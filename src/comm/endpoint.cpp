@@ -7,6 +7,7 @@
 
 #include <asio/connect.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -164,6 +165,63 @@ StreamSocket connect_socket(asio::io_context& io, const std::string& address, st
     std::this_thread::sleep_for(delay);  // retry backoff: the peer may still be starting
     delay = std::min(delay * 2, std::chrono::milliseconds(200));
   }
+}
+
+namespace {
+// One attempt in progress: the first of the connect and the timer to finish decides.
+template <class Socket>
+struct ConnectAttempt : std::enable_shared_from_this<ConnectAttempt<Socket>> {
+  ConnectAttempt(asio::io_context& io, std::function<void(asio::error_code, StreamSocket)> done)
+      : socket(io), timer(io), done(std::move(done)) {}
+  Socket socket;
+  asio::steady_timer timer;
+  std::function<void(asio::error_code, StreamSocket)> done;
+  bool finished = false;
+  bool timed_out = false;
+
+  void arm(std::chrono::milliseconds timeout) {
+    timer.expires_after(timeout);
+    timer.async_wait([self = this->shared_from_this()](asio::error_code ec) {
+      if (ec || self->finished) return;
+      self->timed_out = true;
+      asio::error_code ignored;
+      self->socket.close(ignored);  // the connect completes with operation_aborted
+    });
+  }
+  void finish(asio::error_code ec) {
+    if (finished) return;
+    finished = true;
+    timer.cancel();
+    if (timed_out) ec = asio::error::timed_out;
+    if (ec) {
+      asio::error_code ignored;
+      socket.close(ignored);
+      return done(ec, StreamSocket(socket.get_executor()));
+    }
+    done(ec, StreamSocket(std::move(socket)));
+  }
+};
+}  // namespace
+
+void async_connect_socket(asio::io_context& io, const std::string& address, std::chrono::milliseconds timeout,
+                          std::function<void(asio::error_code, StreamSocket)> done) {
+  if (is_unix_address(address)) {
+    auto ep = unix_endpoint(address);
+    auto a = std::make_shared<ConnectAttempt<asio::local::stream_protocol::socket>>(io, std::move(done));
+    a->arm(timeout);
+    a->socket.async_connect(ep, [a](asio::error_code ec) { a->finish(ec); });
+    return;
+  }
+  auto [host, port] = parse_address(address);
+  auto a = std::make_shared<ConnectAttempt<asio::ip::tcp::socket>>(io, std::move(done));
+  auto resolver = std::make_shared<asio::ip::tcp::resolver>(io);
+  a->arm(timeout);
+  resolver->async_resolve(host, std::to_string(port),
+                          [a, resolver](asio::error_code ec, asio::ip::tcp::resolver::results_type endpoints) {
+                            if (ec || a->finished || a->timed_out) return a->finish(ec ? ec : asio::error::operation_aborted);
+                            asio::async_connect(a->socket, endpoints,
+                                                [a](asio::error_code ec2, const asio::ip::tcp::endpoint&) { a->finish(ec2); });
+                          });
 }
 
 std::string describe_peer(const StreamSocket& socket) {

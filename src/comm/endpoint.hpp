@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -42,6 +43,12 @@ void listen_on_unix(asio::local::stream_protocol::acceptor& acceptor, const std:
 /// Connects to `address` (tcp:// or unix://), retrying refused connections until `timeout`.
 /// Throws CommError naming the address if it cannot connect.
 StreamSocket connect_socket(asio::io_context& io, const std::string& address, std::chrono::milliseconds timeout);
+
+/// One connection attempt to `address` without blocking the io thread: `done` gets the
+/// socket, or an error (asio::error::timed_out after `timeout`). Runs `done` on `io`.
+/// Throws std::invalid_argument at once for a malformed address.
+void async_connect_socket(asio::io_context& io, const std::string& address, std::chrono::milliseconds timeout,
+                          std::function<void(asio::error_code, StreamSocket)> done);
 
 /// The peer of a connected socket as text ("127.0.0.1:5000", "unix:@name").
 std::string describe_peer(const StreamSocket& socket);

@@ -45,9 +45,21 @@ void ThreadPool::run() {
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      ++running_;
     }
     job();
+    bool idle = false;
+    {
+      std::lock_guard lock(mutex_);
+      idle = --running_ == 0 && jobs_.empty();
+    }
+    if (idle) idle_cv_.notify_all();
   }
+}
+
+bool ThreadPool::wait_idle_until(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(mutex_);
+  return idle_cv_.wait_until(lock, deadline, [this] { return running_ == 0 && jobs_.empty(); });
 }
 
 }  // namespace distrib::detail

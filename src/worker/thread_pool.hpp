@@ -1,6 +1,7 @@
 #pragma once
 // A fixed pool of threads that run tasks in FIFO order. The worker's state machine
 // already orders tasks by priority and never hands out more than `nthreads` at once.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -20,14 +21,18 @@ class ThreadPool {
 
   void submit(std::function<void()> job);
   unsigned size() const { return static_cast<unsigned>(threads_.size()); }
+  /// Waits until no job is queued or running, or `deadline`; true if idle.
+  bool wait_idle_until(std::chrono::steady_clock::time_point deadline);
 
  private:
   void run();
   std::mutex mutex_;
   std::condition_variable cv_;
+  std::condition_variable idle_cv_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
   unsigned sleeping_ = 0;  // threads blocked in cv_.wait
+  unsigned running_ = 0;   // jobs taken and not finished
   std::vector<std::thread> threads_;
 };
 

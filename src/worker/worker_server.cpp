@@ -2,41 +2,21 @@
 
 #include <sys/resource.h>
 
-#include <cxxabi.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <fstream>
 #include <optional>
-#include <thread>
-#include <typeinfo>
 
 #include "comm/message.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
 #include "distrib/task.hpp"
+#include "worker/worker_wire.hpp"
 
 namespace distrib::detail {
 
 namespace {
-std::string demangle(const char* name) {
-  int status = 0;
-  char* s = abi::__cxa_demangle(name, nullptr, nullptr, &status);
-  std::string out = status == 0 && s ? s : name;
-  std::free(s);
-  return out;
-}
-
-wrk::WhoHas read_who_has(capnp::List<proto::KeyLocation>::Reader list) {
-  wrk::WhoHas out;
-  out.reserve(list.size());
-  for (auto loc : list) {
-    std::vector<std::string> workers;
-    for (auto w : loc.getWorkers()) workers.emplace_back(w);
-    out.emplace_back(loc.getKey(), std::move(workers));
-  }
-  return out;
-}
+double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.count()) / 1000.0; }
 }  // namespace
 
 std::uint64_t current_rss_bytes() {
@@ -55,6 +35,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       options_(std::move(options)),
       acceptor_(io),
       heartbeat_timer_(io),
+      reconnect_timer_(io),
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources),
       fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
   auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
@@ -71,41 +52,116 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
   if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();
-  scheduler_ = std::make_shared<Connection>(std::move(socket), options_.limits);
-  pool_ = std::make_unique<ThreadPool>(options_.nthreads);
+  first_socket_.emplace(std::move(socket));
+  executor_ = std::make_unique<TaskExecutor>(
+      options_.nthreads, [this](wrk::Event result, std::optional<wrk::Execute>& next) {
+        std::vector<std::function<void()>> io_work;
+        {
+          std::lock_guard lock(state_mutex_);
+          apply_locked(std::move(result), &next, io_work);
+        }
+        post_io_work(std::move(io_work));
+      });
 }
 
 WorkerServer::~WorkerServer() {
   {
     std::lock_guard lock(state_mutex_);
-    stopped_ = true;  // task threads still running start nothing more
+    if (!stopped_) state_.handle(wrk::ForgetAll{});  // asks running tasks to stop; queued ones never start
+    stopped_ = true;                                 // task threads still running start nothing more
   }
-  pool_.reset();  // joins running tasks before the state they report to goes away
+  executor_.reset();  // joins running tasks before the state they report to goes away
 }
 
 void WorkerServer::start() {
-  scheduler_->start([this](InMessage&& m) { on_scheduler_message(std::move(m)); },
-                    [this](const std::string& reason) { stop("lost the scheduler: " + reason); });
-  scheduler_->send(make_handshake(proto::Role::WORKER, options_.name));
-  MessageBuilder mb;
-  auto reg = mb.root().initRegisterWorker();
-  reg.setName(options_.name);
-  reg.setAddress(address_);
-  reg.setNthreads(options_.nthreads);
-  reg.setMemoryLimit(options_.memory_limit);
-  reg.setNanny(options_.nanny);
-  reg.setRestarts(options_.restarts);
-  auto names = TaskRegistry::instance().names();
-  auto fns = reg.initFunctions(static_cast<unsigned>(names.size()));
-  for (unsigned i = 0; i < names.size(); ++i) fns.set(i, names[i]);
-  auto res = reg.initResources(static_cast<unsigned>(options_.resources.size()));
-  for (unsigned i = 0; i < options_.resources.size(); ++i) {
-    res[i].setName(options_.resources[i].first);
-    res[i].setAmount(options_.resources[i].second);
-  }
-  scheduler_->send(mb.finish());
+  connect_scheduler(std::move(*first_socket_));
+  first_socket_.reset();
   accept();
+}
+
+void WorkerServer::connect_scheduler(StreamSocket socket) {
+  auto conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+  scheduler_ = conn;
+  scheduler_handshaken_ = false;
+  std::weak_ptr<Connection> weak = conn;
+  // Messages and the close of a connection that is no longer the current one are ignored.
+  conn->start(
+      [this, weak](InMessage&& m) {
+        if (auto c = weak.lock(); c && c == scheduler_) on_scheduler_message(std::move(m));
+      },
+      [this, weak](const std::string& reason) {
+        if (auto c = weak.lock(); c && c == scheduler_) lose_scheduler(reason, /*removed=*/false);
+      });
+  conn->send(make_handshake(proto::Role::WORKER, options_.name));
+  std::vector<wrk::HeldKey> held;
+  {
+    std::lock_guard lock(state_mutex_);
+    held = state_.held_keys();
+  }
+  wire::Registration reg{options_.name, address_, options_.nthreads, options_.memory_limit,
+                         TaskRegistry::instance().names(), options_.resources, std::move(held), options_.nanny,
+                         options_.restarts};
+  auto n_held = reg.held.size();
+  conn->send(wire::make_register_worker(reg));
+  if (ever_registered_) log().info("worker '{}' registering again with {} held keys", options_.name, n_held);
+  heartbeat_timer_.cancel();
   send_heartbeat();
+}
+
+void WorkerServer::lose_scheduler(const std::string& reason, bool removed) {
+  if (stopped_) return;
+  {
+    std::lock_guard lock(state_mutex_);
+    // The scheduler reschedules what this life had not finished: its work and its queued
+    // reports go; running tasks are asked to stop.
+    state_.handle(removed ? wrk::Event(wrk::ForgetAll{}) : wrk::Event(wrk::SchedulerLost{}));
+    finished_.clear();
+    erred_.clear();
+    ++life_;
+  }
+  heartbeat_timer_.cancel();
+  if (auto old = std::exchange(scheduler_, nullptr)) old->close(reason);
+  if (options_.death_timeout.count() <= 0) return stop("lost the scheduler: " + reason);
+  if (!reconnecting_) {  // a new loss while reconnecting keeps the first deadline
+    reconnecting_ = true;
+    reconnect_deadline_ = std::chrono::steady_clock::now() + options_.death_timeout;
+    reconnect_delay_ = kReconnectFirstDelay;
+  }
+  if (removed) {
+    log().warn("worker '{}' was removed by the scheduler ({}): registering again as a new worker", options_.name, reason);
+    return try_reconnect();  // the scheduler is there: at once
+  }
+  log().warn("worker '{}' lost the scheduler ({}): reconnecting for up to {} s", options_.name, reason,
+             seconds(options_.death_timeout));
+  reconnect_timer_.expires_after(reconnect_delay_);
+  reconnect_timer_.async_wait([this](asio::error_code ec) {
+    if (!ec) try_reconnect();
+  });
+}
+
+void WorkerServer::try_reconnect() {
+  if (stopped_) return;
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(reconnect_deadline_ - std::chrono::steady_clock::now());
+  auto attempt_timeout = std::clamp(left, std::chrono::milliseconds(100), std::max(options_.connect_timeout, std::chrono::milliseconds(100)));
+  async_connect_socket(io_, options_.scheduler_address, attempt_timeout,
+                       [this, alive = std::weak_ptr<bool>(alive_)](asio::error_code ec, StreamSocket socket) {
+                         if (alive.expired() || stopped_) return;
+                         if (!ec) {
+                           log().info("worker '{}' reached the scheduler again", options_.name);
+                           return connect_scheduler(std::move(socket));
+                         }
+                         auto now = std::chrono::steady_clock::now();
+                         if (now >= reconnect_deadline_)
+                           return stop("the scheduler did not come back within the death timeout (" +
+                                       std::to_string(seconds(options_.death_timeout)) + " s): " + ec.message());
+                         log().debug("scheduler still unreachable: {}", ec.message());
+                         auto wait = std::min<std::chrono::steady_clock::duration>(reconnect_delay_, reconnect_deadline_ - now);
+                         reconnect_delay_ = std::min(reconnect_delay_ * 2, kReconnectMaxDelay);
+                         reconnect_timer_.expires_after(wait);
+                         reconnect_timer_.async_wait([this](asio::error_code e) {
+                           if (!e) try_reconnect();
+                         });
+                       });
 }
 
 void WorkerServer::stop(const std::string& reason) {
@@ -113,12 +169,18 @@ void WorkerServer::stop(const std::string& reason) {
     std::lock_guard lock(state_mutex_);  // task threads read it
     if (stopped_) return;
     stopped_ = true;
+    state_.handle(wrk::ForgetAll{});  // running tasks are asked to stop, queued ones never start
   }
   log().info("worker '{}' stopping: {}", options_.name, reason);
   asio::error_code ec;
   acceptor_.close(ec);
   heartbeat_timer_.cancel();
-  scheduler_->close(reason);
+  reconnect_timer_.cancel();
+  // A polite goodbye: the scheduler tells a worker that leaves from one that died.
+  if (auto conn = std::exchange(scheduler_, nullptr)) {
+    conn->send(make_close());
+    conn->close_after_flush(reason);
+  }
   auto peers = std::move(peers_);
   for (auto& p : peers) p->close("worker stopping");
   fetcher_.close_all();
@@ -128,6 +190,8 @@ void WorkerServer::stop(const std::string& reason) {
     cb(reason);
   }
 }
+
+bool WorkerServer::wait_for_tasks(std::chrono::milliseconds timeout) { return executor_->wait_idle(timeout); }
 
 void WorkerServer::on_scheduler_message(InMessage&& m) {
   MessageReader mr(m);
@@ -141,41 +205,27 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
     scheduler_handshaken_ = true;
     return;
   }
-  switch (root.which()) {
-    case proto::Message::WORKER_REGISTERED: {
-      auto r = root.getWorkerRegistered();
-      if (!r.getOk()) return stop("the scheduler rejected this worker: " + std::string(r.getReason()));
-      if (on_registered) on_registered();
+  auto msg = wire::read_scheduler_message(mr);
+  if (auto* work = std::get_if<wire::StateEvents>(&msg)) {
+    for (auto& e : work->events) handle(std::move(e));
+  } else if (auto* r = std::get_if<wire::Registered>(&msg)) {
+    if (!r->ok) return stop("the scheduler rejected this worker: " + r->reason);
+    reconnecting_ = false;
+    if (ever_registered_) {
+      log().info("worker '{}' registered again with {}", options_.name, options_.scheduler_address);
       return;
     }
-    case proto::Message::COMPUTE_TASKS:
-      for (auto ct : root.getComputeTasks())
-        handle(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas())});
-      return;
-    case proto::Message::FREE_KEYS: {
-      wrk::FreeKeys ev;
-      for (auto k : root.getFreeKeys()) ev.keys.emplace_back(k);
-      handle(std::move(ev));
-      return;
-    }
-    case proto::Message::KEY_LOCATIONS: {
-      wrk::KeyLocations ev{root.getKeyLocations().getKey(), {}};
-      for (auto w : root.getKeyLocations().getWorkers()) ev.addresses.emplace_back(w);
-      return handle(std::move(ev));
-    }
-    case proto::Message::STEAL_REQUEST:
-      return handle(wrk::StealRequest{root.getStealRequest()});
-    case proto::Message::SHUTDOWN:
-      return stop("the scheduler asked to shut down");
-    case proto::Message::RESTART_WORKER:
-      if (options_.nanny) return stop(kRestartRequested);  // its nanny starts a fresh process
-      log().warn("worker '{}': the scheduler asked for a restart, but no nanny supervises it; going on", options_.name);
-      return;
-    case proto::Message::ERROR:
-      return stop("the scheduler reported: " + std::string(root.getError().getReason()));
-    default:
-      throw std::runtime_error("unexpected message from the scheduler (kind " +
-                               std::to_string(static_cast<int>(root.which())) + ")");
+    ever_registered_ = true;
+    if (on_registered) on_registered();
+  } else if (auto* rr = std::get_if<wire::Reregister>(&msg)) {
+    lose_scheduler("removed: " + rr->reason, /*removed=*/true);
+  } else if (std::holds_alternative<wire::Shutdown>(msg)) {
+    stop("the scheduler asked to shut down");
+  } else if (auto* err = std::get_if<wire::SchedulerError>(&msg)) {
+    stop("the scheduler reported: " + err->reason);
+  } else if (std::holds_alternative<wire::RestartRequested>(msg)) {
+    if (options_.nanny) return stop(kRestartRequested);  // its nanny starts a fresh process
+    log().warn("worker '{}': the scheduler asked for a restart, but no nanny supervises it; going on", options_.name);
   }
 }
 
@@ -201,13 +251,16 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
   if (stopped_) return;
   std::vector<wrk::Instruction> out;
   state_.handle(std::move(e), out);
-  auto send_on_io = [&](MessageBuilder& mb) {
-    io_work.push_back([this, msg = std::make_shared<OutMessage>(mb.finish())] { scheduler_->send(std::move(*msg)); });
+  // A message for the scheduler of this life; dropped if that connection is gone by then.
+  auto send_on_io = [&](OutMessage m) {
+    io_work.push_back([this, life = life_, msg = std::make_shared<OutMessage>(std::move(m))] {
+      if (life == life_ && scheduler_) scheduler_->send(std::move(*msg));
+    });
   };
   for (auto& ins : out) {
     if (auto* ex = std::get_if<wrk::Execute>(&ins)) {
       if (next && !*next) *next = std::move(*ex);  // this task thread runs it next
-      else execute(std::move(*ex));
+      else executor_->submit(std::move(*ex));
     } else if (auto* g = std::get_if<wrk::GatherDep>(&ins)) {
       io_work.push_back([this, worker = std::move(g->worker), keys = std::move(g->keys)]() mutable {
         auto requested = keys;
@@ -223,17 +276,11 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
     } else if (auto* er = std::get_if<wrk::SendTaskErred>(&ins)) {
       erred_.push_back(std::move(*er));
     } else if (auto* md = std::get_if<wrk::SendMissingData>(&ins)) {
-      MessageBuilder mb;
-      auto m = mb.root().initMissingData();
-      m.setKey(md->key);
-      m.setWorker(md->worker);
-      send_on_io(mb);
+      send_on_io(wire::make_missing_data(*md));
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
-      MessageBuilder mb;
-      auto r = mb.root().initStealResponse();
-      r.setKey(st->key);
-      r.setReleased(st->released);
-      send_on_io(mb);
+      send_on_io(wire::make_steal_response(*st));
+    } else if (auto* halt = std::get_if<wrk::StopExecution>(&ins)) {
+      log().debug("asked running task '{}' to stop: its result is not wanted", halt->key);
     }
   }
   // Reports leave together from the io thread, in one message per kind, once it gets to them:
@@ -252,80 +299,12 @@ void WorkerServer::flush_reports() {
   {
     std::lock_guard lock(state_mutex_);
     flush_scheduled_ = false;
-    if (stopped_) return;
+    if (stopped_ || !scheduler_) return;
     finished.swap(finished_);
     erred.swap(erred_);
   }
-  if (!finished.empty()) {
-    MessageBuilder mb;
-    auto list = mb.root().initTasksFinished(static_cast<unsigned>(finished.size()));
-    for (unsigned i = 0; i < finished.size(); ++i) {
-      list[i].setKey(finished[i].key);
-      list[i].setType(finished[i].type);
-      list[i].setNbytes(finished[i].nbytes);
-      list[i].setDuration(finished[i].duration);
-      if (finished[i].value) mb.set_value(list[i].initValue(), *finished[i].value);
-    }
-    scheduler_->send(mb.finish());
-  }
-  if (!erred.empty()) {
-    MessageBuilder mb;
-    auto list = mb.root().initTaskErred(static_cast<unsigned>(erred.size()));
-    for (unsigned i = 0; i < erred.size(); ++i) {
-      list[i].setKey(erred[i].key);
-      list[i].setExceptionType(erred[i].exception_type);
-      list[i].setMessage(erred[i].message);
-    }
-    scheduler_->send(mb.finish());
-  }
-}
-
-namespace {
-// Runs one task: its result or its exception as the event for the state.
-wrk::Event invoke_task(const TaskFunction* fn, const std::string& key, std::vector<Value>& args) {
-  try {
-    auto start = std::chrono::steady_clock::now();
-    auto value = fn->invoke(args);
-    return wrk::ExecuteSuccess{key, std::move(value),
-                               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
-  } catch (const std::exception& e) {
-    return wrk::ExecuteFailure{key, demangle(typeid(e).name()), e.what()};
-  } catch (...) {
-    return wrk::ExecuteFailure{key, "unknown", "a non-standard exception was thrown"};
-  }
-}
-}  // namespace
-
-void WorkerServer::run_tasks(wrk::Execute ex) {
-  std::optional<wrk::Execute> next = std::move(ex);
-  while (next) {
-    wrk::Execute current = std::move(*next);
-    next.reset();
-    const TaskFunction* fn = TaskRegistry::instance().find(current.spec->function);
-    wrk::Event result = fn ? invoke_task(fn, current.spec->key, current.args)
-                           : wrk::Event(wrk::ExecuteFailure{current.spec->key, "distrib::NoWorkerCanRun",
-                                                            "task function '" + current.spec->function +
-                                                                "' is not registered in this worker"});
-    current.args.clear();  // inputs are released before the next task starts
-    std::vector<std::function<void()>> io_work;
-    {
-      std::lock_guard lock(state_mutex_);
-      apply_locked(std::move(result), &next, io_work);
-    }
-    post_io_work(std::move(io_work));
-  }
-}
-
-void WorkerServer::execute(wrk::Execute ex) {
-  auto alive = std::weak_ptr<bool>(alive_);
-  pool_->submit([this, alive, ex = std::move(ex)]() mutable {
-    if (alive.expired()) return;
-    {
-      std::lock_guard lock(state_mutex_);
-      if (stopped_) return;  // stopped or being destroyed: do not start user code
-    }
-    run_tasks(std::move(ex));
-  });
+  if (!finished.empty()) scheduler_->send(wire::make_tasks_finished(finished));
+  if (!erred.empty()) scheduler_->send(wire::make_task_erred(erred));
 }
 
 std::size_t WorkerServer::n_stored() const {
@@ -338,128 +317,8 @@ std::uint64_t WorkerServer::stored_bytes() const {
   return state_.stored_bytes();
 }
 
-void WorkerServer::accept() {
-  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
-    if (ec) {
-      if (!stopped_ && ec != asio::error::operation_aborted) accept();
-      return;
-    }
-    auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits);
-    auto handshaken = std::make_shared<bool>(false);
-    peers_.push_back(conn);
-    std::weak_ptr<Connection> weak = conn;
-    conn->start([this, weak, handshaken](InMessage&& m) {
-                  if (auto c = weak.lock()) on_peer_message(c, *handshaken, std::move(m));
-                },
-                [this, weak](const std::string& reason) {
-                  if (is_bad_input_reason(reason)) log().warn("closed peer connection: {}", reason);
-                  auto c = weak.lock();
-                  std::erase(peers_, c);
-                });
-    conn->send(make_handshake(proto::Role::WORKER, options_.name));
-    accept();
-  });
-}
-
-void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m) {
-  MessageReader mr(m);
-  auto root = mr.root();
-  if (!handshaken) {
-    auto why = check_handshake(root, proto::Role::PEER, proto::Role::CLIENT);
-    if (!why.empty()) {
-      log().warn("rejected {}: {}", conn->peer(), why);
-      conn->send(make_error(why));
-      conn->close_after_flush("rejected: " + why);
-      return;
-    }
-    handshaken = true;
-    return;
-  }
-  if (root.isClose()) return conn->close("peer closed the connection");
-  if (root.isPutData()) {  // scatter: a client places values here
-    auto put = root.getPutData();
-    wrk::StoreData ev;
-    for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
-    handle(std::move(ev));
-    MessageBuilder mb;
-    mb.root().setPutDataDone(put.getId());
-    conn->send(mb.finish());
-    return;
-  }
-  if (root.isRunFunction()) {
-    auto run = root.getRunFunction();
-    return run_function(conn, run.getId(), read_task_spec(mr, run.getSpec()));
-  }
-  if (!root.isGetData()) throw std::runtime_error("unexpected message on the data port");
-  auto req = root.getGetData();
-  MessageBuilder mb;
-  auto reply = mb.root().initDataReply();
-  reply.setId(req.getId());
-  std::vector<std::pair<std::string, Value>> found;
-  std::vector<std::string> missing;
-  {
-    std::lock_guard lock(state_mutex_);
-    for (auto k : req.getKeys()) {
-      std::string key = k;
-      if (auto v = state_.get_data(key)) found.emplace_back(std::move(key), std::move(*v));
-      else missing.push_back(std::move(key));
-    }
-  }
-  auto values = reply.initValues(static_cast<unsigned>(found.size()));
-  for (unsigned i = 0; i < found.size(); ++i) {
-    values[i].setKey(found[i].first);
-    mb.set_value(values[i].initValue(), found[i].second);
-  }
-  auto miss = reply.initMissing(static_cast<unsigned>(missing.size()));
-  for (unsigned i = 0; i < missing.size(); ++i) miss.set(i, missing[i]);
-  conn->send(mb.finish());
-}
-
-// Client::run: calls a function on this worker now, outside the scheduler, on a thread of
-// its own so that it neither waits for nor blocks the task threads.
-void WorkerServer::run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec) {
-  std::weak_ptr<Connection> weak = conn;
-  auto alive = std::weak_ptr<bool>(alive_);
-  auto reply = [this, weak, alive, id](std::optional<Value> value, std::string type, std::string message) {
-    asio::post(io_, [weak, alive, id, value = std::move(value), type = std::move(type), message = std::move(message)] {
-      auto c = weak.lock();
-      if (!c || alive.expired()) return;
-      MessageBuilder mb;
-      auto r = mb.root().initRunResult();
-      r.setId(id);
-      if (value) {
-        mb.set_value(r.initValue(), *value);
-      } else {
-        auto e = r.initError();
-        e.setExceptionType(type);
-        e.setMessage(message);
-      }
-      c->send(mb.finish());
-    });
-  };
-  const TaskFunction* fn = TaskRegistry::instance().find(spec.function);
-  if (!fn) return reply(std::nullopt, "distrib::NoWorkerCanRun", "'" + spec.function + "' is not registered here");
-  std::vector<Value> args;
-  for (const auto& a : spec.args) {
-    if (!a.is_key() && !a.is_key_list()) {
-      args.push_back(a.value());
-      continue;
-    }
-    return reply(std::nullopt, "std::invalid_argument", "Client::run takes plain values, not futures");
-  }
-  std::thread([fn, args = std::move(args), reply]() mutable {
-    try {
-      reply(fn->invoke(args), {}, {});
-    } catch (const std::exception& e) {
-      reply(std::nullopt, demangle(typeid(e).name()), e.what());
-    } catch (...) {
-      reply(std::nullopt, "unknown", "a non-standard exception was thrown");
-    }
-  }).detach();
-}
-
 void WorkerServer::send_heartbeat() {
-  if (stopped_) return;
+  if (stopped_ || !scheduler_) return;
   trim_pooled_buffers();  // large buffers idle for a while go back to the system
   MessageBuilder mb;
   auto hb = mb.root().initHeartbeat();
@@ -471,8 +330,8 @@ void WorkerServer::send_heartbeat() {
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
-  auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
-  hb.setCpuSeconds(seconds(usage.ru_utime) + seconds(usage.ru_stime));
+  auto secs = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) * 1e-6; };
+  hb.setCpuSeconds(secs(usage.ru_utime) + secs(usage.ru_stime));
   hb.setBytesIn(process_bytes_read().load(std::memory_order_relaxed));
   hb.setBytesOut(process_bytes_written().load(std::memory_order_relaxed));
   scheduler_->send(mb.finish());

@@ -1,13 +1,21 @@
 #pragma once
-// WorkerServer: a worker's I/O. Keeps the connection to the scheduler, serves its data to
-// peers and clients on its own port, fetches inputs from peers, and runs tasks on a thread
-// pool. A task thread applies its result to the WorkerState itself (under a mutex) and
-// goes on with the next ready task; reports to the scheduler leave from the io thread.
+// WorkerServer: a worker's I/O. Keeps the connection to the scheduler (and makes a new one
+// when it goes away), serves its data to peers and clients on its own port, fetches inputs
+// from peers, and runs tasks on a TaskExecutor. Messages are converted by worker_wire. A task thread applies its result to the
+// WorkerState itself (under a mutex) and goes on with the next ready task; reports to the
+// scheduler leave from the io thread.
+//
+// Lives: each connection to a scheduler is one life. When the connection drops, the worker
+// drops the work of that life (the scheduler reschedules it), asks its running tasks to
+// stop, and tries to connect again with backoff for `death_timeout`; it registers again with
+// the results it still holds. A scheduler that removed it (reregister) gets it back as a new
+// worker, holding nothing. Nothing of an old life is reported in a new one.
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -17,7 +25,7 @@
 
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
-#include "worker/thread_pool.hpp"
+#include "worker/task_executor.hpp"
 #include "worker/worker_state.hpp"
 
 namespace distrib::detail {
@@ -35,37 +43,56 @@ struct WorkerOptions {
   std::chrono::milliseconds heartbeat_interval{1'000};
   bool nanny = false;         // a nanny supervises this process: restartWorker ends it for a restart
   std::uint32_t restarts = 0;  // times the nanny restarted it so far (sent in registerWorker)
+  /// How long to keep trying to reach a scheduler that went away before giving up (0: at
+  /// once). As Dask's --death-timeout.
+  std::chrono::milliseconds death_timeout{60'000};
+  /// When the worker stops, how long running tasks get to return after being asked to stop.
+  std::chrono::milliseconds close_timeout{5'000};
 };
 
 /// The reason WorkerServer::stop gets when the scheduler asks a nannied worker to restart.
 inline constexpr const char* kRestartRequested = "the scheduler asked for a restart";
+
+/// Waits between attempts to reach a lost scheduler: 0.1 s, doubling up to 2 s.
+inline constexpr std::chrono::milliseconds kReconnectFirstDelay{100};
+inline constexpr std::chrono::milliseconds kReconnectMaxDelay{2'000};
 
 class WorkerServer {
  public:
   /// Binds the peer port and connects to the scheduler (blocking, up to connect_timeout).
   /// Throws CommError if either fails.
   WorkerServer(asio::io_context& io, WorkerOptions options);
+  /// Asks running tasks to stop and waits for them.
   ~WorkerServer();
 
   /// Registers with the scheduler and starts serving. Call on the io thread.
   void start();
-  /// Closes every connection; running tasks finish but their results are dropped.
+  /// Closes every connection and asks running tasks to stop; their results are dropped.
   void stop(const std::string& reason);
+  /// After stop: waits up to `timeout` for running tasks to return; true if none runs.
+  bool wait_for_tasks(std::chrono::milliseconds timeout);
   const std::string& address() const { return address_; }
   const std::string& name() const { return options_.name; }
   /// Keys and bytes held (thread-safe: task threads update the state too).
   std::size_t n_stored() const;
   std::uint64_t stored_bytes() const;
 
-  /// Called once registered with the scheduler.
+  /// Called once, when first registered with the scheduler.
   std::function<void()> on_registered;
-  /// Called once, when the worker stops: scheduler shutdown, lost connection or rejection.
+  /// Called once, when the worker stops: scheduler shutdown, a scheduler that did not come
+  /// back within death_timeout, or rejection.
   std::function<void(const std::string& reason)> on_stopped;
 
  private:
-  void accept();
+  // ---- the scheduler (worker_server.cpp) ----
+  void connect_scheduler(StreamSocket socket);
   void on_scheduler_message(InMessage&& m);
-  void on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m);
+  /// The connection is gone (`removed`: the scheduler removed this worker): a new life.
+  void lose_scheduler(const std::string& reason, bool removed);
+  void try_reconnect();
+  void send_heartbeat();
+  void flush_reports();
+  // ---- the state ----
   /// Applies an event on the io thread.
   void handle(wrk::Event e);
   /// Applies an event with state_mutex_ held, from the io thread (`next` null) or from a
@@ -74,30 +101,36 @@ class WorkerServer {
   /// once the mutex is released.
   void apply_locked(wrk::Event e, std::optional<wrk::Execute>* next, std::vector<std::function<void()>>& io_work);
   void post_io_work(std::vector<std::function<void()>> io_work);
-  /// Runs `ex` on this task thread, then every task the state hands back to it.
-  void run_tasks(wrk::Execute ex);
-  void execute(wrk::Execute ex);
+  // ---- the data port (worker_data_port.cpp) ----
+  void accept();
+  void on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m);
   void run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec);
-  void send_heartbeat();
-  void flush_reports();
 
   asio::io_context& io_;
   WorkerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   asio::steady_timer heartbeat_timer_;
+  asio::steady_timer reconnect_timer_;
   std::string address_;
-  ConnectionPtr scheduler_;
+  std::optional<StreamSocket> first_socket_;  // connected by the constructor, used by start()
+  ConnectionPtr scheduler_;                   // null while reconnecting
   bool scheduler_handshaken_ = false;
+  bool ever_registered_ = false;
+  // Reconnecting: until when, and the next wait between attempts.
+  std::chrono::steady_clock::time_point reconnect_deadline_;
+  std::chrono::milliseconds reconnect_delay_{kReconnectFirstDelay};
+  bool reconnecting_ = false;
   // The state and the reports are shared by the io thread and the task threads: a task
   // thread applies its own result and takes the next ready task itself, so short tasks
   // run back to back without two thread hand-offs each.
   mutable std::mutex state_mutex_;
   wrk::WorkerState state_;
+  std::uint64_t life_ = 0;  // one per scheduler connection; work queued in an older one is dropped
   std::vector<wrk::SendTaskFinished> finished_;  // reports not yet sent
   std::vector<wrk::SendTaskErred> erred_;
   bool flush_scheduled_ = false;
   DataFetcher fetcher_;
-  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<TaskExecutor> executor_;
   std::vector<ConnectionPtr> peers_;
   bool stopped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards results posted after destruction

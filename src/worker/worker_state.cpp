@@ -37,6 +37,10 @@ struct TaskState {
   std::size_t waiting_on = 0;
   std::vector<std::string> who_has;  // peers to fetch from
   std::uint64_t sequence = 0;        // submission order, breaks priority ties
+  std::uint64_t run_id = 0;          // the scheduler's runId of the latest assignment
+  bool stop_requested = false;       // its running thread was asked to stop: the result is void
+  WhoHas inputs_who_has;             // where its inputs are, kept only for a rerun after a stop
+  std::stop_source stop;             // of its current run
 };
 
 // An entry of the ready queue. Tasks are named by key, not pointer: a task may be
@@ -82,69 +86,137 @@ struct WorkerState::Impl {
     if (ts) {
       ts->spec = e.spec;
       ts->assigned = true;
+      ts->run_id = e.run_id;  // a new assignment of a key still here: reports carry the new id
       if (ts->status == TaskStatus::memory) {
         report_finished(ts);
-      } else if (ts->status == TaskStatus::cancelled) {
-        ts->status = TaskStatus::executing;  // wanted again while still running: keep the result
+      } else if (ts->status == TaskStatus::cancelled || ts->status == TaskStatus::executing) {
+        ts->status = TaskStatus::executing;  // wanted again while still running
+        // A run asked to stop gives no result: it runs anew when it ends, with these inputs.
+        if (ts->stop_requested) ts->inputs_who_has = std::move(e.who_has);
       }
       return;  // waiting, ready, executing, fetch or flight: already on its way
     }
     ts = create(key);
     ts->spec = e.spec;
     ts->assigned = true;
-    for (const auto& dep_key : e.spec->dependencies()) {
-      auto* dep = find(dep_key);
-      if (!dep) {
-        auto loc = std::find_if(e.who_has.begin(), e.who_has.end(), [&](auto& p) { return p.first == dep_key; });
-        if (loc == e.who_has.end() || loc->second.empty()) {
-          fail_unlinked(ts, "dependency '" + dep_key + "' is not held by any worker");
-          return;
-        }
-        dep = create(dep_key);
-        dep->status = TaskStatus::fetch;
-        dep->who_has = loc->second;
-        to_fetch.push_back(dep);
-      }
-      if (dep->status != TaskStatus::memory) {
-        // Remember where else it lives, in case the local copy never materialises.
-        auto loc = std::find_if(e.who_has.begin(), e.who_has.end(), [&](auto& p) { return p.first == dep_key; });
-        if (loc != e.who_has.end())
-          for (const auto& w : loc->second)
-            if (std::find(dep->who_has.begin(), dep->who_has.end(), w) == dep->who_has.end()) dep->who_has.push_back(w);
-      }
-      ts->dependencies.push_back(dep);
-      dep->dependents.push_back(ts);
-      if (dep->status != TaskStatus::memory) ++ts->waiting_on;
+    ts->run_id = e.run_id;
+    if (auto missing = link_inputs(ts, e.who_has)) {
+      fail_unlinked(ts, "dependency '" + *missing + "' is not held by any worker");
+      return;
     }
     if (ts->waiting_on == 0) make_ready(ts);
     ensure_communicating();
     ensure_computing();
   }
 
+  /// Links `ts` to each of its inputs, creating fetches for those held elsewhere. Returns
+  /// the key of an input nobody holds (the links made so far stay, for the caller to undo).
+  std::optional<std::string> link_inputs(TaskState* ts, const WhoHas& who_has) {
+    for (const auto& dep_key : ts->spec->dependencies()) {
+      auto loc = std::find_if(who_has.begin(), who_has.end(), [&](auto& p) { return p.first == dep_key; });
+      auto* dep = find(dep_key);
+      if (!dep) {
+        if (loc == who_has.end() || loc->second.empty()) return dep_key;
+        dep = create(dep_key);
+        dep->status = TaskStatus::fetch;
+        dep->who_has = loc->second;
+        to_fetch.push_back(dep);
+      }
+      if (dep->status != TaskStatus::memory && loc != who_has.end()) {
+        // Remember where else it lives, in case the local copy never materialises.
+        for (const auto& w : loc->second)
+          if (std::find(dep->who_has.begin(), dep->who_has.end(), w) == dep->who_has.end()) dep->who_has.push_back(w);
+      }
+      ts->dependencies.push_back(dep);
+      dep->dependents.push_back(ts);
+      if (dep->status != TaskStatus::memory) ++ts->waiting_on;
+    }
+    return std::nullopt;
+  }
+
+  static bool running(const TaskState* ts) {
+    return ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled;
+  }
+
   void on(ExecuteSuccess& e) {
     auto* ts = find(e.key);
-    if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
+    if (!ts || !running(ts)) return;
     --executing;
     give_back_resources(ts);
-    if (ts->status == TaskStatus::cancelled && ts->dependents.empty()) {
+    if (ts->stop_requested) {
+      stopped_run_ended(ts);
+    } else if (ts->status == TaskStatus::cancelled && ts->dependents.empty()) {
       done_with_inputs(ts);
       forget(ts);  // freed while running and needed by nobody here: the result is dropped
-    } else if (ts->status == TaskStatus::cancelled) {
-      store(ts, std::move(e.value));  // freed, but a local task waits for it as an input
-      done_with_inputs(ts);
     } else {
+      // Assigned here, or freed but a local task waits for it as an input.
       store(ts, std::move(e.value));
-      report_finished(ts, e.duration);
+      if (ts->assigned) report_finished(ts, e.duration);
       done_with_inputs(ts);
     }
     ensure_computing();
   }
 
+  /// A run that was asked to stop ended: what it returned or raised may be partial, so it is
+  /// discarded. A task wanted again by then (assigned anew, or the input of a local task)
+  /// is fetched from a peer that has it, or runs again here.
+  void stopped_run_ended(TaskState* ts) {
+    ts->stop_requested = false;
+    if (!ts->assigned && ts->dependents.empty()) {
+      done_with_inputs(ts);
+      forget(ts);
+      return;
+    }
+    if (!ts->assigned && !ts->who_has.empty()) {
+      done_with_inputs(ts);
+      ts->status = TaskStatus::fetch;
+      to_fetch.push_back(ts);
+      ensure_communicating();
+      return;
+    }
+    // Inputs are linked again from the latest assignment's who_has: a lost scheduler may
+    // have dropped them since the first run.
+    std::vector<std::string> old_inputs;
+    for (auto* d : ts->dependencies) {
+      old_inputs.push_back(d->key);
+      std::erase(d->dependents, ts);
+    }
+    ts->dependencies.clear();
+    ts->waiting_on = 0;
+    ts->status = TaskStatus::waiting;
+    auto who_has = std::move(ts->inputs_who_has);
+    ts->inputs_who_has.clear();
+    auto missing = link_inputs(ts, who_has);
+    for (const auto& k : old_inputs)
+      if (auto* d = find(k)) drop_if_unneeded(d);
+    if (missing) {
+      fail_with_dependents(ts, "distrib::MissingDependency", "dependency '" + *missing + "' is not held by any worker");
+      return;
+    }
+    if (ts->waiting_on == 0) make_ready(ts);
+    ensure_communicating();
+  }
+
+  /// `ts` cannot be computed: reported if assigned, and every local task waiting for it
+  /// fails too.
+  void fail_with_dependents(TaskState* ts, const std::string& type, const std::string& message) {
+    if (ts->assigned) out->push_back(SendTaskErred{ts->key, type, message, ts->run_id});
+    auto dependents = ts->dependents;
+    for (auto* d : dependents) fail_unlinked(d, "input '" + ts->key + "' failed: " + type + ": " + message);
+    done_with_inputs(ts);
+    forget(ts);
+  }
+
   void on(ExecuteFailure& e) {
     auto* ts = find(e.key);
-    if (!ts || (ts->status != TaskStatus::executing && ts->status != TaskStatus::cancelled)) return;
+    if (!ts || !running(ts)) return;
     --executing;
     give_back_resources(ts);
+    if (ts->stop_requested) {
+      stopped_run_ended(ts);
+      ensure_computing();
+      return;
+    }
     if (ts->status == TaskStatus::cancelled && !ts->dependents.empty() && !ts->who_has.empty()) {
       // Our own (cancelled) run failed, but a local task needs this input and a peer has it.
       done_with_inputs(ts);
@@ -154,11 +226,7 @@ struct WorkerState::Impl {
       ensure_computing();
       return;
     }
-    if (ts->status != TaskStatus::cancelled) out->push_back(SendTaskErred{e.key, e.exception_type, e.message});
-    auto dependents = ts->dependents;  // local tasks waiting for this input cannot run now
-    for (auto* d : dependents) fail_unlinked(d, "input '" + e.key + "' failed: " + e.exception_type + ": " + e.message);
-    done_with_inputs(ts);
-    forget(ts);
+    fail_with_dependents(ts, e.exception_type, e.message);  // local tasks waiting for it cannot run now
     ensure_computing();
   }
 
@@ -167,8 +235,11 @@ struct WorkerState::Impl {
       auto* ts = find(key);
       if (!ts) continue;
       ts->assigned = false;
-      if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) {
-        ts->status = TaskStatus::cancelled;  // cannot stop a running thread; drop its result
+      if (running(ts)) {
+        ts->status = TaskStatus::cancelled;
+        // Nobody wants the result: ask the function to stop. A local task waiting for it
+        // as an input keeps it going.
+        if (ts->dependents.empty()) request_stop(ts);
         continue;
       }
       if (!ts->dependents.empty()) continue;  // still an input of a local task: freed after it
@@ -221,7 +292,14 @@ struct WorkerState::Impl {
     const auto& v = data.at(ts->key);
     std::optional<Value> small;
     if (v.bytes.size() <= kInlineResultBytes) small = v;  // shares the bytes, no copy
-    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration, std::move(small)});
+    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration, std::move(small), ts->run_id});
+  }
+
+  void request_stop(TaskState* ts) {
+    if (ts->stop_requested) return;
+    ts->stop_requested = true;
+    ts->stop.request_stop();  // the running function sees it through its token
+    out->push_back(StopExecution{ts->key});
   }
 
   void on(StoreData& e) {
@@ -249,11 +327,12 @@ struct WorkerState::Impl {
     auto* ts = find(e.key);
     bool release = ts && ts->assigned && ts->spec &&
                    (ts->status == TaskStatus::ready || ts->status == TaskStatus::waiting);
+    std::uint64_t run_id = ts ? ts->run_id : 0;
     if (release) {
       done_with_inputs(ts);
       forget(ts);  // its entry in the ready queue is skipped: it is looked up by key
     }
-    out->push_back(SendStealResponse{e.key, release});
+    out->push_back(SendStealResponse{e.key, release, run_id});
     ensure_communicating();
   }
 
@@ -278,11 +357,19 @@ struct WorkerState::Impl {
     for (auto* d : deps) {
       auto& ds = d->dependents;
       ds.erase(std::remove(ds.begin(), ds.end(), ts), ds.end());
-      if (ds.empty() && !d->assigned &&
-          (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight ||
-           d->status == TaskStatus::missing))
-        forget(d);
+      drop_if_unneeded(d);
     }
+  }
+
+  /// An input that no local task and not the scheduler wants any more: forgotten, or asked
+  /// to stop if it still runs (a freed task that was kept going for a local dependent).
+  void drop_if_unneeded(TaskState* d) {
+    if (!d->dependents.empty() || d->assigned) return;
+    if (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight ||
+        d->status == TaskStatus::missing)
+      forget(d);
+    else if (d->status == TaskStatus::cancelled)
+      request_stop(d);
   }
 
   void forget(TaskState* ts) {
@@ -301,7 +388,7 @@ struct WorkerState::Impl {
 
   /// A task that cannot run because an input is gone everywhere.
   void fail_unlinked(TaskState* ts, const std::string& why) {
-    out->push_back(SendTaskErred{ts->key, "distrib::MissingDependency", why});
+    if (ts->assigned) out->push_back(SendTaskErred{ts->key, "distrib::MissingDependency", why, ts->run_id});
     done_with_inputs(ts);
     forget(ts);
   }
@@ -337,6 +424,37 @@ struct WorkerState::Impl {
     ensure_communicating();
   }
 
+  // ---- a new life with the scheduler ----
+  void on(SchedulerLost&) { drop_work(/*keep_stored=*/true); }
+  void on(ForgetAll&) { drop_work(/*keep_stored=*/false); }
+
+  /// Drops every task that is not a stored result of the scheduler's (all of them unless
+  /// `keep_stored`). Running tasks stay, unlinked and cancelled, until their thread returns
+  /// (their threads are busy until then), and are asked to stop.
+  void drop_work(bool keep_stored) {
+    std::vector<TaskState*> all;
+    all.reserve(tasks.size());
+    tasks.for_each([&](TaskState& t) { all.push_back(&t); });
+    for (auto* ts : all) {  // every link goes first, so that nothing points at a forgotten task
+      ts->dependencies.clear();
+      ts->dependents.clear();
+      ts->waiting_on = 0;
+    }
+    to_fetch.clear();
+    ready = {};
+    for (auto* ts : all) {
+      if (running(ts)) {
+        ts->status = TaskStatus::cancelled;
+        ts->assigned = false;
+        ts->who_has.clear();
+        ts->inputs_who_has.clear();
+        request_stop(ts);
+      } else if (!(keep_stored && ts->assigned && ts->status == TaskStatus::memory)) {
+        forget(ts);
+      }
+    }
+  }
+
   void ensure_computing() {
     std::vector<ReadyEntry> waiting_for_resources;
     while (executing < nthreads && !ready.empty()) {
@@ -351,7 +469,8 @@ struct WorkerState::Impl {
       }
       ts->status = TaskStatus::executing;
       ++executing;
-      Execute ex{ts->spec, {}};
+      ts->stop = std::stop_source();
+      Execute ex{ts->spec, {}, ts->stop.get_token()};
       ex.args.reserve(ts->spec->args.size());
       try {
         for (const auto& a : ts->spec->args) {
@@ -368,7 +487,7 @@ struct WorkerState::Impl {
       } catch (const std::exception& err) {  // a list whose elements have the wrong type
         --executing;
         give_back_resources(ts);
-        out->push_back(SendTaskErred{ts->key, "distrib::DecodeError", err.what()});
+        out->push_back(SendTaskErred{ts->key, "distrib::DecodeError", err.what(), ts->run_id});
         done_with_inputs(ts);
         forget(ts);
         continue;
@@ -440,6 +559,22 @@ std::uint64_t WorkerState::stored_bytes() const { return impl_->data_bytes; }
 std::size_t WorkerState::n_executing() const { return impl_->executing; }
 std::size_t WorkerState::n_tasks() const { return impl_->tasks.size(); }
 
+std::vector<HeldKey> WorkerState::held_keys() const {
+  std::vector<HeldKey> out;
+  impl_->tasks.for_each([&](const TaskState& ts) {
+    if (ts.status != TaskStatus::memory || !ts.assigned) return;
+    const auto& v = impl_->data.at(ts.key);
+    out.push_back(HeldKey{ts.key, v.type, v.bytes.size()});
+  });
+  return out;
+}
+
+std::optional<std::uint64_t> WorkerState::run_id(const std::string& key) const {
+  auto* ts = impl_->find(key);
+  if (!ts) return std::nullopt;
+  return ts->run_id;
+}
+
 void WorkerState::validate() const {
   auto fail = [](const std::string& what) { throw std::logic_error("WorkerState invariant broken: " + what); };
   std::size_t executing = 0;
@@ -450,6 +585,7 @@ void WorkerState::validate() const {
     bool has_data = impl_->data.count(key) == 1;
     if ((ts->status == TaskStatus::memory) != has_data) fail(key + " data does not match its status");
     if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) ++executing;
+    else if (ts->stop_requested) fail(key + " was asked to stop but does not run");
     if ((ts->status == TaskStatus::fetch || ts->status == TaskStatus::flight) && ts->who_has.empty())
       fail(key + " is fetched from nowhere");
     for (auto* d : ts->dependencies)

@@ -5,10 +5,17 @@
 // scheduler). It also owns the worker's data: key -> encoded value.
 //
 // Task states: waiting (for inputs) -> ready -> executing -> memory; inputs held elsewhere
-// go fetch -> flight -> memory.
+// go fetch -> flight -> memory. A task freed while it runs is `cancelled`: it is asked to
+// stop (StopExecution) unless a local task needs its result, and whatever a run that was
+// asked to stop returns is discarded (it may be partial): if the task is wanted again by
+// then, it runs anew.
+//
+// Every ComputeTask carries the scheduler's runId for that assignment of the key; each report
+// about the key (finished, erred, steal response) echoes the runId it holds the key under.
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <variant>
 #include <vector>
@@ -23,6 +30,7 @@ using WhoHas = std::vector<std::pair<std::string, std::vector<std::string>>>;
 struct ComputeTask {
   TaskSpecPtr spec;
   WhoHas who_has;
+  std::uint64_t run_id = 0;  // the scheduler's id of this assignment (0: it sets none)
 };
 struct ExecuteSuccess {
   std::string key;
@@ -60,13 +68,22 @@ struct KeyLocations {
   std::string key;
   std::vector<std::string> addresses;
 };
+/// The connection to the scheduler is gone: it reschedules everything this worker had not
+/// finished. Every task not in memory is dropped (running ones are asked to stop); the
+/// stored results stay, to be offered to the scheduler on registering again (held_keys()).
+struct SchedulerLost {};
+/// The scheduler removed this worker (reregister: it then registers as a new worker), or
+/// the worker is closing: everything is dropped, stored results too, and running tasks
+/// are asked to stop.
+struct ForgetAll {};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
-                           StealRequest, KeyLocations>;
+                           StealRequest, KeyLocations, SchedulerLost, ForgetAll>;
 
 // ---- instructions ----
 struct Execute {
   TaskSpecPtr spec;
   std::vector<Value> args;  // every argument resolved to a value
+  std::stop_token stop;     // stop_requested() once nobody wants the result (StopExecution)
 };
 struct GatherDep {
   std::string worker;
@@ -82,22 +99,37 @@ struct SendTaskFinished {
   std::uint64_t nbytes = 0;
   double duration = 0;
   std::optional<Value> value;  // set when nbytes <= kInlineResultBytes
+  std::uint64_t run_id = 0;
 };
 struct SendTaskErred {
   std::string key;
   std::string exception_type;
   std::string message;
+  std::uint64_t run_id = 0;
 };
 struct SendStealResponse {
   std::string key;
   bool released = false;
+  std::uint64_t run_id = 0;  // the runId the worker holds the key under (0: unknown key)
+};
+/// The running task `key` was asked to stop (its Execute's token): nobody wants its result.
+struct StopExecution {
+  std::string key;
 };
 /// No peer had `key` (the last one asked was `worker`): ask the scheduler where it is.
 struct SendMissingData {
   std::string key;
   std::string worker;
 };
-using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData>;
+using Instruction =
+    std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData, StopExecution>;
+
+/// A stored result, as offered to a scheduler on registering again.
+struct HeldKey {
+  std::string key;
+  std::string type;
+  std::uint64_t nbytes = 0;
+};
 
 enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, missing, cancelled };
 const char* to_string(TaskStatus s);
@@ -126,6 +158,10 @@ class WorkerState {
   std::uint64_t stored_bytes() const;
   std::size_t n_executing() const;
   std::size_t n_tasks() const;
+  /// The results this worker holds for the scheduler (computed or scattered here).
+  std::vector<HeldKey> held_keys() const;
+  /// The runId the key is held under (nullopt: unknown key).
+  std::optional<std::uint64_t> run_id(const std::string& key) const;
   void validate() const;
 
  private:

@@ -79,6 +79,12 @@ Daemon start_scheduler(const std::vector<std::string>& extra) {
   return start_daemon(argv, "distrib scheduler at ");
 }
 
+Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& extra) {
+  std::vector<std::string> argv{DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", std::to_string(port), "--log-level", "warn"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return start_daemon(argv, "distrib scheduler at ");
+}
+
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra) {
   std::vector<std::string> argv{DWORKER_PATH, scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--log-level", "warn"};
   argv.insert(argv.end(), extra.begin(), extra.end());
@@ -105,6 +111,35 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::millise
   auto d = child.exit_description();
   r.exit_code = d.rfind("exit code ", 0) == 0 ? std::stoi(d.substr(10)) : -2;
   return r;
+}
+
+Watched::Watched(Watched&& o) noexcept
+    : process(std::move(o.process)), output_fd(std::exchange(o.output_fd, -1)), output(std::move(o.output)) {}
+
+Watched::~Watched() {
+  process.stop(std::chrono::milliseconds(3000));
+  if (output_fd >= 0) close(output_fd);
+}
+
+std::size_t Watched::wait_for(const std::string& text, std::chrono::milliseconds timeout, std::size_t from) {
+  auto found = [&] { return output.size() >= from ? output.find(text, from) : std::string::npos; };
+  auto more = read_until(output_fd, Clock::now() + timeout, [&](const std::string& fresh) {
+    return (output + fresh).find(text, from) != std::string::npos;
+  });
+  output += more;
+  return found();
+}
+
+Watched spawn_watched(const std::vector<std::string>& argv) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
+  std::vector<std::string> args{"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"};
+  args.insert(args.end(), argv.begin(), argv.end());
+  Watched w;
+  w.process = detail::ChildProcess::spawn(args, {}, {}, fds[1]);
+  close(fds[1]);
+  w.output_fd = fds[0];
+  return w;
 }
 
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {

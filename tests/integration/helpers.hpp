@@ -2,6 +2,7 @@
 // Helpers for integration tests: real dscheduler / dworker processes on OS-chosen ports,
 // raw sockets for bad-input tests, and waiting on conditions with generous deadlines.
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,8 +28,26 @@ struct Daemon {
 
 /// Starts `dscheduler --host 127.0.0.1 --port 0` (+ extra args) and waits for its address.
 Daemon start_scheduler(const std::vector<std::string>& extra = {});
+/// The same on a given port (e.g. the port of a scheduler that died, to restart it).
+Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& extra = {});
 /// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args) and waits until registered.
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra = {});
+
+/// A daemon whose stdout and stderr (its log) the test reads as it goes.
+struct Watched {
+  detail::ChildProcess process;
+  int output_fd = -1;
+  std::string output;  // everything read so far
+  Watched() = default;
+  Watched(Watched&&) noexcept;
+  Watched& operator=(Watched&&) = delete;
+  ~Watched();
+  /// Reads until the output contains `text` (at or after `from`) or `timeout`; returns
+  /// where it starts, or std::string::npos.
+  std::size_t wait_for(const std::string& text, std::chrono::milliseconds timeout = 30s, std::size_t from = 0);
+};
+/// Starts argv with stderr merged into stdout, both read by the test.
+Watched spawn_watched(const std::vector<std::string>& argv);
 
 /// Runs a command to completion; returns its exit code and captured stdout+stderr.
 struct RunResult {

@@ -32,6 +32,49 @@ int ignore_sigterm(int) {
   return 0;
 }
 DISTRIB_TASK(ignore_sigterm);
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <mutex>
+#include <thread>
+
+namespace {
+void announce(const char* name) {
+  std::printf("started %s\n", name);
+  std::fflush(stdout);
+}
+int ms_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<int>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count());
+}
+}  // namespace
+
+int wait_for_stop(int max_ms, std::stop_token stop) {
+  announce("wait_for_stop");
+  auto start = std::chrono::steady_clock::now();
+  std::mutex m;
+  std::condition_variable_any cv;
+  std::unique_lock lock(m);
+  cv.wait_for(lock, stop, std::chrono::milliseconds(max_ms), [] { return false; });  // wakes on the stop request
+  return ms_since(start);
+}
+DISTRIB_TASK(wait_for_stop);
+
+int poll_cancelled(int max_ms) {
+  announce("poll_cancelled");
+  auto start = std::chrono::steady_clock::now();
+  while (!distrib::cancelled() && ms_since(start) < max_ms)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));  // the task's own work, in slices
+  return ms_since(start);
+}
+DISTRIB_TASK(poll_cancelled);
+
+int stubborn_sleep_ms(int ms) {
+  announce("stubborn_sleep_ms");
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  return ms;
+}
+DISTRIB_TASK(stubborn_sleep_ms);
 
 int crash_worker(int) {
   std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task

@@ -12,5 +12,17 @@ std::string env_value(std::string name);
 int process_id(int);
 /// Makes the worker ignore SIGTERM (tests of the nanny's SIGKILL after --close-timeout).
 int ignore_sigterm(int);
+
+#include <stop_token>
+
+// For the worker lifecycle tests. Each prints "started <name>" on stdout when it begins, so
+// that a test reading a dworker's output knows the task runs.
+// Waits until the worker asks it to stop (or max_ms passes); returns the milliseconds it ran.
+int wait_for_stop(int max_ms, std::stop_token stop);
+// The same, polling distrib::cancelled() instead of taking a token.
+int poll_cancelled(int max_ms);
+// Sleeps ms, ignoring any request to stop.
+int stubborn_sleep_ms(int ms);
+
 /// Aborts the worker process running it.
 int crash_worker(int x);

@@ -482,12 +482,18 @@ TEST_F(WorkerStateTest, FreeKeysOfAnInputInUseKeepsItUntilTheDependentRan) {
   EXPECT_FALSE(w.get_data("a").has_value());
 }
 
-TEST_F(WorkerStateTest, FreeKeysOfAnExecutingTaskDropsItsResult) {
+TEST_F(WorkerStateTest, FreeKeysOfAnExecutingTaskAsksItToStopAndDropsItsResult) {
   WorkerState w(1);
-  compute(w, make_task("a"));
+  auto started = all_of_type<Execute>(compute(w, make_task("a")));
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_FALSE(started[0].stop.stop_requested());
   compute(w, make_task("next"));
   auto out = step(w, FreeKeys{{"a"}});
-  EXPECT_TRUE(out.empty());
+  EXPECT_TRUE(started[0].stop.stop_requested()) << "the running function is not told";
+  auto stops = all_of_type<StopExecution>(out);
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].key, "a");
+  EXPECT_EQ(out.size(), 1u);
   EXPECT_EQ(w.status("a"), TaskStatus::cancelled);
   EXPECT_EQ(w.n_executing(), 1u);  // the thread is still busy
   out = succeed(w, "a", int_value(1));
@@ -497,7 +503,8 @@ TEST_F(WorkerStateTest, FreeKeysOfAnExecutingTaskDropsItsResult) {
   EXPECT_EQ(executed_keys(out), std::vector<std::string>{"next"});
 
   // The same for a failure: nothing is reported.
-  step(w, FreeKeys{{"next"}});
+  out = step(w, FreeKeys{{"next"}});
+  EXPECT_EQ(count_of<StopExecution>(out), 1u);
   out = step(w, ExecuteFailure{"next", "E", "m"});
   EXPECT_TRUE(out.empty());
   EXPECT_EQ(w.n_tasks(), 0u);
@@ -534,7 +541,8 @@ TEST_F(WorkerStateTest, CancelledTaskThatFailsDropsItsFetchedInputs) {
   EXPECT_EQ(w.n_tasks(), 0u);
 }
 
-TEST_F(WorkerStateTest, CancelledTaskAssignedAgainKeepsItsResult) {
+// The run was asked to stop, so what it returns may be partial: it runs again.
+TEST_F(WorkerStateTest, CancelledTaskAssignedAgainRunsAnewOnceTheStoppedRunEnds) {
   WorkerState w(1);
   compute(w, make_task("a"));
   step(w, FreeKeys{{"a"}});
@@ -542,8 +550,34 @@ TEST_F(WorkerStateTest, CancelledTaskAssignedAgainKeepsItsResult) {
   EXPECT_EQ(count_of<Execute>(out), 0u);  // still running: not started twice
   EXPECT_EQ(w.status("a"), TaskStatus::executing);
   out = succeed(w, "a", int_value(1));
-  EXPECT_EQ(count_of<SendTaskFinished>(out), 1u);
-  EXPECT_TRUE(w.get_data("a").has_value());
+  EXPECT_EQ(count_of<SendTaskFinished>(out), 0u);
+  EXPECT_FALSE(w.get_data("a").has_value());
+  auto rerun = all_of_type<Execute>(out);
+  ASSERT_EQ(rerun.size(), 1u);
+  EXPECT_EQ(rerun[0].spec->key, "a");
+  EXPECT_FALSE(rerun[0].stop.stop_requested()) << "the new run must get a fresh token";
+  out = succeed(w, "a", int_value(2));
+  auto fin = all_of_type<SendTaskFinished>(out);
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_TRUE(same_value(*w.get_data("a"), int_value(2)));
+}
+
+// A freed task that a local task still needs is not asked to stop: its result is used.
+TEST_F(WorkerStateTest, CancelledTaskWithALocalDependentIsNotStopped) {
+  WorkerState w(2);
+  compute(w, make_task("x"));
+  compute(w, make_task("y", {"x"}));
+  auto out = step(w, FreeKeys{{"x"}});
+  EXPECT_EQ(count_of<StopExecution>(out), 0u);
+  EXPECT_EQ(w.status("x"), TaskStatus::cancelled);
+  // Once y is freed too, nobody wants x: now it is asked to stop.
+  out = step(w, FreeKeys{{"y"}});
+  auto stops = all_of_type<StopExecution>(out);
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].key, "x");
+  out = succeed(w, "x", int_value(1));
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(w.n_tasks(), 0u);
 }
 
 TEST_F(WorkerStateTest, FreeKeysOfAQueuedTaskNeverRunsIt) {
@@ -691,6 +725,182 @@ TEST(WorkerStateReview, ScatteredDataDoesNotOverwriteATaskBeingComputed) {
   EXPECT_EQ(w.status("queued"), TaskStatus::ready);  // still computed, and reported, as assigned
   EXPECT_EQ(w.status("fresh"), TaskStatus::memory);
   EXPECT_NO_THROW(w.validate());
+}
+
+}  // namespace
+}  // namespace distrib::detail::wrk
+
+namespace distrib::detail::wrk {
+namespace {
+
+// ---- assignment ids (runId) ----
+
+class RunIdTest : public WorkerStateTest {
+ protected:
+  std::vector<Instruction> compute_run(WorkerState& w, TaskSpecPtr spec, std::uint64_t run_id, WhoHas who_has = {}) {
+    return step(w, ComputeTask{std::move(spec), std::move(who_has), run_id});
+  }
+};
+
+TEST_F(RunIdTest, ReportsEchoTheComputeTasksRunId) {
+  WorkerState w(2);
+  compute_run(w, make_task("a"), 7);
+  compute_run(w, make_task("b"), 8);
+  EXPECT_EQ(w.run_id("a"), 7u);
+  auto fin = all_of_type<SendTaskFinished>(succeed(w, "a", int_value(1)));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 7u);
+  auto err = all_of_type<SendTaskErred>(step(w, ExecuteFailure{"b", "E", "m"}));
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0].run_id, 8u);
+}
+
+TEST_F(RunIdTest, StealResponseCarriesTheHeldRunIdOrZero) {
+  WorkerState w(1);
+  compute_run(w, make_task("busy"), 1);
+  compute_run(w, make_task("queued"), 5);
+  auto st = all_of_type<SendStealResponse>(step(w, StealRequest{"queued"}));
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_TRUE(st[0].released);
+  EXPECT_EQ(st[0].run_id, 5u);
+  st = all_of_type<SendStealResponse>(step(w, StealRequest{"busy"}));
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_FALSE(st[0].released);
+  EXPECT_EQ(st[0].run_id, 1u);
+  st = all_of_type<SendStealResponse>(step(w, StealRequest{"unknown"}));
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0].run_id, 0u);
+}
+
+TEST_F(RunIdTest, AKeyAssignedAgainTakesTheNewRunId) {
+  WorkerState w(1);
+  compute_run(w, make_task("a"), 3);
+  succeed(w, "a", int_value(1));
+  // Still held, assigned again under a new id: reported at once under that id.
+  auto fin = all_of_type<SendTaskFinished>(compute_run(w, make_task("a"), 9));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 9u);
+  // Queued under one id, assigned again under another before it ran.
+  compute_run(w, make_task("busy"), 1);
+  compute_run(w, make_task("q"), 4);
+  compute_run(w, make_task("q"), 6);
+  auto out = succeed(w, "busy", int_value(1));
+  EXPECT_EQ(executed_keys(out), std::vector<std::string>{"q"});
+  fin = all_of_type<SendTaskFinished>(succeed(w, "q", int_value(2)));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 6u);
+}
+
+TEST_F(RunIdTest, ReleasedWhileRunningAndReassignedReportsTheNewRunIdOfTheRerun) {
+  WorkerState w(1);
+  compute_run(w, make_task("a"), 1);
+  step(w, FreeKeys{{"a"}});
+  compute_run(w, make_task("a"), 2);
+  auto out = succeed(w, "a", int_value(1));  // the stopped run: discarded, run again
+  EXPECT_EQ(count_of<SendTaskFinished>(out), 0u);
+  ASSERT_EQ(executed_keys(out), std::vector<std::string>{"a"});
+  auto fin = all_of_type<SendTaskFinished>(succeed(w, "a", int_value(5)));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 2u);
+}
+
+TEST_F(RunIdTest, MissingDependencyErrorsCarryTheRunId) {
+  WorkerState w(1);
+  auto err = all_of_type<SendTaskErred>(compute_run(w, make_task("b", {"gone"}), 11));
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0].run_id, 11u);
+}
+
+TEST_F(RunIdTest, WithoutRunIdsFromTheSchedulerEverythingIsZero) {
+  WorkerState w(1);
+  compute(w, make_task("a"));
+  auto fin = all_of_type<SendTaskFinished>(succeed(w, "a", int_value(1)));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 0u);
+}
+
+// ---- a lost scheduler, a removal or closing ----
+
+class NewLifeTest : public WorkerStateTest {};
+
+TEST_F(NewLifeTest, SchedulerLostKeepsStoredResultsAndDropsEverythingElse) {
+  WorkerState w(1);
+  compute(w, make_task("done"));
+  succeed(w, "done", int_value(1));
+  step(w, StoreData{{{"scattered", int_value(2)}}});
+  compute(w, make_task("running"));
+  compute(w, make_task("queued"));
+  compute(w, make_task("waiting", {"remote"}), {{"remote", {"tcp://p"}}});
+  auto out = step(w, SchedulerLost{});
+  auto stops = all_of_type<StopExecution>(out);
+  ASSERT_EQ(stops.size(), 1u);
+  EXPECT_EQ(stops[0].key, "running");
+  EXPECT_EQ(count_of<SendTaskFinished>(out) + count_of<SendTaskErred>(out), 0u);
+  EXPECT_FALSE(w.status("queued").has_value());
+  EXPECT_FALSE(w.status("waiting").has_value());
+  EXPECT_FALSE(w.status("remote").has_value());
+  EXPECT_EQ(w.status("running"), TaskStatus::cancelled);
+  EXPECT_EQ(w.n_executing(), 1u);  // its thread is still busy
+  auto held = w.held_keys();
+  std::set<std::string> held_names;
+  for (const auto& h : held) {
+    held_names.insert(h.key);
+    EXPECT_EQ(h.type, int_value(0).type);
+    EXPECT_EQ(h.nbytes, int_value(0).bytes.size());
+  }
+  EXPECT_EQ(held_names, (std::set<std::string>{"done", "scattered"}));
+
+  // The old run ends: nothing reported, the thread is free for the next life's work.
+  out = succeed(w, "running", int_value(3));
+  EXPECT_TRUE(out.empty());
+  EXPECT_FALSE(w.status("running").has_value());
+  EXPECT_EQ(w.n_executing(), 0u);
+  // Late data from a fetch of the old life is ignored.
+  out = step(w, GatherSuccess{"tcp://p", {{"remote", int_value(4)}}, {}});
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(w.n_stored(), 2u);
+  out = compute(w, make_task("new"));
+  EXPECT_EQ(executed_keys(out), std::vector<std::string>{"new"});
+}
+
+TEST_F(NewLifeTest, ForgetAllDropsEveryKeyToo) {
+  WorkerState w(2);
+  compute(w, make_task("done"));
+  succeed(w, "done", int_value(1));
+  compute(w, make_task("running", {"done"}));
+  auto out = step(w, ForgetAll{});
+  EXPECT_EQ(count_of<StopExecution>(out), 1u);
+  EXPECT_TRUE(w.held_keys().empty());
+  EXPECT_EQ(w.n_stored(), 0u);
+  EXPECT_EQ(w.stored_bytes(), 0u);
+  EXPECT_EQ(w.status("running"), TaskStatus::cancelled);
+  out = step(w, ExecuteFailure{"running", "E", "stopped"});
+  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(w.n_tasks(), 0u);
+}
+
+// The new scheduler assigns a key whose old run still occupies a thread: it runs anew, its
+// input fetched again (the old one was dropped with the old life).
+TEST_F(NewLifeTest, AKeyOfTheOldLifeAssignedAgainRunsAnewWithItsInputs) {
+  WorkerState w(1);
+  compute(w, make_task("b", {"a"}), {{"a", {"tcp://p"}}});
+  step(w, GatherSuccess{"tcp://p", {{"a", int_value(1)}}, {}});
+  ASSERT_EQ(w.status("b"), TaskStatus::executing);
+  step(w, SchedulerLost{});
+  EXPECT_FALSE(w.status("a").has_value());
+  auto out = step(w, ComputeTask{make_task("b", {"a"}), {{"a", {"tcp://q"}}}, 42});
+  EXPECT_EQ(count_of<Execute>(out), 0u);
+  out = succeed(w, "b", int_value(2));  // the old life's run
+  EXPECT_EQ(count_of<SendTaskFinished>(out), 0u);
+  auto g = all_of_type<GatherDep>(out);
+  ASSERT_EQ(g.size(), 1u);
+  EXPECT_EQ(g[0].worker, "tcp://q");
+  out = step(w, GatherSuccess{"tcp://q", {{"a", int_value(1)}}, {}});
+  ASSERT_EQ(executed_keys(out), std::vector<std::string>{"b"});
+  auto fin = all_of_type<SendTaskFinished>(succeed(w, "b", int_value(3)));
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].run_id, 42u);
+  EXPECT_EQ(w.n_stored(), 1u);  // b; the fetched input is dropped after use
 }
 
 }  // namespace
