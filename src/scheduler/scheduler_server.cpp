@@ -190,12 +190,19 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       peer->kind = Kind::worker_unregistered;
       return;
     }
+    if (hs.getClientId().size() > ClientSessions::kMaxTokenLength) return reject("client id too long");
+    auto session = sessions_.attach(hs.getClientId(), [this] { return next_id_++; });
+    if (auto stale = clients_.find(session.id); stale != clients_.end()) {  // its old connection is half-open
+      stale->second->kind = Kind::unknown;  // so that its close does not end the session
+      stale->second->conn->close("the client re-attached on a new connection");
+    }
     peer->kind = Kind::client;
-    peer->id = next_id_++;
+    peer->id = session.id;
     clients_[peer->id] = peer;
-    log().info("client '{}' connected from {}", peer->name, peer->conn->peer());
-    handle(sched::AddClient{peer->id});
+    log().info("client '{}' {} from {}", peer->name, session.resumed ? "re-attached" : "connected", peer->conn->peer());
+    if (!session.resumed) handle(sched::AddClient{peer->id});
     peer->conn->send(cluster_info());
+    if (session.resumed) handle(sched::UpdateGraph{peer->id, {}, state_.wanted_by(peer->id)});  // reports finished keys
     return;
   }
 
@@ -311,6 +318,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       shutdown_cluster();
       return;
     case proto::Message::CLOSE:
+      if (peer->kind == Kind::client) sessions_.goodbye(peer->id);
       peer->conn->close("peer closed the connection");
       return;
     case proto::Message::ERROR:
@@ -327,7 +335,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
   if (peer->kind == Peer::Kind::client && clients_.erase(peer->id)) {
     log().info("client '{}' disconnected", peer->name);
-    if (!stopped_) handle(sched::RemoveClient{peer->id});
+    if (sessions_.detach(peer->id, Clock::now()) && !stopped_) handle(sched::RemoveClient{peer->id});
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     recorder_.worker_removed(peer->id);
@@ -465,6 +473,7 @@ void SchedulerServer::check_heartbeats() {
   for (auto& [id, w] : workers_)
     if (now - w->last_seen > options_.worker_timeout) silent.push_back(w);
   for (auto& w : silent) w->conn->close("no heartbeat for " + std::to_string(options_.worker_timeout.count()) + " ms");
+  for (auto id : sessions_.expired(now)) handle(sched::RemoveClient{id});  // their grace ran out
   heartbeat_timer_.expires_after(std::chrono::seconds(1));
   heartbeat_timer_.async_wait([this](asio::error_code ec) {
     if (!ec) check_heartbeats();
