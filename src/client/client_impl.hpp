@@ -61,6 +61,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// Starts `conn` as the scheduler connection and sends the handshake; `resume`: also
   /// re-sends what a re-attached scheduler may lack.
   void attach(ConnectionPtr conn, bool resume);
+  /// The scheduler answered: sends what waited (on a resume, what it may lack first).
+  void on_scheduler_handshake();
   void on_message(const Connection* from, InMessage&& m);
   void on_lost(const Connection* from, const std::string& reason);
   /// Tries to connect again with backoff on a thread of its own, until reconnect_timeout.
@@ -104,6 +106,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   bool flush_posted_ = false;
   bool handshaken_ = false;        // the current connection's scheduler handshake arrived
   bool attached_ = false;          // a scheduler connection is up: the outbox may be sent
+  bool resume_ = false;            // the current connection re-attaches after a drop
   bool has_cluster_info_ = false;
   bool closed_ = false;
   bool closing_ = false;
@@ -118,6 +121,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::unordered_map<std::uint64_t, InfoWaiting> info_waiting_;
   std::uint64_t next_info_id_ = 1;
   std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake
+  std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
   std::thread reconnector_;
   std::condition_variable reconnect_cv_;  // wakes the reconnector's backoff when closing
   std::uint64_t token_base_;

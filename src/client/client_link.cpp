@@ -93,26 +93,38 @@ void ClientImpl::connect(const std::string& address, const std::string& via) {
 }
 
 void ClientImpl::attach(ConnectionPtr conn, bool resume) {
-  std::vector<Outgoing> items;
   {
     std::lock_guard lock(mutex_);
     if (closing_) return;  // closed while connecting: the socket closes with `conn`
     handshaken_ = false;
-    attached_ = true;
-    if (resume) {
-      items = core_.reattach();
-      // Requests that may have crossed the drop are asked again; a second answer is ignored.
-      for (auto& [id, w] : info_waiting_) items.push_back(Outgoing{Outgoing::Kind::message, info_request(id, w.keys)});
-    } else {
-      items = core_.take_outbox();
-    }
-    flush_posted_ = false;
+    attached_ = false;  // until the scheduler's handshake: a dead end must not eat the outbox
+    resume_ = resume;
   }
   scheduler_ = conn;
   const Connection* raw = conn.get();  // not the pointer itself: the handlers live in `conn`
   conn->start([this, raw](InMessage&& m) { on_message(raw, std::move(m)); },
               [this, raw](const std::string& reason) { on_lost(raw, reason); });
   conn->send(client_handshake(options_.name, client_id_));
+}
+
+void ClientImpl::on_scheduler_handshake() {
+  std::vector<Outgoing> items;
+  {
+    std::lock_guard lock(mutex_);
+    handshaken_ = true;
+    attached_ = true;
+    flush_posted_ = false;
+    if (resume_) {
+      items = core_.reattach();
+      // Requests that may have crossed the drop are asked again; a second answer is ignored.
+      for (auto& [id, w] : info_waiting_) items.push_back(Outgoing{Outgoing::Kind::message, info_request(id, w.keys)});
+      log().info("client re-attached to the scheduler at {}", address_);
+    } else {
+      items = core_.take_outbox();
+    }
+    disconnected_since_.reset();
+    backoff_ = std::chrono::milliseconds(0);  // the next drop is retried at once
+  }
   send_all(std::move(items));
 }
 
@@ -127,10 +139,7 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       no_reconnect_ = true;  // not a scheduler we can talk to: trying again will not help
       throw std::runtime_error(why);
     }
-    std::lock_guard lock(mutex_);
-    handshaken_ = true;
-    if (disconnected_since_) log().info("client re-attached to the scheduler at {}", address_);
-    disconnected_since_.reset();
+    on_scheduler_handshake();
     return;
   }
   std::vector<Settlement> settle;
@@ -243,12 +252,25 @@ void ClientImpl::reconnect_loop(std::string reason) {
     std::lock_guard lock(mutex_);
     deadline = *disconnected_since_ + options_.reconnect_timeout;
   }
-  auto delay = kFirstBackoff;
   std::string last_error = reason;
   while (true) {
     {
+      // The backoff carries over attempts that connected but did not get a handshake.
       std::unique_lock lock(mutex_);
+      reconnect_cv_.wait_until(lock, std::min(std::chrono::steady_clock::now() + backoff_, deadline),
+                               [&] { return closing_; });
       if (closing_) return;
+      backoff_ = std::clamp(backoff_ * 2, kFirstBackoff, kMaxBackoff);
+    }
+    // Checked before each attempt too: a peer that accepts and hangs up is no scheduler.
+    auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      auto why = "lost the connection to the scheduler at " + address_ + " (" + reason + ") and could not reconnect within " +
+                 std::to_string(options_.reconnect_timeout.count()) + " ms: " + last_error;
+      asio::post(io_, [this, self = weak_from_this(), why] {
+        if (auto alive = self.lock()) give_up(why);
+      });
+      return;
     }
     try {
       auto conn = std::make_shared<Connection>(connect_socket(io_, connect_to_, std::chrono::milliseconds(0)));
@@ -259,18 +281,6 @@ void ClientImpl::reconnect_loop(std::string reason) {
     } catch (const std::exception& e) {
       last_error = e.what();
     }
-    auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) {
-      auto why = "lost the connection to the scheduler at " + address_ + " (" + reason + ") and could not reconnect within " +
-                 std::to_string(options_.reconnect_timeout.count()) + " ms: " + last_error;
-      asio::post(io_, [this, self = weak_from_this(), why] {
-        if (auto alive = self.lock()) give_up(why);
-      });
-      return;
-    }
-    std::unique_lock lock(mutex_);
-    reconnect_cv_.wait_until(lock, std::min(now + delay, deadline), [&] { return closing_; });
-    delay = std::min(delay * 2, kMaxBackoff);
   }
 }
 

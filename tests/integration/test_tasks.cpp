@@ -13,3 +13,12 @@ std::string shout(std::string s) {
   return s + "!";
 }
 DISTRIB_TASK(shout);
+
+#include <chrono>
+#include <thread>
+
+int slow_triple(int x, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // a task that runs while a test cuts a connection
+  return 3 * x;
+}
+DISTRIB_TASK(slow_triple);

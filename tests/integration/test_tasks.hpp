@@ -6,3 +6,5 @@
 
 int triple(int x);
 std::string shout(std::string s);
+// Sleeps `ms` milliseconds, then returns 3 * x.
+int slow_triple(int x, int ms);
