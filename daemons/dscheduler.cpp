@@ -60,10 +60,17 @@ int main(int argc, char** argv) {
                  "Seconds a worker may stay silent (hung, paused) before it is removed and its work rescheduled")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  double client_grace = 60;
+  app.add_option("--client-grace", client_grace,
+                 "Seconds a client whose connection dropped keeps its keys, to reconnect and re-attach to them "
+                 "(0: release them at once, as Dask)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
   options.worker_timeout = std::chrono::milliseconds(static_cast<long long>(worker_ttl_s * 1000));
+  options.client_grace = std::chrono::milliseconds(static_cast<std::int64_t>(client_grace * 1000));
   options.policy.work_stealing = !no_stealing;
   options.dashboard_fallback = dashboard->count() == 0;
   try {

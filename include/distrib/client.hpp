@@ -38,6 +38,13 @@ struct ClientOptions {
   std::chrono::milliseconds connect_timeout{10'000};
   /// A name for this client in the scheduler's logs.
   std::string name = "client";
+  /// If the connection to the scheduler drops (not by close() or shutdown()), the client
+  /// reconnects with backoff (0.1 s doubling to 2 s) for this long and re-attaches to its
+  /// futures; meanwhile futures stay pending and new work waits to be sent. If no
+  /// scheduler answers in time, every pending future fails with CommError. Zero: fail at
+  /// once, without reconnecting. The scheduler keeps a vanished client's keys for
+  /// `dscheduler --client-grace` seconds (60 by default), longer than this default.
+  std::chrono::milliseconds reconnect_timeout{30'000};
 };
 
 /// Options of submit and map, as Dask's keyword arguments.

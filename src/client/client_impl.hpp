@@ -1,8 +1,9 @@
 #pragma once
 // The client's machinery behind the public Client: one io thread with the scheduler
 // connection and pooled connections to workers (results are fetched straight from the
-// worker that holds them, scattered data is sent straight to workers), plus the table of
-// live futures by key.
+// worker that holds them, scattered data is sent straight to workers). The bookkeeping
+// (futures by key, cancel epochs, the outbox) is ClientCore's; this class does the I/O,
+// the threads and the waiting, and reconnects to the scheduler when the connection drops.
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/steady_timer.hpp>
@@ -15,50 +16,15 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <variant>
 #include <vector>
 
+#include "client/client_core.hpp"
+#include "client/future_state.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
 #include "distrib/client.hpp"
 
 namespace distrib::detail {
-
-class FutureState {
- public:
-  FutureState(std::string key, std::shared_ptr<ClientImpl> client);
-  /// The last copy of a Future going away releases the key on the cluster.
-  ~FutureState();
-
-  /// `value`: the result itself when the scheduler passed a small one on.
-  void set_finished(const std::string& worker, std::optional<Value> value = std::nullopt);
-  void set_erred(const std::string& type, const std::string& message);
-  void set_lost(const std::string& reason);
-  void set_cancelled();
-  /// Adds a callback run once the future leaves the pending state (now if it has).
-  void on_done(std::function<void()> fn);
-
-  const std::string key;
-  const std::weak_ptr<ClientImpl> client;
-  const ClientImpl* const owner;
-
-  mutable std::mutex mutex;
-  mutable std::condition_variable cv;
-  FutureStatus status = FutureStatus::pending;
-  mutable std::string worker;  // where the result lives; moves if the result is recomputed elsewhere
-  std::optional<Value> value;  // a small result that came with the notice (no fetch needed)
-  std::string error_type;
-  std::string error_message;
-  std::string lost_reason;  // set when the cluster connection was lost
-  /// Cancel requests sent before this future was made; later replies do not concern it.
-  std::uint64_t epoch = 0;
-
- private:
-  // Moves to `next` if allowed; runs the callbacks when leaving pending.
-  template <class Update>
-  void transition(Update update);
-  std::vector<std::function<void()>> callbacks_;
-};
 
 class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
  public:
@@ -85,53 +51,80 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::uint16_t dashboard_port() const;
   std::vector<WorkerDescription> workers() const;
   const std::string& address() const { return address_; }
+  /// The unique id this client re-attaches by (sent in every handshake).
+  const std::string& client_id() const { return client_id_; }
   /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.
   std::function<void()> close_cluster;
 
  private:
-  void on_message(InMessage&& m);
+  // ---- the scheduler connection (client_link.cpp)
+  /// Starts `conn` as the scheduler connection and sends the handshake; `resume`: also
+  /// re-sends what a re-attached scheduler may lack.
+  void attach(ConnectionPtr conn, bool resume);
+  /// The scheduler answered: sends what waited (on a resume, what it may lack first).
+  void on_scheduler_handshake();
+  void on_message(const Connection* from, InMessage&& m);
+  void on_lost(const Connection* from, const std::string& reason);
+  /// Tries to connect again with backoff on a thread of its own, until reconnect_timeout.
+  void start_reconnecting(const std::string& reason);
+  void reconnect_loop(std::string reason);
+  /// No scheduler within the timeout (or it shut down): everything pending fails.
+  void give_up(const std::string& reason);
+  /// Sends what the outbox holds, in order (nothing while disconnected: it waits).
+  void flush_outbox();
+  void send_all(std::vector<Outgoing> items);
+  void schedule_flush();  // with mutex_ held
+
+  // ---- shared helpers (client_impl.cpp)
   /// Every few seconds on the io thread: large buffers nobody reused go back to the system.
   void trim_buffers_later();
-  void on_lost(const std::string& reason);
-  /// Sends what the outbox holds, in order, batching consecutive releases.
-  void flush_outbox();
-  void schedule_flush();  // with mutex_ held
   std::string next_token();
   void check_open();
-  /// Registers a new future for `key`, or returns the live one; `fresh` says which.
+  /// Registers a new future for `key`, or returns the live one; `fresh` says which. With mutex_ held.
   FutureHandle future_for(const std::string& key, bool& fresh);
   void post_message(OutMessage m);
+  /// Queues a new graph, kept by the core until its wanted futures are done.
+  void post_graph(OutMessage m, std::vector<TaskSpec> tasks, std::vector<std::string> wanted);
   /// Runs `start(done)` on the io thread, where `done` must be called once per part, and
   /// waits for `parts` calls.
   void on_io_and_wait(std::size_t parts, std::function<void(std::function<void()>)> start);
 
   ClientOptions options_;
   std::string address_;
+  std::string connect_to_;  // where to connect (address_, or a LocalCluster's unix socket)
+  std::string client_id_;
   asio::io_context io_;
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   std::thread thread_;
-  ConnectionPtr scheduler_;
+  ConnectionPtr scheduler_;  // io thread only
   std::unique_ptr<DataFetcher> fetcher_;
   std::unique_ptr<asio::steady_timer> trim_timer_;
 
   mutable std::mutex mutex_;
   std::condition_variable cv_;
-  std::unordered_map<std::string, std::weak_ptr<FutureState>> futures_;
-  // Messages to the scheduler and released keys, in the order they happened: a release
-  // must never overtake a message that still refers to the key.
-  std::vector<std::variant<OutMessage, std::string>> outbox_;
+  ClientCore core_;
   bool flush_posted_ = false;
-  bool handshaken_ = false;
+  bool handshaken_ = false;        // the current connection's scheduler handshake arrived
+  bool attached_ = false;          // a scheduler connection is up: the outbox may be sent
+  bool resume_ = false;            // the current connection re-attaches after a drop
   bool has_cluster_info_ = false;
   bool closed_ = false;
   bool closing_ = false;
-  std::string lost_reason_;
+  bool no_reconnect_ = false;      // the scheduler shut down or refused us: do not come back
+  std::string lost_reason_;        // set once the cluster is out of reach for good
   std::vector<WorkerDescription> members_;
   std::uint16_t dashboard_port_ = 0;
-  std::unordered_map<std::uint64_t, std::promise<ClusterSnapshot>> info_waiting_;
+  struct InfoWaiting {
+    std::promise<ClusterSnapshot> promise;
+    std::vector<std::string> keys;
+    bool with_story = false;
+  };
+  std::unordered_map<std::uint64_t, InfoWaiting> info_waiting_;
   std::uint64_t next_info_id_ = 1;
-  std::uint64_t cancels_sent_ = 0;     // cancel requests queued for the scheduler
-  std::uint64_t cancel_replies_ = 0;   // keysCancelled replies received, in the same order
+  std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake
+  std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
+  std::thread reconnector_;
+  std::condition_variable reconnect_cv_;  // wakes the reconnector's backoff when closing
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::int64_t> sequence_{0};

@@ -29,6 +29,8 @@ struct Handshake {
   version @0 :UInt32;
   role @1 :Role;
   name @2 :Text;
+  clientId @3 :Text;         # client -> scheduler: the client's unique id, the same on every
+                             # connection, by which it re-attaches to its keys after a drop
 }
 
 # Sent just before a connection is closed for cause.

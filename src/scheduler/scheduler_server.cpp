@@ -246,12 +246,19 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       peer->kind = Kind::worker_unregistered;
       return;
     }
+    if (hs.getClientId().size() > ClientSessions::kMaxTokenLength) return reject("client id too long");
+    auto session = sessions_.attach(hs.getClientId(), [this] { return next_id_++; });
+    if (auto stale = clients_.find(session.id); stale != clients_.end()) {  // its old connection is half-open
+      stale->second->kind = Kind::unknown;  // so that its close does not end the session
+      stale->second->conn->close("the client re-attached on a new connection");
+    }
     peer->kind = Kind::client;
-    peer->id = next_id_++;
+    peer->id = session.id;
     clients_[peer->id] = peer;
-    log().info("client '{}' connected from {}", peer->name, peer->conn->peer());
-    handle(sched::AddClient{peer->id});
+    log().info("client '{}' {} from {}", peer->name, session.resumed ? "re-attached" : "connected", peer->conn->peer());
+    if (!session.resumed) handle(sched::AddClient{peer->id});
     peer->conn->send(cluster_info());
+    if (session.resumed) handle(sched::UpdateGraph{peer->id, {}, state_.wanted_by(peer->id)});  // reports finished keys
     return;
   }
 
@@ -318,6 +325,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       return;
     case proto::Message::CLOSE:
       peer->said_goodbye = true;
+      if (peer->kind == Kind::client) sessions_.goodbye(peer->id);
       peer->conn->close("peer closed the connection");
       return;
     case proto::Message::ERROR:
@@ -334,7 +342,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
   if (peer->kind == Peer::Kind::client && clients_.erase(peer->id)) {
     log().info("client '{}' disconnected", peer->name);
-    if (!stopped_) handle(sched::RemoveClient{peer->id});
+    if (sessions_.detach(peer->id, Clock::now()) && !stopped_) handle(sched::RemoveClient{peer->id});
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     recorder_.worker_removed(peer->id);
@@ -408,6 +416,7 @@ void SchedulerServer::check_heartbeats() {
       handle(sched::RemoveWorker{w->id, false});
     }
   }
+  for (auto id : sessions_.expired(now)) handle(sched::RemoveClient{id});  // their grace ran out
   // Often enough that a short TTL (tests, or an operator's choice) is kept to within a quarter.
   auto interval = std::clamp<std::chrono::milliseconds>(options_.worker_timeout / 4, std::chrono::milliseconds(50),
                                                         std::chrono::milliseconds(1000));

@@ -14,6 +14,7 @@
 
 #include "comm/connection.hpp"
 #include "proto/distrib.capnp.h"
+#include "scheduler/client_sessions.hpp"
 #include "scheduler/dashboard_data.hpp"
 #include "scheduler/scheduler_state.hpp"
 
@@ -41,6 +42,9 @@ struct SchedulerOptions {
   /// Check every invariant of the state after every event, and abort on a broken one
   /// (slow: for tests). The environment variable DISTRIB_VALIDATE=1 turns it on.
   bool validate = false;
+  /// A client whose connection drops keeps its keys this long, to re-attach to them
+  /// (dscheduler --client-grace); a client that closes is released at once. Zero: at once.
+  std::chrono::milliseconds client_grace{60'000};
 };
 
 class SchedulerServer {
@@ -97,6 +101,7 @@ class SchedulerServer {
   std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> workers_;
   std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> clients_;
   std::uint64_t next_id_ = 1;
+  ClientSessions sessions_{options_.client_grace};
   bool stopped_ = false;
   DashboardRecorder recorder_;
   std::shared_ptr<SnapshotBox> snapshots_;

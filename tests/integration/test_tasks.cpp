@@ -80,3 +80,11 @@ int crash_worker(int) {
   std::abort();  // as a segfault or an OOM kill would: the worker process dies mid-task
 }
 DISTRIB_TASK(crash_worker);
+#include <chrono>
+#include <thread>
+
+int slow_triple(int x, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));  // a task that runs while a test cuts a connection
+  return 3 * x;
+}
+DISTRIB_TASK(slow_triple);

@@ -26,3 +26,5 @@ int stubborn_sleep_ms(int ms);
 
 /// Aborts the worker process running it.
 int crash_worker(int x);
+// Sleeps `ms` milliseconds, then returns 3 * x.
+int slow_triple(int x, int ms);
