@@ -270,7 +270,7 @@ TEST(Nanny, KilledNannyTakesItsWorkerAlong) {
 
 TEST(Nanny, GivesUpWithTheWorkerWhenTheSchedulerIsGone) {
   auto scheduler = start_scheduler();
-  auto nanny = start_worker(scheduler.address, {"--timeout", "1"});
+  auto nanny = start_worker(scheduler.address, {"--timeout", "1", "--death-timeout", "1"});
   const int worker = worker_process_of(nanny);
   KillOnExit cleanup{worker};
   scheduler.process.signal(SIGTERM);
