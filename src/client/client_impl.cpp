@@ -206,13 +206,7 @@ ClusterSnapshot ClientImpl::snapshot(const std::vector<std::string>& keys, bool 
     waiting.with_story = with_story;
     reply = waiting.promise.get_future();
   }
-  MessageBuilder mb;
-  auto req = mb.root().initInfoRequest();
-  req.setId(id);
-  req.setStory(with_story);
-  auto list = req.initKeys(static_cast<unsigned>(keys.size()));
-  for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
-  post_message(mb.finish());
+  post_message(info_request(id, keys, with_story));
   // While reconnecting the request waits in the outbox: allow for the reconnection too.
   if (reply.wait_for(std::max(options_.connect_timeout, options_.reconnect_timeout)) != std::future_status::ready) {
     std::lock_guard lock(mutex_);

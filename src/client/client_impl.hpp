@@ -26,6 +26,9 @@
 
 namespace distrib::detail {
 
+/// An infoRequest (sent by snapshot(), and again on re-attach for one not answered yet).
+OutMessage info_request(std::uint64_t id, const std::vector<std::string>& keys, bool with_story);
+
 class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
  public:
   explicit ClientImpl(ClientOptions options);

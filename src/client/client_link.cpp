@@ -49,6 +49,8 @@ OutMessage resubmit_message(const Outgoing& o) {
   return mb.finish();
 }
 
+}
+
 OutMessage info_request(std::uint64_t id, const std::vector<std::string>& keys, bool with_story) {
   MessageBuilder mb;
   auto req = mb.root().initInfoRequest();
@@ -58,7 +60,7 @@ OutMessage info_request(std::uint64_t id, const std::vector<std::string>& keys, 
   for (unsigned i = 0; i < keys.size(); ++i) list.set(i, keys[i]);
   return mb.finish();
 }
-}  // namespace
+  // namespace
 
 void ClientImpl::connect(const std::string& address, const std::string& via) {
   if (is_unix_address(address)) {
