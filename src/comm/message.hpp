@@ -22,6 +22,11 @@ class MessageBuilder {
  public:
   MessageBuilder() = default;
   proto::Message::Builder root() { return builder_.getRoot<proto::Message>(); }
+  /// A root of another type (the journal's records).
+  template <class T>
+  typename T::Builder root_as() {
+    return builder_.getRoot<T>();
+  }
   /// Stores `v` in `out`: inline if small, else as an out-of-band frame (never copied).
   void set_value(proto::Value::Builder out, const Value& v);
   OutMessage finish();
@@ -38,6 +43,10 @@ class MessageReader {
  public:
   explicit MessageReader(const InMessage& m);
   proto::Message::Reader root() { return reader_.getRoot<proto::Message>(); }
+  template <class T>
+  typename T::Reader root_as() {
+    return reader_.getRoot<T>();
+  }
   /// The value stored by MessageBuilder::set_value; throws ProtocolError on a bad frame index.
   Value value(proto::Value::Reader v) const;
 

@@ -217,6 +217,34 @@ struct StoryEntry {
   double time = 0;         // seconds since the epoch
 };
 
+/// What the scheduler must remember across its own restart (dscheduler --journal): every
+/// task with its definition, who wants it and where its result lives, the clients and
+/// workers. Taken by durable_state(), given back by restore().
+struct DurableTask {
+  std::string key;
+  TaskSpecPtr spec;
+  TaskStatus status = TaskStatus::waiting;
+  bool scattered = false;
+  std::vector<ClientId> wanted_by;
+  std::vector<WorkerId> holders;  // memory: the workers that hold it
+  std::string type;
+  std::uint64_t nbytes = 0;
+  WorkerId processing_on = 0;     // processing: where, under which run id
+  std::uint64_t run_id = 0;
+  std::string exception_type;     // erred
+  std::string exception_message;
+  std::uint32_t retries_left = 0;
+  std::uint32_t suspicious = 0;
+};
+struct DurableState {
+  std::vector<ClientId> clients;
+  std::vector<AddWorker> workers;  // without held keys: the tasks say what each holds
+  std::uint64_t next_run_id = 1;
+  StimulusId last_stimulus = 0;
+  std::vector<std::pair<std::string, double>> durations;  // learned per prefix
+  std::vector<DurableTask> tasks;
+};
+
 class SchedulerState {
  public:
   explicit SchedulerState(SchedulerConfig config = {});
@@ -273,6 +301,13 @@ class SchedulerState {
   std::vector<StoryEntry> story(const std::string& key) const;
   /// The address a worker had (also after it left), or "".
   std::string worker_address(WorkerId worker) const;
+  /// The durable part of the state, for a snapshot.
+  DurableState durable_state() const;
+  /// Rebuilds an empty state from a snapshot (throws std::invalid_argument if it is not
+  /// consistent, e.g. a task depending on a key it does not hold). Tasks that were
+  /// processing stay assigned under their run ids, so that the journal's reports after
+  /// the snapshot are believed.
+  void restore(DurableState state);
   /// Checks every internal invariant, and that no transition broke the table; throws
   /// std::logic_error describing the first broken one.
   void validate() const;
