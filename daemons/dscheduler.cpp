@@ -66,9 +66,18 @@ int main(int argc, char** argv) {
                  "(0: release them at once, as Dask)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--journal", options.journal_dir,
+                 "Directory of a write-ahead journal: a restarted scheduler replays it and carries on "
+                 "(created if missing; empty: no journal)");
+  double snapshot_mib = static_cast<double>(options.journal_snapshot_bytes >> 20);
+  app.add_option("--journal-snapshot-mib", snapshot_mib,
+                 "Replace the journal by a snapshot of the state once it passes this many MiB")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
+  options.journal_snapshot_bytes = static_cast<std::uint64_t>(snapshot_mib * 1024 * 1024);
   options.worker_timeout = std::chrono::milliseconds(static_cast<long long>(worker_ttl_s * 1000));
   options.client_grace = std::chrono::milliseconds(static_cast<std::int64_t>(client_grace * 1000));
   options.policy.work_stealing = !no_stealing;

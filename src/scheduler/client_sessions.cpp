@@ -35,6 +35,12 @@ bool ClientSessions::detach(ClientId id, Clock::time_point now) {
   return false;
 }
 
+bool ClientSessions::restore(ClientId id, const std::string& token, Clock::time_point now) {
+  sessions_[id] = Session{token, true, false, {}};
+  if (!token.empty()) by_token_[token] = id;
+  return detach(id, now);
+}
+
 std::vector<ClientSessions::ClientId> ClientSessions::expired(Clock::time_point now) {
   std::vector<ClientId> out;
   for (auto it = sessions_.begin(); it != sessions_.end();) {

@@ -38,6 +38,10 @@ class ClientSessions {
   /// The client's connection closed at `now`. True: remove the client now; false: its
   /// session waits out the grace period.
   bool detach(ClientId id, Clock::time_point now);
+  /// A client known from the journal of a scheduler that restarted: it is as if its
+  /// connection had just dropped at `now`. True: remove it now (it has no token, or there
+  /// is no grace); false: it may re-attach within the grace period.
+  bool restore(ClientId id, const std::string& token, Clock::time_point now);
   /// Vanished clients whose grace ran out by `now`, to remove; forgotten here.
   std::vector<ClientId> expired(Clock::time_point now);
   /// Clients waiting in their grace period.

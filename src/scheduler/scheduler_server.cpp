@@ -124,6 +124,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       state_(options_.policy),
       dashboard_timer_(io) {
   if (const char* v = std::getenv("DISTRIB_VALIDATE"); v && std::string(v) == "1") options_.validate = true;
+  if (!options_.journal_dir.empty()) recover();  // a damaged journal refuses to start, before listening
   listen_on(acceptor_, options_.host, options_.port, "scheduler");
   address_ = format_address(options_.host, acceptor_.local_endpoint().port());
   if (!options_.local_socket.empty()) {
@@ -190,6 +191,7 @@ void SchedulerServer::refresh_dashboard() {
 void SchedulerServer::stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (journal_) commit_journal();
   asio::error_code ec;
   acceptor_.close(ec);
   local_acceptor_.close(ec);
@@ -256,7 +258,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     peer->id = session.id;
     clients_[peer->id] = peer;
     log().info("client '{}' {} from {}", peer->name, session.resumed ? "re-attached" : "connected", peer->conn->peer());
-    if (!session.resumed) handle(sched::AddClient{peer->id});
+    if (!session.resumed) handle(sched::AddClient{peer->id}, std::string(hs.getClientId()));
     peer->conn->send(cluster_info());
     if (session.resumed) handle(sched::UpdateGraph{peer->id, {}, state_.wanted_by(peer->id)});  // reports finished keys
     return;
@@ -312,6 +314,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       mb.root().initWorkerRegistered().setOk(true);
       peer->conn->send(mb.finish());
       handle(std::move(ev));
+      if (!ghosts_.empty()) forget_ghost(peer->name, "registered again");
       return;
     }
     case proto::Message::INFO_REQUEST:
@@ -355,8 +358,14 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   }
 }
 
-void SchedulerServer::apply(sched::Event e) {
-  state_.handle(std::move(e), actions_);
+void SchedulerServer::apply(sched::Event e, const std::string& client_token) {
+  const auto stimulus = state_.last_stimulus() + 1;
+  if (journal_) {
+    journal_->append(e, stimulus, client_token);
+    if (auto* c = std::get_if<sched::AddClient>(&e)) client_tokens_[c->client] = client_token;
+    else if (auto* r = std::get_if<sched::RemoveClient>(&e)) client_tokens_.erase(r->client);
+  }
+  state_.handle(std::move(e), actions_, stimulus);
   if (!options_.validate) return;
   try {
     state_.validate();
@@ -368,8 +377,8 @@ void SchedulerServer::apply(sched::Event e) {
   }
 }
 
-void SchedulerServer::handle(sched::Event e) {
-  apply(std::move(e));
+void SchedulerServer::handle(sched::Event e, const std::string& client_token) {
+  apply(std::move(e), client_token);
   flush(actions_);
 }
 
@@ -380,6 +389,12 @@ void SchedulerServer::record_for_dashboard(const sched::Event& e, const Peer& pe
 
 void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   if (actions.empty()) return;
+  if (journal_ && journal_->pending()) {
+    schedule_commit();
+    // What a client's event causes waits until that event is on disk; the rest (a worker's
+    // report) need not: replaying without it recomputes or finds the result again.
+    if (journal_->sync_pending()) return;
+  }
   for (auto& o : wire::encode_actions(actions)) {
     using To = wire::Outgoing::To;
     if (o.to == To::every_client) {
@@ -417,6 +432,7 @@ void SchedulerServer::check_heartbeats() {
     }
   }
   for (auto id : sessions_.expired(now)) handle(sched::RemoveClient{id});  // their grace ran out
+  if (!ghosts_.empty()) remove_late_ghosts(now);
   // Often enough that a short TTL (tests, or an operator's choice) is kept to within a quarter.
   auto interval = std::clamp<std::chrono::milliseconds>(options_.worker_timeout / 4, std::chrono::milliseconds(50),
                                                         std::chrono::milliseconds(1000));
@@ -429,6 +445,8 @@ void SchedulerServer::check_heartbeats() {
 void SchedulerServer::shutdown_cluster() {
   if (stopped_) return;
   stopped_ = true;
+  // The cluster ends on purpose: a scheduler started on this journal again starts empty.
+  if (journal_) journal_->snapshot(sched::DurableState{}, {}, next_id_);
   asio::error_code ec;
   acceptor_.close(ec);
   local_acceptor_.close(ec);

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "comm/connection.hpp"
+#include "journal/journal.hpp"
 #include "proto/distrib.capnp.h"
 #include "scheduler/client_sessions.hpp"
 #include "scheduler/dashboard_data.hpp"
@@ -45,6 +46,11 @@ struct SchedulerOptions {
   /// A client whose connection drops keeps its keys this long, to re-attach to them
   /// (dscheduler --client-grace); a client that closes is released at once. Zero: at once.
   std::chrono::milliseconds client_grace{60'000};
+  /// The write-ahead journal's directory (dscheduler --journal), "" for none. With one,
+  /// the scheduler replays it on start and survives its own restart.
+  std::string journal_dir;
+  /// The journal is replaced by a snapshot once it passes this size.
+  std::uint64_t journal_snapshot_bytes = std::uint64_t{64} << 20;
 };
 
 class SchedulerServer {
@@ -76,8 +82,19 @@ class SchedulerServer {
   void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
   /// Applies an event to the state (its actions wait in actions_ for flush), then
   /// validates the state if asked to.
-  void apply(sched::Event e);
-  void handle(sched::Event e);
+  void apply(sched::Event e, const std::string& client_token = {});
+  void handle(sched::Event e, const std::string& client_token = {});
+  /// Replays the journal into the state: what was processing waits again, the workers it
+  /// knew are gone until they register again, its clients may re-attach.
+  void recover();
+  /// Soon, on this thread: the journal's buffer is written (and synced if a client's
+  /// event is in it), then the actions waiting for it are sent (group commit).
+  void schedule_commit();
+  void commit_journal();
+  /// A worker known before a journaled restart registered again (or is late): its ghost
+  /// in the state is removed.
+  void forget_ghost(const std::string& name, const char* why);
+  void remove_late_ghosts(std::chrono::steady_clock::time_point now);
   /// Sends the actions' messages (through the wire adapter) and clears them.
   void flush(std::vector<sched::Action>& actions);
   void record_for_dashboard(const sched::Event& e, const Peer& peer);
@@ -108,6 +125,11 @@ class SchedulerServer {
   std::unique_ptr<Dashboard> dashboard_;
   asio::steady_timer dashboard_timer_;
   std::uint16_t dashboard_port_ = 0;
+  std::unique_ptr<journal::Journal> journal_;
+  std::unordered_map<std::uint64_t, std::string> client_tokens_;  // with a journal: for snapshots
+  bool commit_posted_ = false;
+  // Workers of the state replayed from the journal, by name, until they register again.
+  std::unordered_map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> ghosts_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards work posted by HTTP threads
 };
 
