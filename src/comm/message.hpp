@@ -21,6 +21,8 @@ inline constexpr std::size_t kMaxInlineTotalBytes = std::size_t{16} << 20;
 class MessageBuilder {
  public:
   MessageBuilder() = default;
+  /// With a first segment of this many words (small records need not zero 8 KiB).
+  explicit MessageBuilder(unsigned first_segment_words) : builder_(first_segment_words) {}
   proto::Message::Builder root() { return builder_.getRoot<proto::Message>(); }
   /// A root of another type (the journal's records).
   template <class T>

@@ -191,7 +191,8 @@ bool needs_sync(const sched::Event& e) {
 }
 
 OutMessage encode_event(const sched::Event& e, sched::StimulusId stimulus, const std::string& token) {
-  MessageBuilder mb;
+  // Most events are a key or two: a small first segment (the builder grows for graphs).
+  MessageBuilder mb(std::holds_alternative<sched::UpdateGraph>(e) ? 1024 : 64);
   auto entry = mb.root_as<JournalEntry>();
   entry.setStimulus(stimulus);
   std::visit(EventWriter{mb, entry, token}, e);

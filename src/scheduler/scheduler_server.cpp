@@ -5,7 +5,6 @@
 #include <future>
 
 #include "comm/message.hpp"
-#include "scheduler/scheduler_wire.hpp"
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
@@ -389,25 +388,35 @@ void SchedulerServer::record_for_dashboard(const sched::Event& e, const Peer& pe
 
 void SchedulerServer::flush(std::vector<sched::Action>& actions) {
   if (actions.empty()) return;
+  bool hold_for_clients = false;
   if (journal_ && journal_->pending()) {
     schedule_commit();
-    // What a client's event causes waits until that event is on disk; the rest (a worker's
-    // report) need not: replaying without it recomputes or finds the result again.
-    if (journal_->sync_pending()) return;
+    // What a client is told waits until the client events behind it are on disk; workers
+    // may start at once (a crash before the sync loses nothing a client was told: the
+    // client still holds its graph and sends it again on re-attaching).
+    hold_for_clients = journal_->sync_pending();
   }
   for (auto& o : wire::encode_actions(actions)) {
-    using To = wire::Outgoing::To;
-    if (o.to == To::every_client) {
-      for (auto& [cid, peer] : clients_) peer->conn->send(cluster_info());
+    if (o.to != wire::Outgoing::To::worker && (hold_for_clients || !held_for_sync_.empty())) {
+      held_for_sync_.push_back(std::move(o));  // in order, behind those already held
       continue;
     }
-    auto& peers = o.to == To::worker ? workers_ : clients_;
-    auto it = peers.find(o.id);
-    if (it == peers.end()) continue;  // it left meanwhile
-    if (o.later) it->second->conn->send_later(std::move(o.message));
-    else it->second->conn->send(std::move(o.message));
+    send(o);
   }
   actions.clear();
+}
+
+void SchedulerServer::send(wire::Outgoing& o) {
+  using To = wire::Outgoing::To;
+  if (o.to == To::every_client) {
+    for (auto& [cid, peer] : clients_) peer->conn->send(cluster_info());
+    return;
+  }
+  auto& peers = o.to == To::worker ? workers_ : clients_;
+  auto it = peers.find(o.id);
+  if (it == peers.end()) return;  // it left meanwhile
+  if (o.later) it->second->conn->send_later(std::move(o.message));
+  else it->second->conn->send(std::move(o.message));
 }
 
 void SchedulerServer::check_heartbeats() {

@@ -18,6 +18,7 @@
 #include "scheduler/client_sessions.hpp"
 #include "scheduler/dashboard_data.hpp"
 #include "scheduler/scheduler_state.hpp"
+#include "scheduler/scheduler_wire.hpp"
 
 namespace distrib::detail {
 
@@ -97,6 +98,7 @@ class SchedulerServer {
   void remove_late_ghosts(std::chrono::steady_clock::time_point now);
   /// Sends the actions' messages (through the wire adapter) and clears them.
   void flush(std::vector<sched::Action>& actions);
+  void send(wire::Outgoing& o);
   void record_for_dashboard(const sched::Event& e, const Peer& peer);
   void check_heartbeats();
   void shutdown_cluster();
@@ -128,6 +130,7 @@ class SchedulerServer {
   std::unique_ptr<journal::Journal> journal_;
   std::unordered_map<std::uint64_t, std::string> client_tokens_;  // with a journal: for snapshots
   bool commit_posted_ = false;
+  std::vector<wire::Outgoing> held_for_sync_;  // messages to clients waiting for the journal's sync
   // Workers of the state replayed from the journal, by name, until they register again.
   std::unordered_map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> ghosts_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards work posted by HTTP threads

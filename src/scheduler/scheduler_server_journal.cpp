@@ -97,6 +97,9 @@ void SchedulerServer::schedule_commit() {
     if (alive.expired()) return;
     commit_posted_ = false;
     commit_journal();
+    auto held = std::move(held_for_sync_);
+    held_for_sync_.clear();
+    for (auto& o : held) send(o);
     flush(actions_);
   });
 }
