@@ -43,7 +43,7 @@ const char* event_name(std::size_t index) {
   static constexpr const char* kNames[] = {"add-client",   "remove-client", "add-worker",  "remove-worker",
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
-                                           "missing-data"};
+                                           "missing-data", "restart"};
   static_assert(std::size(kNames) == std::variant_size_v<Event>, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";
 }
