@@ -379,6 +379,21 @@ void array_examples(distrib::Client& client) {
             << " " << mean << "\n";
 }
 
+void restart_examples(distrib::Client& client) {
+  // [restart]
+  auto stale = client.submit(inc, 41);
+  stale.wait();
+  client.restart();  // fresh worker processes; every future of every client is cancelled
+  try {
+    stale.result();
+  } catch (const distrib::CancelledError& e) {
+    std::cout << e.what() << "\n";  // task 'inc-…' was cancelled
+  }
+  int answer = client.submit(inc, 41).result();  // new work runs on the new workers
+  // [/restart]
+  std::cout << answer << " on " << client.n_workers() << " workers\n";
+}
+
 void option_examples() {
   // [cluster-options]
   distrib::LocalClusterOptions in_threads{
@@ -437,6 +452,7 @@ int main(int argc, char** argv) {
   progress_examples(client);
   ndarray_examples(client);
   array_examples(client);
+  restart_examples(client);  // last: it cancels every future made above
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 
   option_examples();

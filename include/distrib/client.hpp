@@ -335,6 +335,23 @@ class Client {
     return story(f.key());
   }
 
+  /// Restarts every worker and forgets every task, as Dask's `client.restart()`. Every
+  /// future of every client of this scheduler is cancelled (result() throws CancelledError;
+  /// finished ones too, since their results go with the workers) and every task is
+  /// released. A worker under a nanny (dworker's default, LocalCluster with processes =
+  /// true) exits and its nanny starts a fresh process; a worker without one (dworker
+  /// --no-nanny) is closed, in the hope that whatever started it starts it again. A restart
+  /// counts against no task (it never causes KilledWorker).
+  ///
+  /// With `wait_for_workers` it returns once as many workers as before have registered
+  /// again, and throws TimeoutError, saying how many came back, if they have not within
+  /// `timeout` (the tasks are cancelled all the same); without, it returns once the workers
+  /// were told. Futures made afterwards run on the new workers. Throws
+  /// std::invalid_argument for a timeout that is not positive and distrib::Error for a
+  /// LocalCluster with processes = false (its workers are threads of this process), both
+  /// before anything is sent, and CommError if the cluster is out of reach.
+  void restart(std::chrono::milliseconds timeout = std::chrono::seconds(120), bool wait_for_workers = true);
+
   /// Disconnects; the scheduler releases this client's keys. Idempotent.
   void close();
   /// Stops the scheduler and all its workers, then closes. Idempotent.

@@ -28,6 +28,10 @@ Client::Client(LocalCluster& cluster, ClientOptions options)
   impl_->close_cluster = [weak = std::weak_ptr<LocalCluster::Impl>(cluster.impl_)] {
     if (auto c = weak.lock()) c->close();
   };
+  if (!cluster.processes())
+    impl_->restart_unsupported =
+        "the workers of a LocalCluster with processes = false are threads of this process and cannot be restarted; "
+        "use processes = true (each worker then has a nanny)";
 }
 
 Client::~Client() {
@@ -96,6 +100,9 @@ std::map<std::string, unsigned> Client::nthreads() {
 
 SchedulerInfo Client::scheduler_info() { return impl_->snapshot({}).info; }
 
+void Client::restart(std::chrono::milliseconds timeout, bool wait_for_workers) {
+  impl_->restart(timeout, wait_for_workers);
+}
 void Client::close() { impl_->close(); }
 void Client::shutdown() { impl_->shutdown(); }
 std::string Client::scheduler_address() const { return impl_->address(); }

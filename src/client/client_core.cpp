@@ -1,5 +1,6 @@
 #include "client/client_core.hpp"
 
+#include <algorithm>
 #include <unordered_set>
 
 namespace distrib::detail {
@@ -85,6 +86,19 @@ std::vector<Settlement> ClientCore::on_keys_cancelled(const std::vector<std::str
   for (const auto& k : keys)
     if (auto f = live_future(k); f && f->epoch < request)  // made after that cancel: not concerned
       out.push_back(Settlement{std::move(f), Settlement::Kind::cancelled});
+  return out;
+}
+
+std::vector<Settlement> ClientCore::on_restarted(const std::vector<std::string>& keys) {
+  std::vector<Settlement> out;
+  for (const auto& k : keys)
+    if (auto f = live_future(k)) out.push_back(Settlement{std::move(f), Settlement::Kind::cancelled});
+  // Graphs the scheduler had are gone: nothing of theirs is sent again on a re-attach.
+  // (One sent after the restart reached it is not among `keys`, and stays.)
+  std::unordered_set<std::string> forgotten(keys.begin(), keys.end());
+  std::erase_if(graphs_, [&](const std::shared_ptr<Graph>& g) {
+    return g->sent && std::all_of(g->wanted.begin(), g->wanted.end(), [&](const std::string& k) { return forgotten.count(k) > 0; });
+  });
   return out;
 }
 

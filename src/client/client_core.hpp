@@ -81,6 +81,11 @@ class ClientCore {
   std::vector<Settlement> on_task_erred(std::vector<KeyErredReport> reports);
   /// The scheduler's answer to the oldest unanswered cancel request.
   std::vector<Settlement> on_keys_cancelled(const std::vector<std::string>& keys);
+  /// A restart (client.restart(), by this client or another) made the scheduler forget
+  /// every task: the live futures of `keys` (every key it held for this client) are
+  /// cancelled, finished ones too, since their results are gone with the workers. A key
+  /// submitted again later gets a fresh future.
+  std::vector<Settlement> on_restarted(const std::vector<std::string>& keys);
   /// The cluster is out of reach for good: every pending future fails with `reason`.
   std::vector<Settlement> fail_pending(const std::string& reason);
 

@@ -231,6 +231,37 @@ void ClientImpl::release_key(const std::string& key) {
   });
 }
 
+void ClientImpl::restart(std::chrono::milliseconds timeout, bool wait_for_workers) {
+  if (timeout.count() <= 0)
+    throw std::invalid_argument("distrib::Client::restart: the timeout must be positive, not " +
+                                std::to_string(timeout.count()) + " ms");
+  if (!restart_unsupported.empty()) throw Error("distrib::Client::restart: " + restart_unsupported);
+  check_open();
+  timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::hours(24 * 365));  // no overflow below
+  std::future<RestartOutcome> reply;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_restart_id_++;
+    reply = restart_waiting_[id].get_future();
+  }
+  MessageBuilder mb;
+  auto req = mb.root().initRestart();
+  req.setId(id);
+  req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
+  req.setWaitForWorkers(wait_for_workers);
+  post_message(mb.finish());  // through the outbox: after everything submitted before
+  // The scheduler answers by its timeout; allow for the way there and back.
+  if (reply.wait_for(timeout + options_.connect_timeout) != std::future_status::ready) {
+    std::lock_guard lock(mutex_);
+    restart_waiting_.erase(id);
+    throw TimeoutError("distrib::Client::restart: the scheduler did not answer within " +
+                       std::to_string((timeout + options_.connect_timeout).count()) + " ms");
+  }
+  auto outcome = reply.get();  // CommError if the client gave up on the scheduler meanwhile
+  if (!outcome.ok) throw TimeoutError(outcome.reason);
+}
+
 void ClientImpl::close() {
   {
     std::lock_guard lock(mutex_);
@@ -257,6 +288,8 @@ void ClientImpl::close() {
     pending = core_.fail_pending("the client is closed");
     for (auto& [id, w] : info_waiting_) w.promise.set_exception(std::make_exception_ptr(CommError(lost_reason_)));
     info_waiting_.clear();
+    for (auto& [id, p] : restart_waiting_) p.set_exception(std::make_exception_ptr(CommError(lost_reason_)));
+    restart_waiting_.clear();
     cv_.notify_all();
   }
   apply(pending);

@@ -47,6 +47,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<std::pair<std::string, Value>> run(const TaskRequest& request);
   ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   void release_key(const std::string& key);
+  /// Client::restart: asks the scheduler to restart every worker and cancel every key,
+  /// waits for its answer. Throws TimeoutError if not every worker came back in time.
+  void restart(std::chrono::milliseconds timeout, bool wait_for_workers);
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
@@ -58,6 +61,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   const std::string& client_id() const { return client_id_; }
   /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.
   std::function<void()> close_cluster;
+  /// Set when restart() cannot work with this cluster (why), e.g. a LocalCluster whose
+  /// workers are threads of this process: restart() raises it before sending anything.
+  std::string restart_unsupported;
 
  private:
   // ---- the scheduler connection (client_link.cpp)
@@ -124,6 +130,12 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   };
   std::unordered_map<std::uint64_t, InfoWaiting> info_waiting_;
   std::uint64_t next_info_id_ = 1;
+  struct RestartOutcome {
+    bool ok = false;
+    std::string reason;
+  };
+  std::unordered_map<std::uint64_t, std::promise<RestartOutcome>> restart_waiting_;
+  std::uint64_t next_restart_id_ = 1;
   std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake
   std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
   std::thread reconnector_;

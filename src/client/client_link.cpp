@@ -170,6 +170,24 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       settle = core_.on_keys_cancelled(keys);
       break;
     }
+    case proto::Message::RESTARTED: {
+      std::vector<std::string> keys;
+      for (auto k : root.getRestarted()) keys.emplace_back(k);
+      log().info("client: the cluster restarted; {} of this client's keys were cancelled", keys.size());
+      std::lock_guard lock(mutex_);
+      settle = core_.on_restarted(keys);
+      break;
+    }
+    case proto::Message::RESTART_REPLY: {
+      auto r = root.getRestartReply();
+      std::lock_guard lock(mutex_);
+      auto it = restart_waiting_.find(r.getId());
+      if (it != restart_waiting_.end()) {
+        it->second.set_value(RestartOutcome{r.getOk(), r.getReason()});
+        restart_waiting_.erase(it);
+      }
+      return;
+    }
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
       members_.clear();
@@ -301,6 +319,8 @@ void ClientImpl::give_up(const std::string& reason) {
     pending = core_.fail_pending(lost_reason_);
     for (auto& [id, w] : info_waiting_) w.promise.set_exception(std::make_exception_ptr(CommError(lost_reason_)));
     info_waiting_.clear();
+    for (auto& [id, p] : restart_waiting_) p.set_exception(std::make_exception_ptr(CommError(lost_reason_)));
+    restart_waiting_.clear();
     cv_.notify_all();
   }
   log().warn("client gave up on the scheduler at {}: {}", address_, reason);

@@ -132,6 +132,7 @@ struct EventWriter {
     r.setReleased(e.released);
     r.setRunId(e.run_id);
   }
+  void operator()(const sched::Restart&) { entry.setRestart(); }
   void operator()(const sched::MissingData& e) {
     auto m = entry.initMissingData();
     m.setWorker(e.worker);
@@ -187,7 +188,8 @@ bool is_journaled(const sched::Event& e) { return !std::holds_alternative<sched:
 bool needs_sync(const sched::Event& e) {
   return std::holds_alternative<sched::AddClient>(e) || std::holds_alternative<sched::RemoveClient>(e) ||
          std::holds_alternative<sched::UpdateGraph>(e) || std::holds_alternative<sched::ReleaseKeys>(e) ||
-         std::holds_alternative<sched::Scattered>(e) || std::holds_alternative<sched::CancelKeys>(e);
+         std::holds_alternative<sched::Scattered>(e) || std::holds_alternative<sched::CancelKeys>(e) ||
+         std::holds_alternative<sched::Restart>(e);
 }
 
 OutMessage encode_event(const sched::Event& e, sched::StimulusId stimulus, const std::string& token) {
@@ -301,6 +303,9 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
       out.event = sched::MissingData{d.getWorker(), d.getKey(), d.getHolder()};
       break;
     }
+    case JournalEntry::RESTART:
+      out.event = sched::Restart{};
+      break;
     case JournalEntry::SNAPSHOT_HEADER: {
       if (snapshot.has_header) throw std::invalid_argument("a second snapshot header");
       auto h = entry.getSnapshotHeader();

@@ -21,7 +21,7 @@ struct ClientToken {
 /// Whether `e` goes into the journal: metrics do not, they change nothing durable.
 bool is_journaled(const sched::Event& e);
 /// Whether `e` came from a client (a submission, release, cancel, scatter, a client
-/// joining or leaving): it is on disk before anything it causes leaves the scheduler.
+/// joining or leaving, a restart): it is on disk before what it causes reaches a client.
 bool needs_sync(const sched::Event& e);
 
 /// One event as a record; `token` goes with an AddClient.

@@ -222,6 +222,22 @@ struct StealResponse {
   runId @2 :UInt64;          # the runId the worker holds the task under (0: unknown key)
 }
 
+# client.restart(): cancel every key of every client, restart every worker, wait for them.
+struct RestartRequest {
+  id @0 :UInt64;
+  timeoutMs @1 :UInt64;      # how long to wait for the workers to come back (> 0)
+  waitForWorkers @2 :Bool;   # false: answer once the workers were told, without waiting
+}
+
+# The answer to RestartRequest `id`.
+struct RestartReply {
+  id @0 :UInt64;
+  ok @1 :Bool;               # false: not every worker came back within the timeout
+  workersBefore @2 :UInt32;  # workers registered when the restart began
+  workersNow @3 :UInt32;     # workers registered when it answered
+  reason @4 :Text;           # why not ok, for the client's error
+}
+
 struct InfoRequest {
   id @0 :UInt64;
   keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
@@ -287,5 +303,18 @@ struct Message {
     restartWorker @30 :Void;         # scheduler -> worker: exit so that the nanny starts a fresh process
     reregister @31 :Text;            # scheduler -> worker: you were removed (the reason); drop every task
                                      # and key and register anew, as a new worker
+    # @32 to @39 are kept for fields other branches add; give one a name when it is used.
+    reserved32 @32 :Void;
+    reserved33 @33 :Void;
+    reserved34 @34 :Void;
+    reserved35 @35 :Void;
+    reserved36 @36 :Void;
+    reserved37 @37 :Void;
+    reserved38 @38 :Void;
+    reserved39 @39 :Void;
+    restart @40 :RestartRequest;     # client -> scheduler: client.restart()
+    restartReply @41 :RestartReply;  # scheduler -> client: the answer, once the workers are back (or the timeout)
+    restarted @42 :List(Text);       # scheduler -> every client: a restart forgot every task; these keys of
+                                     # yours are cancelled
   }
 }

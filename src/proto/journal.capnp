@@ -25,6 +25,7 @@ struct JournalEntry {
     missingData @12 :JournalMissingData;
     snapshotHeader @13 :SnapshotHeader;   # a snapshot's first record
     snapshotTasks @14 :List(SnapshotTask); # the following ones
+    restart @15 :Void;                    # client.restart(): every task cancelled and forgotten
   }
 }
 

@@ -152,6 +152,7 @@ struct SchedulerState::Impl {
   void on(MissingData& e);
   void on(StealResponse& e);
   void on(WorkerMetrics& e);
+  void on(Restart& e);
   void cancel(TaskState* root, ClientId client, std::vector<std::string>& cancelled);
   void cluster_changed();
   void report_memory(TaskState* ts, ClientId c, const std::optional<Value>& value = std::nullopt);

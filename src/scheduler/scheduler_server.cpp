@@ -23,6 +23,7 @@ struct SchedulerServer::Peer {
   std::uint32_t restarts = 0;  // times its nanny restarted it (registerWorker)
   Clock::time_point last_seen = Clock::now();
   bool said_goodbye = false;  // sent `close` first: a graceful departure
+  bool nanny = false;  // a nanny supervises it (registerWorker): restartWorker restarts it
 };
 
 namespace {
@@ -304,6 +305,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       peer->id = next_id_++;
       peer->name = ev.name;
       peer->restarts = r.getRestarts();
+      peer->nanny = r.getNanny();
       ev.worker = peer->id;
       workers_[peer->id] = peer;
       recorder_.worker_registered(peer->id, r.getRestarts(), r.getNanny());
@@ -314,8 +316,13 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       peer->conn->send(mb.finish());
       handle(std::move(ev));
       if (!ghosts_.empty()) forget_ghost(peer->name, "registered again");
+      restart_.workers_changed();  // a restart may have waited for it
       return;
     }
+    case proto::Message::RESTART:
+      if (peer->kind != Kind::client) break;
+      restart_cluster(*peer, root.getRestart());
+      return;
     case proto::Message::INFO_REQUEST:
       if (peer->kind != Kind::client) break;
       peer->conn->send(info_reply(peer->id, root.getInfoRequest()));
@@ -473,6 +480,38 @@ void SchedulerServer::shutdown_cluster() {
     on_shutdown = nullptr;
     done();
   }
+}
+
+// As Dask's Scheduler.restart: every key of every client is cancelled and every task
+// forgotten, then each worker leaves the scheduler at once (a departure on purpose: none of
+// its tasks becomes suspicious) and is told to restart, which its nanny does, or, without a
+// nanny, to close, in the hope that whatever started it starts it again.
+void SchedulerServer::restart_cluster(const Peer& by, proto::RestartRequest::Reader request) {
+  const auto before = static_cast<std::uint32_t>(workers_.size());
+  log().info("client '{}' asked for a restart of {} workers", by.name, before);
+  handle(sched::Restart{});  // every client hears which of its keys were cancelled
+  auto leaving = workers_;
+  for (auto& [id, w] : leaving) {
+    if (w->nanny) {
+      MessageBuilder mb;
+      mb.root().setRestartWorker();
+      w->conn->send(mb.finish());
+    } else {
+      w->conn->send(make_shutdown());
+    }
+    w->conn->close_after_flush(w->nanny ? "restarting" : "closed by a restart (no nanny)");
+    workers_.erase(id);  // removed now: its successor registers under the same name
+    recorder_.worker_removed(id);
+    handle(sched::RemoveWorker{id, true});
+  }
+  constexpr std::uint64_t kLongest = 10ull * 365 * 24 * 3600 * 1000;  // no overflow of the deadline
+  restart_.begin(by.id, request.getId(), before,
+                 std::chrono::milliseconds(std::min(request.getTimeoutMs(), kLongest)), request.getWaitForWorkers());
+}
+
+void SchedulerServer::send_to_client(std::uint64_t client, OutMessage m) {
+  auto it = clients_.find(client);
+  if (it != clients_.end()) it->second->conn->send(std::move(m));
 }
 
 }  // namespace distrib::detail

@@ -17,6 +17,7 @@
 #include "proto/distrib.capnp.h"
 #include "scheduler/client_sessions.hpp"
 #include "scheduler/dashboard_data.hpp"
+#include "scheduler/restart_coordinator.hpp"
 #include "scheduler/scheduler_state.hpp"
 #include "scheduler/scheduler_wire.hpp"
 
@@ -107,6 +108,10 @@ class SchedulerServer {
   std::uint32_t restarts_of(std::uint64_t worker) const;
   OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
   std::vector<DashboardStoryLine> story_lines(const std::string& key) const;
+  /// client.restart(): cancels every key, restarts (or closes) every worker, and lets
+  /// restart_ answer once they are back (scheduler_server.cpp, at the end).
+  void restart_cluster(const Peer& by, proto::RestartRequest::Reader request);
+  void send_to_client(std::uint64_t client, OutMessage m);
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -121,6 +126,8 @@ class SchedulerServer {
   std::unordered_map<std::uint64_t, std::shared_ptr<Peer>> clients_;
   std::uint64_t next_id_ = 1;
   ClientSessions sessions_{options_.client_grace};
+  RestartCoordinator restart_{io_, [this] { return static_cast<std::uint32_t>(workers_.size()); },
+                              [this](std::uint64_t client, OutMessage m) { send_to_client(client, std::move(m)); }};
   bool stopped_ = false;
   DashboardRecorder recorder_;
   std::shared_ptr<SnapshotBox> snapshots_;

@@ -1,5 +1,5 @@
 // SchedulerState's entry point (handle) and the events that come from clients: graphs,
-// releases, scatters and cancels. Worker events are in scheduler_workers.cpp.
+// releases, scatters, cancels and restarts. Worker events are in scheduler_workers.cpp.
 #include "scheduler/scheduler_state.hpp"
 
 #include <unordered_set>
@@ -173,6 +173,25 @@ void SchedulerState::Impl::on(CancelKeys& e) {
     if (c != clients.end()) c->second.erase(ts);
   }
   release_keys_if_unneeded(cancelled);
+}
+
+void SchedulerState::Impl::on(Restart&) {
+  for (auto& [client, wanted] : clients) {
+    RestartCancelled told{client, {}};
+    told.keys.reserve(wanted.size());
+    for (auto* ts : wanted) {
+      ts->who_wants.erase(client);
+      told.keys.push_back(ts->key);
+    }
+    wanted.clear();
+    out->push_back(std::move(told));
+  }
+  // Nobody wants anything now: releasing every key frees what is running or stored and
+  // forgets each task once nothing depends on it (the whole graph, in the end).
+  std::vector<std::string> keys;
+  keys.reserve(tasks.size());
+  tasks.for_each([&](const TaskState& ts) { keys.push_back(ts.key); });
+  release_keys_if_unneeded(keys);
 }
 
 // Cancels `ts` for `client`, and its dependents first (as Dask's cancel_key).

@@ -118,8 +118,13 @@ struct MissingData {
   std::string key;
   std::string holder_address;
 };
+/// A client restarts the cluster (client.restart(), as Dask's Scheduler.restart): every
+/// client stops wanting every key (RestartCancelled tells each one which of its keys were
+/// cancelled) and every task is released and forgotten, running ones freed on their
+/// workers. Clients stay connected; the server restarts the workers themselves.
+struct Restart {};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
-                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData>;
+                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -173,8 +178,14 @@ struct KeyLocations {
   std::string key;
   std::vector<std::string> addresses;
 };
-using Action =
-    std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest, KeyLocations>;
+/// A restart cancelled these keys of the client: every key it wanted (one per client,
+/// empty for a client that wanted none).
+struct RestartCancelled {
+  ClientId client;
+  std::vector<std::string> keys;
+};
+using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest,
+                            KeyLocations, RestartCancelled>;
 
 /// Scheduling knobs (Dask's names where they exist).
 struct SchedulerConfig {

@@ -109,6 +109,7 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> steals;
   std::vector<const sched::KeyLocations*> locations;
+  std::vector<const sched::RestartCancelled*> restarted;
   bool cluster_changed = false;
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
@@ -126,6 +127,8 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
       steals[st->worker].push_back(&st->key);
     } else if (auto* kl = std::get_if<sched::KeyLocations>(&a)) {
       locations.push_back(kl);
+    } else if (auto* rc = std::get_if<sched::RestartCancelled>(&a)) {
+      restarted.push_back(rc);
     }
   }
   using To = Outgoing::To;
@@ -193,6 +196,12 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
     MessageBuilder mb;
     set_texts(mb.root().initKeysCancelled(static_cast<unsigned>(keys.size())), keys);
     out.push_back({To::client, cid, mb.finish(), false});
+  }
+  for (const auto* rc : restarted) {
+    MessageBuilder mb;
+    auto list = mb.root().initRestarted(static_cast<unsigned>(rc->keys.size()));
+    for (unsigned i = 0; i < rc->keys.size(); ++i) list.set(i, rc->keys[i]);
+    out.push_back({To::client, rc->client, mb.finish(), false});
   }
   if (cluster_changed) out.push_back({To::every_client, 0, OutMessage{}, false});
   return out;

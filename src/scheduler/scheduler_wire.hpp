@@ -2,8 +2,9 @@
 // The scheduler's wire adapter: converts messages from registered clients and workers into
 // SchedulerState events, and the state's actions into messages, one per destination and
 // kind. No sockets: SchedulerServer moves the bytes, and this is unit-tested on its own
-// (tests/unit/scheduler_wire_test.cpp). Handshakes, registration and requests that read the
-// state without changing it (info, shutdown) stay with the server.
+// (tests/unit/scheduler_wire_test.cpp). Handshakes, registration, requests that read the
+// state without changing it (info, shutdown) and restarts, which coordinate workers over
+// time (restart_coordinator.hpp), stay with the server.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -39,8 +40,8 @@ struct Outgoing {
 
 /// Turns `actions` into messages, in the order they must be sent: frees first (a key freed
 /// and recomputed in one step must be dropped before it is rebuilt), then computes, client
-/// notices, steals (after the computes on the same connection), key locations, cancels and
-/// the cluster's new shape.
+/// notices, steals (after the computes on the same connection), key locations, cancels,
+/// restart notices and the cluster's new shape.
 std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions);
 
 }  // namespace distrib::detail::wire

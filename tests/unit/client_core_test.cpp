@@ -163,3 +163,34 @@ TEST_F(ClientCoreTest, FailPendingFailsOnlyPendingFuturesAndEmptiesTheOutbox) {
 }
 
 }  // namespace
+
+TEST_F(ClientCoreTest, RestartCancelsTheNamedFuturesFinishedOnesTooAndForgetsTheirGraphs) {
+  auto pending = make("p");
+  auto done = make("d");
+  auto later = make("l");  // its graph reached the scheduler after the restart
+  core.queue_graph(distrib::detail::make_close(), {spec("p")}, {"p"});
+  core.queue_graph(distrib::detail::make_close(), {spec("d")}, {"d"});
+  core.queue_graph(distrib::detail::make_close(), {spec("l")}, {"l"});
+  EXPECT_EQ(core.take_outbox().size(), 3u);
+  auto s = core.on_keys_in_memory({{"d", "tcp://w:1", std::nullopt}});
+  distrib::detail::apply(s);
+
+  s = core.on_restarted({"p", "d", "unknown"});
+  ASSERT_EQ(s.size(), 2u);
+  distrib::detail::apply(s);
+  EXPECT_EQ(pending->status, FutureStatus::cancelled);
+  EXPECT_EQ(done->status, FutureStatus::cancelled);
+  EXPECT_EQ(later->status, FutureStatus::pending);
+  EXPECT_EQ(core.graphs_kept(), 1u) << "only the graph the scheduler still has is kept";
+  // The same key submitted after the restart is a new future, not the cancelled one.
+  bool fresh = false;
+  auto again = make("p", &fresh);
+  EXPECT_TRUE(fresh);
+  EXPECT_NE(again, pending);
+  // A re-attach sends only what is live and not cancelled.
+  auto items = core.reattach();
+  ASSERT_FALSE(items.empty());
+  auto wanted = items.back().keys;
+  std::sort(wanted.begin(), wanted.end());
+  EXPECT_EQ(wanted, (std::vector<std::string>{"l", "p"}));
+}

@@ -143,6 +143,7 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
   events.emplace_back(StealResponse{3, "a", true, 13});
   events.emplace_back(MissingData{3, "a", "tcp://w4"});
   events.emplace_back(RemoveWorker{3, true});
+  events.emplace_back(Restart{});
   for (std::size_t i = 0; i < events.size(); ++i) {
     SnapshotParts none;
     auto d = decode_entry([&] {
@@ -164,6 +165,7 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
   EXPECT_EQ(std::get<AddClient>(*d.event).client, 5u);
   EXPECT_FALSE(is_journaled(WorkerMetrics{1, 10}));
   EXPECT_TRUE(needs_sync(UpdateGraph{}));
+  EXPECT_TRUE(needs_sync(Restart{}));
   EXPECT_FALSE(needs_sync(TaskFinished{}));
 }
 

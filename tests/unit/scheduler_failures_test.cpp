@@ -1,9 +1,11 @@
 // Unit tests of SchedulerState's failure handling: the transition table and the per-key
 // story, run ids that tell a stale report from the current one, KilledWorker, and workers
-// that come back holding results. validate() runs after every event.
+// that come back holding results, and restarts (client.restart()). validate() runs after
+// every event.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -68,7 +70,7 @@ TEST(TransitionTable, AllowsDasksLifecycleAndRefusesShortcuts) {
   EXPECT_FALSE(transition_allowed(S::memory, S::processing));
   EXPECT_FALSE(transition_allowed(S::memory, S::erred));
   EXPECT_FALSE(transition_allowed(S::erred, S::memory));
-  EXPECT_STREQ(event_name(std::variant_size_v<Event> - 1), "missing-data");
+  EXPECT_STREQ(event_name(std::variant_size_v<Event> - 1), "restart");
   EXPECT_STREQ(event_name(Event(TaskFinished{}).index()), "task-finished");
 }
 
@@ -233,6 +235,67 @@ TEST_F(SchedulerFailuresTest, HeldResultOfATaskProcessingElsewhereTakesItBack) {
   EXPECT_EQ(frees[0].worker, 1u);
   EXPECT_TRUE(frees[0].stops_work);
   EXPECT_EQ(of_type<KeyInMemory>(out).size(), 1u);
+}
+
+TEST_F(SchedulerFailuresTest, RestartCancelsEveryClientsKeysAndForgetsEveryTask) {
+  step(AddWorker{1, "w1", "tcp://w1", 1, 0, {"inc"}, {}});
+  step(AddClient{7});
+  step(AddClient{8});
+  step(AddClient{9});  // wants nothing: told all the same
+  // Client 7: a chain a -> b with a in memory and b running, and c.
+  step(UpdateGraph{7, {task("a"), task("b", {"a"}), task("c")}, {"a", "b", "c"}});
+  step(TaskFinished{1, "a", "i32", 4, 0.01});
+  ASSERT_EQ(s.status("b"), TaskStatus::processing);
+  // Client 8: shares a, and has a scattered key of its own.
+  step(UpdateGraph{8, {}, {"a"}});
+  step(Scattered{8, {{"d", "i32", 4, {1}}}});
+  ASSERT_EQ(s.status("d"), TaskStatus::memory);
+
+  auto out = step(Restart{});
+  auto told = of_type<RestartCancelled>(out);
+  ASSERT_EQ(told.size(), 3u);
+  std::map<ClientId, std::vector<std::string>> by_client;
+  for (auto& t : told) {
+    std::sort(t.keys.begin(), t.keys.end());
+    by_client[t.client] = t.keys;
+  }
+  EXPECT_EQ(by_client[7], (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(by_client[8], (std::vector<std::string>{"a", "d"}));
+  EXPECT_TRUE(by_client.count(9) && by_client[9].empty());
+  EXPECT_EQ(s.n_tasks(), 0u);
+  EXPECT_TRUE(s.wanted_by(7).empty());
+  EXPECT_TRUE(s.wanted_by(8).empty());
+  // The worker drops what it holds and stops what it runs.
+  std::vector<std::string> freed;
+  bool stops_running = false;
+  for (auto& f : of_type<FreeKeys>(out)) {
+    freed.insert(freed.end(), f.keys.begin(), f.keys.end());
+    if (std::count(f.keys.begin(), f.keys.end(), "b")) stops_running = f.stops_work;
+  }
+  for (const char* k : {"a", "b", "d"}) EXPECT_EQ(std::count(freed.begin(), freed.end(), k), 1) << k;
+  EXPECT_TRUE(stops_running);
+  EXPECT_TRUE(of_type<KeysCancelled>(out).empty()) << "cancel replies pair with cancel requests";
+
+  // The restarted worker goes on purpose (safe): nothing is suspicious, nothing errs.
+  out = step(RemoveWorker{1, true});
+  EXPECT_TRUE(of_type<KeyErred>(out).empty());
+  // The same keys submitted again run from scratch on the new worker.
+  step(AddWorker{2, "w1", "tcp://w2", 1, 0, {"inc"}, {}});
+  out = step(UpdateGraph{7, {task("a")}, {"a"}});
+  auto computes = of_type<ComputeTask>(out);
+  ASSERT_EQ(computes.size(), 1u);
+  EXPECT_EQ(computes[0].worker, 2u);
+  EXPECT_EQ(computes[0].spec->key, "a");
+  EXPECT_EQ(s.story("a").front().from, TaskStatus::released) << "a new task, with a new story";
+}
+
+TEST_F(SchedulerFailuresTest, RestartOfAnEmptySchedulerTellsEachClientNothingWasCancelled) {
+  step(AddClient{3});
+  auto out = step(Restart{});
+  auto told = of_type<RestartCancelled>(out);
+  ASSERT_EQ(told.size(), 1u);
+  EXPECT_TRUE(told[0].keys.empty());
+  EXPECT_STREQ(event_name(Event(Restart{}).index()), "restart");
 }
 
 }  // namespace

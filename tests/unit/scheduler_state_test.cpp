@@ -993,6 +993,7 @@ std::string describe(const Event& e) {
     std::string operator()(const CancelKeys& x) { return "CancelKeys client " + std::to_string(x.client); }
     std::string operator()(const StealResponse& x) { return "StealResponse " + x.key; }
     std::string operator()(const MissingData& x) { return "MissingData " + x.key; }
+    std::string operator()(const Restart&) { return "Restart"; }
   };
   return std::visit(V{}, e);
 }

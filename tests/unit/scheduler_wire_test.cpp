@@ -128,5 +128,21 @@ TEST(SchedulerWire, ActionsBecomeMessagesFreesFirstAndStopsWorkAtOnce) {
   EXPECT_TRUE(encode_actions({}).empty());
 }
 
+TEST(SchedulerWire, RestartCancelledBecomesARestartedNoticeForThatClient) {
+  std::vector<sched::Action> actions;
+  actions.push_back(sched::RestartCancelled{5, {"x", "y"}});
+  actions.push_back(sched::ClusterChanged{0, 0});
+  auto out = encode_actions(actions);
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].to, Outgoing::To::client);
+  EXPECT_EQ(out[0].id, 5u);
+  auto in = received(std::move(out[0].message));
+  MessageReader mr(in);
+  ASSERT_TRUE(mr.root().isRestarted());
+  ASSERT_EQ(mr.root().getRestarted().size(), 2u);
+  EXPECT_EQ(std::string(mr.root().getRestarted()[1]), "y");
+  EXPECT_EQ(out[1].to, Outgoing::To::every_client);
+}
+
 }  // namespace
 }  // namespace distrib::detail::wire
