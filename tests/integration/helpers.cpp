@@ -1,5 +1,7 @@
 #include "helpers.hpp"
 
+#include <gtest/gtest.h>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -86,7 +89,8 @@ Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& ex
 }
 
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{DWORKER_PATH, scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--log-level", "warn"};
+  std::vector<std::string> argv{DWORKER_PATH, scheduler, "--host", "127.0.0.1", "--log-level", "warn"};
+  if (std::find(extra.begin(), extra.end(), "--nthreads") == extra.end()) argv.insert(argv.end(), {"--nthreads", "1"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return start_daemon(argv, "distrib worker at ");
 }
@@ -233,6 +237,22 @@ bool process_alive(int pid) {
   if (!std::getline(stat, line)) return false;
   auto close_paren = line.rfind(')');
   return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] != 'Z';
+}
+
+int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout) {
+  std::vector<int> children;
+  EXPECT_TRUE(eventually(
+      [&] {
+        children = child_pids(nanny.process.pid());
+        return children.size() == 1;
+      },
+      timeout))
+      << children.size() << " children";
+  return children.size() == 1 ? children.front() : -1;
+}
+
+KillOnExit::~KillOnExit() {
+  if (pid > 0 && process_alive(pid)) kill(pid, SIGKILL);
 }
 
 }  // namespace distrib::test

@@ -30,7 +30,8 @@ struct Daemon {
 Daemon start_scheduler(const std::vector<std::string>& extra = {});
 /// The same on a given port (e.g. the port of a scheduler that died, to restart it).
 Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& extra = {});
-/// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args) and waits until registered.
+/// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args; one thread unless they say
+/// --nthreads) and waits until registered.
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra = {});
 
 /// A daemon whose stdout and stderr (its log) the test reads as it goes.
@@ -73,5 +74,16 @@ std::string framed_handshake(unsigned version, int role);
 /// PIDs of the direct children of `parent`, read from /proc.
 std::vector<int> child_pids(int parent);
 bool process_alive(int pid);
+
+/// The worker process of a dworker under a nanny: the nanny's only child; a test failure
+/// and -1 if it has none or several within the timeout.
+int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout = 30s);
+
+/// SIGKILLs a process at the end of the scope if it is still there (a test that failed
+/// before its worker went away leaves no process behind).
+struct KillOnExit {
+  int pid = -1;
+  ~KillOnExit();
+};
 
 }  // namespace distrib::test
