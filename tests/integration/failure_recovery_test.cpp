@@ -65,16 +65,6 @@ std::map<std::string, int> worker_pids(Client& client) {
   return pids;
 }
 
-/// Once every nanny's worker is registered and the restarts add up to `restarts`.
-bool whole_again(Client& client, std::size_t workers, unsigned restarts) {
-  return eventually([&] {
-    auto info = client.scheduler_info().workers;
-    unsigned total = 0;
-    for (const auto& w : info) total += w.restarts;
-    return info.size() == workers && total == restarts;
-  });
-}
-
 // ---- a dependent after the holder of its input is gone ----
 
 struct Loss {
@@ -161,7 +151,7 @@ TEST(FailureRecovery, GatherAfterTheHolderIsKilledThreeTimesInARow) {
   }
   // Three losses, three recomputations: four times in memory.
   EXPECT_EQ(count_to(client.story(f), "memory"), 4);
-  EXPECT_TRUE(whole_again(client, 2, 3)) << "the nannies did not bring both workers back";
+  EXPECT_TRUE(workers_back(client, 2, 3)) << "the nannies did not bring both workers back";
   EXPECT_EQ(client.gather(f), expected);
 }
 
@@ -207,14 +197,14 @@ TEST(FailureRecovery, TreeReductionOf256LeavesSurvivesTwoKills) {
 
   ASSERT_TRUE(eventually([&] { return done_leaves() >= 64; }, 60s));
   kill_worker("a");
-  ASSERT_TRUE(whole_again(client, 2, 1)) << "a did not come back";
+  ASSERT_TRUE(workers_back(client, 2, 1)) << "a did not come back";
   ASSERT_TRUE(eventually([&] { return done_leaves() >= 160; }, 60s));
   kill_worker("b");
   EXPECT_FALSE(total.done()) << "the gate is still closed";
   gate.open();
 
   EXPECT_EQ(total.result(60s), undisturbed);
-  EXPECT_TRUE(whole_again(client, 2, 2));
+  EXPECT_TRUE(workers_back(client, 2, 2));
 }
 
 }  // namespace

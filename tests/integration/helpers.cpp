@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <distrib/distrib.hpp>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -249,6 +251,17 @@ int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout) {
       timeout))
       << children.size() << " children";
   return children.size() == 1 ? children.front() : -1;
+}
+
+bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        auto info = client.scheduler_info().workers;
+        unsigned total = 0;
+        for (const auto& w : info) total += w.restarts;
+        return info.size() == workers && total == restarts;
+      },
+      timeout);
 }
 
 KillOnExit::~KillOnExit() {

@@ -9,6 +9,10 @@
 
 #include "cluster/process.hpp"
 
+namespace distrib {
+class Client;
+}
+
 namespace distrib::test {
 
 using namespace std::chrono_literals;
@@ -78,6 +82,10 @@ bool process_alive(int pid);
 /// The worker process of a dworker under a nanny: the nanny's only child; a test failure
 /// and -1 if it has none or several within the timeout.
 int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout = 30s);
+
+/// Waits until the scheduler lists `workers` workers whose nannies' restarts add up to
+/// `restarts` (every killed worker is back).
+bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout = 30s);
 
 /// SIGKILLs a process at the end of the scope if it is still there (a test that failed
 /// before its worker went away leaves no process behind).
