@@ -72,6 +72,10 @@ struct Loss {
   bool input_on_both;  // the input is on both workers (scattered with broadcast) or on the doomed one only
 };
 
+void PrintTo(const Loss& l, std::ostream* os) {
+  *os << (l.signal == SIGKILL ? "SIGKILL" : "SIGTERM") << (l.input_on_both ? ", input on both" : ", input on one");
+}
+
 std::string loss_name(const ::testing::TestParamInfo<Loss>& info) {
   return std::string(info.param.signal == SIGKILL ? "Killed" : "Closed") +
          (info.param.input_on_both ? "InputOnBoth" : "InputOnOne");

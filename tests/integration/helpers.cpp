@@ -1,7 +1,5 @@
 #include "helpers.hpp"
 
-#include <gtest/gtest.h>
-
 #include <distrib/distrib.hpp>
 
 #include <arpa/inet.h>
@@ -241,18 +239,6 @@ bool process_alive(int pid) {
   return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] != 'Z';
 }
 
-int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout) {
-  std::vector<int> children;
-  EXPECT_TRUE(eventually(
-      [&] {
-        children = child_pids(nanny.process.pid());
-        return children.size() == 1;
-      },
-      timeout))
-      << children.size() << " children";
-  return children.size() == 1 ? children.front() : -1;
-}
-
 bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout) {
   return eventually(
       [&] {
@@ -262,10 +248,6 @@ bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::c
         return info.size() == workers && total == restarts;
       },
       timeout);
-}
-
-KillOnExit::~KillOnExit() {
-  if (pid > 0 && process_alive(pid)) kill(pid, SIGKILL);
 }
 
 }  // namespace distrib::test

@@ -79,19 +79,8 @@ std::string framed_handshake(unsigned version, int role);
 std::vector<int> child_pids(int parent);
 bool process_alive(int pid);
 
-/// The worker process of a dworker under a nanny: the nanny's only child; a test failure
-/// and -1 if it has none or several within the timeout.
-int worker_process_of(Daemon& nanny, std::chrono::milliseconds timeout = 30s);
-
 /// Waits until the scheduler lists `workers` workers whose nannies' restarts add up to
 /// `restarts` (every killed worker is back).
 bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout = 30s);
-
-/// SIGKILLs a process at the end of the scope if it is still there (a test that failed
-/// before its worker went away leaves no process behind).
-struct KillOnExit {
-  int pid = -1;
-  ~KillOnExit();
-};
 
 }  // namespace distrib::test

@@ -29,6 +29,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The worker process of a dworker under a nanny: the nanny's only child.
+int worker_process_of(Daemon& nanny) {
+  std::vector<int> children;
+  EXPECT_TRUE(eventually([&] {
+    children = child_pids(nanny.process.pid());
+    return children.size() == 1;
+  })) << children.size() << " children";
+  return children.empty() ? -1 : children.front();
+}
+
 int pid_by_task(Client& client) { return client.submit({.pure = false}, process_id, 0).result(60s); }
 
 // The one worker, once the scheduler knows it with at least `restarts` restarts.
@@ -41,6 +51,15 @@ std::optional<WorkerDescription> worker_with_restarts(Client& client, unsigned r
   });
   return found;
 }
+
+// SIGKILLs a process at the end of the scope if it is still there (a test that failed
+// before its worker went away leaves no process behind).
+struct KillOnExit {
+  int pid = -1;
+  ~KillOnExit() {
+    if (pid > 0 && process_alive(pid)) kill(pid, SIGKILL);
+  }
+};
 
 // Sets (or unsets, with nullptr) an environment variable for the scope of a test.
 class ScopedEnv {
