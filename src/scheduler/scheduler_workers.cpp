@@ -32,6 +32,9 @@ void SchedulerState::Impl::on(AddWorker& e) {
   // in memory gains a holder; one on its way to being computed is in memory now; one the
   // scheduler does not know or no longer needs is freed on the worker.
   std::vector<std::string> unknown;
+  // Dependents made ready are scheduled once every held key is placed: one of them may be
+  // held here too, and must not be sent to this worker to compute and then be freed on it.
+  std::vector<TaskState*> ready;
   for (auto& h : e.held) {
     auto* ts = find(h.key);
     if (!ts || ts->status == TaskStatus::erred) {
@@ -53,7 +56,7 @@ void SchedulerState::Impl::on(AddWorker& e) {
       transition(ts, TaskStatus::memory, e.worker);
       for (auto c : ts->who_wants) report_memory(ts, c);
       for (auto* d : ts->dependents)
-        if (d->status == TaskStatus::waiting && --d->waiting_on == 0) schedule(d);
+        if (d->status == TaskStatus::waiting && --d->waiting_on == 0) ready.push_back(d);
       recheck.push_back(ts->key);  // kept only if someone needs it
       continue;
     }
@@ -62,6 +65,8 @@ void SchedulerState::Impl::on(AddWorker& e) {
     recheck.push_back(ts->key);
   }
   if (!unknown.empty()) out->push_back(FreeKeys{e.worker, std::move(unknown)});
+  for (auto* d : ready)
+    if (d->status == TaskStatus::waiting && d->waiting_on == 0) schedule(d);
   std::vector<TaskState*> pending(unrunnable.begin(), unrunnable.end());
   std::sort(pending.begin(), pending.end(), by_priority);
   unrunnable.clear();

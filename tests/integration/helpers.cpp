@@ -1,5 +1,7 @@
 #include "helpers.hpp"
 
+#include <distrib/distrib.hpp>
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -9,6 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -86,7 +89,8 @@ Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& ex
 }
 
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra) {
-  std::vector<std::string> argv{DWORKER_PATH, scheduler, "--host", "127.0.0.1", "--nthreads", "1", "--log-level", "warn"};
+  std::vector<std::string> argv{DWORKER_PATH, scheduler, "--host", "127.0.0.1", "--log-level", "warn"};
+  if (std::find(extra.begin(), extra.end(), "--nthreads") == extra.end()) argv.insert(argv.end(), {"--nthreads", "1"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return start_daemon(argv, "distrib worker at ");
 }
@@ -233,6 +237,17 @@ bool process_alive(int pid) {
   if (!std::getline(stat, line)) return false;
   auto close_paren = line.rfind(')');
   return close_paren != std::string::npos && line.size() > close_paren + 2 && line[close_paren + 2] != 'Z';
+}
+
+bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout) {
+  return eventually(
+      [&] {
+        auto info = client.scheduler_info().workers;
+        unsigned total = 0;
+        for (const auto& w : info) total += w.restarts;
+        return info.size() == workers && total == restarts;
+      },
+      timeout);
 }
 
 }  // namespace distrib::test

@@ -9,6 +9,10 @@
 
 #include "cluster/process.hpp"
 
+namespace distrib {
+class Client;
+}
+
 namespace distrib::test {
 
 using namespace std::chrono_literals;
@@ -30,7 +34,8 @@ struct Daemon {
 Daemon start_scheduler(const std::vector<std::string>& extra = {});
 /// The same on a given port (e.g. the port of a scheduler that died, to restart it).
 Daemon start_scheduler_at(std::uint16_t port, const std::vector<std::string>& extra = {});
-/// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args) and waits until registered.
+/// Starts `dworker <scheduler> --host 127.0.0.1` (+ extra args; one thread unless they say
+/// --nthreads) and waits until registered.
 Daemon start_worker(const std::string& scheduler, const std::vector<std::string>& extra = {});
 
 /// A daemon whose stdout and stderr (its log) the test reads as it goes.
@@ -73,5 +78,9 @@ std::string framed_handshake(unsigned version, int role);
 /// PIDs of the direct children of `parent`, read from /proc.
 std::vector<int> child_pids(int parent);
 bool process_alive(int pid);
+
+/// Waits until the scheduler lists `workers` workers whose nannies' restarts add up to
+/// `restarts` (every killed worker is back).
+bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::chrono::milliseconds timeout = 30s);
 
 }  // namespace distrib::test

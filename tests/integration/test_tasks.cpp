@@ -88,3 +88,17 @@ int slow_triple(int x, int ms) {
   return 3 * x;
 }
 DISTRIB_TASK(slow_triple);
+#include <filesystem>
+
+int add_ints(int a, int b) { return a + b; }
+DISTRIB_TASK(add_ints);
+
+int wait_for_file(std::string path, int max_ms) {
+  auto start = std::chrono::steady_clock::now();
+  while (!std::filesystem::exists(path)) {
+    if (distrib::cancelled() || ms_since(start) >= max_ms) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a gate the test opens, polled in slices
+  }
+  return 1;
+}
+DISTRIB_TASK(wait_for_file);

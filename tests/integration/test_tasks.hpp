@@ -28,3 +28,7 @@ int stubborn_sleep_ms(int ms);
 int crash_worker(int x);
 // Sleeps `ms` milliseconds, then returns 3 * x.
 int slow_triple(int x, int ms);
+int add_ints(int a, int b);
+// Returns 1 once `path` exists (a gate the test opens when it is ready), 0 after max_ms or
+// when asked to stop.
+int wait_for_file(std::string path, int max_ms);

@@ -296,6 +296,27 @@ TEST_F(SchedulerFailuresTest, RestartOfAnEmptySchedulerTellsEachClientNothingWas
   ASSERT_EQ(told.size(), 1u);
   EXPECT_TRUE(told[0].keys.empty());
   EXPECT_STREQ(event_name(Event(Restart{}).index()), "restart");
+
+// Found by the randomized test: a returning worker holds a key and its dependent, listed
+// input first. The input being in memory again made the dependent ready; it was sent to
+// that worker to compute, then, being held there too, "taken back" from it with FreeKeys,
+// which dropped the very copy the scheduler now counted on.
+TEST_F(SchedulerFailuresTest, WorkerComingBackWithAKeyAndItsDependentKeepsBoth) {
+  step(AddClient{1});
+  add_worker(1);
+  step(UpdateGraph{1, {task("a"), task("b", {"a"})}, {"a", "b"}});
+  step(TaskFinished{1, "a", "i32", 4});
+  step(TaskFinished{1, "b", "i32", 4});
+  step(RemoveWorker{1});  // both lost: a has no worker to go to, b waits for it
+  ASSERT_EQ(s.status("a"), TaskStatus::no_worker);
+  ASSERT_EQ(s.status("b"), TaskStatus::waiting);
+  auto out = add_worker(2, {{"a", "i32", 4}, {"b", "i32", 4}});
+  EXPECT_EQ(s.status("a"), TaskStatus::memory);
+  EXPECT_EQ(s.status("b"), TaskStatus::memory);
+  EXPECT_EQ(s.who_has("b"), std::vector<WorkerId>{2});
+  EXPECT_TRUE(of_type<ComputeTask>(out).empty()) << "nothing to compute: it holds both";
+  EXPECT_TRUE(of_type<FreeKeys>(out).empty()) << "nothing to free: both are wanted";
+  EXPECT_EQ(of_type<KeyInMemory>(out).size(), 2u);
 }
 
 }  // namespace

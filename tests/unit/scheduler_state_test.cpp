@@ -953,11 +953,14 @@ TEST_F(SchedulerStateTest, WorkerMetricsChangeNothingVisible) {
 
 // ---- randomized ----
 
-// Drives the scheduler with random graphs, results, errors, releases and worker churn, and
+// Drives the scheduler with random graphs, results, errors, releases and churn — workers
+// that die or leave (RemoveWorker unsafe or safe), workers that lose the scheduler and come
+// back later with the keys they kept (AddWorker::held), clients that go and come back — and
 // plays the workers' side from the actions: which tasks each worker runs and which keys it
 // holds. Checks after every event: validate(), that ComputeTask goes to a live worker and
-// names holders that really hold each input, that no key is computed twice at once, and at
-// the end that every wanted key was answered and that nothing is left on any worker.
+// names holders that really hold each input, that no key is computed twice at once, that a
+// returning worker's keys are each either freed or held there, and at the end that every
+// wanted key was answered and that nothing is left on any worker.
 //
 // Knobs (environment): SCHED_SEEDS (default 20), SCHED_RANDOM_EVENTS (default 1500),
 // SCHED_TRACE=1 prints each event, SCHED_WATCH=k1,k2 also prints those keys' statuses,
@@ -968,8 +971,15 @@ std::string describe(const Event& e) {
   struct V {
     std::string operator()(const AddClient& x) { return "AddClient " + std::to_string(x.client); }
     std::string operator()(const RemoveClient& x) { return "RemoveClient " + std::to_string(x.client); }
-    std::string operator()(const AddWorker& x) { return "AddWorker " + std::to_string(x.worker); }
-    std::string operator()(const RemoveWorker& x) { return "RemoveWorker " + std::to_string(x.worker); }
+    std::string operator()(const AddWorker& x) {
+      std::string r = "AddWorker " + std::to_string(x.worker) + " at " + x.address;
+      if (!x.held.empty()) r += " holding";
+      for (const auto& h : x.held) r += " " + h.key;
+      return r;
+    }
+    std::string operator()(const RemoveWorker& x) {
+      return "RemoveWorker " + std::to_string(x.worker) + (x.safe ? " (safe)" : "");
+    }
     std::string operator()(const UpdateGraph& x) {
       std::string r = "UpdateGraph client " + std::to_string(x.client) + " tasks";
       for (const auto& t : x.tasks) {
@@ -1010,8 +1020,11 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     std::set<std::string> functions;
     std::set<std::string> running;
     std::set<std::string> holds;
+    std::string address;
   };
   std::map<WorkerId, SimWorker> workers;
+  // Workers that lost the scheduler and keep their results, by address, until they come back.
+  std::map<std::string, SimWorker> away;
   std::map<std::string, WorkerId> address_to_worker;
   std::map<std::string, TaskSpecPtr> specs;                  // every key ever defined
   std::map<ClientId, std::set<std::string>> wants;           // per client, keys it holds
@@ -1087,7 +1100,7 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
   auto add_worker = [&](std::set<std::string> functions) {
     WorkerId id = next_worker++;
     std::string addr = "tcp://w" + std::to_string(id);
-    workers[id] = SimWorker{functions, {}, {}};
+    workers[id] = SimWorker{functions, {}, {}, addr};
     address_to_worker[addr] = id;
     step(AddWorker{id, "w" + std::to_string(id), addr, static_cast<std::uint32_t>(1 + pick(3)), 0,
                    {functions.begin(), functions.end()}, {}});
@@ -1107,6 +1120,33 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     }
   };
 
+  // A worker that lost the scheduler registers again (a new id, the same address) with the
+  // keys it kept; its running tasks were dropped when it lost the scheduler.
+  auto rejoin = [&](const std::string& addr) {
+    SimWorker back = std::move(away.at(addr));
+    away.erase(addr);
+    back.running.clear();
+    WorkerId id = next_worker++;
+    workers[id] = back;
+    address_to_worker[addr] = id;
+    std::vector<HeldKey> held;
+    for (const auto& k : back.holds) held.push_back({k, "i32", 1 + pick(1000)});
+    AddWorker e{id, "w" + std::to_string(id), addr, static_cast<std::uint32_t>(1 + pick(3)), 0,
+                {back.functions.begin(), back.functions.end()}, {}};
+    e.held = held;
+    if (trace) std::fprintf(stderr, "%s\n", describe(e).c_str());
+    auto out = s.handle(std::move(e));
+    ASSERT_NO_THROW(s.validate());
+    apply(out);
+    for (const auto& h : held) {
+      auto who = s.who_has(h.key);
+      const bool kept = std::find(who.begin(), who.end(), id) != who.end();
+      EXPECT_NE(kept, frees(out, id, h.key)) << h.key << " is " << (kept ? "both kept and freed" : "neither kept nor freed");
+      EXPECT_EQ(kept, workers.at(id).holds.count(h.key) == 1) << h.key;
+    }
+  };
+
+  for (auto c : client_ids) step(AddClient{c});
   add_worker({"inc", "rare"});
   add_worker({"inc"});
 
@@ -1183,21 +1223,32 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
       }
       step(ReleaseKeys{c, rel});
     } else if (r < 0.83) {
+      // A worker dies (unsafe: its tasks become suspicious) or leaves (safe), or loses the
+      // scheduler and keeps its results for when it comes back.
       if (workers.empty()) continue;
       auto it = workers.begin();
       std::advance(it, static_cast<long>(pick(workers.size())));
       WorkerId id = it->first;
+      const double how = std::uniform_real_distribution<double>(0, 1)(rng);
+      if (how < 0.4 && away.size() < 3) away[it->second.address] = it->second;
       workers.erase(it);
-      step(RemoveWorker{id});
+      step(RemoveWorker{id, /*safe=*/how >= 0.7});
       EXPECT_EQ(s.n_processing(id), 0u);
     } else if (r < 0.90) {
-      if (workers.size() >= 4) continue;
-      add_worker(chance(0.5) ? std::set<std::string>{"inc", "rare"} : std::set<std::string>{"inc"});
+      if (!away.empty() && chance(0.6)) {
+        auto it = away.begin();
+        std::advance(it, static_cast<long>(pick(away.size())));
+        rejoin(it->first);
+      } else {
+        if (workers.size() >= 4) continue;
+        add_worker(chance(0.5) ? std::set<std::string>{"inc", "rare"} : std::set<std::string>{"inc"});
+      }
     } else if (r < 0.92) {
       ClientId c = client_ids[pick(client_ids.size())];
       for (const auto& k : wants[c]) unanswered.erase({c, k});
       wants[c].clear();
       step(RemoveClient{c});
+      if (chance(0.5)) step(AddClient{c});  // it connects again (or submits again without saying so)
     } else {
       // A stale result: a worker reports a key it is not running (freed or moved).
       if (workers.empty() || specs.empty()) continue;
