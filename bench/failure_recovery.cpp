@@ -27,7 +27,8 @@
 // Prints one JSON line per figure: {"bench": ..., "unit": ..., "median": ..., "runs": [...]}
 // (runs: one per repetition); a section that throws prints {"bench": ..., "error": ...}.
 //   bench_failure_recovery [repetitions=5] [computations=10] [detect|seed1|all] [task_ms=500] [kill_period_ms=1000]
-// DSCHEDULER, DWORKER and BENCH_TASKS override the paths of the daemons and task library.
+// DSCHEDULER, DWORKER and BENCH_TASKS override the paths of the daemons and task library;
+// LOG_LEVEL (default warn) is the daemons' --log-level (they log to this program's stderr).
 #include <distrib/distrib.hpp>
 
 #include "bench_common.hpp"
@@ -58,22 +59,26 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string path_of(const char* variable, const char* built) {
+std::string env_or(const char* variable, const char* fallback) {
   const char* v = std::getenv(variable);
-  return v && *v ? v : built;
+  return v && *v ? v : fallback;
 }
 
 const std::string& dscheduler_path() {
-  static const std::string p = path_of("DSCHEDULER", DSCHEDULER_PATH);
+  static const std::string p = env_or("DSCHEDULER", DSCHEDULER_PATH);
   return p;
 }
 const std::string& dworker_path() {
-  static const std::string p = path_of("DWORKER", DWORKER_PATH);
+  static const std::string p = env_or("DWORKER", DWORKER_PATH);
   return p;
 }
 const std::string& tasks_path() {
-  static const std::string p = path_of("BENCH_TASKS", BENCH_TASKS_PATH);
+  static const std::string p = env_or("BENCH_TASKS", BENCH_TASKS_PATH);
   return p;
+}
+const std::string& log_level() {  // of the daemons, which log to our stderr
+  static const std::string level = env_or("LOG_LEVEL", "warn");
+  return level;
 }
 
 // Waits (polling every 0.2 ms) until `done()`, at most `limit`; the seconds since `since`.
@@ -92,7 +97,7 @@ class Cluster {
  public:
   Cluster(bool nanny, const std::vector<std::string>& scheduler_options = {}) : nanny_(nanny) {
     std::vector<std::string> argv{dscheduler_path(), "--host", "127.0.0.1", "--port", "0",
-                                  "--dashboard-address", "none", "--log-level", "warn"};
+                                  "--dashboard-address", "none", "--log-level", log_level()};
     argv.insert(argv.end(), scheduler_options.begin(), scheduler_options.end());
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe2 failed");
@@ -102,7 +107,7 @@ class Cluster {
     address_ = announced_address();
     for (int i = 0; i < 2; ++i) {
       std::vector<std::string> w{dworker_path(), address_, "--host", "127.0.0.1", "--nthreads", "1",
-                                 "--name", "w" + std::to_string(i), "--preload", tasks_path(), "--log-level", "warn"};
+                                 "--name", "w" + std::to_string(i), "--preload", tasks_path(), "--log-level", log_level()};
       if (!nanny) w.emplace_back("--no-nanny");
       workers_.push_back(ChildProcess::spawn(w, {}, {}, /*stdout to our stderr*/ 2));
     }
@@ -166,6 +171,17 @@ const distrib::WorkerDescription& worker_named(const distrib::SchedulerInfo& inf
 
 // ---- detect -----------------------------------------------------------------------------
 
+// After the count dropped: it must be w1 that left. If w0 did, says what became of it.
+// (After a SIGKILL the task's result, which must come from w0, tells instead.)
+void expect_w1_gone(distrib::Client& client, Cluster& cluster, const std::string& scenario) {
+  bool w1_there = false;
+  for (const auto& w : client.scheduler_info().workers) w1_there = w1_there || w.name == "w1";
+  if (!w1_there) return;
+  auto& w0 = cluster.dworker(0);
+  throw std::runtime_error(scenario + ": w0 left, not w1 (w0's dworker process: " +
+                           (w0.running() ? std::string("running") : w0.exit_description()) + ")");
+}
+
 struct Detect {
   std::vector<double> sigterm, sigkill, sigkill_task_done, sigkill_replacement, sigstop, sigstop_rejoin;
 };
@@ -177,6 +193,7 @@ void detect_sigterm(Detect& d) {
   auto t0 = Clock::now();
   cluster.dworker(1).signal(SIGTERM);
   d.sigterm.push_back(seconds_until(t0, [&] { return client.n_workers() < 2; }, 10s, "sigterm: worker still there"));
+  expect_w1_gone(client, cluster, "sigterm");
 }
 
 void detect_sigkill(Detect& d, int task_ms) {
@@ -195,7 +212,7 @@ void detect_sigkill(Detect& d, int task_ms) {
   if (victim <= 0) throw std::runtime_error("sigkill: w1 has no worker process");
   auto t0 = Clock::now();
   kill(victim, SIGKILL);
-  d.sigkill.push_back(seconds_until(t0, [&] { return client.n_workers() < 2; }, 10s, "sigkill: worker still there"));
+  const double detected = seconds_until(t0, [&] { return client.n_workers() < 2; }, 10s, "sigkill: worker still there");
   // The task's result and the nanny's replacement, whichever comes first.
   double done_s = -1, replaced_s = -1;
   seconds_until(t0, [&] {
@@ -206,6 +223,7 @@ void detect_sigkill(Detect& d, int task_ms) {
   const int ran_on = f.result();
   if (ran_on == victim || ran_on != cluster.worker_pid(0))
     throw std::runtime_error("sigkill: the task's result came from pid " + std::to_string(ran_on) + ", not w0");
+  d.sigkill.push_back(detected);
   d.sigkill_task_done.push_back(done_s);
   d.sigkill_replacement.push_back(replaced_s);
 }
@@ -217,6 +235,7 @@ void detect_sigstop(Detect& d) {
   auto t0 = Clock::now();
   cluster.dworker(1).signal(SIGSTOP);
   d.sigstop.push_back(seconds_until(t0, [&] { return client.n_workers() < 2; }, 15s, "sigstop: worker still there"));
+  expect_w1_gone(client, cluster, "sigstop");
   auto t1 = Clock::now();
   cluster.dworker(1).signal(SIGCONT);
   d.sigstop_rejoin.push_back(
