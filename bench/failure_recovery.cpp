@@ -163,6 +163,16 @@ class Cluster {
   std::vector<ChildProcess> workers_;
 };
 
+// A Cluster and a client connected to it, both workers registered. The client goes first.
+struct Connected {
+  Cluster cluster;
+  distrib::Client client;
+  explicit Connected(bool nanny, const std::vector<std::string>& scheduler_options = {})
+      : cluster(nanny, scheduler_options), client(cluster.address()) {
+    client.wait_for_workers(2, 30s);
+  }
+};
+
 const distrib::WorkerDescription& worker_named(const distrib::SchedulerInfo& info, const std::string& name) {
   for (const auto& w : info.workers)
     if (w.name == name) return w;
@@ -171,35 +181,33 @@ const distrib::WorkerDescription& worker_named(const distrib::SchedulerInfo& inf
 
 // ---- detect -----------------------------------------------------------------------------
 
-// After the count dropped: it must be w1 that left. If w0 did, says what became of it.
-// (After a SIGKILL the task's result, which must come from w0, tells instead.)
-void expect_w1_gone(distrib::Client& client, Cluster& cluster, const std::string& scenario) {
-  bool w1_there = false;
-  for (const auto& w : client.scheduler_info().workers) w1_there = w1_there || w.name == "w1";
-  if (!w1_there) return;
-  auto& w0 = cluster.dworker(0);
-  throw std::runtime_error(scenario + ": w0 left, not w1 (w0's dworker process: " +
-                           (w0.running() ? std::string("running") : w0.exit_description()) + ")");
-}
-
 struct Detect {
   std::vector<double> sigterm, sigkill, sigkill_task_done, sigkill_replacement, sigstop, sigstop_rejoin;
 };
 
-void detect_sigterm(Detect& d) {
-  Cluster cluster(false);
-  distrib::Client client(cluster.address());
-  client.wait_for_workers(2, 30s);
+// Sends `sig` to w1's dworker process: the seconds until the client sees a worker go, which
+// must be w1. If w0 went instead, says what became of it.
+double seconds_to_lose_w1(Connected& c, int sig, std::chrono::seconds limit, const std::string& scenario) {
   auto t0 = Clock::now();
-  cluster.dworker(1).signal(SIGTERM);
-  d.sigterm.push_back(seconds_until(t0, [&] { return client.n_workers() < 2; }, 10s, "sigterm: worker still there"));
-  expect_w1_gone(client, cluster, "sigterm");
+  c.cluster.dworker(1).signal(sig);
+  const double s = seconds_until(t0, [&] { return c.client.n_workers() < 2; }, limit, scenario + ": worker still there");
+  for (const auto& w : c.client.scheduler_info().workers) {
+    if (w.name != "w1") continue;
+    auto& w0 = c.cluster.dworker(0);
+    throw std::runtime_error(scenario + ": w0 left, not w1 (w0's dworker process: " +
+                             (w0.running() ? std::string("running") : w0.exit_description()) + ")");
+  }
+  return s;
+}
+
+void detect_sigterm(Detect& d) {
+  Connected c(false);
+  d.sigterm.push_back(seconds_to_lose_w1(c, SIGTERM, 10s, "sigterm"));
 }
 
 void detect_sigkill(Detect& d, int task_ms) {
-  Cluster cluster(true);
-  distrib::Client client(cluster.address());
-  client.wait_for_workers(2, 30s);
+  Connected c(true);
+  auto& [cluster, client] = c;
   distrib::SubmitOptions on_w1;
   on_w1.workers = {"w1"};
   on_w1.allow_other_workers = true;
@@ -229,17 +237,12 @@ void detect_sigkill(Detect& d, int task_ms) {
 }
 
 void detect_sigstop(Detect& d) {
-  Cluster cluster(false, {"--worker-ttl", "2"});
-  distrib::Client client(cluster.address());
-  client.wait_for_workers(2, 30s);
-  auto t0 = Clock::now();
-  cluster.dworker(1).signal(SIGSTOP);
-  d.sigstop.push_back(seconds_until(t0, [&] { return client.n_workers() < 2; }, 15s, "sigstop: worker still there"));
-  expect_w1_gone(client, cluster, "sigstop");
+  Connected c(false, {"--worker-ttl", "2"});
+  d.sigstop.push_back(seconds_to_lose_w1(c, SIGSTOP, 15s, "sigstop"));
   auto t1 = Clock::now();
-  cluster.dworker(1).signal(SIGCONT);
+  c.cluster.dworker(1).signal(SIGCONT);
   d.sigstop_rejoin.push_back(
-      seconds_until(t1, [&] { return client.n_workers() == 2; }, 15s, "sigstop: worker did not register again"));
+      seconds_until(t1, [&] { return c.client.n_workers() == 2; }, 15s, "sigstop: worker did not register again"));
 }
 
 void run_detect(int repetitions, int task_ms) {
@@ -291,9 +294,8 @@ struct SeedRun {
 };
 
 SeedRun run_seed1(int computations, std::chrono::milliseconds kill_period, const std::vector<distrib::NDArray>& reference) {
-  Cluster cluster(true);
-  distrib::Client client(cluster.address());
-  client.wait_for_workers(2, 30s);
+  Connected c(true);
+  auto& [cluster, client] = c;
   SeedRun run;
   const Cpu before = cpu_now(cluster);
   const auto t0 = Clock::now();
