@@ -238,11 +238,21 @@ void detect_sigkill(Detect& d, int task_ms) {
 
 void detect_sigstop(Detect& d) {
   Connected c(false, {"--worker-ttl", "2"});
-  d.sigstop.push_back(seconds_to_lose_w1(c, SIGSTOP, 15s, "sigstop"));
+  const double gone = seconds_to_lose_w1(c, SIGSTOP, 15s, "sigstop");  // kept only if it comes back
   auto t1 = Clock::now();
   c.cluster.dworker(1).signal(SIGCONT);
-  d.sigstop_rejoin.push_back(
-      seconds_until(t1, [&] { return c.client.n_workers() == 2; }, 15s, "sigstop: worker did not register again"));
+  try {
+    const double back = seconds_until(t1, [&] { return c.client.n_workers() == 2; }, 15s, "sigstop");
+    d.sigstop.push_back(gone);
+    d.sigstop_rejoin.push_back(back);
+  } catch (const std::runtime_error&) {
+    std::string seen;
+    for (const auto& w : c.client.scheduler_info().workers) seen += " " + w.name + " at " + w.address;
+    auto& w1 = c.cluster.dworker(1);
+    throw std::runtime_error("sigstop: w1 did not register again within 15 s of SIGCONT (its process: " +
+                             (w1.running() ? std::string("running") : w1.exit_description()) +
+                             "; the scheduler has:" + seen + ")");
+  }
 }
 
 void run_detect(int repetitions, int task_ms) {
