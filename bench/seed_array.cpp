@@ -21,7 +21,6 @@
 
 #include "bench_common.hpp"
 
-#include <dirent.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -42,39 +41,12 @@ namespace da = distrib::array;
 using bench::Clock;
 using bench::median;
 using bench::report;
+using bench::report_error;
+using bench::report_value;
+using bench::section;
 using bench::seconds_since;
 
 namespace {
-
-// ---- output -------------------------------------------------------------------------------
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '"' || c == '\\') out += '\\', out += c;
-    else if (static_cast<unsigned char>(c) < 0x20) out += ' ';
-    else out += c;
-  }
-  return out;
-}
-
-void report_value(const std::string& name, const char* unit, double value) { report(name, unit, {value}); }
-
-void report_error(const std::string& name, const std::string& what) {
-  std::printf("{\"bench\": \"%s\", \"error\": \"%s\"}\n", json_escape(name).c_str(), json_escape(what).c_str());
-  std::fflush(stdout);
-}
-
-// Runs one section; if it throws, reports the error under `name` and carries on.
-void section(const std::string& name, const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const std::exception& e) {
-    report_error(name, e.what());
-  } catch (...) {
-    report_error(name, "unknown exception");
-  }
-}
 
 double scalar_of(const distrib::NDArray& a) {
   if (a.size() != 1) throw std::runtime_error("expected one element, got shape " + a.shape_string());
@@ -115,32 +87,15 @@ std::string environ_var(int pid, const std::string& name) {
 // DISTRIB_ROLE / DISTRIB_NAME variables LocalCluster sets in the child's environment).
 std::map<std::string, int> cluster_children() {
   std::map<std::string, int> out;
-  const int self = static_cast<int>(getpid());
-  DIR* dir = opendir("/proc");
-  if (!dir) return out;
-  while (dirent* e = readdir(dir)) {
-    const std::string d = e->d_name;
-    if (d.empty() || d.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream f("/proc/" + d + "/stat");
-    std::string stat;
-    if (!std::getline(f, stat)) continue;
-    auto close_paren = stat.rfind(')');
-    if (close_paren == std::string::npos) continue;
-    std::istringstream rest(stat.substr(close_paren + 1));
-    char state = 0;
-    int ppid = 0;
-    rest >> state >> ppid;
-    if (ppid != self) continue;
-    const int pid = std::stoi(d);
+  for (int pid : bench::child_pids(static_cast<int>(getpid()))) {
     std::string role = environ_var(pid, "DISTRIB_ROLE");
     if (role.empty()) continue;
     if (role == "worker") {
       std::string name = environ_var(pid, "DISTRIB_NAME");
-      role = name.empty() ? "worker-pid" + d : name;
+      role = name.empty() ? "worker-pid" + std::to_string(pid) : name;
     }
     out[role] = pid;
   }
-  closedir(dir);
   return out;
 }
 
