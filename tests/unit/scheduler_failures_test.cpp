@@ -296,6 +296,7 @@ TEST_F(SchedulerFailuresTest, RestartOfAnEmptySchedulerTellsEachClientNothingWas
   ASSERT_EQ(told.size(), 1u);
   EXPECT_TRUE(told[0].keys.empty());
   EXPECT_STREQ(event_name(Event(Restart{}).index()), "restart");
+}
 
 // Found by the randomized test: a returning worker holds a key and its dependent, listed
 // input first. The input being in memory again made the dependent ready; it was sent to
