@@ -34,7 +34,7 @@ TaskSpecPtr task(const std::string& key, const std::vector<std::string>& deps = 
   auto t = std::make_shared<TaskSpec>();
   t->key = key;
   t->function = "inc";
-  t->args.push_back(TaskArg{encode_value(std::int32_t{7})});
+  t->args.emplace_back().v = encode_value(std::int32_t{7});
   for (const auto& d : deps) t->args.push_back(TaskArg{d});
   return t;
 }
