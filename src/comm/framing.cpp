@@ -52,6 +52,18 @@ void plan_write(const std::vector<OutMessage>& messages, std::vector<std::byte>&
   close_run();
 }
 
+void append_framed(const OutMessage& m, std::vector<std::byte>& out) {
+  auto header = header_bytes(m);
+  std::size_t total = 8 + 8 * m.frames.size() + header.size();
+  for (const auto& f : m.frames) total += f.size();
+  out.reserve(out.size() + total);
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(header.size()));
+  append_le<std::uint32_t>(out, static_cast<std::uint32_t>(m.frames.size()));
+  for (const auto& f : m.frames) append_le<std::uint64_t>(out, f.size());
+  out.insert(out.end(), header.begin(), header.end());
+  for (const auto& f : m.frames) out.insert(out.end(), f.data(), f.data() + f.size());
+}
+
 std::span<std::byte> FrameDecoder::target() {
   switch (stage_) {
     case Stage::prefix:

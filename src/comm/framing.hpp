@@ -55,6 +55,10 @@ inline constexpr std::size_t kDirectWriteBytes = 64 * 1024;
 void plan_write(const std::vector<OutMessage>& messages, std::vector<std::byte>& staging,
                 std::vector<std::span<const std::byte>>& parts);
 
+/// Appends `m`, framed as on the wire with every frame copied in, to `out` (records that
+/// are stored rather than sent: the scheduler's journal).
+void append_framed(const OutMessage& m, std::vector<std::byte>& out);
+
 /// Turns a byte stream back into messages. Feed it whatever the socket delivered; for
 /// large frames, read straight into `direct_target()` and call `commit_direct`.
 class FrameDecoder {

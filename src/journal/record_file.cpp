@@ -68,12 +68,37 @@ std::vector<std::byte> read_whole(const std::string& path, bool& missing) {
   return data;
 }
 
-}  // namespace
-
-std::uint32_t crc32c(std::span<const std::byte> bytes, std::uint32_t crc) {
+std::uint32_t crc32c_portable(std::span<const std::byte> bytes, std::uint32_t crc) {
   crc = ~crc;
   for (auto b : bytes) crc = kCrcTable[(crc ^ std::to_integer<std::uint8_t>(b)) & 0xff] ^ (crc >> 8);
   return ~crc;
+}
+
+#if defined(__x86_64__)
+// The SSE 4.2 instruction computes the same CRC-32C eight bytes at a time.
+__attribute__((target("sse4.2"))) std::uint32_t crc32c_sse42(std::span<const std::byte> bytes, std::uint32_t crc) {
+  std::uint64_t c = ~crc;
+  const std::byte* p = bytes.data();
+  std::size_t n = bytes.size();
+  for (; n >= 8; p += 8, n -= 8) {
+    std::uint64_t word;
+    std::memcpy(&word, p, 8);
+    c = __builtin_ia32_crc32di(c, word);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = __builtin_ia32_crc32qi(c32, std::to_integer<std::uint8_t>(*p));
+  return ~c32;
+}
+#endif
+
+}  // namespace
+
+std::uint32_t crc32c(std::span<const std::byte> bytes, std::uint32_t crc) {
+#if defined(__x86_64__)
+  static const bool hardware = __builtin_cpu_supports("sse4.2");
+  if (hardware) return crc32c_sse42(bytes, crc);
+#endif
+  return crc32c_portable(bytes, crc);
 }
 
 RecordWriter::RecordWriter(std::string path, std::uint64_t valid_bytes) : path_(std::move(path)) {
@@ -95,18 +120,12 @@ RecordWriter::~RecordWriter() {
 }
 
 void RecordWriter::append(OutMessage m) {
-  std::vector<OutMessage> one;
-  one.push_back(std::move(m));
-  staging_.clear();
-  parts_.clear();
-  plan_write(one, staging_, parts_);
-  std::size_t total = 0;
-  for (auto& p : parts_) total += p.size();
   auto at = buffer_.size();
-  put_u32(buffer_, static_cast<std::uint32_t>(total));
-  put_u32(buffer_, 0);  // the CRC, once the payload is in
-  buffer_.reserve(buffer_.size() + total);
-  for (auto& p : parts_) buffer_.insert(buffer_.end(), p.begin(), p.end());
+  put_u32(buffer_, 0);  // the length and the CRC, once the payload is in
+  put_u32(buffer_, 0);
+  append_framed(m, buffer_);
+  const auto total = buffer_.size() - at - kRecordHeader;
+  for (int i = 0; i < 4; ++i) buffer_[at + i] = static_cast<std::byte>((total >> (8 * i)) & 0xff);
   auto crc = crc32c(std::span<const std::byte>(buffer_.data() + at, 4));
   crc = crc32c(std::span<const std::byte>(buffer_.data() + at + kRecordHeader, total), crc);
   for (int i = 0; i < 4; ++i) buffer_[at + 4 + i] = static_cast<std::byte>((crc >> (8 * i)) & 0xff);

@@ -52,8 +52,6 @@ class RecordWriter {
   int fd_ = -1;
   std::uint64_t written_ = 0;
   std::vector<std::byte> buffer_;
-  std::vector<std::byte> staging_;
-  std::vector<std::span<const std::byte>> parts_;
 };
 
 struct ReadSummary {

@@ -63,6 +63,15 @@ void flip_byte(const std::string& path, std::uint64_t offset) {
   f.write(&c, 1);
 }
 
+TEST(RecordFile, Crc32cMatchesTheStandardCheckValueInOneGoAndInPieces) {
+  const std::string text = "123456789abcdefghijklmnopqrstuvwxyz";
+  auto bytes = std::as_bytes(std::span(text.data(), text.size()));
+  EXPECT_EQ(crc32c(bytes.first(9)), 0xE3069283u);  // the CRC-32C check value of "123456789"
+  auto whole = crc32c(bytes);
+  EXPECT_EQ(crc32c(bytes.subspan(13), crc32c(bytes.first(13))), whole);
+  EXPECT_NE(crc32c(bytes.first(34)), whole);
+}
+
 TEST(RecordFile, ReadsBackWhatWasAppendedAndSkipsATornTail) {
   TempDir dir;
   auto path = dir.path() + "/records";
