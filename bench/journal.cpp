@@ -9,7 +9,7 @@
 //            SchedulerState, then the time to replay that journal into a fresh state, and
 //            the time to write a snapshot of N wanted tasks and to replay from it.
 // Prints one JSON line per figure: {"bench": ..., "median": ..., "runs": [...]}.
-//   bench_journal [n_tasks=20000] [repeats=5] [replay_tasks=1000000]
+//   bench_journal [n_tasks=20000] [repeats=5] [replay_tasks=1000000] [only=map,restart,replay]
 #include <distrib/distrib.hpp>
 #include <fcntl.h>
 #include <signal.h>
@@ -155,7 +155,8 @@ distrib::detail::TaskSpecPtr inc_task(int i) {
 }
 
 /// Submits and finishes `n` tasks through a journaled state; returns the journal's bytes.
-std::uint64_t write_journal(const std::string& dir, int n, bool snapshot_at_end) {
+/// With `snapshot_seconds`, then writes a snapshot of them and times it.
+std::uint64_t write_journal(const std::string& dir, int n, double* snapshot_seconds) {
   journal::Journal j(journal::JournalOptions{dir, std::uint64_t{1} << 40});
   j.replay([](journal::SnapshotParts&&) {}, [](journal::DecodedEntry&&) {});
   sched::SchedulerState state;
@@ -189,7 +190,11 @@ std::uint64_t write_journal(const std::string& dir, int n, bool snapshot_at_end)
     }
   }
   j.commit();
-  if (snapshot_at_end) j.snapshot(state.durable_state(), {{1, "bench"}}, 3);
+  if (snapshot_seconds) {
+    auto t0 = Clock::now();
+    j.snapshot(state.durable_state(), {{1, "bench"}}, 3);
+    *snapshot_seconds = seconds_since(t0);
+  }
   std::uint64_t bytes = 0;
   for (const auto& e : fs::directory_iterator(dir)) bytes += fs::file_size(e.path());
   return bytes;
@@ -217,6 +222,8 @@ int main(int argc, char** argv) {
   int n = argc > 1 ? std::stoi(argv[1]) : 20000;
   int repeats = argc > 2 ? std::stoi(argv[2]) : 5;
   int replay_tasks = argc > 3 ? std::stoi(argv[3]) : 1000000;
+  const std::string only = argc > 4 ? argv[4] : "map,restart,replay";
+  auto wanted = [&](const char* part) { return only.find(part) != std::string::npos; };
   // On the disk, not tmpfs: fdatasync must mean something.
   auto base = fs::path("/var/tmp") / ("distrib-bench-journal-" + std::to_string(getpid()));
   fs::create_directories(base);
@@ -226,7 +233,7 @@ int main(int argc, char** argv) {
   } cleanup{base};
 
   std::vector<double> plain_rate, journal_rate, plain_cpu, journal_cpu, ratio;
-  for (int r = 0; r < repeats; ++r) {
+  for (int r = 0; r < repeats && wanted("map"); ++r) {
     auto dir = (base / ("map-" + std::to_string(r))).string();
     MapRun plain, journaled;
     if (r % 2 == 0) {
@@ -242,37 +249,40 @@ int main(int argc, char** argv) {
     journal_cpu.push_back(journaled.scheduler_cpu);
     ratio.push_back(journaled.rate / plain.rate);
   }
-  report("map_tasks_per_s_no_journal", "tasks/s", plain_rate);
-  report("map_tasks_per_s_journal", "tasks/s", journal_rate);
-  report("map_journal_over_no_journal", "ratio", ratio);
-  report("map_scheduler_cpu_s_no_journal", "s", plain_cpu);
-  report("map_scheduler_cpu_s_journal", "s", journal_cpu);
+  if (wanted("map")) {
+    report("map_tasks_per_s_no_journal", "tasks/s", plain_rate);
+    report("map_tasks_per_s_journal", "tasks/s", journal_rate);
+    report("map_journal_over_no_journal", "ratio", ratio);
+    report("map_scheduler_cpu_s_no_journal", "s", plain_cpu);
+    report("map_scheduler_cpu_s_journal", "s", journal_cpu);
+  }
 
   std::vector<double> listening, first_result;
-  for (int r = 0; r < repeats; ++r) {
+  for (int r = 0; r < repeats && wanted("restart"); ++r) {
     auto run = restart_run((base / ("restart-" + std::to_string(r))).string());
     listening.push_back(run.listening);
     first_result.push_back(run.first_result);
   }
-  report("restart_to_listening_s", "s", listening);
-  report("restart_to_first_result_s", "s", first_result);
+  if (wanted("restart")) {
+    report("restart_to_listening_s", "s", listening);
+    report("restart_to_first_result_s", "s", first_result);
+  }
 
-  if (replay_tasks > 0) {
+  if (replay_tasks > 0 && wanted("replay")) {
     std::size_t tasks = 0;
     auto events_dir = (base / "replay-events").string();
-    auto bytes = write_journal(events_dir, replay_tasks, false);
+    auto bytes = write_journal(events_dir, replay_tasks, nullptr);
     std::vector<double> from_events, from_snapshot;
     for (int r = 0; r < 3; ++r) from_events.push_back(replay_seconds(events_dir, &tasks));
     std::printf("{\"bench\": \"replay_journal\", \"tasks\": %d, \"tasks_kept\": %zu, \"journal_bytes\": %llu}\n",
                 replay_tasks, tasks, static_cast<unsigned long long>(bytes));
     report("replay_s_from_events", "s", from_events);
     auto snapshot_dir = (base / "replay-snapshot").string();
-    auto t0 = Clock::now();
-    bytes = write_journal(snapshot_dir, replay_tasks, true);
-    double write_and_snapshot = seconds_since(t0);
+    double snapshot_s = 0;
+    bytes = write_journal(snapshot_dir, replay_tasks, &snapshot_s);
     for (int r = 0; r < 3; ++r) from_snapshot.push_back(replay_seconds(snapshot_dir, &tasks));
-    std::printf("{\"bench\": \"replay_snapshot\", \"tasks_kept\": %zu, \"snapshot_bytes\": %llu, \"write_s\": %.3f}\n",
-                tasks, static_cast<unsigned long long>(bytes), write_and_snapshot);
+    std::printf("{\"bench\": \"replay_snapshot\", \"tasks_kept\": %zu, \"snapshot_bytes\": %llu, \"snapshot_write_s\": %.3f}\n",
+                tasks, static_cast<unsigned long long>(bytes), snapshot_s);
     report("replay_s_from_snapshot", "s", from_snapshot);
   }
   return 0;
