@@ -303,18 +303,9 @@ struct Message {
     restartWorker @30 :Void;         # scheduler -> worker: exit so that the nanny starts a fresh process
     reregister @31 :Text;            # scheduler -> worker: you were removed (the reason); drop every task
                                      # and key and register anew, as a new worker
-    # @32 to @39 are kept for fields other branches add; give one a name when it is used.
-    reserved32 @32 :Void;
-    reserved33 @33 :Void;
-    reserved34 @34 :Void;
-    reserved35 @35 :Void;
-    reserved36 @36 :Void;
-    reserved37 @37 :Void;
-    reserved38 @38 :Void;
-    reserved39 @39 :Void;
-    restart @40 :RestartRequest;     # client -> scheduler: client.restart()
-    restartReply @41 :RestartReply;  # scheduler -> client: the answer, once the workers are back (or the timeout)
-    restarted @42 :List(Text);       # scheduler -> every client: a restart forgot every task; these keys of
+    restart @32 :RestartRequest;     # client -> scheduler: client.restart()
+    restartReply @33 :RestartReply;  # scheduler -> client: the answer, once the workers are back (or the timeout)
+    restarted @34 :List(Text);       # scheduler -> every client: a restart forgot every task; these keys of
                                      # yours are cancelled
   }
 }

@@ -462,7 +462,13 @@ void SchedulerServer::shutdown_cluster() {
   if (stopped_) return;
   stopped_ = true;
   // The cluster ends on purpose: a scheduler started on this journal again starts empty.
-  if (journal_) journal_->snapshot(sched::DurableState{}, {}, next_id_);
+  if (journal_) {
+    try {
+      journal_->snapshot(sched::DurableState{}, {}, next_id_);
+    } catch (const std::exception& e) {  // the cluster stops anyway; a restart would find the old state
+      log().error("could not empty the journal in {}: {}", options_.journal_dir, e.what());
+    }
+  }
   asio::error_code ec;
   acceptor_.close(ec);
   local_acceptor_.close(ec);
