@@ -7,7 +7,9 @@
 // 117 us blocking and 11 us polling). A trivial task's round trip crosses about eight such
 // wake-ups. So each io thread keeps polling its sockets for a short window after its last
 // piece of work before it blocks: back-to-back messages find it awake, and a quiet process
-// still sleeps after the window (it burns at most the window's CPU per burst).
+// still sleeps after the window (it burns at most the window's CPU per burst). No thread
+// polls while tasks run on every core the process may use (comm/cpu_occupancy.hpp): there
+// the poll would take its time from a task.
 #include <asio/io_context.hpp>
 
 #include <chrono>
@@ -24,6 +26,8 @@ std::chrono::microseconds default_io_spin();
 void run_io(asio::io_context& io, std::chrono::microseconds spin);
 
 void yield_cpu();
+/// Every core this process may use runs a task (comm/cpu_occupancy.hpp): do not poll.
+bool spinning_takes_a_task_core();
 
 /// Names the calling thread (shown by top, ps -L and perf), at most 15 characters.
 void name_this_thread(const char* name);
@@ -34,11 +38,13 @@ void name_this_thread(const char* name);
 template <class Done>
 bool spin_until(Done done, std::chrono::microseconds spin) {
   if (done()) return true;
-  if (spin.count() <= 0) return false;
+  if (spin.count() <= 0 || spinning_takes_a_task_core()) return false;
   auto deadline = std::chrono::steady_clock::now() + spin;
+  unsigned pass = 0;
   do {
     yield_cpu();
     if (done()) return true;
+    if (++pass % 16 == 0 && spinning_takes_a_task_core()) return false;
   } while (std::chrono::steady_clock::now() < deadline);
   return false;
 }

@@ -1,5 +1,6 @@
 #include "worker/thread_pool.hpp"
 
+#include "comm/cpu_occupancy.hpp"
 #include "comm/io_loop.hpp"
 
 namespace distrib::detail {
@@ -47,7 +48,10 @@ void ThreadPool::run() {
       jobs_.pop_front();
       ++running_;
     }
-    job();
+    {
+      BusyTaskThread busy;  // io threads on this host stop polling while tasks hold every core
+      job();
+    }
     bool idle = false;
     {
       std::lock_guard lock(mutex_);
