@@ -62,6 +62,17 @@ inline void section(const std::string& name, const std::function<void()>& fn) {
 
 // ---- /proc ------------------------------------------------------------------------------
 
+/// The 1-minute load average (-1 if /proc/loadavg cannot be read): other work on the
+/// machine shows in every figure, the load before and after says how much.
+inline double loadavg_1min() {
+  double one = -1;
+  if (FILE* f = std::fopen("/proc/loadavg", "r")) {
+    if (std::fscanf(f, "%lf", &one) != 1) one = -1;
+    std::fclose(f);
+  }
+  return one;
+}
+
 /// The fields of /proc/<pid>/stat after the command name (field 3, the state, first); empty
 /// if the process is gone.
 inline std::vector<std::string> stat_fields(int pid) {

@@ -421,14 +421,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   // Other work on the machine shows in every figure: the load before and after says how much.
-  auto load = [] {
-    double one = -1;
-    if (FILE* f = std::fopen("/proc/loadavg", "r")) {
-      if (std::fscanf(f, "%lf", &one) != 1) one = -1;
-      std::fclose(f);
-    }
-    return one;
-  };
+  const auto load = bench::loadavg_1min;
   bench::report_value("loadavg_1min_at_start", "", load());
   if (which != "seed1") run_detect(repetitions, task_ms);
   if (which != "detect") run_seed1_series(repetitions, computations, kill_period);
