@@ -43,7 +43,7 @@ const char* event_name(std::size_t index) {
   static constexpr const char* kNames[] = {"add-client",   "remove-client", "add-worker",  "remove-worker",
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
-                                           "missing-data",   "restart",     "restore"};
+                                           "missing-data",   "restart",     "push-failed", "restore"};
   // One name per event kind, and the last for a state rebuilt from a snapshot.
   static_assert(std::size(kNames) == std::variant_size_v<Event> + 1, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";
@@ -162,9 +162,12 @@ void SchedulerState::Impl::lose(TaskState* ts) {
   transition(ts, TaskStatus::released);
   for (auto* d : ts->dependents) {
     if (d->status == TaskStatus::waiting) {
-      ++d->waiting_on;
+      // Counted afresh: one taken back as assigned ahead just now has a fresh count already.
+      d->waiting_on = 0;
+      for (auto* x : d->dependencies) d->waiting_on += x->status != TaskStatus::memory;
     } else if (d->status == TaskStatus::processing) {
       // It can no longer fetch this input: take it back and wait for the recomputation.
+      take_back_ahead(d);
       WorkerId on = d->processing_on;
       out->push_back(FreeKeys{d->processing_on, {d->key}, true});
       unassign(d);

@@ -1,6 +1,7 @@
 #include "worker/worker_state.hpp"
 
 #include <algorithm>
+#include <deque>
 #include <functional>
 #include <queue>
 #include <stdexcept>
@@ -21,6 +22,7 @@ const char* to_string(TaskStatus s) {
     case TaskStatus::flight: return "flight";
     case TaskStatus::missing: return "missing";
     case TaskStatus::cancelled: return "cancelled";
+    case TaskStatus::pending: return "pending";
   }
   return "?";
 }
@@ -40,6 +42,9 @@ struct TaskState {
   std::uint64_t run_id = 0;          // the scheduler's runId of the latest assignment
   bool stop_requested = false;       // its running thread was asked to stop: the result is void
   WhoHas inputs_who_has;             // where its inputs are, kept only for a rerun after a stop
+  std::vector<std::string> inputs_pending;  // and which are still being computed
+  std::vector<std::string> push_to;  // peers with a task assigned ahead that waits for it
+  std::uint32_t pending_ticks = 0;   // pending: ticks waited for its push
   std::stop_source stop;             // of its current run
 };
 
@@ -69,6 +74,17 @@ struct WorkerState::Impl {
   std::uint64_t sequence = 0;
   std::unordered_map<std::string, double> available;  // free resources
   std::vector<Instruction>* out = nullptr;
+  // Pushes that arrived before the task they are for (the producer's push raced the
+  // scheduler's compute message here), oldest first, bounded.
+  struct EarlyPush {
+    std::string worker;
+    std::optional<Value> value;  // none: announced, to be fetched from `worker`
+  };
+  std::unordered_map<std::string, EarlyPush> early;
+  std::deque<std::string> early_order;
+  std::uint64_t early_bytes = 0;
+  static constexpr std::size_t kEarlyPushes = 1024;
+  static constexpr std::uint64_t kEarlyPushBytes = std::uint64_t{64} << 20;
 
   TaskState* find(const std::string& key) { return tasks.find(key); }
 
@@ -92,7 +108,20 @@ struct WorkerState::Impl {
       } else if (ts->status == TaskStatus::cancelled || ts->status == TaskStatus::executing) {
         ts->status = TaskStatus::executing;  // wanted again while still running
         // A run asked to stop gives no result: it runs anew when it ends, with these inputs.
-        if (ts->stop_requested) ts->inputs_who_has = std::move(e.who_has);
+        if (ts->stop_requested) {
+          ts->inputs_who_has = std::move(e.who_has);
+          ts->inputs_pending = std::move(e.pending);
+        }
+      } else if (ts->status == TaskStatus::pending) {
+        // Awaited from a peer, and now to be computed here: nobody else will send it.
+        ts->status = TaskStatus::waiting;
+        if (auto missing = link_inputs(ts, e.who_has, e.pending)) {
+          fail_with_dependents(ts, "distrib::MissingDependency", "dependency '" + *missing + "' is not held by any worker");
+          return;
+        }
+        if (ts->waiting_on == 0) make_ready(ts);
+        ensure_communicating();
+        ensure_computing();
       }
       return;  // waiting, ready, executing, fetch or flight: already on its way
     }
@@ -100,7 +129,7 @@ struct WorkerState::Impl {
     ts->spec = e.spec;
     ts->assigned = true;
     ts->run_id = e.run_id;
-    if (auto missing = link_inputs(ts, e.who_has)) {
+    if (auto missing = link_inputs(ts, e.who_has, e.pending)) {
       fail_unlinked(ts, "dependency '" + *missing + "' is not held by any worker");
       return;
     }
@@ -111,11 +140,15 @@ struct WorkerState::Impl {
 
   /// Links `ts` to each of its inputs, creating fetches for those held elsewhere. Returns
   /// the key of an input nobody holds (the links made so far stay, for the caller to undo).
-  std::optional<std::string> link_inputs(TaskState* ts, const WhoHas& who_has) {
+  std::optional<std::string> link_inputs(TaskState* ts, const WhoHas& who_has, const std::vector<std::string>& pending) {
     for (const auto& dep_key : ts->spec->dependencies()) {
       auto loc = std::find_if(who_has.begin(), who_has.end(), [&](auto& p) { return p.first == dep_key; });
       auto* dep = find(dep_key);
-      if (!dep) {
+      if (!dep && std::find(pending.begin(), pending.end(), dep_key) != pending.end()) {
+        dep = create(dep_key);
+        dep->status = TaskStatus::pending;  // its producer pushes it here
+        take_early_push(dep);
+      } else if (!dep) {
         if (loc == who_has.end() || loc->second.empty()) return dep_key;
         dep = create(dep_key);
         dep->status = TaskStatus::fetch;
@@ -185,8 +218,10 @@ struct WorkerState::Impl {
     ts->waiting_on = 0;
     ts->status = TaskStatus::waiting;
     auto who_has = std::move(ts->inputs_who_has);
+    auto pending = std::move(ts->inputs_pending);
     ts->inputs_who_has.clear();
-    auto missing = link_inputs(ts, who_has);
+    ts->inputs_pending.clear();
+    auto missing = link_inputs(ts, who_has, pending);
     for (const auto& k : old_inputs)
       if (auto* d = find(k)) drop_if_unneeded(d);
     if (missing) {
@@ -201,10 +236,18 @@ struct WorkerState::Impl {
   /// fails too.
   void fail_with_dependents(TaskState* ts, const std::string& type, const std::string& message) {
     if (ts->assigned) out->push_back(SendTaskErred{ts->key, type, message, ts->run_id});
-    auto dependents = ts->dependents;
-    for (auto* d : dependents) fail_unlinked(d, "input '" + ts->key + "' failed: " + type + ": " + message);
+    fail_dependents(ts, "input '" + ts->key + "' failed: " + type + ": " + message);
     done_with_inputs(ts);
     forget(ts);
+  }
+
+  /// Fails every local task waiting for `ts`. By key: failing one may forget another that
+  /// depends on both.
+  void fail_dependents(TaskState* ts, const std::string& why) {
+    std::vector<std::string> keys;
+    for (auto* d : ts->dependents) keys.push_back(d->key);
+    for (const auto& k : keys)
+      if (auto* d = find(k)) fail_unlinked(d, why);
   }
 
   void on(ExecuteFailure& e) {
@@ -286,6 +329,98 @@ struct WorkerState::Impl {
     ts->status = TaskStatus::memory;
     for (auto* d : ts->dependents)
       if (d->status == TaskStatus::waiting && --d->waiting_on == 0) make_ready(d);
+    if (!ts->push_to.empty()) push_out(ts);
+  }
+
+  /// Sends a result to the peers whose tasks assigned ahead wait for it.
+  void push_out(TaskState* ts) {
+    const auto& v = data.at(ts->key);
+    for (auto& target : ts->push_to) {
+      PushData p{std::move(target), {}, {}};
+      if (v.bytes.size() <= kPushResultBytes) p.data.emplace_back(ts->key, v);  // shares the bytes
+      else p.available.push_back(ts->key);
+      out->push_back(std::move(p));
+    }
+    ts->push_to.clear();
+  }
+
+  void on(PushTo& e) {
+    auto* ts = find(e.key);
+    // Only a result this worker computes: anything else is stale (freed, or never here).
+    if (!ts || !ts->assigned || !ts->spec) return;
+    for (auto& t : e.targets)
+      if (std::find(ts->push_to.begin(), ts->push_to.end(), t) == ts->push_to.end()) ts->push_to.push_back(t);
+    if (ts->status == TaskStatus::memory) push_out(ts);
+  }
+
+  void stash_early(const std::string& key, EarlyPush p) {
+    if (p.value && p.value->bytes.size() > kEarlyPushBytes) return;
+    if (early.count(key)) return;
+    if (p.value) early_bytes += p.value->bytes.size();
+    early.emplace(key, std::move(p));
+    early_order.push_back(key);
+    while (early_order.size() > kEarlyPushes || early_bytes > kEarlyPushBytes) {
+      auto it = early.find(early_order.front());
+      early_order.pop_front();
+      if (it == early.end()) continue;
+      if (it->second.value) early_bytes -= it->second.value->bytes.size();
+      early.erase(it);  // its task, if it comes, asks the scheduler after a few ticks
+    }
+  }
+
+  /// A pending input whose push came first: it is here (or announced) already.
+  void take_early_push(TaskState* dep) {
+    auto it = early.find(dep->key);
+    if (it == early.end()) return;
+    auto p = std::move(it->second);
+    early.erase(it);
+    std::erase(early_order, dep->key);
+    if (p.value) {
+      early_bytes -= p.value->bytes.size();
+      // Stored by the caller's link: a dependency in memory counts as arrived.
+      data_bytes += p.value->bytes.size();
+      data.emplace(dep->key, std::move(*p.value));
+      dep->status = TaskStatus::memory;
+    } else {
+      dep->who_has = {p.worker};
+      dep->status = TaskStatus::fetch;
+      to_fetch.push_back(dep);
+    }
+  }
+
+  void on(Tick&) {
+    tasks.for_each([&](TaskState& ts) {
+      if (ts.status != TaskStatus::pending || ++ts.pending_ticks < 2) return;
+      ts.pending_ticks = 0;
+      out->push_back(SendMissingData{ts.key, ""});  // the scheduler says where it is, once it is
+    });
+  }
+
+  void on(PushedData& e) {
+    for (auto& [key, value] : e.data) {
+      auto* ts = find(key);
+      if (!ts) {
+        stash_early(key, EarlyPush{e.worker, std::move(value)});
+        continue;
+      }
+      // Only an input a local task waits for: a push that crossed a free is dropped.
+      if (!ts || ts->assigned || ts->dependents.empty()) continue;
+      if (ts->status != TaskStatus::pending && ts->status != TaskStatus::fetch && ts->status != TaskStatus::flight &&
+          ts->status != TaskStatus::missing)
+        continue;
+      std::erase(to_fetch, ts);
+      store(ts, std::move(value));  // a reply to a fetch in flight is then ignored
+    }
+    for (const auto& key : e.available) {
+      auto* ts = find(key);
+      if (!ts) stash_early(key, EarlyPush{e.worker, std::nullopt});
+      if (!ts || (ts->status != TaskStatus::pending && ts->status != TaskStatus::missing)) continue;
+      ts->who_has = {e.worker};
+      ts->status = TaskStatus::fetch;
+      to_fetch.push_back(ts);
+    }
+    ensure_communicating();
+    ensure_computing();
   }
 
   void report_finished(TaskState* ts, double duration = 0) {
@@ -325,7 +460,8 @@ struct WorkerState::Impl {
 
   void on(StealRequest& e) {
     auto* ts = find(e.key);
-    bool release = ts && ts->assigned && ts->spec &&
+    // Not one that a local task assigned ahead waits for: it would wait for nothing.
+    bool release = ts && ts->assigned && ts->spec && ts->dependents.empty() &&
                    (ts->status == TaskStatus::ready || ts->status == TaskStatus::waiting);
     std::uint64_t run_id = ts ? ts->run_id : 0;
     if (release) {
@@ -366,8 +502,12 @@ struct WorkerState::Impl {
   void drop_if_unneeded(TaskState* d) {
     if (!d->dependents.empty() || d->assigned) return;
     if (d->status == TaskStatus::memory || d->status == TaskStatus::fetch || d->status == TaskStatus::flight ||
-        d->status == TaskStatus::missing)
+        d->status == TaskStatus::missing || d->status == TaskStatus::pending) {
       forget(d);
+    } else if (d->status == TaskStatus::waiting || d->status == TaskStatus::ready) {
+      done_with_inputs(d);  // freed, and kept only for a local task assigned ahead that is gone now
+      forget(d);
+    }
     else if (d->status == TaskStatus::cancelled)
       request_stop(d);
   }
@@ -387,10 +527,9 @@ struct WorkerState::Impl {
   }
 
   /// A task that cannot run because an input is gone everywhere.
+  /// Local tasks assigned ahead on it fail with it (they cannot run without it).
   void fail_unlinked(TaskState* ts, const std::string& why) {
-    if (ts->assigned) out->push_back(SendTaskErred{ts->key, "distrib::MissingDependency", why, ts->run_id});
-    done_with_inputs(ts);
-    forget(ts);
+    fail_with_dependents(ts, "distrib::MissingDependency", why);
   }
 
   void fetch_failed(const std::string& key, const std::string& worker, const std::string& why) {
@@ -411,10 +550,10 @@ struct WorkerState::Impl {
 
   void on(KeyLocations& e) {
     auto* ts = find(e.key);
-    if (!ts || ts->status != TaskStatus::missing) return;
+    // A missing input, or a pending one whose producer could not push it (pushFailed).
+    if (!ts || (ts->status != TaskStatus::missing && ts->status != TaskStatus::pending)) return;
     if (e.addresses.empty()) {
-      auto dependents = ts->dependents;
-      for (auto* d : dependents) fail_unlinked(d, "no worker holds dependency '" + e.key + "'");
+      fail_dependents(ts, "no worker holds dependency '" + e.key + "'");
       if (find(e.key) == ts && ts->dependents.empty()) forget(ts);
       return;
     }
@@ -439,9 +578,13 @@ struct WorkerState::Impl {
       ts->dependencies.clear();
       ts->dependents.clear();
       ts->waiting_on = 0;
+      ts->push_to.clear();  // the tasks waiting for them were this life's
     }
     to_fetch.clear();
     ready = {};
+    early.clear();
+    early_order.clear();
+    early_bytes = 0;
     for (auto* ts : all) {
       if (running(ts)) {
         ts->status = TaskStatus::cancelled;
@@ -487,9 +630,7 @@ struct WorkerState::Impl {
       } catch (const std::exception& err) {  // a list whose elements have the wrong type
         --executing;
         give_back_resources(ts);
-        out->push_back(SendTaskErred{ts->key, "distrib::DecodeError", err.what(), ts->run_id});
-        done_with_inputs(ts);
-        forget(ts);
+        fail_with_dependents(ts, "distrib::DecodeError", err.what());
         continue;
       }
       out->push_back(std::move(ex));
@@ -588,6 +729,7 @@ void WorkerState::validate() const {
     else if (ts->stop_requested) fail(key + " was asked to stop but does not run");
     if ((ts->status == TaskStatus::fetch || ts->status == TaskStatus::flight) && ts->who_has.empty())
       fail(key + " is fetched from nowhere");
+    if (ts->status == TaskStatus::pending && ts->dependents.empty()) fail(key + " is awaited by no task");
     for (auto* d : ts->dependencies)
       if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
   });
