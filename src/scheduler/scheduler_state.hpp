@@ -228,7 +228,7 @@ struct SchedulerConfig {
   /// producers push small results straight to it, so that it starts without waiting for
   /// the scheduler. The value is how many levels of unfinished inputs a task may wait on
   /// (0: off, as Dask; each level assigned ahead commits placement earlier).
-  std::uint32_t assign_ahead_depth = 1;
+  std::uint32_t assign_ahead_depth = 2;
 
   /// Transitions kept per key for story(); older ones are dropped.
   std::size_t story_length = 32;
