@@ -127,9 +127,13 @@ void SchedulerState::Impl::recompute(TaskState* root) {
     }
     revived.push_back(ts);
   }
-  // Inputs were revived after the tasks needing them: schedule them first.
-  for (auto it = revived.rbegin(); it != revived.rend(); ++it)
-    if ((*it)->status == TaskStatus::waiting && (*it)->waiting_on == 0) schedule(*it);
+  // Inputs were revived after the tasks needing them: schedule them first. One whose inputs
+  // are being computed may be assigned ahead of them.
+  for (auto it = revived.rbegin(); it != revived.rend(); ++it) {
+    if ((*it)->status != TaskStatus::waiting) continue;
+    if ((*it)->waiting_on == 0) schedule(*it);
+    else if (config.assign_ahead_depth > 0) try_assign_ahead(*it);
+  }
 }
 
 /// Marks `ts` erred, and every dependent not yet computed (a worklist: chains can be long).
