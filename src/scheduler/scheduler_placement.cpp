@@ -204,10 +204,12 @@ void SchedulerState::Impl::balance() {
       if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
       if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
       if (ts->waiting_on > 0) continue;  // assigned ahead: it waits for inputs, not for a thread
-      if (std::any_of(ts->dependents.begin(), ts->dependents.end(), [](const TaskState* d) {
+      // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it
+      // for a task of a millisecond or more, not for short ones.
+      if (estimate(ts) < 0.001 && std::any_of(ts->dependents.begin(), ts->dependents.end(), [](const TaskState* d) {
             return d->status == TaskStatus::processing;
           }))
-        continue;  // tasks assigned ahead expect it where it is
+        continue;
       std::uint64_t to_move = 0;
       for (auto* d : ts->dependencies)
         if (!holds(d, tid)) to_move += d->nbytes;
