@@ -2,6 +2,10 @@
 // that moving the same sizes of data repeatedly does not pay for fresh pages each time.
 // A buffer nobody reused for kMaxIdle goes back to the system, so a process that moved
 // a lot of data once does not hold on to it.
+//
+// Buffers live in memfds where shared memory is on (core/shared_memory.hpp), so that a
+// value in one can be handed to a same-host peer without a copy; a buffer that was handed
+// over is never reused here (the peer may still map its pages).
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -13,6 +17,7 @@
 #include <new>
 #include <vector>
 
+#include "core/shared_memory.hpp"
 #include "distrib/bytes.hpp"
 
 namespace distrib::detail {
@@ -33,7 +38,7 @@ class BufferPool {
 
   /// Frees cached buffers idle for longer than kMaxIdle; returns the bytes freed.
   std::size_t trim(Clock::time_point now) {
-    std::vector<std::byte*> old;
+    std::vector<Cached> old;
     std::size_t bytes = 0;
     {
       std::lock_guard lock(mutex_);
@@ -42,19 +47,20 @@ class BufferPool {
           ++it;
           continue;
         }
-        old.push_back(it->second.p);
+        old.push_back(it->second);
         bytes += it->first;
         cached_ -= it->first;
         it = free_.erase(it);
       }
     }
-    for (auto* p : old) std::free(p);
+    for (auto& c : old) release(c.p, c.shared);
     return bytes;
   }
 
   std::shared_ptr<std::byte[]> get(std::size_t size) {
     std::byte* p = nullptr;
     std::size_t capacity = 0;
+    bool shared = false;
     {
       std::lock_guard lock(mutex_);
       // The smallest cached buffer that fits without wasting more than a quarter.
@@ -62,37 +68,49 @@ class BufferPool {
       if (it != free_.end() && it->first <= size + size / 4 + kHugePage) {
         capacity = it->first;
         p = it->second.p;
+        shared = it->second.shared;
         cached_ -= capacity;
         free_.erase(it);
       }
     }
     if (!p) {
       capacity = (size + kHugePage - 1) / kHugePage * kHugePage;
-      p = static_cast<std::byte*>(std::aligned_alloc(kHugePage, capacity));
-      if (!p) throw std::bad_alloc();
-      madvise(p, capacity, MADV_HUGEPAGE);  // fewer page faults where transparent huge pages are on
+      p = shm::create(capacity);
+      shared = p != nullptr;
+      if (!p) {
+        p = static_cast<std::byte*>(std::aligned_alloc(kHugePage, capacity));
+        if (!p) throw std::bad_alloc();
+        madvise(p, capacity, MADV_HUGEPAGE);  // fewer page faults where transparent huge pages are on
+      }
     }
     trim(Clock::now());
-    return std::shared_ptr<std::byte[]>(p, [this, capacity](std::byte* q) { put(q, capacity); });
+    return std::shared_ptr<std::byte[]>(p, [this, capacity, shared](std::byte* q) { put(q, capacity, shared); });
   }
 
  private:
-  void put(std::byte* p, std::size_t capacity) {
+  static void release(std::byte* p, bool shared) {
+    if (shared) shm::destroy(p);
+    else std::free(p);
+  }
+
+  void put(std::byte* p, std::size_t capacity, bool shared) {
+    if (shared && !shm::reusable(p)) return shm::destroy(p);  // a peer may map it still
     {
       std::lock_guard lock(mutex_);
       if (cached_ + capacity <= max_cached_) {
-        free_.emplace(capacity, Cached{p, Clock::now()});
+        free_.emplace(capacity, Cached{p, Clock::now(), shared});
         cached_ += capacity;
         return;
       }
     }
-    std::free(p);
+    release(p, shared);
   }
 
   std::mutex mutex_;
   struct Cached {
     std::byte* p;
     Clock::time_point since;  // when it was given back
+    bool shared;              // from shm::create
   };
   std::multimap<std::size_t, Cached> free_;
   std::size_t cached_ = 0;

@@ -1,0 +1,252 @@
+// Shared buffers: memfd creation, the table of this process's shared mappings, freezing,
+// describing and mapping. See shared_memory.hpp for the rules and why.
+#include "core/shared_memory.hpp"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE  // mremap
+#endif
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <utility>
+
+namespace distrib::detail::shm {
+
+namespace {
+constexpr std::size_t kAlignment = std::size_t{2} << 20;  // as the pool's other buffers
+constexpr unsigned kSeals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+
+std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+std::size_t page_size() {
+  static const auto size = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+  return size;
+}
+
+bool env_off(const char* name) {
+  const char* v = std::getenv(name);
+  if (!v) return false;
+  std::string s(v);
+  return s == "0" || s == "off" || s == "false" || s == "no";
+}
+
+// One mapping of a shared file in this process.
+struct Region {
+  std::size_t length = 0;      // mapped bytes from the base address
+  int fd = -1;                 // -1: closed (a peer's mapping past the fd budget)
+  std::uint64_t inode = 0;
+  std::uint64_t file_offset = 0;  // of the base address in the file
+  bool own = false;            // from create(); otherwise a peer's buffer we mapped
+  bool frozen = false;         // ours, mapped privately since it was first described
+  bool sealed = false;         // ours, frozen and sealed: may be described
+};
+
+class Table {
+ public:
+  Table() {
+    if (env_off("DISTRIB_SHARED_MEMORY")) return;
+    // Each shared buffer holds an fd: use all the descriptors we are allowed.
+    rlimit lim{};
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0) {
+      if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) lim = raised;
+      }
+      budget_ = std::min<std::uint64_t>(lim.rlim_cur / 2, 32768);
+    }
+    // Does this kernel have memfd and seals?
+    int fd = memfd_create("distrib-probe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return;
+    bool ok = fcntl(fd, F_ADD_SEALS, kSeals) == 0;
+    ::close(fd);
+    enabled_ = ok && budget_ > 0;
+    refuse_maps_ = std::getenv("DISTRIB_SHARED_MEMORY_TEST_REFUSE") != nullptr;
+  }
+
+  bool enabled() const { return enabled_; }
+
+  std::byte* create(std::size_t capacity) {
+    if (!enabled_ || capacity == 0 || capacity % kAlignment != 0) return nullptr;
+    {
+      std::lock_guard lock(mutex_);
+      if (fds_ >= budget_) return nullptr;
+      ++fds_;  // reserved; given back below on failure
+    }
+    std::byte* p = nullptr;
+    int fd = memfd_create("distrib-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    struct stat st {};
+    if (fd >= 0 && ftruncate(fd, static_cast<off_t>(capacity)) == 0 && fstat(fd, &st) == 0) p = map_aligned(fd, capacity);
+    if (!p) {
+      if (fd >= 0) ::close(fd);
+      std::lock_guard lock(mutex_);
+      --fds_;
+      return nullptr;
+    }
+    std::lock_guard lock(mutex_);
+    regions_[p] = Region{capacity, fd, static_cast<std::uint64_t>(st.st_ino), 0, true, false, false};
+    return p;
+  }
+
+  bool reusable(const std::byte* p) {
+    std::lock_guard lock(mutex_);
+    auto it = regions_.find(p);
+    return it != regions_.end() && it->second.own && !it->second.frozen;
+  }
+
+  // Unmaps and closes the region based at `p` (ours or a peer's).
+  void destroy(const std::byte* p) {
+    Region r;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = regions_.find(p);
+      if (it == regions_.end()) return;
+      r = it->second;
+      regions_.erase(it);
+      if (r.fd >= 0) --fds_;
+      if (r.own && r.frozen) frozen_bytes_ -= r.length;
+      if (!r.own) mapped_bytes_ -= r.length;
+    }
+    munmap(const_cast<std::byte*>(p), r.length);
+    if (r.fd >= 0) ::close(r.fd);
+  }
+
+  std::optional<Descriptor> describe(const std::byte* data, std::size_t size) {
+    if (!enabled_ || size == 0) return std::nullopt;
+    std::lock_guard lock(mutex_);
+    auto it = regions_.upper_bound(data);
+    if (it == regions_.begin()) return std::nullopt;
+    --it;
+    auto* base = it->first;
+    Region& r = it->second;
+    if (data < base || data + size > base + r.length || r.fd < 0) return std::nullopt;
+    if (r.own && !r.frozen) {
+      freeze(const_cast<std::byte*>(base), r);
+      if (r.frozen) frozen_bytes_ += r.length;
+    }
+    if (r.own && !r.sealed) return std::nullopt;
+    bytes_described_ += size;
+    return Descriptor{static_cast<std::uint32_t>(getpid()), r.fd, r.inode,
+                      r.file_offset + static_cast<std::uint64_t>(data - base), size};
+  }
+
+  Mapped map(const Descriptor& d) {
+    if (d.length == 0) return {Bytes(), {}};
+    if (!enabled_) return {Bytes(), "shared memory is off here"};
+    if (refuse_maps_) return {Bytes(), "refused (DISTRIB_SHARED_MEMORY_TEST_REFUSE is set)"};
+    auto path = "/proc/" + std::to_string(d.pid) + "/fd/" + std::to_string(d.fd);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {Bytes(), errno_text(("open " + path).c_str())};
+    auto fail = [fd](std::string why) {
+      ::close(fd);
+      return Mapped{Bytes(), std::move(why)};
+    };
+    struct stat st {};
+    if (fstat(fd, &st) != 0) return fail(errno_text("fstat"));
+    if (static_cast<std::uint64_t>(st.st_ino) != d.inode || !S_ISREG(st.st_mode))
+      return fail(path + " is not the buffer described (its fd was closed)");
+    if (d.offset > static_cast<std::uint64_t>(st.st_size) || d.length > static_cast<std::uint64_t>(st.st_size) - d.offset)
+      return fail("the range described lies outside " + path);
+    int seals = fcntl(fd, F_GET_SEALS);
+    if (seals < 0 || (static_cast<unsigned>(seals) & (F_SEAL_WRITE | F_SEAL_SHRINK)) != (F_SEAL_WRITE | F_SEAL_SHRINK))
+      return fail(path + " is not sealed against writes and shrinking");
+    const std::uint64_t start = d.offset / page_size() * page_size();
+    const std::uint64_t end = (d.offset + d.length + page_size() - 1) / page_size() * page_size();
+    const auto length = static_cast<std::size_t>(end - start);
+    // Private: a write here (a task changing its input) copies the page for this process.
+    void* p = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, static_cast<off_t>(start));
+    if (p == MAP_FAILED) return fail(errno_text("mmap"));
+    auto* base = static_cast<std::byte*>(p);
+    {
+      std::lock_guard lock(mutex_);
+      // Past the budget the mapping still works, but it cannot be described onward.
+      int keep = fd;
+      if (fds_ < budget_) ++fds_;
+      else keep = -1;
+      if (keep < 0) ::close(fd);
+      regions_[base] = Region{length, keep, d.inode, start, false, false, false};
+      mapped_bytes_ += length;
+      bytes_mapped_ += d.length;
+    }
+    auto owner = std::shared_ptr<std::byte[]>(base, [this](std::byte* q) { destroy(q); });
+    return {Bytes::adopt(std::move(owner), length).slice(static_cast<std::size_t>(d.offset - start), d.length), {}};
+  }
+
+  Stats stats() {
+    std::lock_guard lock(mutex_);
+    return {bytes_described_, bytes_mapped_, frozen_bytes_, mapped_bytes_, fds_, budget_};
+  }
+
+  std::uint64_t set_budget(std::uint64_t budget) {
+    std::lock_guard lock(mutex_);
+    return std::exchange(budget_, budget);
+  }
+
+ private:
+  // Maps `fd` read-write at an address aligned to kAlignment (reserve more, trim the rest).
+  static std::byte* map_aligned(int fd, std::size_t capacity) {
+    void* reserved = mmap(nullptr, capacity + kAlignment, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (reserved == MAP_FAILED) return nullptr;
+    auto begin = reinterpret_cast<std::uintptr_t>(reserved);
+    auto aligned = (begin + kAlignment - 1) / kAlignment * kAlignment;
+    void* p = mmap(reinterpret_cast<void*>(aligned), capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED) {
+      munmap(reserved, capacity + kAlignment);
+      return nullptr;
+    }
+    if (aligned > begin) munmap(reserved, aligned - begin);
+    auto tail = begin + capacity + kAlignment - (aligned + capacity);
+    if (tail > 0) munmap(reinterpret_cast<void*>(aligned + capacity), tail);
+    return static_cast<std::byte*>(p);
+  }
+
+  // Our writable shared mapping becomes a private one of the same file (same bytes, no
+  // copy: reads map the file's pages), then the file is sealed. With mutex_ held. If the
+  // remap fails the shared mapping is still in place and nothing changed; if sealing fails
+  // (it cannot while we are the only writer) the buffer stays out of the pool, undescribed.
+  static void freeze(std::byte* base, Region& r) {
+    // Mapped elsewhere first, then moved over the shared mapping in one step (mremap
+    // replaces the destination atomically; a failed MAP_FIXED could leave a hole).
+    void* p = mmap(nullptr, r.length, PROT_READ | PROT_WRITE, MAP_PRIVATE, r.fd, 0);
+    if (p == MAP_FAILED) return;
+    if (mremap(p, r.length, r.length, MREMAP_MAYMOVE | MREMAP_FIXED, base) == MAP_FAILED) {
+      munmap(p, r.length);
+      return;
+    }
+    r.frozen = true;
+    r.sealed = fcntl(r.fd, F_ADD_SEALS, kSeals) == 0;
+  }
+
+  bool enabled_ = false;
+  bool refuse_maps_ = false;
+  std::mutex mutex_;
+  std::map<const std::byte*, Region> regions_;
+  std::uint64_t fds_ = 0, budget_ = 0;
+  std::uint64_t bytes_described_ = 0, bytes_mapped_ = 0, frozen_bytes_ = 0, mapped_bytes_ = 0;
+};
+
+Table& table() {
+  static auto* t = new Table;  // never destroyed: buffers may be freed during exit
+  return *t;
+}
+}  // namespace
+
+bool enabled() { return table().enabled(); }
+std::byte* create(std::size_t capacity) { return table().create(capacity); }
+bool reusable(const std::byte* p) { return table().reusable(p); }
+void destroy(std::byte* p) { table().destroy(p); }
+std::optional<Descriptor> describe(const std::byte* data, std::size_t size) { return table().describe(data, size); }
+Mapped map(const Descriptor& d) { return table().map(d); }
+Stats stats() { return table().stats(); }
+std::uint64_t set_fd_budget_for_testing(std::uint64_t budget) { return table().set_budget(budget); }
+
+}  // namespace distrib::detail::shm

@@ -1,0 +1,78 @@
+#pragma once
+// Large buffers that another process of the same user on this host can map: each one is a
+// memfd, mapped here at a 2 MiB-aligned address. A value moves to a same-host peer as a
+// descriptor (our pid, the fd, its inode, a range); the peer opens /proc/<pid>/fd/<fd> and
+// maps the same pages, so a 1 GB value changes hands without being copied or touched.
+//
+// Why the rules below:
+// - A buffer is *frozen* the first time it is described to a peer: our own mapping becomes a
+//   private (copy-on-write) mapping of the file and the file is sealed against writes and
+//   resizing. Nobody can change the bytes a peer mapped (a later write here, say to an
+//   NDArray the user scattered, copies the page for us alone), and the file can never
+//   shrink under a peer's mapping (which would kill it with SIGBUS on access).
+// - A frozen buffer is never reused by the pool: when our last reference goes it is
+//   unmapped and closed; its pages live on as long as a peer maps them.
+// - A peer keeps the fd it opened (while within the fd budget), so a value it received can
+//   be described onward (a scatter, then a gather from that worker).
+// - Everything degrades to ordinary memory and sockets: shared memory off
+//   (DISTRIB_SHARED_MEMORY=0), no memfd in the kernel, the fd budget spent.
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "distrib/bytes.hpp"
+
+namespace distrib::detail::shm {
+
+/// What a peer needs to map part of one of our buffers.
+struct Descriptor {
+  std::uint32_t pid = 0;
+  std::int32_t fd = -1;
+  std::uint64_t inode = 0;   // checked by the peer: the fd number could name another file by then
+  std::uint64_t offset = 0;  // of the first byte in the file
+  std::uint64_t length = 0;
+};
+
+/// On unless DISTRIB_SHARED_MEMORY is "0", "off" or "false", and memfd works here. Decided
+/// once per process; the first call also raises the soft RLIMIT_NOFILE to the hard limit
+/// (each shared buffer holds an fd).
+bool enabled();
+
+/// A new buffer of `capacity` bytes (a multiple of 2 MiB) in a memfd, mapped read-write at a
+/// 2 MiB-aligned address, or nullptr: shared memory off, fd budget spent, or the kernel
+/// refused (the caller then uses ordinary memory).
+std::byte* create(std::size_t capacity);
+/// Whether the pool may hand a buffer from create() out again: false once it was frozen.
+bool reusable(const std::byte* p);
+/// Unmaps and closes a buffer from create().
+void destroy(std::byte* p);
+
+/// A descriptor of [data, data + size) if it lies in a buffer that can be shared (one of
+/// ours, which this freezes, or a peer's mapping whose fd we kept); nullopt otherwise.
+std::optional<Descriptor> describe(const std::byte* data, std::size_t size);
+
+/// Maps a peer's descriptor: the Bytes own the mapping (copy-on-write: a task may write to
+/// its input as to a received one, the holder never sees it). Empty `error` on success.
+struct Mapped {
+  Bytes bytes;
+  std::string error;
+};
+Mapped map(const Descriptor& d);
+
+/// Figures for this process.
+struct Stats {
+  std::uint64_t bytes_described = 0;  // so far: bytes handed to peers as descriptors
+  std::uint64_t bytes_mapped = 0;     // so far: bytes mapped from peers
+  std::uint64_t frozen_bytes = 0;     // now: our buffers that were described and are still held here
+  std::uint64_t mapped_bytes = 0;     // now: peers' buffers mapped here
+  std::uint64_t fds = 0;              // now: fds held for shared buffers
+  std::uint64_t fd_budget = 0;
+};
+Stats stats();
+
+/// Tests: a budget of fds for shared buffers other than the default (half the soft
+/// RLIMIT_NOFILE, at most 32768); returns the previous one.
+std::uint64_t set_fd_budget_for_testing(std::uint64_t budget);
+
+}  // namespace distrib::detail::shm
