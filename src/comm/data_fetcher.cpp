@@ -210,7 +210,8 @@ void DataFetcher::put_values(const std::string& address, std::vector<std::pair<s
     for (unsigned i = 0; i < values.size(); ++i) {
       list[i].setKey(values[i].first);
       auto out = list[i].initValue();
-      if (share && set_shared_value(out, values[i].second)) kept->push_back(values[i]);
+      // Frozen: a client's scatter, whose caller may refill its array afterwards.
+      if (share && set_shared_value(out, values[i].second, true)) kept->push_back(values[i]);
       else mb.set_value(out, values[i].second);
     }
     return mb.finish();

@@ -37,9 +37,9 @@ bool same_host_peer(proto::Handshake::Reader h) {
   return s.getBootId() == boot_id() && s.getUid() == static_cast<std::uint32_t>(getuid());
 }
 
-bool set_shared_value(proto::Value::Builder out, const Value& v) {
+bool set_shared_value(proto::Value::Builder out, const Value& v, bool freeze) {
   if (v.bytes.size() < kSharedValueBytes) return false;
-  auto d = shm::describe(v.bytes.data(), v.bytes.size());
+  auto d = shm::describe(v.bytes.data(), v.bytes.size(), freeze);
   if (!d) return false;
   out.setType(v.type);
   auto s = out.initShared();

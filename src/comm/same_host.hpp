@@ -23,8 +23,9 @@ void offer_same_host(proto::Handshake::Builder h);
 bool same_host_peer(proto::Handshake::Reader h);
 
 /// Writes `v` into `out` as a SharedBuffer if it is large enough and lies in memory that can
-/// be shared (freezing it: see shared_memory.hpp); false if not (write it as usual then).
-bool set_shared_value(proto::Value::Builder out, const Value& v);
+/// be shared; false if not (write it as usual then). `freeze`: the caller's memory may be
+/// written later (a client's scatter; see shared_memory.hpp).
+bool set_shared_value(proto::Value::Builder out, const Value& v, bool freeze);
 /// The descriptor of a SharedBuffer value.
 shm::Descriptor read_descriptor(proto::SharedBuffer::Reader r);
 

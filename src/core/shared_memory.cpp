@@ -23,7 +23,10 @@ namespace distrib::detail::shm {
 
 namespace {
 constexpr std::size_t kAlignment = std::size_t{2} << 20;  // as the pool's other buffers
-constexpr unsigned kSeals = F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+// Set when a buffer is made: its size can never change, so a peer's mapping of it can never
+// fault (SIGBUS) on a page cut off. No F_SEAL_WRITE: the holder keeps a writable mapping
+// (for a worker's stored values, which nobody writes) or remaps it copy-on-write (freeze).
+constexpr unsigned kSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
 
 std::string errno_text(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
@@ -46,8 +49,8 @@ struct Region {
   std::uint64_t inode = 0;
   std::uint64_t file_offset = 0;  // of the base address in the file
   bool own = false;            // from create(); otherwise a peer's buffer we mapped
-  bool frozen = false;         // ours, mapped privately since it was first described
-  bool sealed = false;         // ours, frozen and sealed: may be described
+  bool exported = false;       // ours, described to a peer: never reused
+  bool frozen = false;         // ours, mapped copy-on-write since it was described with freeze
 };
 
 class Table {
@@ -67,7 +70,7 @@ class Table {
     // Does this kernel have memfd and seals?
     int fd = memfd_create("distrib-probe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return;
-    bool ok = fcntl(fd, F_ADD_SEALS, kSeals) == 0;
+    bool ok = ftruncate(fd, 4096) == 0 && fcntl(fd, F_ADD_SEALS, kSeals) == 0;
     ::close(fd);
     enabled_ = ok && budget_ > 0;
     refuse_maps_ = std::getenv("DISTRIB_SHARED_MEMORY_TEST_REFUSE") != nullptr;
@@ -85,7 +88,9 @@ class Table {
     std::byte* p = nullptr;
     int fd = memfd_create("distrib-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     struct stat st {};
-    if (fd >= 0 && ftruncate(fd, static_cast<off_t>(capacity)) == 0 && fstat(fd, &st) == 0) p = map_aligned(fd, capacity);
+    if (fd >= 0 && ftruncate(fd, static_cast<off_t>(capacity)) == 0 && fcntl(fd, F_ADD_SEALS, kSeals) == 0 &&
+        fstat(fd, &st) == 0)
+      p = map_aligned(fd, capacity);
     if (!p) {
       if (fd >= 0) ::close(fd);
       std::lock_guard lock(mutex_);
@@ -93,14 +98,14 @@ class Table {
       return nullptr;
     }
     std::lock_guard lock(mutex_);
-    regions_[p] = Region{capacity, fd, static_cast<std::uint64_t>(st.st_ino), 0, true, false, false};
+    regions_[p] = Region{capacity, fd, static_cast<std::uint64_t>(st.st_ino), 0, true};
     return p;
   }
 
   bool reusable(const std::byte* p) {
     std::lock_guard lock(mutex_);
     auto it = regions_.find(p);
-    return it != regions_.end() && it->second.own && !it->second.frozen;
+    return it != regions_.end() && it->second.own && !it->second.exported;
   }
 
   // Unmaps and closes the region based at `p` (ours or a peer's).
@@ -113,14 +118,14 @@ class Table {
       r = it->second;
       regions_.erase(it);
       if (r.fd >= 0) --fds_;
-      if (r.own && r.frozen) frozen_bytes_ -= r.length;
+      if (r.own && r.exported) exported_bytes_ -= r.length;
       if (!r.own) mapped_bytes_ -= r.length;
     }
     munmap(const_cast<std::byte*>(p), r.length);
     if (r.fd >= 0) ::close(r.fd);
   }
 
-  std::optional<Descriptor> describe(const std::byte* data, std::size_t size) {
+  std::optional<Descriptor> describe(const std::byte* data, std::size_t size, bool freeze) {
     if (!enabled_ || size == 0) return std::nullopt;
     std::lock_guard lock(mutex_);
     auto it = regions_.upper_bound(data);
@@ -129,11 +134,13 @@ class Table {
     auto* base = it->first;
     Region& r = it->second;
     if (data < base || data + size > base + r.length || r.fd < 0) return std::nullopt;
-    if (r.own && !r.frozen) {
-      freeze(const_cast<std::byte*>(base), r);
-      if (r.frozen) frozen_bytes_ += r.length;
+    // Our view of a peer's buffer may differ from the file where we wrote to it (copy-on-write).
+    if (freeze && !r.own) return std::nullopt;
+    if (freeze && !r.frozen && !make_private(const_cast<std::byte*>(base), r)) return std::nullopt;
+    if (r.own && !r.exported) {
+      r.exported = true;
+      exported_bytes_ += r.length;
     }
-    if (r.own && !r.sealed) return std::nullopt;
     bytes_described_ += size;
     return Descriptor{static_cast<std::uint32_t>(getpid()), r.fd, r.inode,
                       r.file_offset + static_cast<std::uint64_t>(data - base), size};
@@ -157,8 +164,7 @@ class Table {
     if (d.offset > static_cast<std::uint64_t>(st.st_size) || d.length > static_cast<std::uint64_t>(st.st_size) - d.offset)
       return fail("the range described lies outside " + path);
     int seals = fcntl(fd, F_GET_SEALS);
-    if (seals < 0 || (static_cast<unsigned>(seals) & (F_SEAL_WRITE | F_SEAL_SHRINK)) != (F_SEAL_WRITE | F_SEAL_SHRINK))
-      return fail(path + " is not sealed against writes and shrinking");
+    if (seals < 0 || !(static_cast<unsigned>(seals) & F_SEAL_SHRINK)) return fail(path + " is not sealed against shrinking");
     const std::uint64_t start = d.offset / page_size() * page_size();
     const std::uint64_t end = (d.offset + d.length + page_size() - 1) / page_size() * page_size();
     const auto length = static_cast<std::size_t>(end - start);
@@ -173,7 +179,7 @@ class Table {
       if (fds_ < budget_) ++fds_;
       else keep = -1;
       if (keep < 0) ::close(fd);
-      regions_[base] = Region{length, keep, d.inode, start, false, false, false};
+      regions_[base] = Region{length, keep, d.inode, start, false};
       mapped_bytes_ += length;
       bytes_mapped_ += d.length;
     }
@@ -183,7 +189,7 @@ class Table {
 
   Stats stats() {
     std::lock_guard lock(mutex_);
-    return {bytes_described_, bytes_mapped_, frozen_bytes_, mapped_bytes_, fds_, budget_};
+    return {bytes_described_, bytes_mapped_, exported_bytes_, mapped_bytes_, fds_, budget_};
   }
 
   std::uint64_t set_budget(std::uint64_t budget) {
@@ -209,21 +215,20 @@ class Table {
     return static_cast<std::byte*>(p);
   }
 
-  // Our writable shared mapping becomes a private one of the same file (same bytes, no
-  // copy: reads map the file's pages), then the file is sealed. With mutex_ held. If the
-  // remap fails the shared mapping is still in place and nothing changed; if sealing fails
-  // (it cannot while we are the only writer) the buffer stays out of the pool, undescribed.
-  static void freeze(std::byte* base, Region& r) {
+  // Our writable shared mapping becomes a private one of the same file: the same bytes
+  // without a copy (reads map the file's pages), and a later write here copies the page for
+  // us alone. Costs a walk of the page tables (about 70 ms per GB here). With mutex_ held.
+  static bool make_private(std::byte* base, Region& r) {
     // Mapped elsewhere first, then moved over the shared mapping in one step (mremap
     // replaces the destination atomically; a failed MAP_FIXED could leave a hole).
     void* p = mmap(nullptr, r.length, PROT_READ | PROT_WRITE, MAP_PRIVATE, r.fd, 0);
-    if (p == MAP_FAILED) return;
+    if (p == MAP_FAILED) return false;
     if (mremap(p, r.length, r.length, MREMAP_MAYMOVE | MREMAP_FIXED, base) == MAP_FAILED) {
       munmap(p, r.length);
-      return;
+      return false;
     }
     r.frozen = true;
-    r.sealed = fcntl(r.fd, F_ADD_SEALS, kSeals) == 0;
+    return true;
   }
 
   bool enabled_ = false;
@@ -231,7 +236,7 @@ class Table {
   std::mutex mutex_;
   std::map<const std::byte*, Region> regions_;
   std::uint64_t fds_ = 0, budget_ = 0;
-  std::uint64_t bytes_described_ = 0, bytes_mapped_ = 0, frozen_bytes_ = 0, mapped_bytes_ = 0;
+  std::uint64_t bytes_described_ = 0, bytes_mapped_ = 0, exported_bytes_ = 0, mapped_bytes_ = 0;
 };
 
 Table& table() {
@@ -244,7 +249,9 @@ bool enabled() { return table().enabled(); }
 std::byte* create(std::size_t capacity) { return table().create(capacity); }
 bool reusable(const std::byte* p) { return table().reusable(p); }
 void destroy(std::byte* p) { table().destroy(p); }
-std::optional<Descriptor> describe(const std::byte* data, std::size_t size) { return table().describe(data, size); }
+std::optional<Descriptor> describe(const std::byte* data, std::size_t size, bool freeze) {
+  return table().describe(data, size, freeze);
+}
 Mapped map(const Descriptor& d) { return table().map(d); }
 Stats stats() { return table().stats(); }
 std::uint64_t set_fd_budget_for_testing(std::uint64_t budget) { return table().set_budget(budget); }

@@ -5,15 +5,20 @@
 // maps the same pages, so a 1 GB value changes hands without being copied or touched.
 //
 // Why the rules below:
-// - A buffer is *frozen* the first time it is described to a peer: our own mapping becomes a
-//   private (copy-on-write) mapping of the file and the file is sealed against writes and
-//   resizing. Nobody can change the bytes a peer mapped (a later write here, say to an
-//   NDArray the user scattered, copies the page for us alone), and the file can never
-//   shrink under a peer's mapping (which would kill it with SIGBUS on access).
-// - A frozen buffer is never reused by the pool: when our last reference goes it is
-//   unmapped and closed; its pages live on as long as a peer maps them.
-// - A peer keeps the fd it opened (while within the fd budget), so a value it received can
-//   be described onward (a scatter, then a gather from that worker).
+// - A buffer described to a peer is never reused by the pool: when our last reference goes
+//   it is unmapped and closed; its pages live on as long as a peer maps them. Buffers are
+//   sealed against resizing when made, so a peer's mapping can never lose pages (SIGBUS).
+// - Peers map copy-on-write: a task may write to its input, as to one received by socket,
+//   and the holder never sees it.
+// - A worker's stored values are immutable by contract (a task that writes to its input
+//   already changes it for every other task of that worker), so describing them costs
+//   nothing. Memory the user may still write (a client's NDArray being scattered) is
+//   *frozen* first: our own mapping becomes a copy-on-write one of the same file, so a
+//   later write here (refilling the array) copies the page for us alone and the peer keeps
+//   the bytes as scattered. Freezing walks the page tables: about 70 ms per GB here, paid
+//   once per buffer.
+// - A peer keeps the fd it opened (while within the fd budget), so a worker can describe a
+//   value it received onward (a scatter, then a gather from that worker).
 // - Everything degrades to ordinary memory and sockets: shared memory off
 //   (DISTRIB_SHARED_MEMORY=0), no memfd in the kernel, the fd budget spent.
 #include <cstddef>
@@ -43,14 +48,16 @@ bool enabled();
 /// 2 MiB-aligned address, or nullptr: shared memory off, fd budget spent, or the kernel
 /// refused (the caller then uses ordinary memory).
 std::byte* create(std::size_t capacity);
-/// Whether the pool may hand a buffer from create() out again: false once it was frozen.
+/// Whether the pool may hand a buffer from create() out again: false once described.
 bool reusable(const std::byte* p);
 /// Unmaps and closes a buffer from create().
 void destroy(std::byte* p);
 
 /// A descriptor of [data, data + size) if it lies in a buffer that can be shared (one of
-/// ours, which this freezes, or a peer's mapping whose fd we kept); nullopt otherwise.
-std::optional<Descriptor> describe(const std::byte* data, std::size_t size);
+/// ours, or a peer's mapping whose fd we kept); nullopt otherwise. `freeze`: the caller may
+/// write to this memory later (see above); a peer's mapping cannot be frozen (where we
+/// wrote to it, the file no longer has our bytes), so it is not described then.
+std::optional<Descriptor> describe(const std::byte* data, std::size_t size, bool freeze);
 
 /// Maps a peer's descriptor: the Bytes own the mapping (copy-on-write: a task may write to
 /// its input as to a received one, the holder never sees it). Empty `error` on success.
@@ -64,7 +71,7 @@ Mapped map(const Descriptor& d);
 struct Stats {
   std::uint64_t bytes_described = 0;  // so far: bytes handed to peers as descriptors
   std::uint64_t bytes_mapped = 0;     // so far: bytes mapped from peers
-  std::uint64_t frozen_bytes = 0;     // now: our buffers that were described and are still held here
+  std::uint64_t exported_bytes = 0;   // now: our buffers that were described and are still held here
   std::uint64_t mapped_bytes = 0;     // now: peers' buffers mapped here
   std::uint64_t fds = 0;              // now: fds held for shared buffers
   std::uint64_t fd_budget = 0;

@@ -123,7 +123,7 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, DataPortPeer& peer
   for (unsigned i = 0; i < found.size(); ++i) {
     values[i].setKey(found[i].first);
     auto out = values[i].initValue();
-    if (share && set_shared_value(out, found[i].second)) peer.lent[req.getId()].push_back(found[i].second.bytes);
+    if (share && set_shared_value(out, found[i].second, false)) peer.lent[req.getId()].push_back(found[i].second.bytes);
     else mb.set_value(out, found[i].second);
   }
   auto miss = reply.initMissing(static_cast<unsigned>(missing.size()));

@@ -1,7 +1,7 @@
 // Shared buffers (core/shared_memory.hpp) and their wire form (comm/same_host.hpp): pooled
-// buffers live in memfds, describing one freezes it (later writes here are private), a
-// mapping sees the bytes described and nothing written afterwards on either side, frozen
-// buffers are never reused, everything is unmapped when the last Bytes goes, and bad
+// buffers live in memfds, describing one with freeze makes later writes here private, a
+// mapping sees the bytes described and none of the peer's writes, described buffers are
+// never reused, everything is unmapped when the last Bytes goes, and bad
 // descriptors are refused with a reason.
 #include <gtest/gtest.h>
 
@@ -44,7 +44,7 @@ class SharedMemory : public ::testing::Test {
 TEST_F(SharedMemory, APooledBufferIsDescribedAndMappedWithTheSameBytes) {
   auto before = shm::stats();
   Bytes b = filled(kSize, 1);
-  auto d = shm::describe(b.data(), b.size());
+  auto d = shm::describe(b.data(), b.size(), false);
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->pid, static_cast<std::uint32_t>(getpid()));
   EXPECT_EQ(d->length, kSize);
@@ -55,19 +55,20 @@ TEST_F(SharedMemory, APooledBufferIsDescribedAndMappedWithTheSameBytes) {
   auto during = shm::stats();
   EXPECT_EQ(during.bytes_described - before.bytes_described, kSize);
   EXPECT_EQ(during.bytes_mapped - before.bytes_mapped, kSize);
-  EXPECT_GE(during.frozen_bytes, kSize);
+  EXPECT_GE(during.exported_bytes, kSize);
   EXPECT_GE(during.mapped_bytes, kSize);
 }
 
-TEST_F(SharedMemory, WritesAfterDescribingStayOnTheirSide) {
+TEST_F(SharedMemory, AfterAFreezeWritesStayOnTheirSide) {
   Bytes b = filled(kSize, 2);
-  auto d = shm::describe(b.data(), b.size());
+  auto d = shm::describe(b.data(), b.size(), true);
   ASSERT_TRUE(d.has_value());
   auto m = shm::map(*d);
   ASSERT_EQ(m.error, "");
   Bytes original = Bytes::copy_of(b.data(), b.size());
-  // Holder side: the user writes to an array it scattered.
+  // Holder side: the user refills an array it scattered.
   b.mutable_data()[100] = std::byte{0xAB};
+  EXPECT_EQ(b.data()[100], std::byte{0xAB});
   EXPECT_TRUE(same_bytes(m.bytes, original));
   // Receiver side: a task writes to its input.
   m.bytes.mutable_data()[200] = std::byte{0xCD};
@@ -76,13 +77,29 @@ TEST_F(SharedMemory, WritesAfterDescribingStayOnTheirSide) {
   auto again = shm::map(*d);
   ASSERT_EQ(again.error, "");
   EXPECT_TRUE(same_bytes(again.bytes, original));
+  // Our view of it may have diverged from the file: never described with freeze (a client
+  // re-scattering an array it gathered and changed goes through the socket); a worker's
+  // stored value may be (nobody writes those).
+  EXPECT_FALSE(shm::describe(m.bytes.data(), m.bytes.size(), true).has_value());
+  EXPECT_TRUE(shm::describe(again.bytes.data(), again.bytes.size(), false).has_value());
+}
+
+TEST_F(SharedMemory, WithoutAFreezeThePeerMapsTheHoldersPages) {
+  Bytes b = filled(kSize, 8);
+  auto d = shm::describe(b.data(), b.size(), false);
+  ASSERT_TRUE(d.has_value());
+  auto m = shm::map(*d);
+  ASSERT_EQ(m.error, "");
+  EXPECT_TRUE(same_bytes(m.bytes, b));
+  m.bytes.mutable_data()[300] = std::byte{0x11};  // copy-on-write at the peer
+  EXPECT_EQ(b.data()[300], static_cast<std::byte>((300 * 7 + 8) & 0xff));
 }
 
 TEST_F(SharedMemory, ReleasingBothSidesUnmapsEverything) {
   auto before = shm::stats();
   {
     Bytes b = filled(kSize, 3);
-    auto d = shm::describe(b.data(), b.size());
+    auto d = shm::describe(b.data(), b.size(), false);
     ASSERT_TRUE(d.has_value());
     auto m = shm::map(*d);
     ASSERT_EQ(m.error, "");
@@ -90,21 +107,21 @@ TEST_F(SharedMemory, ReleasingBothSidesUnmapsEverything) {
     EXPECT_EQ(m.bytes.data()[12], static_cast<std::byte>((12 * 7 + 3) & 0xff));
   }
   auto after = shm::stats();
-  EXPECT_EQ(after.frozen_bytes, before.frozen_bytes);
+  EXPECT_EQ(after.exported_bytes, before.exported_bytes);
   EXPECT_EQ(after.mapped_bytes, before.mapped_bytes);
   EXPECT_LE(after.fds, before.fds);  // less if the buffer came from the pool
 }
 
-TEST_F(SharedMemory, AFrozenBufferIsNeverReusedButAnUnsharedOneIs) {
+TEST_F(SharedMemory, ADescribedBufferIsNeverReusedButAnUndescribedOneIs) {
   std::uint64_t inode = 0;
   {
     Bytes b = Bytes::allocate(kSize);
-    inode = shm::describe(b.data(), b.size())->inode;
+    inode = shm::describe(b.data(), b.size(), false)->inode;
   }
   Bytes c = Bytes::allocate(kSize);
-  auto d = shm::describe(c.data(), c.size());
+  auto d = shm::describe(c.data(), c.size(), false);
   ASSERT_TRUE(d.has_value());
-  EXPECT_NE(d->inode, inode);  // a fresh memfd, not the frozen one
+  EXPECT_NE(d->inode, inode);  // a fresh memfd, not the described one
 
   const std::byte* p = nullptr;
   {
@@ -118,14 +135,14 @@ TEST_F(SharedMemory, AFrozenBufferIsNeverReusedButAnUnsharedOneIs) {
 TEST_F(SharedMemory, ASliceMapsAtItsOwnOffset) {
   Bytes b = filled(kSize, 4);
   Bytes part = b.slice(12345, 3u << 20);
-  auto d = shm::describe(part.data(), part.size());
+  auto d = shm::describe(part.data(), part.size(), false);
   ASSERT_TRUE(d.has_value());
   EXPECT_EQ(d->offset, 12345u);
   auto m = shm::map(*d);
   ASSERT_EQ(m.error, "");
   EXPECT_TRUE(same_bytes(m.bytes, part));
   // A mapping is described onward with its own fd and the file's offsets.
-  auto onward = shm::describe(m.bytes.data() + 10, 100);
+  auto onward = shm::describe(m.bytes.data() + 10, 100, false);
   ASSERT_TRUE(onward.has_value());
   EXPECT_NE(onward->fd, d->fd);
   EXPECT_EQ(onward->inode, d->inode);
@@ -137,16 +154,16 @@ TEST_F(SharedMemory, ASliceMapsAtItsOwnOffset) {
 
 TEST_F(SharedMemory, OrdinaryMemoryIsNotDescribed) {
   Bytes small = Bytes::allocate(1000);
-  EXPECT_FALSE(shm::describe(small.data(), small.size()).has_value());
+  EXPECT_FALSE(shm::describe(small.data(), small.size(), false).has_value());
   std::vector<std::byte> v(kSize);
-  EXPECT_FALSE(shm::describe(v.data(), v.size()).has_value());
+  EXPECT_FALSE(shm::describe(v.data(), v.size(), false).has_value());
   Bytes b = Bytes::allocate(kSize);
-  EXPECT_FALSE(shm::describe(b.data(), b.size() + (8u << 20)).has_value());  // runs past the buffer
+  EXPECT_FALSE(shm::describe(b.data(), b.size() + (8u << 20), false).has_value());  // runs past the buffer
 }
 
 TEST_F(SharedMemory, BadDescriptorsAreRefusedWithAReason) {
   Bytes b = filled(kSize, 5);
-  auto d = *shm::describe(b.data(), b.size());
+  auto d = *shm::describe(b.data(), b.size(), false);
   auto wrong_inode = d;
   wrong_inode.inode += 1;
   EXPECT_NE(shm::map(wrong_inode).error.find("not the buffer described"), std::string::npos);
@@ -164,7 +181,7 @@ TEST_F(SharedMemory, BadDescriptorsAreRefusedWithAReason) {
   struct stat st {};
   ASSERT_EQ(fstat(fd, &st), 0);
   shm::Descriptor unsealed{static_cast<std::uint32_t>(getpid()), fd, static_cast<std::uint64_t>(st.st_ino), 0, 4096};
-  EXPECT_NE(shm::map(unsealed).error.find("not sealed"), std::string::npos);
+  EXPECT_NE(shm::map(unsealed).error.find("not sealed against shrinking"), std::string::npos);
   close(fd);
 }
 
@@ -172,13 +189,13 @@ TEST_F(SharedMemory, PastTheFdBudgetBuffersAreOrdinaryMemory) {
   auto now = shm::stats();
   auto previous = shm::set_fd_budget_for_testing(now.fds);
   Bytes b = Bytes::allocate(kSize + (10u << 20));  // no cached buffer of this size
-  EXPECT_FALSE(shm::describe(b.data(), b.size()).has_value());
+  EXPECT_FALSE(shm::describe(b.data(), b.size(), false).has_value());
   shm::set_fd_budget_for_testing(previous);
 }
 
 TEST_F(SharedMemory, AnotherProcessMapsTheBytes) {
   Bytes b = filled(kSize, 6);
-  auto d = *shm::describe(b.data(), b.size());
+  auto d = *shm::describe(b.data(), b.size(), false);
   const auto expected = std::accumulate(reinterpret_cast<const unsigned char*>(b.data()),
                                         reinterpret_cast<const unsigned char*>(b.data()) + b.size(), std::uint64_t{0});
   int fds[2];
@@ -208,8 +225,8 @@ TEST_F(SharedMemory, SharedValuesOnTheWire) {
   Bytes b = filled(kSize, 7);
   MessageBuilder mb;
   auto out = mb.root().initPutData().initValues(2);
-  EXPECT_TRUE(set_shared_value(out[0].initValue(), Value{"ndarray", b}));
-  EXPECT_FALSE(set_shared_value(out[1].initValue(), Value{"i32", Bytes::copy_of("abcd")}));  // too small
+  EXPECT_TRUE(set_shared_value(out[0].initValue(), Value{"ndarray", b}, false));
+  EXPECT_FALSE(set_shared_value(out[1].initValue(), Value{"i32", Bytes::copy_of("abcd")}, false));  // too small
   auto msg = mb.finish();
   EXPECT_TRUE(msg.frames.empty());  // nothing of the value travels in the message
 
