@@ -48,11 +48,12 @@ bool set_shared_value(proto::Value::Builder out, const Value& v, bool freeze) {
   s.setInode(d->inode);
   s.setOffset(d->offset);
   s.setLength(d->length);
+  s.setGeneration(d->generation);
   return true;
 }
 
 shm::Descriptor read_descriptor(proto::SharedBuffer::Reader r) {
-  return shm::Descriptor{r.getPid(), r.getFd(), r.getInode(), r.getOffset(), r.getLength()};
+  return shm::Descriptor{r.getPid(), r.getFd(), r.getInode(), r.getOffset(), r.getLength(), r.getGeneration()};
 }
 
 OutMessage make_shared_done(std::uint64_t id) {

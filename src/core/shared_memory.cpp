@@ -6,6 +6,7 @@
 #define _GNU_SOURCE  // mremap
 #endif
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -48,6 +49,7 @@ struct Region {
   int fd = -1;                 // -1: closed (a peer's mapping past the fd budget)
   std::uint64_t inode = 0;
   std::uint64_t file_offset = 0;  // of the base address in the file
+  std::uint64_t generation = 0;   // of the file's contents (see reclaim)
   bool own = false;            // from create(); otherwise a peer's buffer we mapped
   bool exported = false;       // ours, described to a peer: never reused
   bool frozen = false;         // ours, mapped copy-on-write since it was described with freeze
@@ -88,7 +90,8 @@ class Table {
     std::byte* p = nullptr;
     int fd = memfd_create("distrib-buffer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     struct stat st {};
-    if (fd >= 0 && ftruncate(fd, static_cast<off_t>(capacity)) == 0 && fcntl(fd, F_ADD_SEALS, kSeals) == 0 &&
+    // One page more than the buffer: its generation, read by peers (see reclaim).
+    if (fd >= 0 && ftruncate(fd, static_cast<off_t>(capacity + page_size())) == 0 && fcntl(fd, F_ADD_SEALS, kSeals) == 0 &&
         fstat(fd, &st) == 0)
       p = map_aligned(fd, capacity);
     if (!p) {
@@ -98,14 +101,33 @@ class Table {
       return nullptr;
     }
     std::lock_guard lock(mutex_);
-    regions_[p] = Region{capacity, fd, static_cast<std::uint64_t>(st.st_ino), 0, true};
+    regions_[p] = Region{.length = capacity, .fd = fd, .inode = static_cast<std::uint64_t>(st.st_ino), .own = true};
     return p;
   }
 
-  bool reusable(const std::byte* p) {
+  // Whether the pool may reuse our buffer at `p`: never described, or no peer maps it any
+  // more. A peer holds a shared flock on the file for as long as it maps it (taken before it
+  // acknowledges the descriptor, while we still hold the value), so an exclusive one
+  // succeeding here means none does. The generation, bumped under that lock, tells a peer
+  // that opens the file late (its connection broke before it acknowledged) that the bytes it
+  // was told about are gone.
+  bool reclaim(const std::byte* p) {
     std::lock_guard lock(mutex_);
     auto it = regions_.find(p);
-    return it != regions_.end() && it->second.own && !it->second.exported;
+    if (it == regions_.end() || !it->second.own) return false;
+    Region& r = it->second;
+    if (!r.exported) return true;
+    if (flock(r.fd, LOCK_EX | LOCK_NB) != 0) return false;
+    const std::uint64_t next = r.generation + 1;
+    bool ok = pwrite(r.fd, &next, sizeof next, static_cast<off_t>(r.length)) == static_cast<ssize_t>(sizeof next);
+    flock(r.fd, LOCK_UN);
+    if (!ok) return false;
+    r.generation = next;
+    if (r.frozen && !remap(const_cast<std::byte*>(p), r, MAP_SHARED)) return false;
+    r.frozen = false;
+    r.exported = false;
+    exported_bytes_ -= r.length;
+    return true;
   }
 
   // Unmaps and closes the region based at `p` (ours or a peer's).
@@ -136,35 +158,52 @@ class Table {
     if (data < base || data + size > base + r.length || r.fd < 0) return std::nullopt;
     // Our view of a peer's buffer may differ from the file where we wrote to it (copy-on-write).
     if (freeze && !r.own) return std::nullopt;
-    if (freeze && !r.frozen && !make_private(const_cast<std::byte*>(base), r)) return std::nullopt;
+    if (freeze && !r.frozen) {
+      if (!remap(const_cast<std::byte*>(base), r, MAP_PRIVATE)) return std::nullopt;
+      r.frozen = true;
+    }
     if (r.own && !r.exported) {
       r.exported = true;
       exported_bytes_ += r.length;
     }
     bytes_described_ += size;
     return Descriptor{static_cast<std::uint32_t>(getpid()), r.fd, r.inode,
-                      r.file_offset + static_cast<std::uint64_t>(data - base), size};
+                      r.file_offset + static_cast<std::uint64_t>(data - base), size, r.generation};
   }
 
   Mapped map(const Descriptor& d) {
     if (d.length == 0) return {Bytes(), {}};
     if (!enabled_) return {Bytes(), "shared memory is off here"};
     if (refuse_maps_) return {Bytes(), "refused (DISTRIB_SHARED_MEMORY_TEST_REFUSE is set)"};
+    {
+      // The fd stays open as long as the mapping: its lock keeps the holder from reusing it.
+      std::lock_guard lock(mutex_);
+      if (fds_ >= budget_) return {Bytes(), "the budget of " + std::to_string(budget_) + " fds is spent"};
+      ++fds_;  // reserved; given back below on failure
+    }
     auto path = "/proc/" + std::to_string(d.pid) + "/fd/" + std::to_string(d.fd);
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return {Bytes(), errno_text(("open " + path).c_str())};
-    auto fail = [fd](std::string why) {
-      ::close(fd);
+    auto fail = [this, fd](std::string why) {
+      if (fd >= 0) ::close(fd);
+      std::lock_guard lock(mutex_);
+      --fds_;
       return Mapped{Bytes(), std::move(why)};
     };
+    if (fd < 0) return fail(errno_text(("open " + path).c_str()));
     struct stat st {};
     if (fstat(fd, &st) != 0) return fail(errno_text("fstat"));
     if (static_cast<std::uint64_t>(st.st_ino) != d.inode || !S_ISREG(st.st_mode))
       return fail(path + " is not the buffer described (its fd was closed)");
-    if (d.offset > static_cast<std::uint64_t>(st.st_size) || d.length > static_cast<std::uint64_t>(st.st_size) - d.offset)
+    const auto size = static_cast<std::uint64_t>(st.st_size);
+    if (size < page_size() || d.offset > size - page_size() || d.length > size - page_size() - d.offset)
       return fail("the range described lies outside " + path);
     int seals = fcntl(fd, F_GET_SEALS);
     if (seals < 0 || !(static_cast<unsigned>(seals) & F_SEAL_SHRINK)) return fail(path + " is not sealed against shrinking");
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0) return fail("the holder is reusing " + path);
+    std::uint64_t generation = 0;
+    if (pread(fd, &generation, sizeof generation, static_cast<off_t>(size - page_size())) != sizeof generation ||
+        generation != d.generation)
+      return fail("the holder reused " + path + " since it was described");
     const std::uint64_t start = d.offset / page_size() * page_size();
     const std::uint64_t end = (d.offset + d.length + page_size() - 1) / page_size() * page_size();
     const auto length = static_cast<std::size_t>(end - start);
@@ -174,12 +213,7 @@ class Table {
     auto* base = static_cast<std::byte*>(p);
     {
       std::lock_guard lock(mutex_);
-      // Past the budget the mapping still works, but it cannot be described onward.
-      int keep = fd;
-      if (fds_ < budget_) ++fds_;
-      else keep = -1;
-      if (keep < 0) ::close(fd);
-      regions_[base] = Region{length, keep, d.inode, start, false};
+      regions_[base] = Region{.length = length, .fd = fd, .inode = d.inode, .file_offset = start, .generation = d.generation};
       mapped_bytes_ += length;
       bytes_mapped_ += d.length;
     }
@@ -215,19 +249,19 @@ class Table {
     return static_cast<std::byte*>(p);
   }
 
-  // Our writable shared mapping becomes a private one of the same file: the same bytes
-  // without a copy (reads map the file's pages), and a later write here copies the page for
-  // us alone. Costs a walk of the page tables (about 70 ms per GB here). With mutex_ held.
-  static bool make_private(std::byte* base, Region& r) {
-    // Mapped elsewhere first, then moved over the shared mapping in one step (mremap
-    // replaces the destination atomically; a failed MAP_FIXED could leave a hole).
-    void* p = mmap(nullptr, r.length, PROT_READ | PROT_WRITE, MAP_PRIVATE, r.fd, 0);
+  // Maps our file again over `base` with `flags`: MAP_PRIVATE to freeze (the same bytes
+  // without a copy, reads map the file's pages, a later write here copies the page for us
+  // alone; costs a walk of the page tables, about 70 ms per GB here), MAP_SHARED to undo it
+  // when the buffer is reused. Mapped elsewhere first, then moved over the old mapping in
+  // one step (mremap replaces the destination atomically; a failed MAP_FIXED could leave a
+  // hole). With mutex_ held.
+  static bool remap(std::byte* base, const Region& r, int flags) {
+    void* p = mmap(nullptr, r.length, PROT_READ | PROT_WRITE, flags, r.fd, 0);
     if (p == MAP_FAILED) return false;
     if (mremap(p, r.length, r.length, MREMAP_MAYMOVE | MREMAP_FIXED, base) == MAP_FAILED) {
       munmap(p, r.length);
       return false;
     }
-    r.frozen = true;
     return true;
   }
 
@@ -247,7 +281,7 @@ Table& table() {
 
 bool enabled() { return table().enabled(); }
 std::byte* create(std::size_t capacity) { return table().create(capacity); }
-bool reusable(const std::byte* p) { return table().reusable(p); }
+bool reclaim(const std::byte* p) { return table().reclaim(p); }
 void destroy(std::byte* p) { table().destroy(p); }
 std::optional<Descriptor> describe(const std::byte* data, std::size_t size, bool freeze) {
   return table().describe(data, size, freeze);

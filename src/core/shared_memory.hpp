@@ -5,9 +5,12 @@
 // maps the same pages, so a 1 GB value changes hands without being copied or touched.
 //
 // Why the rules below:
-// - A buffer described to a peer is never reused by the pool: when our last reference goes
-//   it is unmapped and closed; its pages live on as long as a peer maps them. Buffers are
-//   sealed against resizing when made, so a peer's mapping can never lose pages (SIGBUS).
+// - A buffer described to a peer is reused by the pool only once no peer maps it any more:
+//   each peer holds a shared flock on the file while it maps it, and the pool tries an
+//   exclusive one (fresh pages cost 0.5-1 GB/s to fill on the VMs measured, reused ones
+//   about 10 GB/s). Until then, or if nobody asks for that size, it waits in the pool; when
+//   it is finally freed its pages live on as long as a peer maps them. Buffers are sealed
+//   against resizing when made, so a peer's mapping can never lose pages (SIGBUS).
 // - Peers map copy-on-write: a task may write to its input, as to one received by socket,
 //   and the holder never sees it.
 // - A worker's stored values are immutable by contract (a task that writes to its input
@@ -17,8 +20,9 @@
 //   later write here (refilling the array) copies the page for us alone and the peer keeps
 //   the bytes as scattered. Freezing walks the page tables: about 70 ms per GB here, paid
 //   once per buffer.
-// - A peer keeps the fd it opened (while within the fd budget), so a worker can describe a
-//   value it received onward (a scatter, then a gather from that worker).
+// - A peer keeps the fd it opened for as long as it maps the buffer (its lock), so a worker
+//   can describe a value it received onward (a scatter, then a gather from that worker).
+//   Past the fd budget, values are not mapped but sent through the socket.
 // - Everything degrades to ordinary memory and sockets: shared memory off
 //   (DISTRIB_SHARED_MEMORY=0), no memfd in the kernel, the fd budget spent.
 #include <cstddef>
@@ -37,6 +41,7 @@ struct Descriptor {
   std::uint64_t inode = 0;   // checked by the peer: the fd number could name another file by then
   std::uint64_t offset = 0;  // of the first byte in the file
   std::uint64_t length = 0;
+  std::uint64_t generation = 0;  // of the file's contents: a reused buffer's is higher
 };
 
 /// On unless DISTRIB_SHARED_MEMORY is "0", "off" or "false", and memfd works here. Decided
@@ -48,8 +53,9 @@ bool enabled();
 /// 2 MiB-aligned address, or nullptr: shared memory off, fd budget spent, or the kernel
 /// refused (the caller then uses ordinary memory).
 std::byte* create(std::size_t capacity);
-/// Whether the pool may hand a buffer from create() out again: false once described.
-bool reusable(const std::byte* p);
+/// Whether the pool may hand a buffer from create() out again: never described, or no peer
+/// maps it any more (then it is made ours alone again). Cheap: a flock that does not wait.
+bool reclaim(const std::byte* p);
 /// Unmaps and closes a buffer from create().
 void destroy(std::byte* p);
 

@@ -26,17 +26,21 @@ struct Value {
   }
 }
 
-# Bytes the sender holds in a sealed memfd that a process of the same user on the same host
-# maps instead of receiving them: it opens /proc/<pid>/fd/<fd>, checks that the file is the
-# inode named and sealed against writes and shrinking, and maps [offset, offset + length).
-# Sent only in dataReply (to a getData with `shared`) and putData, to a peer whose handshake
-# offered `sameHost` with this host's boot id and this user's uid.
+# Bytes the sender holds in a memfd that a process of the same user on the same host maps
+# instead of receiving them: it opens /proc/<pid>/fd/<fd>, checks that the file is the inode
+# named and sealed against shrinking, takes a shared flock on it (held while it maps it: the
+# holder reuses the buffer only when it can lock it exclusively), checks that the file's last
+# page starts with `generation` (little-endian u64; bumped by the holder when it reuses the
+# buffer), and maps [offset, offset + length) copy-on-write. Sent only in dataReply (to a
+# getData with `shared`) and putData, to a peer whose handshake offered `sameHost` with this
+# host's boot id and this user's uid.
 struct SharedBuffer {
   pid @0 :UInt32;
   fd @1 :Int32;
   inode @2 :UInt64;
   offset @3 :UInt64;
   length @4 :UInt64;
+  generation @5 :UInt64;
 }
 
 # In a handshake: the sender can hand values over through shared memory and map a peer's.

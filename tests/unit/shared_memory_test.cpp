@@ -1,7 +1,7 @@
 // Shared buffers (core/shared_memory.hpp) and their wire form (comm/same_host.hpp): pooled
 // buffers live in memfds, describing one with freeze makes later writes here private, a
 // mapping sees the bytes described and none of the peer's writes, described buffers are
-// never reused, everything is unmapped when the last Bytes goes, and bad
+// reused only once no peer maps them, everything is unmapped when the last Bytes goes, and bad
 // descriptors are refused with a reason.
 #include <gtest/gtest.h>
 
@@ -106,30 +106,47 @@ TEST_F(SharedMemory, ReleasingBothSidesUnmapsEverything) {
     b = Bytes();  // the holder lets go first: the mapping keeps the pages
     EXPECT_EQ(m.bytes.data()[12], static_cast<std::byte>((12 * 7 + 3) & 0xff));
   }
+  trim_pooled_buffers();  // the holder's pool takes back what no peer maps any more
   auto after = shm::stats();
   EXPECT_EQ(after.exported_bytes, before.exported_bytes);
   EXPECT_EQ(after.mapped_bytes, before.mapped_bytes);
   EXPECT_LE(after.fds, before.fds);  // less if the buffer came from the pool
 }
 
-TEST_F(SharedMemory, ADescribedBufferIsNeverReusedButAnUndescribedOneIs) {
-  std::uint64_t inode = 0;
-  {
-    Bytes b = Bytes::allocate(kSize);
-    inode = shm::describe(b.data(), b.size(), false)->inode;
-  }
-  Bytes c = Bytes::allocate(kSize);
-  auto d = shm::describe(c.data(), c.size(), false);
-  ASSERT_TRUE(d.has_value());
-  EXPECT_NE(d->inode, inode);  // a fresh memfd, not the described one
+TEST_F(SharedMemory, ADescribedBufferIsReusedOnlyOnceNoPeerMapsIt) {
+  constexpr std::size_t size = kSize + (2u << 20);  // a size no other test leaves in the pool
+  Bytes b = filled(size, 9);
+  const std::byte* p = b.data();
+  auto d = *shm::describe(b.data(), b.size(), true);
+  auto m = shm::map(d);
+  ASSERT_EQ(m.error, "");
+  b = Bytes();  // lent: the mapping holds it
+  Bytes c = Bytes::allocate(size);
+  EXPECT_NE(c.data(), p);
+  EXPECT_NE(shm::describe(c.data(), c.size(), false)->inode, d.inode);  // a fresh memfd
+  m = {};                                  // the peer lets go
+  Bytes e = Bytes::allocate(size);         // c is still held: only the lent one fits
+  ASSERT_EQ(e.data(), p);
+  // Made ours again: shared (not copy-on-write) and a new generation, so a peer that got
+  // the old descriptor late is refused rather than shown the new bytes.
+  EXPECT_NE(shm::map(d).error.find("reused"), std::string::npos);
+  std::memset(e.mutable_data(), 0x5A, 4096);
+  auto d2 = *shm::describe(e.data(), 4096, false);
+  EXPECT_EQ(d2.inode, d.inode);
+  EXPECT_EQ(d2.generation, d.generation + 1);
+  auto m2 = shm::map(d2);
+  ASSERT_EQ(m2.error, "");
+  EXPECT_EQ(m2.bytes.data()[4095], std::byte{0x5A});
+}
 
+TEST_F(SharedMemory, AnUndescribedBufferIsReused) {
   const std::byte* p = nullptr;
   {
     Bytes e = Bytes::allocate(kSize + (4u << 20));
     p = e.data();
   }
   Bytes f = Bytes::allocate(kSize + (4u << 20));
-  EXPECT_EQ(f.data(), p);  // never described: back from the pool
+  EXPECT_EQ(f.data(), p);
 }
 
 TEST_F(SharedMemory, ASliceMapsAtItsOwnOffset) {
@@ -190,6 +207,12 @@ TEST_F(SharedMemory, PastTheFdBudgetBuffersAreOrdinaryMemory) {
   auto previous = shm::set_fd_budget_for_testing(now.fds);
   Bytes b = Bytes::allocate(kSize + (10u << 20));  // no cached buffer of this size
   EXPECT_FALSE(shm::describe(b.data(), b.size(), false).has_value());
+  // A peer's buffer is not mapped either (its fd, which holds the lock, must stay open).
+  shm::set_fd_budget_for_testing(previous);
+  Bytes c = filled(kSize, 10);
+  auto d = *shm::describe(c.data(), c.size(), false);
+  shm::set_fd_budget_for_testing(shm::stats().fds);
+  EXPECT_NE(shm::map(d).error.find("budget"), std::string::npos);
   shm::set_fd_budget_for_testing(previous);
 }
 
