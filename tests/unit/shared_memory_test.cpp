@@ -110,7 +110,7 @@ TEST_F(SharedMemory, ReleasingBothSidesUnmapsEverything) {
   auto after = shm::stats();
   EXPECT_EQ(after.exported_bytes, before.exported_bytes);
   EXPECT_EQ(after.mapped_bytes, before.mapped_bytes);
-  EXPECT_LE(after.fds, before.fds);  // less if the buffer came from the pool
+  EXPECT_LE(after.fds, before.fds + 1);  // at most the holder's buffer, back in its pool
 }
 
 TEST_F(SharedMemory, ADescribedBufferIsReusedOnlyOnceNoPeerMapsIt) {
