@@ -71,6 +71,13 @@ class BufferPool {
     return bytes;
   }
 
+  std::uint64_t lent_bytes() {
+    std::lock_guard lock(mutex_);
+    std::uint64_t n = 0;
+    for (auto& [capacity, c] : lent_) n += capacity;
+    return n;
+  }
+
   std::shared_ptr<std::byte[]> get(std::size_t size) {
     std::byte* p = nullptr;
     std::size_t capacity = 0;
@@ -153,6 +160,8 @@ BufferPool& pool() {
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size) { return pool().get(size); }
 
 std::size_t trim_pooled_buffers() { return pool().trim(Clock::now(), true); }
+
+std::uint64_t shm::lent_bytes() { return pool().lent_bytes(); }
 
 void advise_huge_pages(void* p, std::size_t size) {
   if (size < 2 * kHugePage) return;

@@ -46,12 +46,12 @@ bool env_off(const char* name) {
 // One mapping of a shared file in this process.
 struct Region {
   std::size_t length = 0;      // mapped bytes from the base address
-  int fd = -1;                 // -1: closed (a peer's mapping past the fd budget)
+  int fd = -1;                 // ours, or the one we opened on a peer's file (it holds our lock)
   std::uint64_t inode = 0;
   std::uint64_t file_offset = 0;  // of the base address in the file
   std::uint64_t generation = 0;   // of the file's contents (see reclaim)
   bool own = false;            // from create(); otherwise a peer's buffer we mapped
-  bool exported = false;       // ours, described to a peer: never reused
+  bool exported = false;       // ours, described to a peer: reused only once reclaimed
   bool frozen = false;         // ours, mapped copy-on-write since it was described with freeze
 };
 

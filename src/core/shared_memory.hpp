@@ -84,6 +84,10 @@ struct Stats {
 };
 Stats stats();
 
+/// Bytes of described buffers that the pool keeps until no peer maps them (their last
+/// Bytes here is gone; defined in buffer_pool.cpp).
+std::uint64_t lent_bytes();
+
 /// Tests: a budget of fds for shared buffers other than the default (half the soft
 /// RLIMIT_NOFILE, at most 32768); returns the previous one.
 std::uint64_t set_fd_budget_for_testing(std::uint64_t budget);
