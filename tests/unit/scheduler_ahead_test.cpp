@@ -536,6 +536,15 @@ TEST_F(SchedulerAheadTest, CancellingAProducerStopsItsAheadDependentsToo) {
   EXPECT_EQ(s->n_processing(1), 0u);
 }
 
+TEST_F(SchedulerAheadTest, ReleasingTheAheadTaskStopsItAndItsProducerNobodyNeeds) {
+  split();
+  auto out = step(ReleaseKeys{1, {"b"}});
+  EXPECT_TRUE(stops(out, 2, "b"));
+  EXPECT_TRUE(stops(out, 1, "a")) << "a was computed only for b";
+  EXPECT_EQ(s->n_processing(1) + s->n_processing(2), 0u);
+  EXPECT_FALSE(s->status("b"));
+}
+
 TEST_F(SchedulerAheadTest, ScatteringAnInputTwiceKeepsTheAheadTaskWaitingForTheOther) {
   add_worker(1);
   add_worker(2);
