@@ -121,6 +121,7 @@ class SchedulerAheadTest : public ::testing::Test {
 // ---- placement ----
 
 TEST_F(SchedulerAheadTest, ChainSubmittedInputsFirstGetsTwoLevelsAssignedAheadOnTheProducersWorker) {
+  ASSERT_EQ(SchedulerConfig{}.assign_ahead_depth, 2u) << "the default this test pins";
   add_worker(1);
   add_worker(2);
   // Inputs first, as Client::submit_graph sends a graph.
@@ -191,18 +192,6 @@ TEST_F(SchedulerAheadTest, DepthOneAssignsOneLevelAndMovesDownAsInputsFinish) {
   EXPECT_FALSE(compute_of(out, "d"));
   out = finish(1, "b");
   EXPECT_TRUE(compute_of(out, "d"));
-}
-
-TEST_F(SchedulerAheadTest, DepthTwoAssignsTwoLevelsButNotThree) {
-  configure(SchedulerConfig{.assign_ahead_depth = 2});
-  add_worker(1);
-  auto out = submit({make_task("d", {"c"}), make_task("c", {"b"}), make_task("b", {"a"}), make_task("a")}, {"d"});
-  EXPECT_TRUE(compute_of(out, "b"));
-  auto c = compute_of(out, "c");
-  ASSERT_TRUE(c);
-  EXPECT_EQ(c->pending, std::vector<std::string>{"b"});
-  EXPECT_FALSE(compute_of(out, "d"));
-  EXPECT_EQ(s->n_processing(1), 3u);
 }
 
 TEST_F(SchedulerAheadTest, SteppedGraphTwoWideSendsEachStepAheadAndCrossPushes) {
@@ -426,6 +415,31 @@ TEST_F(SchedulerAheadTest, StealingSkipsTasksAssignedAheadAndProducersTheyWaitFo
   auto steals = all_of_type<StealRequest>(out);
   ASSERT_EQ(steals.size(), 1u);
   EXPECT_EQ(steals[0].key, "p-5");
+}
+
+TEST_F(SchedulerAheadTest, ALongProducerIsStolenDespiteTheTasksAheadOnIt) {
+  add_worker(1);
+  step(AddClient{1});
+  submit({make_task("r"), make_task("p-0", {"r"})}, {"r", "p-0"});
+  finish(1, "r");
+  step(TaskFinished{1, "p-0", "i32", 8, 0.005, std::nullopt, run_ids["p-0"]});  // p tasks take 5 ms
+  std::vector<TaskSpecPtr> graph;
+  for (int i = 1; i <= 4; ++i) {
+    auto n = std::to_string(i);
+    graph.push_back(make_task("q-" + n, {"p-" + n}));
+    graph.push_back(make_task("p-" + n, {"r"}));
+  }
+  submit(graph, {"q-1", "q-2", "q-3", "q-4"});
+  ASSERT_EQ(s->n_processing(1), 8u);
+  auto out = add_worker(2);
+  auto steals = all_of_type<StealRequest>(out);
+  ASSERT_EQ(steals.size(), 1u) << "moving a 5 ms task is worth taking back what waits for it";
+  EXPECT_EQ(steals[0].key.rfind("p-", 0), 0u) << steals[0].key;
+  const std::string p = steals[0].key, q = "q-" + p.substr(2);
+  out = step(StealResponse{1, p, true, run_ids[p]});
+  EXPECT_TRUE(stops(out, 1, q));
+  EXPECT_EQ(s->processing_on(p), 2u);
+  EXPECT_EQ(s->status(q), TaskStatus::processing) << "placed again, ahead of the thief's run";
 }
 
 TEST_F(SchedulerAheadTest, AWorkerWhoseTasksAllWaitForInputsCanSteal) {
