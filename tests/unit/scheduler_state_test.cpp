@@ -123,6 +123,19 @@ TEST_F(SchedulerStateTest, TaskWithoutWorkersIsNoWorkerThenScheduledWhenWorkerJo
   EXPECT_EQ(s.n_processing(1), 1u);
 }
 
+TEST_F(SchedulerStateTest, NewTasksNobodyWantsAreNotSentToWorkers) {
+  step(AddClient{1});
+  add_worker(1);
+  // b needs a; c is on its own; only c is wanted: a and b are forgotten unrun.
+  auto out = submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c")}, {"c"});
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "c");
+  EXPECT_EQ(count_of<FreeKeys>(out), 0u) << "nothing was sent that must be freed";
+  EXPECT_FALSE(s.status("a").has_value());
+  EXPECT_FALSE(s.status("b").has_value());
+}
+
 TEST_F(SchedulerStateTest, SmallResultSentAlongReachesEveryClientThatWantsIt) {
   add_worker(1);
   step(AddClient{1});
