@@ -84,6 +84,30 @@ TEST_F(SharedMemoryTransfers, WorkerToWorkerGatherAndScatterMapTheSamePagesAndRe
   EXPECT_TRUE(eventually([&] { return nothing_shared_left(client); }));
 }
 
+// Workers as threads of this process: their data ports still talk over loopback TCP, and a
+// value moves as a second mapping of the same memfd.
+TEST_F(SharedMemoryTransfers, WorkersInThisProcessMapEachOthersBuffersToo) {
+  LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .processes = false, .dashboard_address = "none"});
+  Client client(cluster);
+  const double sum1 = block_sum(make_block(kValues, 1.0));
+  const auto before = detail::shm::stats();
+  {
+    auto src = client.submit({.pure = false, .workers = {"worker-1"}}, make_block, kValues, 1.0);
+    EXPECT_EQ(client.submit({.pure = false, .workers = {"worker-0"}}, block_sum, src).result(), sum1);
+    EXPECT_TRUE(src.result().equals(make_block(kValues, 1.0)));
+    auto local = make_block(kValues, 1.0);
+    auto f = client.scatter(local, {.hash = false});
+    local.values<double>()[7] = -1;
+    EXPECT_EQ(client.submit({.pure = false}, block_sum, f).result(), sum1);
+    EXPECT_GE(detail::shm::stats().bytes_mapped - before.bytes_mapped, 3 * kBytes);
+  }
+  EXPECT_TRUE(eventually([&] {
+    detail::trim_pooled_buffers();
+    auto s = detail::shm::stats();
+    return s.exported_bytes == before.exported_bytes && s.mapped_bytes == before.mapped_bytes;
+  }));
+}
+
 TEST_F(SharedMemoryTransfers, WithSharedMemoryOffOnTheWorkersTheSocketCarriesEverything) {
   LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .dashboard_address = "none", .shared_memory = false});
   Client client(cluster);
