@@ -251,7 +251,7 @@ class Table {
 
   // Maps our file again over `base` with `flags`: MAP_PRIVATE to freeze (the same bytes
   // without a copy, reads map the file's pages, a later write here copies the page for us
-  // alone; costs a walk of the page tables, about 70 ms per GB here), MAP_SHARED to undo it
+  // alone; costs a walk of the page tables, 40-90 ms per GB here), MAP_SHARED to undo it
   // when the buffer is reused. Mapped elsewhere first, then moved over the old mapping in
   // one step (mremap replaces the destination atomically; a failed MAP_FIXED could leave a
   // hole). With mutex_ held.

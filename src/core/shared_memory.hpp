@@ -18,7 +18,7 @@
 //   nothing. Memory the user may still write (a client's NDArray being scattered) is
 //   *frozen* first: our own mapping becomes a copy-on-write one of the same file, so a
 //   later write here (refilling the array) copies the page for us alone and the peer keeps
-//   the bytes as scattered. Freezing walks the page tables: about 70 ms per GB here, paid
+//   the bytes as scattered. Freezing walks the page tables: 40-90 ms per GB here, paid
 //   once per buffer.
 // - A peer keeps the fd it opened for as long as it maps the buffer (its lock), so a worker
 //   can describe a value it received onward (a scatter, then a gather from that worker).
