@@ -77,7 +77,7 @@ LargeBlocks& blocks() {
   return *b;
 }
 
-void* allocate(std::size_t size) {
+[[gnu::noinline]] void* allocate_slow(std::size_t size) {
   if (size >= kLargeBytes && !tls_in_table) return blocks().allocate(size);
   for (;;) {
     if (void* p = std::malloc(size > 0 ? size : 1)) return p;
@@ -87,9 +87,20 @@ void* allocate(std::size_t size) {
   }
 }
 
-void deallocate(void* p) noexcept {
-  if (!p) return;
-  if ((reinterpret_cast<std::uintptr_t>(p) & (kPoolAlignment - 1)) == 0 && !tls_in_table && blocks().release(p))
+// The fast paths are a compare and malloc, or a test and free: every small allocation of
+// the process passes here.
+inline void* allocate(std::size_t size) {
+  if (size < kLargeBytes && size > 0) [[likely]] {
+    if (void* p = std::malloc(size)) [[likely]]
+      return p;
+  }
+  return allocate_slow(size);
+}
+
+[[gnu::noinline]] bool release_if_pooled(void* p) noexcept { return !tls_in_table && blocks().release(p); }
+
+inline void deallocate(void* p) noexcept {
+  if ((reinterpret_cast<std::uintptr_t>(p) & (kPoolAlignment - 1)) == 0 && p && release_if_pooled(p)) [[unlikely]]
     return;
   std::free(p);
 }
