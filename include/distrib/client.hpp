@@ -197,8 +197,28 @@ class Client {
   /// future. A std::vector is one value; see scatter_each to spread elements.
   template <class T>
   Future<T> scatter(const T& value, const ScatterOptions& options = {}) {
+    if constexpr (detail::is_contiguous_v<T>) {
+      const std::size_t n = value.size() * sizeof(typename T::value_type);
+      if (n >= detail::kAdoptBytes) {
+        // scatter returns once the workers hold the data: send it from `value` itself, and
+        // wait (in ~loan) until no connection refers to that memory any more.
+        detail::BytesLoan loan(value.data(), n);
+        std::vector<Value> values;
+        values.push_back(Value{type_name<T>(), loan.bytes()});
+        return Future<T>(scatter_values(std::move(values), options).front());
+      }
+    }
     std::vector<Value> values;
     values.push_back(encode_value(value));
+    return Future<T>(scatter_values(std::move(values), options).front());
+  }
+  /// As above; a string or vector given as an rvalue is sent from its own memory, which the
+  /// client keeps until the data is sent.
+  template <class T>
+    requires(detail::is_contiguous_v<T>)
+  Future<T> scatter(T&& value, const ScatterOptions& options = {}) {
+    std::vector<Value> values;
+    values.push_back(encode_value(std::move(value)));
     return Future<T>(scatter_values(std::move(values), options).front());
   }
   /// Places each element of `range` as its own value, spread over the workers by their

@@ -18,7 +18,7 @@ bool pool_aligned(const void* p) { return reinterpret_cast<std::uintptr_t>(p) % 
 
 TEST(LargeAllocations, AFreedLargeVectorsMemoryIsReusedByTheNextOne) {
   // An odd size, so that no other cached buffer of the test program fits first.
-  const std::size_t n = ((std::size_t{7} << 20) + 12345) / sizeof(double);
+  const std::size_t n = ((std::size_t{41} << 20) + 12345) / sizeof(double);
   const double* first = nullptr;
   {
     std::vector<double> v(n, 1.5);
