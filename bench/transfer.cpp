@@ -2,15 +2,17 @@
 // ../shared/peer/dask/transfer.py: scatter and gather of 100 MB and 1 GB, and a 200 MB
 // value produced on one worker and consumed on the other (submit .. result of the
 // consumer), for each contiguous type (std::vector<double>, std::vector<float>,
-// std::string) and NDArray. Each repetition first measures the plain-socket loopback limit
-// (bench/loopback.hpp, as bench_loopback_limit), then runs every case once, so that the
-// cases alternate and each can be read against the limit seen while it ran.
+// std::string) and NDArray. For each size, each repetition first measures the plain-socket
+// loopback limit (bench/loopback.hpp, as bench_loopback_limit), then runs every type once,
+// so that the types alternate and each can be read against the limit seen while it ran
+// (each repetition starts with the next type: the first transfer of a new size pays for
+// fresh memory).
 // Prints JSON lines: per case the rate (GB/s, median of `repeats`), `<case>.of_loopback`
 // (each repetition's rate over that repetition's limit) and `<case>.cpu_client` /
 // `<case>.cpu_cluster` (CPU seconds of this process and of the scheduler, nannies and
 // workers during one transfer). Between transfers it waits until the workers hold nothing,
 // as Dask's script does.
-//   bench_transfer [repeats=5]
+//   bench_transfer [repeats=5] [only=100MB,1GB,w2w]
 #include <distrib/distrib.hpp>
 
 #include "bench_common.hpp"
@@ -173,54 +175,64 @@ bool same_bytes(const A& a, const B& b, std::size_t n) {
   return n == b.size() * sizeof(b[0]) && std::memcmp(a.data(), b.data(), n) == 0;
 }
 
-// The source bytes of the scatter cases, made once.
-const std::vector<std::uint64_t>& source_words(std::int64_t nbytes) {
-  static std::map<std::int64_t, std::vector<std::uint64_t>> made;
-  auto it = made.find(nbytes);
-  if (it == made.end()) it = made.emplace(nbytes, random_words(nbytes, 1)).first;
-  return it->second;
+// Runs the cases, then moves the first to the end: the first transfer after a change of
+// size lands in memory no buffer of that size used yet (fresh pages, slow here), and each
+// case should take that turn as often as the others.
+void run_and_rotate(std::vector<std::function<void()>>& cases) {
+  for (auto& c : cases) c();
+  std::rotate(cases.begin(), cases.begin() + 1, cases.end());
 }
 
-void one_repetition(distrib::Client& client, int r) {
+void measure_loopback() {
   g_loopback = static_cast<double>(bench::loopback::kTotalBytes) / bench::loopback::time_bandwidth(bench::loopback::kChunk) / 1e9;
   if (!g_figures.count("loopback_bandwidth_1GB")) g_order.insert(g_order.begin(), "loopback_bandwidth_1GB");
   g_figures["loopback_bandwidth_1GB"].bytes = 1e9;
   g_figures["loopback_bandwidth_1GB"].seconds.push_back(1.0 / g_loopback);
+}
 
-  for (auto [label, nbytes] : {std::pair{"100MB", std::int64_t{100'000'000}}, {"1GB", std::int64_t{1'000'000'000}}}) {
-    const auto& words = source_words(nbytes);
-    const auto n = static_cast<std::size_t>(nbytes);
-    const double bytes = static_cast<double>(nbytes);
-    {
-      std::vector<double> data(n / 8);
-      std::memcpy(data.data(), words.data(), n);
-      scatter_gather(client, data, label, bytes, [&](const std::vector<double>& b) { return same_bytes(data, b, n); });
-    }
-    {
-      // The same as an NDArray, which decodes without a copy (as a numpy array in Dask).
-      const auto array = distrib::NDArray::from_values<double>(
-          std::span<const double>(reinterpret_cast<const double*>(words.data()), n / 8));
-      scatter_gather(client, array, std::string(label) + "_ndarray", bytes,
-                     [&](const distrib::NDArray& b) { return b.nbytes() == array.nbytes(); });
-    }
-    {
-      std::vector<float> data(n / 4);
-      std::memcpy(data.data(), words.data(), n);
-      scatter_gather(client, data, std::string(label) + "_f32", bytes,
-                     [&](const std::vector<float>& b) { return same_bytes(data, b, n); });
-    }
-    {
-      std::string data(reinterpret_cast<const char*>(words.data()), n);
-      scatter_gather(client, data, std::string(label) + "_string", bytes,
-                     [&](const std::string& b) { return same_bytes(data, b, n); });
-    }
+// Scatter and gather of `nbytes` of each type; the sources live through every repetition,
+// as a user's data does.
+void scatter_gather_all(distrib::Client& client, const std::string& label, std::int64_t nbytes, int repeats) {
+  const auto n = static_cast<std::size_t>(nbytes);
+  const double bytes = static_cast<double>(nbytes);
+  const auto doubles = make_data(nbytes, 1);
+  const auto array = distrib::NDArray::from_values<double>(doubles);
+  std::vector<float> floats(n / 4);
+  std::memcpy(floats.data(), doubles.data(), n);
+  const std::string text(reinterpret_cast<const char*>(doubles.data()), n);
+  std::vector<std::function<void()>> cases{
+      [&] {
+        scatter_gather(client, doubles, label, bytes, [&](const std::vector<double>& b) { return same_bytes(doubles, b, n); });
+      },
+      [&] {
+        // The same as an NDArray, which decodes without a copy (as a numpy array in Dask).
+        scatter_gather(client, array, label + "_ndarray", bytes,
+                       [&](const distrib::NDArray& b) { return b.nbytes() == array.nbytes(); });
+      },
+      [&] {
+        scatter_gather(client, floats, label + "_f32", bytes, [&](const std::vector<float>& b) { return same_bytes(floats, b, n); });
+      },
+      [&] {
+        scatter_gather(client, text, label + "_string", bytes, [&](const std::string& b) { return same_bytes(text, b, n); });
+      }};
+  for (int r = 0; r < repeats; ++r) {
+    measure_loopback();
+    run_and_rotate(cases);
   }
+}
 
+void worker_to_worker_all(distrib::Client& client, int repeats) {
   const std::int64_t w2w = 200'000'000;
-  worker_to_worker(client, "worker_to_worker_200MB", make_data, consume, w2w, 100 + r);
-  worker_to_worker(client, "worker_to_worker_200MB_ndarray", make_array, consume_array, w2w, 200 + r);
-  worker_to_worker(client, "worker_to_worker_200MB_f32", make_floats, consume_floats, w2w, 300 + r);
-  worker_to_worker(client, "worker_to_worker_200MB_string", make_text, consume_text, w2w, 400 + r);
+  int seed = 0;
+  std::vector<std::function<void()>> cases{
+      [&] { worker_to_worker(client, "worker_to_worker_200MB", make_data, consume, w2w, ++seed); },
+      [&] { worker_to_worker(client, "worker_to_worker_200MB_ndarray", make_array, consume_array, w2w, ++seed); },
+      [&] { worker_to_worker(client, "worker_to_worker_200MB_f32", make_floats, consume_floats, w2w, ++seed); },
+      [&] { worker_to_worker(client, "worker_to_worker_200MB_string", make_text, consume_text, w2w, ++seed); }};
+  for (int r = 0; r < repeats; ++r) {
+    measure_loopback();
+    run_and_rotate(cases);
+  }
 }
 
 void report_all() {
@@ -243,7 +255,11 @@ int main(int argc, char** argv) {
   bench::report_value("loadavg_before", "1min", bench::loadavg_1min());
   distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
   distrib::Client client(cluster);
-  for (int r = 0; r < repeats; ++r) one_repetition(client, r);
+  const std::string only = argc > 2 ? argv[2] : "100MB,1GB,w2w";
+  auto wanted = [&](const std::string& part) { return ("," + only + ",").find("," + part + ",") != std::string::npos; };
+  if (wanted("100MB")) scatter_gather_all(client, "100MB", 100'000'000, repeats);
+  if (wanted("1GB")) scatter_gather_all(client, "1GB", 1'000'000'000, repeats);
+  if (wanted("w2w")) worker_to_worker_all(client, repeats);
   report_all();
   bench::report_value("loadavg_after", "1min", bench::loadavg_1min());
   client.shutdown();
