@@ -2,11 +2,9 @@
 // Bytes: an immutable, reference-counted byte buffer. Values, task arguments and network
 // frames share one allocation instead of copying it: a 1 GB array read from a socket is
 // handed to the data store and back out to another socket without a copy.
-#include <condition_variable>
 #include <cstddef>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <span>
 #include <string_view>
 
@@ -79,37 +77,5 @@ class Bytes {
   const std::byte* data_ = nullptr;
   std::size_t size_ = 0;
 };
-
-namespace detail {
-/// Lends memory the caller owns as Bytes, without a copy, for as long as the loan lives: its
-/// destructor waits until no Bytes refers to the memory any more (for a synchronous send,
-/// whose buffers the connections drop once written or failed).
-class BytesLoan {
- public:
-  BytesLoan(const void* data, std::size_t size) {
-    auto* p = static_cast<std::byte*>(const_cast<void*>(data));
-    bytes_ = Bytes::adopt(std::shared_ptr<std::byte[]>(p, [this](std::byte*) { returned(); }), size);
-  }
-  BytesLoan(const BytesLoan&) = delete;
-  BytesLoan& operator=(const BytesLoan&) = delete;
-  ~BytesLoan() {
-    bytes_ = Bytes();
-    std::unique_lock lock(mutex_);
-    cv_.wait(lock, [this] { return returned_; });
-  }
-  const Bytes& bytes() const { return bytes_; }
-
- private:
-  void returned() {
-    std::lock_guard lock(mutex_);  // notified under the lock: the waiter cannot leave before
-    returned_ = true;
-    cv_.notify_all();
-  }
-  std::mutex mutex_;
-  std::condition_variable cv_;
-  bool returned_ = false;
-  Bytes bytes_;
-};
-}  // namespace detail
 
 }  // namespace distrib

@@ -199,14 +199,8 @@ class Client {
   Future<T> scatter(const T& value, const ScatterOptions& options = {}) {
     if constexpr (detail::is_contiguous_v<T>) {
       const std::size_t n = value.size() * sizeof(typename T::value_type);
-      if (n >= detail::kAdoptBytes) {
-        // scatter returns once the workers hold the data: send it from `value` itself, and
-        // wait (in ~loan) until no connection refers to that memory any more.
-        detail::BytesLoan loan(value.data(), n);
-        std::vector<Value> values;
-        values.push_back(Value{type_name<T>(), loan.bytes()});
-        return Future<T>(scatter_values(std::move(values), options).front());
-      }
+      // Sent straight from `value`'s memory: scatter returns once nothing refers to it.
+      if (n >= detail::kAdoptBytes) return Future<T>(scatter_lent(type_name<T>(), value.data(), n, options));
     }
     std::vector<Value> values;
     values.push_back(encode_value(value));
@@ -390,6 +384,8 @@ class Client {
   std::vector<detail::FutureHandle> submit_tasks(std::vector<detail::TaskRequest> batch);
   std::vector<detail::FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets);
   std::vector<detail::FutureHandle> scatter_values(std::vector<Value> values, const ScatterOptions& options);
+  detail::FutureHandle scatter_lent(const std::string& type, const void* data, std::size_t size,
+                                    const ScatterOptions& options);
   std::vector<Value> gather_values(const std::vector<detail::FutureHandle>& futures);
   void cancel_handles(const std::vector<detail::FutureHandle>& futures);
   std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);

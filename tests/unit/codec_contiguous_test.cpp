@@ -1,8 +1,8 @@
 // Unit tests of the contiguous types' whole-Value encoding (codec.hpp): std::string and
 // std::vector of arithmetic types other than bool are their elements alone, an rvalue's
-// memory becomes the Value's without a copy, a const one is copied, and assembling a
-// vector of them from separate results (a std::vector<Future<T>> argument) adds the counts
-// their nested encoding needs.
+// memory becomes the Value's without a copy, a const one is copied, assembling a vector of
+// them from separate results (a std::vector<Future<T>> argument) adds the counts their
+// nested encoding needs, and a BytesLoan (scatter's) waits until its memory is let go.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "core/bytes_loan.hpp"
 #include "core/task_spec.hpp"
 #include "distrib/codec.hpp"
 #include "distrib/ndarray.hpp"
@@ -184,6 +185,19 @@ TEST(BytesLoan, LendsTheCallersMemoryAndWaitsUntilEveryCopyIsGone) {
   EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(50));
   holder.join();
   { detail::BytesLoan unused(memory.data(), memory.size()); }  // nobody took a copy: no wait
+}
+
+TEST(BytesLoan, StopsWaitingWhenToldNothingCanReadTheMemory) {
+  std::vector<char> memory(1000, 'm');
+  Bytes left_behind;
+  {
+    detail::BytesLoan loan(memory.data(), memory.size());
+    left_behind = loan.bytes();
+    int asked = 0;
+    loan.wait_returned([&] { return ++asked == 2; });  // gives up on the second check
+    EXPECT_EQ(asked, 2);
+  }  // no second wait in the destructor
+  left_behind = Bytes();  // dropped after the loan: its state is still there to be told
 }
 
 }  // namespace
