@@ -51,6 +51,9 @@ int main(int argc, char** argv) {
           return std::string("a plain name, without '@' or '/'");
         return name.size() > 100 ? std::string("at most 100 bytes") : std::string();
       });
+  app.add_option("--assign-ahead-depth", options.policy.assign_ahead_depth,
+                 "Levels of unfinished inputs a task may wait on when it is sent to a worker ahead of them (0: off)")
+      ->capture_default_str();
   app.add_option("--allowed-failures", options.policy.allowed_failures,
                  "A task processing on this many workers that died errs with KilledWorker")
       ->capture_default_str()

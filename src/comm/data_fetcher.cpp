@@ -137,14 +137,35 @@ void DataFetcher::fetch(const std::string& address, std::vector<std::string> key
 
 void DataFetcher::put(const std::string& address, std::vector<std::pair<std::string, Value>> values,
                       std::function<void(std::string error)> cb) {
+  put_data(address, std::move(values), nullptr, {}, std::move(cb));
+}
+
+void DataFetcher::push(const std::string& address, const std::string& from,
+                       std::vector<std::pair<std::string, Value>> values, std::vector<std::string> available,
+                       std::function<void(std::string error)> cb) {
+  put_data(address, std::move(values), &from, std::move(available), std::move(cb));
+}
+
+// A put, or with `from` a push from the worker at that address.
+void DataFetcher::put_data(const std::string& address, std::vector<std::pair<std::string, Value>> values,
+                           const std::string* from, std::vector<std::string> available,
+                           std::function<void(std::string error)> cb) {
   auto id = next_id_++;
   MessageBuilder mb;
   auto req = mb.root().initPutData();
   req.setId(id);
+  if (from) {
+    req.setPush(true);
+    req.setFrom(*from);
+  }
   auto list = req.initValues(static_cast<unsigned>(values.size()));
   for (unsigned i = 0; i < values.size(); ++i) {
     list[i].setKey(values[i].first);
     mb.set_value(list[i].initValue(), values[i].second);
+  }
+  if (!available.empty()) {
+    auto names = req.initAvailable(static_cast<unsigned>(available.size()));
+    for (unsigned i = 0; i < available.size(); ++i) names.set(i, available[i]);
   }
   request(address, id, mb.finish(), [cb = std::move(cb)](MessageReader* mr, const std::string& error) {
     cb(mr ? std::string() : error);

@@ -37,6 +37,11 @@ class DataFetcher {
   /// Stores values on the worker at `address` (scatter); `cb` gets an error or "".
   void put(const std::string& address, std::vector<std::pair<std::string, Value>> values,
            std::function<void(std::string error)> cb);
+  /// Pushes results to the worker at `address` for its tasks assigned ahead, and names
+  /// those too large to push (`available`, to be fetched from `from`, the sender's data
+  /// address); `cb` gets an error or "".
+  void push(const std::string& address, const std::string& from, std::vector<std::pair<std::string, Value>> values,
+            std::vector<std::string> available, std::function<void(std::string error)> cb);
   /// Runs a function on the worker at `address` (Client::run).
   struct RunOutcome {
     std::optional<Value> value;
@@ -54,6 +59,8 @@ class DataFetcher {
   using ReplyHandler = std::function<void(MessageReader*, const std::string& error)>;
   std::shared_ptr<Peer> peer(const std::string& address);
   void request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply);
+  void put_data(const std::string& address, std::vector<std::pair<std::string, Value>> values, const std::string* from,
+                std::vector<std::string> available, std::function<void(std::string error)> cb);
 
   asio::io_context& io_;
   proto::Role role_;

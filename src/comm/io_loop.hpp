@@ -21,8 +21,28 @@ namespace distrib::detail {
 /// 200 us. Read once per process.
 std::chrono::microseconds default_io_spin();
 
+/// How long a thread polls before it blocks, learned from the idle gaps it saw: polling
+/// pays only when the next piece of work comes within the window. It polls while at least
+/// half of the recent gaps (an average over about 8) ended within `max`, for twice the
+/// usual such gap plus 20 us; otherwise not at all, until short gaps come back (a gap that
+/// ended after blocking counts too). A thread woken by work every few milliseconds thus
+/// stops burning a window of CPU after each piece of it.
+class AdaptiveSpin {
+ public:
+  explicit AdaptiveSpin(std::chrono::microseconds max) : max_(max), typical_us_(static_cast<double>(max.count()) / 4) {}
+  std::chrono::microseconds window() const;
+  /// An idle gap ended after `gap`, found by polling or after blocking.
+  void record(std::chrono::nanoseconds gap);
+
+ private:
+  std::chrono::microseconds max_;
+  double hit_rate_ = 1.0;  // share of recent gaps that ended within max_
+  double typical_us_;      // average of those gaps
+};
+
 /// Runs `io` until it is stopped or runs out of work (as io_context::run), polling for up to
-/// `spin` after each handler before blocking. `spin` of zero is a plain run().
+/// `spin` (at most; AdaptiveSpin) after each handler before blocking. `spin` of zero is a
+/// plain run().
 void run_io(asio::io_context& io, std::chrono::microseconds spin);
 
 void yield_cpu();

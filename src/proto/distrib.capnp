@@ -117,6 +117,8 @@ struct ComputeTask {
   whoHas @1 :List(KeyLocation);   # where each dependency can be fetched
   runId @2 :UInt64;          # this assignment of the key: echoed in its report, so a report of
                              # an earlier assignment (released, then given again) is told apart
+  pending @3 :List(Text);    # assigned ahead: inputs still being computed, here or by a peer
+                             # that pushes them here (pushTo); the task starts once they arrive
 }
 
 # worker -> scheduler
@@ -192,9 +194,15 @@ struct ScatteredKey {
 }
 
 # client -> worker (data port): store these values. Answered by putDataDone with the id.
+# worker -> worker: the same, as a push (push = true): results for tasks assigned ahead on
+# the receiver, which keeps them only while a task of its own waits for them. `available`
+# names results too large to push: the receiver fetches them from the sender.
 struct PutData {
   id @0 :UInt64;
   values @1 :List(KeyValue);
+  push @2 :Bool;
+  available @3 :List(Text);
+  from @4 :Text;             # a push: the sender's data address, to fetch `available` from
 }
 
 # client -> worker (data port): run a function now, outside the scheduler (Client::run).
@@ -307,5 +315,8 @@ struct Message {
     restartReply @33 :RestartReply;  # scheduler -> client: the answer, once the workers are back (or the timeout)
     restarted @34 :List(Text);       # scheduler -> every client: a restart forgot every task; these keys of
                                      # yours are cancelled
+    pushTo @35 :List(KeyLocation);   # scheduler -> worker: once you have `key`, send it to `workers`, where a
+                                     # task assigned ahead waits for it (putData with push = true)
+    pushFailed @36 :KeyLocation;     # worker -> scheduler: pushing `key` to `workers` failed
   }
 }

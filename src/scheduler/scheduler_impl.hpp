@@ -6,6 +6,7 @@
 //   scheduler_views.cpp        introspection for the server and dashboard, and validate()
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <set>
 #include <string>
 #include <unordered_map>
@@ -55,6 +56,9 @@ struct TaskState {
   bool scattered = false;  // placed by a client: cannot be recomputed
   WorkerId steal_to = 0;   // a steal request for it is in flight, for this worker
   bool steal_refused = false;  // its worker said no (it started it): do not ask again
+  // Assigned ahead (processing with waiting_on > 0): how many levels of unfinished inputs
+  // it waits on, 0 once all are in memory.
+  std::uint32_t ahead_level = 0;
   TaskStatus status = TaskStatus::released;
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
@@ -82,6 +86,9 @@ struct WorkerInfo {
   PointerSet<TaskState> has_what;
   double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
   std::size_t incoming_steals = 0;
+  std::size_t ahead = 0;  // of `processing`, the tasks assigned ahead (waiting for inputs)
+  /// Tasks it can run now: those assigned ahead wait for their inputs.
+  std::size_t runnable() const { return processing.size() - ahead; }
   std::uint64_t stored_bytes() const {
     std::uint64_t n = 0;
     for (auto* ts : has_what) n += ts->nbytes;
@@ -118,6 +125,7 @@ struct SchedulerState::Impl {
   KeyedTable<TaskState> tasks;  // owns every task, by key
   std::set<TaskState*, ByPriority> queued;           // root tasks withheld from saturated workers
   std::unordered_map<std::string, double> durations;  // per prefix, seconds
+  std::unordered_map<std::string, std::uint64_t> result_sizes;  // per prefix, the last result's bytes
   std::vector<WorkerId> has_room;                     // workers that may take queued tasks
   std::unordered_map<WorkerId, WorkerInfo> workers;
   std::unordered_map<ClientId, PointerSet<TaskState>> clients;
@@ -153,6 +161,7 @@ struct SchedulerState::Impl {
   void on(StealResponse& e);
   void on(WorkerMetrics& e);
   void on(Restart& e);
+  void on(PushFailed& e);
   void cancel(TaskState* root, ClientId client, std::vector<std::string>& cancelled);
   void cluster_changed();
   void report_memory(TaskState* ts, ClientId c, const std::optional<Value>& value = std::nullopt);
@@ -191,6 +200,19 @@ struct SchedulerState::Impl {
   std::size_t saturation_limit(const WorkerInfo& w, const TaskState* ts) const;
   bool saturated(const WorkerInfo& w, const TaskState* ts) const;
   static bool by_priority(const TaskState* a, const TaskState* b) { return ByPriority{}(a, b); }
+
+  // ---- assigning ahead (scheduler_ahead.cpp) ----
+  /// `ts` was assigned, finished, or waits on fewer levels now: its dependents may be
+  /// assigned ahead, or wait on fewer levels themselves.
+  void consider_dependents(TaskState* ts);
+  /// Assigns a waiting task ahead if its unfinished inputs are all processing, at most
+  /// assign_ahead_depth levels deep.
+  void try_assign_ahead(TaskState* ts);
+  /// The levels of unfinished inputs a task processing or about to be assigned waits on.
+  std::uint32_t ahead_level_of(const TaskState* ts) const;
+  /// `ts` leaves processing without a result (its worker died, it is stolen or retried, its
+  /// input was lost): the tasks assigned ahead on it go back to waiting, and theirs too.
+  void take_back_ahead(TaskState* ts);
 };
 
 }  // namespace distrib::detail::sched

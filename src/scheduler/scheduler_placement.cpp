@@ -40,7 +40,7 @@ std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const Ta
 }
 
 bool SchedulerState::Impl::saturated(const WorkerInfo& w, const TaskState* ts) const {
-  return w.processing.size() >= saturation_limit(w, ts);
+  return w.runnable() >= saturation_limit(w, ts);
 }
 
 void SchedulerState::Impl::schedule(TaskState* ts) {
@@ -102,13 +102,21 @@ void SchedulerState::Impl::assign(TaskState* ts, WorkerInfo& w) {
   ts->estimate = estimate(ts);
   w.processing.insert(ts);
   w.occupancy += ts->estimate;
-  ComputeTask ct{w.id, ts->spec, {}, ts->run_id};
+  ComputeTask ct{w.id, ts->spec, {}, ts->run_id, {}};
   for (auto* d : ts->dependencies) {
+    if (d->status != TaskStatus::memory) {  // assigned ahead: it comes from its producer
+      ct.pending.push_back(d->key);
+      if (d->processing_on != w.id) out->push_back(PushTo{d->processing_on, d->key, {w.address}});
+      continue;
+    }
     std::vector<std::string> addresses;
     for (auto wid : d->who_has) addresses.push_back(workers.at(wid).address);
     ct.who_has.emplace_back(d->key, std::move(addresses));
   }
+  if (ts->waiting_on > 0) ++w.ahead;
+  else ts->ahead_level = 0;
   out->push_back(std::move(ct));
+  consider_dependents(ts);
 }
 
 /// Gives queued root tasks to workers that have room again.
@@ -144,6 +152,7 @@ void SchedulerState::Impl::unassign(TaskState* ts) {
   auto w = workers.find(ts->processing_on);
   if (w != workers.end()) {
     w->second.processing.erase(ts);
+    if (ts->waiting_on > 0 && w->second.ahead > 0) --w->second.ahead;
     w->second.occupancy = std::max(0.0, w->second.occupancy - ts->estimate);
     if (w->second.processing.empty()) w->second.occupancy = 0;  // no drift from rounding
     has_room.push_back(w->first);
@@ -158,7 +167,8 @@ void SchedulerState::Impl::on(StealResponse& e) {
   clear_steal(ts);
   if (!e.released) ts->steal_refused = true;
   if (!e.released || !is_current_run(ts, e.worker, e.run_id)) return;
-  unassign(ts);  // the victim dropped it: it runs elsewhere now
+  take_back_ahead(ts);  // tasks assigned ahead on it expected it from the victim
+  unassign(ts);         // the victim dropped it: it runs elsewhere now
   auto t = workers.find(thief);
   if (t != workers.end() && satisfies(t->second, ts, !ts->spec->allow_other_workers)) {
     assign(ts, t->second);
@@ -180,12 +190,12 @@ void SchedulerState::Impl::clear_steal(TaskState* ts) {
 void SchedulerState::Impl::balance() {
   if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
   for (auto& [tid, thief] : workers) {
-    std::size_t busy = thief.processing.size() + thief.incoming_steals;
+    std::size_t busy = thief.runnable() + thief.incoming_steals;
     if (busy >= thief.nthreads) continue;
     std::size_t wanted = thief.nthreads - busy;
     WorkerInfo* victim = nullptr;
     for (auto& [vid, w] : workers)
-      if (vid != tid && w.processing.size() > w.nthreads &&
+      if (vid != tid && w.runnable() > w.nthreads &&
           (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
         victim = &w;
     if (!victim) return;
@@ -193,6 +203,13 @@ void SchedulerState::Impl::balance() {
     for (auto* ts : victim->processing) {
       if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
       if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+      if (ts->waiting_on > 0) continue;  // assigned ahead: it waits for inputs, not for a thread
+      // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it
+      // for a task of a millisecond or more, not for short ones.
+      if (estimate(ts) < 0.001 && std::any_of(ts->dependents.begin(), ts->dependents.end(), [](const TaskState* d) {
+            return d->status == TaskStatus::processing;
+          }))
+        continue;
       std::uint64_t to_move = 0;
       for (auto* d : ts->dependencies)
         if (!holds(d, tid)) to_move += d->nbytes;

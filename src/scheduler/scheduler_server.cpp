@@ -115,13 +115,23 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
   return mb.finish();
 }
 
+namespace {
+// DISTRIB_ASSIGN_AHEAD_DEPTH overrides the policy's assign_ahead_depth (benchmarks compare
+// with and without assigning ahead on one LocalCluster build).
+sched::SchedulerConfig with_environment(sched::SchedulerConfig c) {
+  if (const char* v = std::getenv("DISTRIB_ASSIGN_AHEAD_DEPTH"); v && *v)
+    c.assign_ahead_depth = static_cast<std::uint32_t>(std::strtoul(v, nullptr, 10));
+  return c;
+}
+}  // namespace
+
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io),
       options_(std::move(options)),
       acceptor_(io),
       local_acceptor_(io),
       heartbeat_timer_(io),
-      state_(options_.policy),
+      state_(with_environment(options_.policy)),
       dashboard_timer_(io) {
   if (const char* v = std::getenv("DISTRIB_VALIDATE"); v && std::string(v) == "1") options_.validate = true;
   if (!options_.journal_dir.empty()) recover();  // a damaged journal refuses to start, before listening

@@ -100,7 +100,20 @@ void SchedulerState::Impl::on(UpdateGraph& e) {
     if (!missing[i].empty() && created[i]->status == TaskStatus::released)
       set_erred(created[i], "distrib::KeyError",
                 "dependency '" + missing[i] + "' is unknown to the scheduler (released, or never submitted)");
-  for (auto* ts : created) recompute(ts);  // no-op for tasks already erred or on their way
+  // Only what a client wants, and what that needs, is computed: a new task nobody wants is
+  // released below without being sent to a worker first (and freed there at once).
+  std::unordered_set<const TaskState*> useful;
+  std::vector<const TaskState*> todo;
+  for (auto* ts : created)
+    if (needed(ts)) todo.push_back(ts);
+  while (!todo.empty()) {
+    auto* ts = todo.back();
+    todo.pop_back();
+    if (!useful.insert(ts).second) continue;
+    for (auto* d : ts->dependencies) todo.push_back(d);
+  }
+  for (auto* ts : created)
+    if (useful.count(ts)) recompute(ts);  // no-op for tasks already erred or on their way
   for (auto* ts : wanted_again) recompute(ts);
   // Keys nobody wants and nothing needs (a client let go before they were submitted).
   std::vector<std::string> created_keys;

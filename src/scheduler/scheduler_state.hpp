@@ -123,8 +123,17 @@ struct MissingData {
 /// cancelled) and every task is released and forgotten, running ones freed on their
 /// workers. Clients stay connected; the server restarts the workers themselves.
 struct Restart {};
+/// `worker` could not push its result `key` to the worker at `target` (PushTo): the
+/// dependent waiting there is told where to fetch it instead. Changes no task's status,
+/// so it is not journaled.
+struct PushFailed {
+  WorkerId worker;
+  std::string key;
+  std::string target;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
-                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart>;
+                           ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
+                           PushFailed>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -134,6 +143,16 @@ struct ComputeTask {
   /// This assignment of the key; the worker's reports carry it, so a report that crosses a
   /// release and reassignment of the same key is told apart from the new run's.
   std::uint64_t run_id = 0;
+  /// Assigned ahead: inputs not computed yet (processing here or on a peer told to push
+  /// them here, PushTo). The worker starts the task the moment the last one arrives.
+  std::vector<std::string> pending;
+};
+/// Tells the worker computing `key` to send its result, once it has it, straight to the
+/// workers at `targets`, where a task assigned ahead waits for it.
+struct PushTo {
+  WorkerId worker;
+  std::string key;
+  std::vector<std::string> targets;
 };
 struct FreeKeys {
   WorkerId worker;
@@ -185,7 +204,7 @@ struct RestartCancelled {
   std::vector<std::string> keys;
 };
 using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest,
-                            KeyLocations, RestartCancelled>;
+                            KeyLocations, RestartCancelled, PushTo>;
 
 /// Scheduling knobs (Dask's names where they exist).
 struct SchedulerConfig {
@@ -204,6 +223,13 @@ struct SchedulerConfig {
   /// A task processing on this many workers that died errs with distrib::KilledWorker
   /// (dscheduler --allowed-failures). A worker that closed gracefully does not count.
   std::uint32_t allowed_failures = 3;
+  /// Assigning ahead: a task whose inputs are all computed or being computed is sent to a
+  /// worker before they finish (to the one that computes most of them), and their
+  /// producers push small results straight to it, so that it starts without waiting for
+  /// the scheduler. The value is how many levels of unfinished inputs a task may wait on
+  /// (0: off, as Dask; each level assigned ahead commits placement earlier).
+  std::uint32_t assign_ahead_depth = 2;
+
   /// Transitions kept per key for story(); older ones are dropped.
   std::size_t story_length = 32;
   /// Seconds since the epoch, for the story's times (the default reads the system clock).

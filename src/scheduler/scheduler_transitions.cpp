@@ -43,7 +43,7 @@ const char* event_name(std::size_t index) {
   static constexpr const char* kNames[] = {"add-client",   "remove-client", "add-worker",  "remove-worker",
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
-                                           "missing-data",   "restart",     "restore"};
+                                           "missing-data",   "restart",     "push-failed", "restore"};
   // One name per event kind, and the last for a state rebuilt from a snapshot.
   static_assert(std::size(kNames) == std::variant_size_v<Event> + 1, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";
@@ -127,9 +127,13 @@ void SchedulerState::Impl::recompute(TaskState* root) {
     }
     revived.push_back(ts);
   }
-  // Inputs were revived after the tasks needing them: schedule them first.
-  for (auto it = revived.rbegin(); it != revived.rend(); ++it)
-    if ((*it)->status == TaskStatus::waiting && (*it)->waiting_on == 0) schedule(*it);
+  // Inputs were revived after the tasks needing them: schedule them first. One whose inputs
+  // are being computed may be assigned ahead of them.
+  for (auto it = revived.rbegin(); it != revived.rend(); ++it) {
+    if ((*it)->status != TaskStatus::waiting) continue;
+    if ((*it)->waiting_on == 0) schedule(*it);
+    else if (config.assign_ahead_depth > 0) try_assign_ahead(*it);
+  }
 }
 
 /// Marks `ts` erred, and every dependent not yet computed (a worklist: chains can be long).
@@ -162,9 +166,12 @@ void SchedulerState::Impl::lose(TaskState* ts) {
   transition(ts, TaskStatus::released);
   for (auto* d : ts->dependents) {
     if (d->status == TaskStatus::waiting) {
-      ++d->waiting_on;
+      // Counted afresh: one taken back as assigned ahead just now has a fresh count already.
+      d->waiting_on = 0;
+      for (auto* x : d->dependencies) d->waiting_on += x->status != TaskStatus::memory;
     } else if (d->status == TaskStatus::processing) {
       // It can no longer fetch this input: take it back and wait for the recomputation.
+      take_back_ahead(d);
       WorkerId on = d->processing_on;
       out->push_back(FreeKeys{d->processing_on, {d->key}, true});
       unassign(d);

@@ -119,6 +119,14 @@ void SchedulerState::validate() const {
       auto w = impl_->workers.find(ts->processing_on);
       if (w == impl_->workers.end() || !w->second.processing.count(ts))
         fail(key + " is processing on a worker that does not list it");
+      // Assigned ahead, it waits only on inputs that are being computed.
+      std::size_t unfinished = 0;
+      for (auto* d : ts->dependencies) {
+        if (d->status == TaskStatus::memory) continue;
+        ++unfinished;
+        if (d->status != TaskStatus::processing) fail(key + " is processing, but its input " + d->key + " is " + to_string(d->status));
+      }
+      if (unfinished != ts->waiting_on) fail(key + " is processing and waits on a wrong number of inputs");
     }
     if (ts->status == TaskStatus::memory && ts->who_has.empty()) fail(key + " is in memory nowhere");
     if (ts->status != TaskStatus::memory && !ts->who_has.empty()) fail(key + " has holders but is " + to_string(ts->status));
@@ -141,8 +149,13 @@ void SchedulerState::validate() const {
       fail(key + " should have been forgotten");
   });
   for (auto& [id, w] : impl_->workers) {
-    for (auto* ts : w.processing)
-      if (ts->status != TaskStatus::processing || ts->processing_on != id) fail("worker lists a task it is not processing");
+    std::size_t ahead = 0;
+    for (auto* ts : w.processing) {
+      if (ts->status != TaskStatus::processing || ts->processing_on != id)
+        fail("worker " + w.address + " lists " + ts->key + ", which is " + to_string(ts->status) + " on " + std::to_string(ts->processing_on));
+      ahead += ts->waiting_on > 0;
+    }
+    if (ahead != w.ahead) fail("worker " + w.address + " counts its tasks assigned ahead wrongly");
     for (auto* ts : w.has_what)
       if (std::find(ts->who_has.begin(), ts->who_has.end(), id) == ts->who_has.end())
         fail("worker lists a key it does not hold");

@@ -35,6 +35,11 @@ bool decode_worker_message(MessageReader& mr, sched::WorkerId id, std::vector<sc
       out.push_back(sched::StealResponse{id, r.getKey(), r.getReleased(), r.getRunId()});
       return true;
     }
+    case proto::Message::PUSH_FAILED: {
+      auto p = root.getPushFailed();
+      for (auto target : p.getWorkers()) out.push_back(sched::PushFailed{id, p.getKey(), target});
+      return true;
+    }
     default:
       return false;
   }
@@ -109,6 +114,7 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> cancelled;
   std::unordered_map<std::uint64_t, std::vector<const std::string*>> steals;
   std::vector<const sched::KeyLocations*> locations;
+  std::unordered_map<std::uint64_t, std::vector<const sched::PushTo*>> pushes;
   std::vector<const sched::RestartCancelled*> restarted;
   bool cluster_changed = false;
   for (const auto& a : actions) {
@@ -129,6 +135,8 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
       locations.push_back(kl);
     } else if (auto* rc = std::get_if<sched::RestartCancelled>(&a)) {
       restarted.push_back(rc);
+    } else if (auto* p = std::get_if<sched::PushTo>(&a)) {
+      pushes[p->worker].push_back(p);
     }
   }
   using To = Outgoing::To;
@@ -152,6 +160,22 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
         auto ws = wh[j].initWorkers(static_cast<unsigned>(addresses.size()));
         for (unsigned k = 0; k < addresses.size(); ++k) ws.set(k, addresses[k]);
       }
+      const auto& pending = tasks[i]->pending;
+      if (!pending.empty()) {
+        auto list_pending = list[i].initPending(static_cast<unsigned>(pending.size()));
+        for (unsigned j = 0; j < pending.size(); ++j) list_pending.set(j, pending[j]);
+      }
+    }
+    out.push_back({To::worker, wid, mb.finish(), false});
+  }
+  // After the computes: a producer is told to push a key it was told to compute before.
+  for (auto& [wid, list] : pushes) {
+    MessageBuilder mb;
+    auto msg = mb.root().initPushTo(static_cast<unsigned>(list.size()));
+    for (unsigned i = 0; i < list.size(); ++i) {
+      msg[i].setKey(list[i]->key);
+      auto ws = msg[i].initWorkers(static_cast<unsigned>(list[i]->targets.size()));
+      for (unsigned k = 0; k < list[i]->targets.size(); ++k) ws.set(k, list[i]->targets[k]);
     }
     out.push_back({To::worker, wid, mb.finish(), false});
   }

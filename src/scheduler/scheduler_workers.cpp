@@ -44,6 +44,7 @@ void SchedulerState::Impl::on(AddWorker& e) {
     if (holds(ts, e.worker)) continue;
     if (ts->status != TaskStatus::memory) {
       if (ts->status == TaskStatus::processing) {
+        take_back_ahead(ts);  // they wait for a push from the worker computing it now
         out->push_back(FreeKeys{ts->processing_on, {ts->key}, true});
         unassign(ts);
       }
@@ -88,11 +89,14 @@ void SchedulerState::Impl::on(RemoveWorker& e) {
   }
   std::vector<std::string> unneeded;
   for (auto* ts : processing) {
-    if (ts->status != TaskStatus::processing) continue;  // already moved by lose()
+    // Already moved by lose(), or taken back as assigned ahead and placed again elsewhere.
+    if (ts->status != TaskStatus::processing || ts->processing_on != e.worker) continue;
+    take_back_ahead(ts);
     clear_steal(ts);
     ts->processing_on = 0;
+    const bool could_run = ts->waiting_on == 0;  // one assigned ahead never started there
     transition(ts, TaskStatus::released, e.worker);
-    if (!e.safe && ++ts->suspicious >= config.allowed_failures) {
+    if (!e.safe && could_run && ++ts->suspicious >= config.allowed_failures) {
       // As Dask's KilledWorker: it may be what kills its workers, so it is not tried again.
       set_erred(ts, "distrib::KilledWorker",
                 "task '" + ts->key + "' was processing on " + std::to_string(ts->suspicious) +
@@ -127,6 +131,7 @@ void SchedulerState::Impl::on(TaskFinished& e) {
   }
   auto& known = durations[ts->prefix];
   known = known == 0 ? e.duration : 0.5 * known + 0.5 * e.duration;  // follows drifts quickly
+  if (config.assign_ahead_depth > 0) result_sizes[ts->prefix] = e.nbytes;
   unassign(ts);
   ts->who_has = {e.worker};
   ts->type = e.type;
@@ -134,15 +139,27 @@ void SchedulerState::Impl::on(TaskFinished& e) {
   transition(ts, TaskStatus::memory, e.worker);
   w->second.has_what.insert(ts);
   for (auto c : ts->who_wants) report_memory(ts, c, e.value);
+  // Every dependent counts it first, so that none is placed on a stale count. Those
+  // assigned ahead have it already, or get it pushed.
+  std::vector<TaskState*> ready;
   for (auto* dep : ts->dependents) {
-    if (dep->status == TaskStatus::waiting && --dep->waiting_on == 0) schedule(dep);
+    if (dep->status == TaskStatus::waiting) {
+      if (--dep->waiting_on == 0) ready.push_back(dep);
+    } else if (dep->status == TaskStatus::processing && dep->waiting_on > 0 && --dep->waiting_on == 0) {
+      auto on = workers.find(dep->processing_on);
+      if (on != workers.end() && on->second.ahead > 0) --on->second.ahead;
+    }
   }
+  for (auto* dep : ready)
+    if (dep->status == TaskStatus::waiting && dep->waiting_on == 0) schedule(dep);
+  consider_dependents(ts);
   release_inputs_then_self(ts);
 }
 
 void SchedulerState::Impl::on(TaskErred& e) {
   auto* ts = find(e.key);
   if (!ts || !is_current_run(ts, e.worker, e.run_id)) return;
+  if (ts->retries_left > 0) take_back_ahead(ts);  // its retry may run elsewhere
   unassign(ts);
   if (ts->retries_left > 0) {  // submit(..., retries = n): run it again, maybe elsewhere
     --ts->retries_left;

@@ -33,16 +33,20 @@ void ThreadPool::submit(std::function<void()> job) {
 }
 
 void ThreadPool::run() {
+  AdaptiveSpin spin(default_io_spin());
   while (true) {
     std::function<void()> job;
     {
       auto ready = [this] { return stopping_ || !jobs_.empty(); };
-      // Short tasks come back to back: poll briefly before sleeping (see io_loop.hpp).
-      spin_until_locked(mutex_, ready, default_io_spin());
+      // Short tasks come back to back: poll briefly before sleeping (see io_loop.hpp), for as
+      // long as the gaps between jobs have lately been short.
+      const auto idle_since = std::chrono::steady_clock::now();
+      spin_until_locked(mutex_, ready, spin.window());
       std::unique_lock lock(mutex_);
       ++sleeping_;
       cv_.wait(lock, ready);
       --sleeping_;
+      spin.record(std::chrono::steady_clock::now() - idle_since);
       if (jobs_.empty()) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();

@@ -47,11 +47,18 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
     return;
   }
   if (root.isClose()) return conn->close("peer closed the connection");
-  if (root.isPutData()) {  // scatter: a client places values here
+  if (root.isPutData()) {  // scatter: a client places values here; or a peer pushes inputs
     auto put = root.getPutData();
-    wrk::StoreData ev;
-    for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
-    handle(std::move(ev));
+    if (put.getPush()) {
+      wrk::PushedData ev{put.getFrom(), {}, {}};
+      for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
+      for (auto k : put.getAvailable()) ev.available.emplace_back(k);
+      handle(std::move(ev));
+    } else {
+      wrk::StoreData ev;
+      for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
+      handle(std::move(ev));
+    }
     MessageBuilder mb;
     mb.root().setPutDataDone(put.getId());
     conn->send(mb.finish());

@@ -279,6 +279,19 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
       send_on_io(wire::make_missing_data(*md));
     } else if (auto* st = std::get_if<wrk::SendStealResponse>(&ins)) {
       send_on_io(wire::make_steal_response(*st));
+    } else if (auto* push = std::get_if<wrk::PushData>(&ins)) {
+      io_work.push_back([this, life = life_, p = std::move(*push)]() mutable {
+        std::vector<std::string> keys = p.available;
+        for (const auto& kv : p.data) keys.push_back(kv.first);
+        fetcher_.push(p.worker, address_, std::move(p.data), std::move(p.available),
+                      [this, life, target = p.worker, keys = std::move(keys),
+                       alive = std::weak_ptr<bool>(alive_)](const std::string& error) {
+                        if (alive.expired() || error.empty() || life != life_ || !scheduler_) return;
+                        log().warn("could not push {} result(s) to {}: {}", keys.size(), target, error);
+                        flush_reports();  // the scheduler must know the result is here first
+                        for (const auto& k : keys) scheduler_->send(wire::make_push_failed(k, target));
+                      });
+      });
     } else if (auto* halt = std::get_if<wrk::StopExecution>(&ins)) {
       log().debug("asked running task '{}' to stop: its result is not wanted", halt->key);
     }
@@ -320,6 +333,7 @@ std::uint64_t WorkerServer::stored_bytes() const {
 void WorkerServer::send_heartbeat() {
   if (stopped_ || !scheduler_) return;
   trim_pooled_buffers();  // large buffers idle for a while go back to the system
+  handle(wrk::Tick{});    // inputs awaited from peers for too long are asked for
   MessageBuilder mb;
   auto hb = mb.root().initHeartbeat();
   hb.setMemoryBytes(current_rss_bytes());

@@ -5,7 +5,8 @@
 // scheduler). It also owns the worker's data: key -> encoded value.
 //
 // Task states: waiting (for inputs) -> ready -> executing -> memory; inputs held elsewhere
-// go fetch -> flight -> memory. A task freed while it runs is `cancelled`: it is asked to
+// go fetch -> flight -> memory, and inputs a peer still computes (assigned ahead) go
+// pending -> memory when the peer pushes them (or -> fetch when it announces a large one). A task freed while it runs is `cancelled`: it is asked to
 // stop (StopExecution) unless a local task needs its result, and whatever a run that was
 // asked to stop returns is discarded (it may be partial): if the task is wanted again by
 // then, it runs anew.
@@ -31,6 +32,9 @@ struct ComputeTask {
   TaskSpecPtr spec;
   WhoHas who_has;
   std::uint64_t run_id = 0;  // the scheduler's id of this assignment (0: it sets none)
+  /// Assigned ahead: inputs still being computed, by this worker or by a peer that pushes
+  /// them here (PushedData); the task starts the moment the last one arrives.
+  std::vector<std::string> pending;
 };
 struct ExecuteSuccess {
   std::string key;
@@ -71,13 +75,29 @@ struct KeyLocations {
 /// The connection to the scheduler is gone: it reschedules everything this worker had not
 /// finished. Every task not in memory is dropped (running ones are asked to stop); the
 /// stored results stay, to be offered to the scheduler on registering again (held_keys()).
+/// The scheduler assigned a task ahead on the workers at `targets` that needs `key`: once
+/// this worker has it, it sends it there (PushData).
+struct PushTo {
+  std::string key;
+  std::vector<std::string> targets;
+};
+/// A peer pushed results for tasks assigned ahead here, or (`available`) said it holds
+/// results too large to push, to be fetched from it.
+struct PushedData {
+  std::string worker;
+  std::vector<std::pair<std::string, Value>> data;
+  std::vector<std::string> available;
+};
+/// Time passes (the server sends it once per heartbeat): an input of a task assigned ahead
+/// still pending after two ticks is asked for (SendMissingData), in case its push was lost.
+struct Tick {};
 struct SchedulerLost {};
 /// The scheduler removed this worker (reregister: it then registers as a new worker), or
 /// the worker is closing: everything is dropped, stored results too, and running tasks
 /// are asked to stop.
 struct ForgetAll {};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
-                           StealRequest, KeyLocations, SchedulerLost, ForgetAll>;
+                           StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick>;
 
 // ---- instructions ----
 struct Execute {
@@ -121,8 +141,19 @@ struct SendMissingData {
   std::string key;
   std::string worker;
 };
-using Instruction =
-    std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData, StopExecution>;
+/// Results up to this size are pushed to a worker that has a task assigned ahead waiting
+/// for them; larger ones are announced to it, and it fetches them.
+inline constexpr std::size_t kPushResultBytes = 256 * 1024;
+/// Sends these results to the worker at `worker` (PushTo): the values themselves, or for
+/// large ones (`available`) only their keys. If the worker cannot be reached, the scheduler
+/// is told (pushFailed), so that the waiting task fetches them instead.
+struct PushData {
+  std::string worker;
+  std::vector<std::pair<std::string, Value>> data;
+  std::vector<std::string> available;
+};
+using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData,
+                                 StopExecution, PushData>;
 
 /// A stored result, as offered to a scheduler on registering again.
 struct HeldKey {
@@ -131,7 +162,8 @@ struct HeldKey {
   std::uint64_t nbytes = 0;
 };
 
-enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, missing, cancelled };
+/// pending: an input of a task assigned ahead, which a peer computes and pushes here.
+enum class TaskStatus { waiting, ready, executing, memory, fetch, flight, missing, cancelled, pending };
 const char* to_string(TaskStatus s);
 
 class WorkerState {

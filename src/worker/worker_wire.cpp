@@ -26,9 +26,18 @@ SchedulerMessage read_scheduler_message(MessageReader& mr) {
     case proto::Message::COMPUTE_TASKS: {
       StateEvents out;
       out.events.reserve(root.getComputeTasks().size());
-      for (auto ct : root.getComputeTasks())
-        out.events.emplace_back(wrk::ComputeTask{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())),
-                                                 read_who_has(ct.getWhoHas()), ct.getRunId()});
+      for (auto ct : root.getComputeTasks()) {
+        wrk::ComputeTask ev{std::make_shared<TaskSpec>(read_task_spec(mr, ct.getSpec())), read_who_has(ct.getWhoHas()),
+                            ct.getRunId(), {}};
+        for (auto k : ct.getPending()) ev.pending.emplace_back(k);
+        out.events.emplace_back(std::move(ev));
+      }
+      return out;
+    }
+    case proto::Message::PUSH_TO: {
+      StateEvents out;
+      for (auto [key, targets] : read_who_has(root.getPushTo()))
+        out.events.emplace_back(wrk::PushTo{std::move(key), std::move(targets)});
       return out;
     }
     case proto::Message::FREE_KEYS: {
@@ -114,6 +123,14 @@ OutMessage make_steal_response(const wrk::SendStealResponse& s) {
   r.setKey(s.key);
   r.setReleased(s.released);
   r.setRunId(s.run_id);
+  return mb.finish();
+}
+
+OutMessage make_push_failed(const std::string& key, const std::string& target) {
+  MessageBuilder mb;
+  auto p = mb.root().initPushFailed();
+  p.setKey(key);
+  p.initWorkers(1).set(0, target);
   return mb.finish();
 }
 

@@ -15,7 +15,7 @@
 namespace distrib::detail::wire {
 
 // ---- scheduler -> worker ----
-/// Work for the state: computeTasks (one event per task), freeKeys, keyLocations, stealRequest.
+/// Work for the state: computeTasks (one event per task), freeKeys, keyLocations, stealRequest, pushTo.
 struct StateEvents {
   std::vector<wrk::Event> events;
 };
@@ -56,5 +56,7 @@ OutMessage make_tasks_finished(const std::vector<wrk::SendTaskFinished>& finishe
 OutMessage make_task_erred(const std::vector<wrk::SendTaskErred>& erred);
 OutMessage make_steal_response(const wrk::SendStealResponse& s);
 OutMessage make_missing_data(const wrk::SendMissingData& m);
+/// Pushing `key` to the worker at `target` failed (PushData).
+OutMessage make_push_failed(const std::string& key, const std::string& target);
 
 }  // namespace distrib::detail::wire

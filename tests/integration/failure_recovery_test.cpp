@@ -58,13 +58,6 @@ std::string address_of(Client& client, const std::string& name) {
   return {};
 }
 
-/// The process of each worker, by address (a task run on every worker).
-std::map<std::string, int> worker_pids(Client& client) {
-  std::map<std::string, int> pids;
-  for (auto& [address, pid] : client.run(process_id, 0)) pids[address] = pid;
-  return pids;
-}
-
 // ---- a dependent after the holder of its input is gone ----
 
 struct Loss {

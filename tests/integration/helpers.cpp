@@ -1,5 +1,7 @@
 #include "helpers.hpp"
 
+#include "test_tasks.hpp"
+
 #include <distrib/distrib.hpp>
 
 #include <arpa/inet.h>
@@ -248,6 +250,12 @@ bool workers_back(Client& client, std::size_t workers, unsigned restarts, std::c
         return info.size() == workers && total == restarts;
       },
       timeout);
+}
+
+std::map<std::string, int> worker_pids(Client& client) {
+  std::map<std::string, int> pids;
+  for (auto& [address, pid] : client.run(process_id, 0)) pids[address] = pid;
+  return pids;
 }
 
 }  // namespace distrib::test

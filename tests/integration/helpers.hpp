@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,9 @@ RunResult run_command(const std::vector<std::string>& argv, std::chrono::millise
 
 /// Polls `condition` until it holds or `timeout` passes.
 bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s);
+
+/// The process id of each worker, by address (test_tasks' process_id run on every worker).
+std::map<std::string, int> worker_pids(Client& client);
 
 /// Opens a TCP connection to `address`, writes `bytes`, and returns what the peer sent back
 /// until it closed the connection; `closed` says whether it did before the timeout.

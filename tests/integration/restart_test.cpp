@@ -17,7 +17,6 @@ namespace distrib::test {
 namespace {
 
 // The process id behind each worker, by address.
-std::map<std::string, int> worker_pids(Client& client) { return client.run(process_id, 0); }
 
 // SIGKILLs the processes left at the end of the scope (a failed test leaves nothing behind).
 struct KillOnExit {

@@ -92,6 +92,8 @@ DISTRIB_TASK(slow_triple);
 
 int add_ints(int a, int b) { return a + b; }
 DISTRIB_TASK(add_ints);
+int mod_add_ints(int a, int b) { return (a + b) % 1000003; }
+DISTRIB_TASK(mod_add_ints);
 
 int wait_for_file(std::string path, int max_ms) {
   auto start = std::chrono::steady_clock::now();

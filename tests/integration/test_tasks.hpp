@@ -29,6 +29,8 @@ int crash_worker(int x);
 // Sleeps `ms` milliseconds, then returns 3 * x.
 int slow_triple(int x, int ms);
 int add_ints(int a, int b);
+// (a + b) mod 1000003: long chains of sums stay in range.
+int mod_add_ints(int a, int b);
 // Returns 1 once `path` exists (a gate the test opens when it is ready), 0 after max_ms or
 // when asked to stop.
 int wait_for_file(std::string path, int max_ms);

@@ -29,7 +29,8 @@ std::vector<T> only(const std::vector<Action>& actions) {
 
 class Policy : public ::testing::Test {
  protected:
-  SchedulerState s;
+  // Dask's rules; assigning ahead has its own tests (scheduler_ahead_test.cpp).
+  SchedulerState s{SchedulerConfig{.assign_ahead_depth = 0}};
   std::vector<Action> step(Event e) {
     auto out = s.handle(std::move(e));
     EXPECT_NO_THROW(s.validate());

@@ -76,7 +76,9 @@ std::set<std::string> computed_keys(const std::vector<Action>& actions) {
 
 class SchedulerStateTest : public ::testing::Test {
  protected:
-  SchedulerState s;
+  // These tests pin down the scheduling of Dask's rules; assigning ahead has its own
+  // (scheduler_ahead_test.cpp).
+  SchedulerState s{SchedulerConfig{.assign_ahead_depth = 0}};
 
   std::vector<Action> step(Event e) {
     auto out = s.handle(std::move(e));
@@ -119,6 +121,19 @@ TEST_F(SchedulerStateTest, TaskWithoutWorkersIsNoWorkerThenScheduledWhenWorkerJo
   EXPECT_EQ(s.status("a"), TaskStatus::processing);
   EXPECT_EQ(s.processing_on("a"), 1u);
   EXPECT_EQ(s.n_processing(1), 1u);
+}
+
+TEST_F(SchedulerStateTest, NewTasksNobodyWantsAreNotSentToWorkers) {
+  step(AddClient{1});
+  add_worker(1);
+  // b needs a; c is on its own; only c is wanted: a and b are forgotten unrun.
+  auto out = submit(1, {make_task("a"), make_task("b", {"a"}), make_task("c")}, {"c"});
+  auto cts = all_of_type<ComputeTask>(out);
+  ASSERT_EQ(cts.size(), 1u);
+  EXPECT_EQ(cts[0].spec->key, "c");
+  EXPECT_EQ(count_of<FreeKeys>(out), 0u) << "nothing was sent that must be freed";
+  EXPECT_FALSE(s.status("a").has_value());
+  EXPECT_FALSE(s.status("b").has_value());
 }
 
 TEST_F(SchedulerStateTest, SmallResultSentAlongReachesEveryClientThatWantsIt) {
@@ -1004,6 +1019,7 @@ std::string describe(const Event& e) {
     std::string operator()(const StealResponse& x) { return "StealResponse " + x.key; }
     std::string operator()(const MissingData& x) { return "MissingData " + x.key; }
     std::string operator()(const Restart&) { return "Restart"; }
+    std::string operator()(const PushFailed& x) { return "PushFailed " + x.key + " to " + x.target; }
   };
   return std::visit(V{}, e);
 }
@@ -1015,12 +1031,15 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
   auto chance = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng) < p; };
   auto pick = [&](std::size_t n) { return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng); };
 
-  SchedulerState s;
+  // Seeds cycle through assigning ahead off, one level and two levels deep.
+  SchedulerState s{SchedulerConfig{.assign_ahead_depth = static_cast<std::uint32_t>(GetParam() % 3)}};
   struct SimWorker {
     std::set<std::string> functions;
     std::set<std::string> running;
     std::set<std::string> holds;
     std::string address;
+    std::map<std::string, std::set<std::string>> pending;  // task assigned ahead -> inputs not here yet
+    std::map<std::string, std::set<std::string>> push_to;  // key -> addresses to push it to
   };
   std::map<WorkerId, SimWorker> workers;
   // Workers that lost the scheduler and keep their results, by address, until they come back.
@@ -1042,26 +1061,45 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
         for (auto& [id, sw] : workers)
           EXPECT_FALSE(sw.running.count(c->spec->key)) << c->spec->key << " already running on " << id;
         auto deps = c->spec->dependencies();
-        ASSERT_EQ(c->who_has.size(), deps.size());
-        for (std::size_t i = 0; i < deps.size(); ++i) {
-          EXPECT_EQ(c->who_has[i].first, deps[i]);
-          EXPECT_FALSE(c->who_has[i].second.empty()) << "no holder for " << deps[i];
-          for (const auto& addr : c->who_has[i].second) {
+        // Every input is either somewhere (who_has) or being computed (pending).
+        ASSERT_EQ(c->who_has.size() + c->pending.size(), deps.size());
+        // (Checked against the state after the event: only if it still runs there.)
+        const bool still_here = s.processing_on(c->spec->key) == c->worker;
+        for (const auto& p : c->pending) {
+          EXPECT_NE(std::find(deps.begin(), deps.end(), p), deps.end()) << p;
+          if (still_here && s.status(p) != TaskStatus::memory)
+            EXPECT_EQ(s.status(p), TaskStatus::processing) << c->spec->key << " assigned ahead of " << p;
+        }
+        for (const auto& [dep, addresses] : c->who_has) {
+          EXPECT_NE(std::find(deps.begin(), deps.end(), dep), deps.end()) << dep;
+          EXPECT_FALSE(addresses.empty()) << "no holder for " << dep;
+          for (const auto& addr : addresses) {
             auto h = address_to_worker.find(addr);
             ASSERT_NE(h, address_to_worker.end());
             auto hw = workers.find(h->second);
-            ASSERT_NE(hw, workers.end()) << deps[i] << " named on removed worker " << addr;
-            EXPECT_TRUE(hw->second.holds.count(deps[i]))
-                << addr << " is named as holding " << deps[i] << " but does not";
+            ASSERT_NE(hw, workers.end()) << dep << " named on removed worker " << addr;
+            EXPECT_TRUE(hw->second.holds.count(dep)) << addr << " is named as holding " << dep << " but does not";
           }
         }
         w->second.running.insert(c->spec->key);
+        if (!c->pending.empty()) w->second.pending[c->spec->key] = {c->pending.begin(), c->pending.end()};
+      } else if (auto* p = std::get_if<PushTo>(&a)) {
+        auto w = workers.find(p->worker);
+        ASSERT_NE(w, workers.end()) << "PushTo to unknown worker " << p->worker;
+        EXPECT_TRUE(w->second.running.count(p->key)) << p->worker << " is asked to push " << p->key << ", which it does not compute";
+        w->second.push_to[p->key].insert(p->targets.begin(), p->targets.end());
+      } else if (auto* kl = std::get_if<KeyLocations>(&a)) {
+        auto w = workers.find(kl->worker);
+        if (w == workers.end()) continue;
+        for (auto& [task, inputs] : w->second.pending) inputs.erase(kl->key);  // it fetches it now
       } else if (auto* f = std::get_if<FreeKeys>(&a)) {
         auto w = workers.find(f->worker);
         if (w == workers.end()) continue;  // the server drops messages to gone workers
         for (const auto& k : f->keys) {
           w->second.running.erase(k);
           w->second.holds.erase(k);
+          w->second.pending.erase(k);
+          w->second.push_to.erase(k);
         }
       } else if (auto* m = std::get_if<KeyInMemory>(&a)) {
         EXPECT_TRUE(wants[m->client].count(m->key)) << "client " << m->client << " told about " << m->key;
@@ -1105,15 +1143,32 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     step(AddWorker{id, "w" + std::to_string(id), addr, static_cast<std::uint32_t>(1 + pick(3)), 0,
                    {functions.begin(), functions.end()}, {}});
   };
+  // Tasks that can run: those assigned ahead wait until their inputs arrive.
   auto running_list = [&] {
     std::vector<std::pair<WorkerId, std::string>> r;
     for (auto& [id, w] : workers)
-      for (const auto& k : w.running) r.emplace_back(id, k);
+      for (const auto& k : w.running) {
+        auto p = w.pending.find(k);
+        if (p == w.pending.end() || p->second.empty()) r.emplace_back(id, k);
+      }
     return r;
   };
   auto finish_one = [&](WorkerId w, const std::string& key) {
-    workers.at(w).running.erase(key);
-    workers.at(w).holds.insert(key);  // the worker stores the result before reporting it
+    auto& sw = workers.at(w);
+    sw.running.erase(key);
+    sw.pending.erase(key);
+    sw.holds.insert(key);  // the worker stores the result before reporting it
+    // ... and pushes it to the tasks assigned ahead that wait for it, here and on peers.
+    std::set<std::string> targets{sw.address};
+    if (auto p = sw.push_to.find(key); p != sw.push_to.end()) {
+      targets.insert(p->second.begin(), p->second.end());
+      sw.push_to.erase(p);
+    }
+    for (const auto& addr : targets) {
+      auto id = address_to_worker.find(addr);
+      if (id == address_to_worker.end() || !workers.count(id->second)) continue;
+      for (auto& [task, inputs] : workers.at(id->second).pending) inputs.erase(key);
+    }
     step(TaskFinished{w, key, "i32", 1 + pick(1000)});
     if (s.status(key) == TaskStatus::memory) {
       EXPECT_EQ(s.who_has(key), std::vector<WorkerId>{w});
@@ -1126,6 +1181,8 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     SimWorker back = std::move(away.at(addr));
     away.erase(addr);
     back.running.clear();
+    back.pending.clear();
+    back.push_to.clear();
     WorkerId id = next_worker++;
     workers[id] = back;
     address_to_worker[addr] = id;
@@ -1281,6 +1338,8 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     if (HasFailure()) return;
   }
   EXPECT_TRUE(running_list().empty());
+  for (auto& [id, w] : workers)  // nothing assigned ahead waits for an input that never comes
+    for (const auto& k : w.running) ADD_FAILURE() << k << " still waits on worker " << id << " after draining";
   for (auto& [c, keys] : wants)
     for (const auto& k : keys) {
       auto st = s.status(k);

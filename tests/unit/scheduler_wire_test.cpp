@@ -5,6 +5,7 @@
 
 #include "core/task_spec.hpp"
 #include "scheduler/scheduler_wire.hpp"
+#include "worker/worker_wire.hpp"
 
 namespace distrib::detail::wire {
 namespace {
@@ -142,6 +143,60 @@ TEST(SchedulerWire, RestartCancelledBecomesARestartedNoticeForThatClient) {
   ASSERT_EQ(mr.root().getRestarted().size(), 2u);
   EXPECT_EQ(std::string(mr.root().getRestarted()[1]), "y");
   EXPECT_EQ(out[1].to, Outgoing::To::every_client);
+}
+
+TEST(SchedulerWire, PendingInputsAndPushToReachTheWorkerStateAfterTheComputes) {
+  auto spec = std::make_shared<TaskSpec>();
+  spec->key = "b";
+  spec->function = "inc";
+  spec->args.emplace_back();
+  spec->args.back().v = std::string("a");
+  spec->args.emplace_back();
+  spec->args.back().v = std::string("c");
+  std::vector<sched::Action> actions;
+  // As assign() emits them: the producer's push order, then the task assigned ahead.
+  actions.push_back(sched::PushTo{2, "a", {"tcp://w1", "tcp://w3"}});
+  actions.push_back(sched::ComputeTask{1, spec, {{"c", {"tcp://w4"}}}, 42, {"a"}});
+  actions.push_back(sched::ComputeTask{2, spec, {}, 43, {}});
+  auto out = encode_actions(actions);
+  ASSERT_EQ(out.size(), 3u);
+  // Computes first: a producer hears where to push a key only after it was told to compute it.
+  std::vector<wrk::Event> w1, w2;
+  for (auto& o : out) {
+    ASSERT_EQ(o.to, Outgoing::To::worker);
+    EXPECT_FALSE(o.later);
+    auto in = received(std::move(o.message));
+    MessageReader mr(in);
+    auto events = std::get<StateEvents>(read_scheduler_message(mr)).events;
+    auto& into = o.id == 1 ? w1 : w2;
+    into.insert(into.end(), events.begin(), events.end());
+  }
+  ASSERT_EQ(w1.size(), 1u);
+  auto& b = std::get<wrk::ComputeTask>(w1[0]);
+  EXPECT_EQ(b.spec->key, "b");
+  EXPECT_EQ(b.run_id, 42u);
+  EXPECT_EQ(b.pending, std::vector<std::string>{"a"});
+  ASSERT_EQ(b.who_has.size(), 1u);
+  EXPECT_EQ(b.who_has[0].first, "c");
+  ASSERT_EQ(w2.size(), 2u);  // in the order w2 receives them: its compute, then the pushTo
+  auto& plain = std::get<wrk::ComputeTask>(w2[0]);
+  EXPECT_TRUE(plain.pending.empty());
+  EXPECT_EQ(plain.run_id, 43u);
+  auto& push = std::get<wrk::PushTo>(w2[1]);
+  EXPECT_EQ(push.key, "a");
+  EXPECT_EQ(push.targets, (std::vector<std::string>{"tcp://w1", "tcp://w3"}));
+}
+
+TEST(SchedulerWire, AWorkersPushFailedBecomesAPushFailedEvent) {
+  auto events = decode(make_push_failed("a", "tcp://w2:5"), PeerKind::worker, 4);
+  ASSERT_EQ(events.size(), 1u);
+  auto& f = std::get<sched::PushFailed>(events[0]);
+  EXPECT_EQ(f.worker, 4u);
+  EXPECT_EQ(f.key, "a");
+  EXPECT_EQ(f.target, "tcp://w2:5");
+  bool handled = true;
+  decode(make_push_failed("a", "tcp://w2:5"), PeerKind::client, 4, &handled);
+  EXPECT_FALSE(handled) << "only workers push";
 }
 
 }  // namespace
