@@ -21,6 +21,10 @@
 
 #include "distrib/bytes.hpp"
 
+#if DISTRIB_USE_MIMALLOC
+#include <mimalloc.h>
+#endif
+
 namespace distrib::detail {
 namespace {
 
@@ -87,13 +91,19 @@ LargeBlocks& blocks() {
   }
 }
 
-// The fast paths are a compare and malloc, or a test and free: every small allocation of
-// the process passes here.
+// The fast paths are a compare and a jump to the allocator, or a test and a jump to free:
+// every small allocation of the process passes here (with mimalloc, straight to its own
+// operator new semantics, as before libdistrib had these).
 inline void* allocate(std::size_t size) {
+#if DISTRIB_USE_MIMALLOC
+  if (size < kLargeBytes) [[likely]]
+    return mi_new(size);
+#else
   if (size < kLargeBytes && size > 0) [[likely]] {
     if (void* p = std::malloc(size)) [[likely]]
       return p;
   }
+#endif
   return allocate_slow(size);
 }
 
@@ -102,7 +112,11 @@ inline void* allocate(std::size_t size) {
 inline void deallocate(void* p) noexcept {
   if ((reinterpret_cast<std::uintptr_t>(p) & (kPoolAlignment - 1)) == 0 && p && release_if_pooled(p)) [[unlikely]]
     return;
+#if DISTRIB_USE_MIMALLOC
+  mi_free(p);
+#else
   std::free(p);
+#endif
 }
 
 void* allocate_nothrow(std::size_t size) noexcept {
