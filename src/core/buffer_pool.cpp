@@ -1,5 +1,6 @@
-// A pool of large buffers. Freed buffers are kept (up to a cap) and handed out again, so
-// that moving the same sizes of data repeatedly does not pay for fresh pages each time.
+// A pool of large buffers. Freed buffers are kept (up to a cap, the oldest evicted first)
+// and handed out again, so that moving the same sizes of data repeatedly does not pay for
+// fresh pages each time.
 // A buffer nobody reused for kMaxIdle goes back to the system, so a process that moved
 // a lot of data once does not hold on to it.
 #include <sys/mman.h>
@@ -78,14 +79,25 @@ class BufferPool {
 
  private:
   void put(std::byte* p, std::size_t capacity) {
+    std::vector<std::byte*> evicted;
     {
       std::lock_guard lock(mutex_);
-      if (cached_ + capacity <= max_cached_) {
+      if (capacity <= max_cached_) {
+        // Full: the buffers given back longest ago make room, since the one just freed is
+        // the likeliest to be asked for again (a new size of transfer replaces the old).
+        while (cached_ + capacity > max_cached_) {
+          auto oldest = std::min_element(free_.begin(), free_.end(),
+                                         [](const auto& a, const auto& b) { return a.second.since < b.second.since; });
+          evicted.push_back(oldest->second.p);
+          cached_ -= oldest->first;
+          free_.erase(oldest);
+        }
         free_.emplace(capacity, Cached{p, Clock::now()});
         cached_ += capacity;
-        return;
+        p = nullptr;
       }
     }
+    for (auto* q : evicted) std::free(q);
     std::free(p);
   }
 
