@@ -201,8 +201,22 @@ class Client {
   /// future. A std::vector is one value; see scatter_each to spread elements.
   template <class T>
   Future<T> scatter(const T& value, const ScatterOptions& options = {}) {
+    if constexpr (detail::is_contiguous_v<T>) {
+      const std::size_t n = value.size() * sizeof(typename T::value_type);
+      // Sent straight from `value`'s memory: scatter returns once nothing refers to it.
+      if (n >= detail::kAdoptBytes) return Future<T>(scatter_lent(type_name<T>(), value.data(), n, options));
+    }
     std::vector<Value> values;
     values.push_back(encode_value(value));
+    return Future<T>(scatter_values(std::move(values), options).front());
+  }
+  /// As above; a string or vector given as an rvalue is sent from its own memory, which the
+  /// client keeps until the data is sent.
+  template <class T>
+    requires(detail::is_contiguous_v<T>)
+  Future<T> scatter(T&& value, const ScatterOptions& options = {}) {
+    std::vector<Value> values;
+    values.push_back(encode_value(std::move(value)));
     return Future<T>(scatter_values(std::move(values), options).front());
   }
   /// Places each element of `range` as its own value, spread over the workers by their
@@ -374,6 +388,8 @@ class Client {
   std::vector<detail::FutureHandle> submit_tasks(std::vector<detail::TaskRequest> batch);
   std::vector<detail::FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets);
   std::vector<detail::FutureHandle> scatter_values(std::vector<Value> values, const ScatterOptions& options);
+  detail::FutureHandle scatter_lent(const std::string& type, const void* data, std::size_t size,
+                                    const ScatterOptions& options);
   std::vector<Value> gather_values(const std::vector<detail::FutureHandle>& futures);
   void cancel_handles(const std::vector<detail::FutureHandle>& futures);
   std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);

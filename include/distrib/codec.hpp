@@ -18,6 +18,12 @@
 // Every encoded Value carries its type's name; decoding it as another type throws
 // DecodeError naming both types. All decoders check lengths against the bytes left before
 // allocating, so corrupt input raises DecodeError and never over-allocates.
+//
+// Contiguous types, std::string and std::vector of an arithmetic type other than bool, are
+// their elements alone as a whole Value (the byte count gives the element count; inside
+// other types they carry a u64 count first): a Value can then be the memory of the string
+// or vector itself. encode_value of an rvalue (a task's result, `std::move(v)`) takes the
+// memory over instead of copying it; a const one is copied once, into an aligned buffer.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -152,6 +158,38 @@ concept HasTypeName = requires {
 };
 template <class T>
 inline constexpr bool is_bulk_v = std::is_arithmetic_v<T> && !std::is_same_v<T, bool>;
+
+/// std::string and std::vector of a bulk type: a whole Value is their elements alone.
+template <class T>
+inline constexpr bool is_contiguous_v = false;
+template <class T>
+inline constexpr bool is_contiguous_v<std::vector<T>> = is_bulk_v<T>;
+template <>
+inline constexpr bool is_contiguous_v<std::string> = true;
+
+/// Values of contiguous types at least this large take over the memory of an rvalue
+/// instead of copying it (smaller ones are copied into messages anyway).
+inline constexpr std::size_t kAdoptBytes = 64 * 1024;
+
+/// A Value holding the elements of a contiguous container `c` (std::string or std::vector
+/// of a bulk type): copied, or for an rvalue of kAdoptBytes or more that wastes at most a
+/// quarter of its capacity, moved into the Value's owner (no copy; nobody else can reach it).
+template <class C>
+Bytes contiguous_bytes(const C& c) {
+  return Bytes::copy_of(c.data(), c.size() * sizeof(typename C::value_type));
+}
+template <class C>
+Bytes contiguous_bytes(C&& c) requires(!std::is_lvalue_reference_v<C>) {
+  const std::size_t n = c.size() * sizeof(typename C::value_type);
+  const std::size_t capacity = c.capacity() * sizeof(typename C::value_type);
+  if (n < kAdoptBytes || capacity - n > n / 4) return contiguous_bytes(static_cast<const C&>(c));
+  auto holder = std::make_shared<C>(std::move(c));
+  auto* data = reinterpret_cast<std::byte*>(holder->data());
+  return Bytes::adopt(std::shared_ptr<std::byte[]>(std::move(holder), data), n);
+}
+/// The elements of a contiguous Value, checked to be whole elements of type E.
+template <class E>
+std::span<const std::byte> contiguous_elements(const Value& v);
 }  // namespace detail
 
 /// The name a value of type T carries on the wire (cached: computed once per type).
@@ -196,6 +234,12 @@ struct Codec<std::string> {
     s.resize(n);
     r.read(s.data(), n);
   }
+  // A whole Value: the characters alone (see the top of this file).
+  static Value to_value(const std::string& s) { return {"string", detail::contiguous_bytes(s)}; }
+  static Value adopt_value(std::string&& s) { return {"string", detail::contiguous_bytes(std::move(s))}; }
+  static std::string from_value(const Value& v) {
+    return std::string(reinterpret_cast<const char*>(v.bytes.data()), v.bytes.size());
+  }
 };
 
 template <class T>
@@ -235,7 +279,36 @@ struct Codec<std::vector<T>> {
       }
     }
   }
+  // A whole Value of a bulk T: the elements alone (see the top of this file).
+  static Value to_value(const std::vector<T>& v) requires detail::is_bulk_v<T> {
+    return {type_name<std::vector<T>>(), detail::contiguous_bytes(v)};
+  }
+  static Value adopt_value(std::vector<T>&& v) requires detail::is_bulk_v<T> {
+    return {type_name<std::vector<T>>(), detail::contiguous_bytes(std::move(v))};
+  }
+  static std::vector<T> from_value(const Value& value) requires detail::is_bulk_v<T> {
+    auto bytes = detail::contiguous_elements<T>(value);
+    const std::size_t n = bytes.size() / sizeof(T);
+    std::vector<T> v;
+    if (reinterpret_cast<std::uintptr_t>(bytes.data()) % alignof(T) == 0) {
+      // One pass: the copy is the first touch (a sized constructor would zero it first).
+      const auto* first = reinterpret_cast<const T*>(bytes.data());
+      v.assign(first, first + n);
+    } else {
+      v.resize(n);
+      if (n > 0) std::memcpy(v.data(), bytes.data(), bytes.size());
+    }
+    return v;
+  }
 };
+
+template <class E>
+std::span<const std::byte> detail::contiguous_elements(const Value& v) {
+  if (v.bytes.size() % sizeof(E) != 0)
+    throw DecodeError("corrupt value of type '" + v.type + "': " + std::to_string(v.bytes.size()) +
+                      " bytes are not whole elements of " + std::to_string(sizeof(E)) + " bytes");
+  return v.bytes.span();
+}
 
 namespace detail {
 template <class M>
@@ -359,12 +432,17 @@ struct Codec<T, std::enable_if_t<detail::HasSerialize<T>>> {
 };
 
 namespace detail {
-// Types whose Codec can hand over (and take back) a whole Value without copying the data,
-// e.g. NDArray, whose buffer already holds its encoded form.
+// Types whose whole Value is not their encoding inside other types: NDArray, whose buffer
+// already holds its encoded form, and the contiguous types.
 template <class T>
-concept ZeroCopyCodec = requires(const T& t, const Value& v) {
+concept ValueCodec = requires(const T& t, const Value& v) {
   { Codec<T>::to_value(t) } -> std::same_as<Value>;
   { Codec<T>::from_value(v) } -> std::same_as<T>;
+};
+// Of those, the ones that can take over an rvalue's memory.
+template <class T>
+concept AdoptingCodec = ValueCodec<T> && requires(T&& t) {
+  { Codec<T>::adopt_value(std::move(t)) } -> std::same_as<Value>;
 };
 }  // namespace detail
 
@@ -372,10 +450,22 @@ concept ZeroCopyCodec = requires(const T& t, const Value& v) {
 template <class T>
 Value encode_value(const T& v) {
   using U = std::remove_cvref_t<T>;
-  if constexpr (detail::ZeroCopyCodec<U>) return Codec<U>::to_value(v);
-  Writer w;
-  Codec<U>::encode(w, v);
-  return Value{type_name<U>(), std::move(w).finish()};
+  if constexpr (detail::ValueCodec<U>) {
+    return Codec<U>::to_value(v);
+  } else {
+    Writer w;
+    Codec<U>::encode(w, v);
+    return Value{type_name<U>(), std::move(w).finish()};
+  }
+}
+/// As above; a large string or vector given as an rvalue becomes the Value's memory.
+template <class T>
+Value encode_value(T&& v) requires(!std::is_lvalue_reference_v<T>) {
+  using U = std::remove_cvref_t<T>;
+  if constexpr (detail::AdoptingCodec<U> && !std::is_const_v<std::remove_reference_t<T>>)
+    return Codec<U>::adopt_value(std::move(v));
+  else
+    return encode_value(static_cast<const U&>(v));
 }
 
 /// Decodes a value as T; throws DecodeError if it holds another type or bad bytes.
@@ -383,14 +473,17 @@ template <class T>
 T decode_value(const Value& v) {
   if (v.type != type_name<T>())
     throw DecodeError("cannot decode a value of type '" + v.type + "' as '" + type_name<T>() + "'");
-  if constexpr (detail::ZeroCopyCodec<T>) return Codec<T>::from_value(v);
-  Reader r(v.bytes.span());
-  T out{};
-  Codec<T>::decode(r, out);
-  if (r.remaining() != 0)
-    throw DecodeError("corrupt value of type '" + v.type + "': " + std::to_string(r.remaining()) +
-                      " bytes left over");
-  return out;
+  if constexpr (detail::ValueCodec<T>) {
+    return Codec<T>::from_value(v);
+  } else {
+    Reader r(v.bytes.span());
+    T out{};
+    Codec<T>::decode(r, out);
+    if (r.remaining() != 0)
+      throw DecodeError("corrupt value of type '" + v.type + "': " + std::to_string(r.remaining()) +
+                        " bytes left over");
+    return out;
+  }
 }
 
 }  // namespace distrib

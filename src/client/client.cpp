@@ -78,6 +78,11 @@ std::vector<detail::FutureHandle> Client::scatter_values(std::vector<Value> valu
   return impl_->scatter(std::move(values), options);
 }
 
+detail::FutureHandle Client::scatter_lent(const std::string& type, const void* data, std::size_t size,
+                                          const ScatterOptions& options) {
+  return impl_->scatter_lent(type, data, size, options);
+}
+
 void Client::cancel_handles(const std::vector<detail::FutureHandle>& futures) { impl_->cancel(futures); }
 
 std::vector<std::pair<std::string, Value>> Client::run_everywhere(detail::TaskRequest request) {

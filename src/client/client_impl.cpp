@@ -69,6 +69,9 @@ void ClientImpl::on_io_and_wait(std::size_t parts, std::function<void(std::funct
     if (--shared->remaining == 0) shared->cv.notify_all();
   };
   check_open();  // the io loop would never run `start`
+  // Nothing to wait for: `start` must not run at all, as it refers to the caller's frame,
+  // which would be gone by then (a scatter of values the client already holds crashed so).
+  if (parts == 0) return;
   asio::post(io_, [start = std::move(start), done] { start(done); });
   spin_until_locked(shared->mutex, [&] { return shared->remaining == 0; }, default_io_spin());
   std::unique_lock lock(shared->mutex);

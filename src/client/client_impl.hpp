@@ -41,6 +41,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<FutureHandle> submit(std::vector<TaskRequest> batch);
   std::vector<FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets, bool all);
   std::vector<FutureHandle> scatter(std::vector<Value> values, const ScatterOptions& options);
+  /// As scatter of one value whose bytes are the caller's memory, sent without a copy;
+  /// returns once no connection refers to that memory (or none can read it any more).
+  FutureHandle scatter_lent(const std::string& type, const void* data, std::size_t size, const ScatterOptions& options);
   /// Waits for every future, then fetches the values from the workers that hold them.
   std::vector<Value> gather(const std::vector<const FutureState*>& futures);
   void cancel(const std::vector<FutureHandle>& futures);

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <exception>
 #include <map>
 #include <unordered_set>
 
 #include "comm/message.hpp"
+#include "core/bytes_loan.hpp"
 #include "core/task_spec.hpp"
 
 namespace distrib::detail {
@@ -318,6 +320,26 @@ std::vector<FutureHandle> ClientImpl::scatter(std::vector<Value> values, const S
   }
   if (n > 0) post_message(mb.finish());
   return out;
+}
+
+FutureHandle ClientImpl::scatter_lent(const std::string& type, const void* data, std::size_t size,
+                                      const ScatterOptions& options) {
+  BytesLoan loan(data, size);
+  std::vector<FutureHandle> out;
+  std::exception_ptr error;
+  try {
+    std::vector<Value> values;
+    values.push_back(Value{type, loan.bytes()});
+    out = scatter(std::move(values), options);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  // The caller may free `data` once this returns. The puts have been answered (or have
+  // failed), so what still refers to it is being dropped by the io thread; once that thread
+  // is gone nothing reads it any more, whatever is left holding it.
+  loan.wait_returned([this] { return io_finished_.load(); });
+  if (error) std::rethrow_exception(error);
+  return out.front();
 }
 
 }  // namespace distrib::detail

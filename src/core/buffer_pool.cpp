@@ -1,5 +1,6 @@
-// A pool of large buffers. Freed buffers are kept (up to a cap) and handed out again, so
-// that moving the same sizes of data repeatedly does not pay for fresh pages each time.
+// A pool of large buffers. Freed buffers are kept (up to a cap, the oldest evicted first)
+// and handed out again, so that moving the same sizes of data repeatedly does not pay for
+// fresh pages each time.
 // A buffer nobody reused for kMaxIdle goes back to the system, so a process that moved
 // a lot of data once does not hold on to it.
 //
@@ -127,15 +128,29 @@ class BufferPool {
 
   void put(std::byte* p, std::size_t capacity, bool shared) {
     const bool lent = shared && !shm::reclaim(p);  // a peer may map it still
+    std::vector<Cached> evicted;
     {
       std::lock_guard lock(mutex_);
-      if (cached_ + capacity <= max_cached_) {
-        (lent ? lent_ : free_).emplace(capacity, Cached{p, Clock::now(), shared});
-        cached_ += capacity;
-        return;
+      if (capacity <= max_cached_) {
+        // Full: the free buffers given back longest ago make room, since the one just
+        // freed is the likeliest to be asked for again (a new size of transfer replaces the
+        // old). Lent ones are not evicted: a peer may map them still.
+        while (cached_ + capacity > max_cached_ && !free_.empty()) {
+          auto oldest = std::min_element(free_.begin(), free_.end(),
+                                         [](const auto& a, const auto& b) { return a.second.since < b.second.since; });
+          evicted.push_back(oldest->second);
+          cached_ -= oldest->first;
+          free_.erase(oldest);
+        }
+        if (cached_ + capacity <= max_cached_) {
+          (lent ? lent_ : free_).emplace(capacity, Cached{p, Clock::now(), shared});
+          cached_ += capacity;
+          p = nullptr;
+        }
       }
     }
-    release(p, shared);  // a peer's mapping keeps the pages it maps
+    for (auto& c : evicted) release(c.p, c.shared);
+    if (p) release(p, shared);  // a peer's mapping keeps the pages it maps
   }
 
   std::mutex mutex_;

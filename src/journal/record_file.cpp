@@ -14,7 +14,9 @@ namespace distrib::detail::journal {
 
 namespace {
 
-constexpr std::array<char, 8> kMagic = {'D', 'S', 'T', 'J', 'R', 'N', 'L', '1'};
+// '2' since protocol version 2 (strings and vectors of numbers as their elements alone):
+// records of a '1' file hold values this version would misread.
+constexpr std::array<char, 8> kMagic = {'D', 'S', 'T', 'J', 'R', 'N', 'L', '2'};
 constexpr std::size_t kRecordHeader = 8;
 
 constexpr std::array<std::uint32_t, 256> make_crc_table() {
@@ -165,8 +167,11 @@ ReadSummary read_records(const std::string& path, bool allow_torn_tail, const Fr
     return summary;
   };
   if (data.size() < kMagic.size()) return torn(0, "the file is shorter than its magic");
-  if (std::memcmp(data.data(), kMagic.data(), kMagic.size()) != 0)
+  if (std::memcmp(data.data(), kMagic.data(), kMagic.size()) != 0) {
+    if (std::memcmp(data.data(), kMagic.data(), kMagic.size() - 1) == 0)
+      throw corrupt(0, "a journal of another distrib version (its values are encoded differently)");
     throw corrupt(0, "not a distrib journal file (bad magic)");
+  }
   std::uint64_t offset = kMagic.size();
   while (offset < data.size()) {
     const std::uint64_t rest = data.size() - offset;

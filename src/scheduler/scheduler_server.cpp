@@ -444,6 +444,7 @@ void SchedulerServer::send(wire::Outgoing& o) {
 
 void SchedulerServer::check_heartbeats() {
   if (stopped_) return;
+  trim_pooled_buffers();  // large buffers and blocks idle for 10 s go back to the system
   auto now = Clock::now();
   std::vector<std::shared_ptr<Peer>> silent;
   for (auto& [id, w] : workers_)

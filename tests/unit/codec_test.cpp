@@ -199,7 +199,7 @@ TEST(CodecBool, ByteOtherThanZeroOrOneThrows) {
 
 TEST(CodecString, RoundTrips) {
   EXPECT_EQ(round_trip(std::string()), "");
-  EXPECT_EQ(encode_value(std::string()).bytes.size(), 8u);  // just the length
+  EXPECT_EQ(encode_value(std::string()).bytes.size(), 0u);  // a whole Value: the characters alone
 
   std::string with_nuls("a\0b\0\0c", 6);
   ASSERT_EQ(with_nuls.size(), 6u);
@@ -215,22 +215,23 @@ TEST(CodecString, RoundTrips) {
   for (std::size_t i = 0; i < long_string.size(); ++i) long_string[i] = static_cast<char>((i * 131 + 7) & 0xff);
   Value enc = encode_value(long_string);
   EXPECT_EQ(enc.type, "string");
-  EXPECT_EQ(enc.bytes.size(), 8 + long_string.size());
+  EXPECT_EQ(enc.bytes.size(), long_string.size());
   EXPECT_EQ(decode_value<std::string>(enc), long_string);
 }
 
 TEST(CodecString, ForgedLengthThrows) {
+  // Inside another type a string carries its length (a whole Value is the characters alone).
   RawBytes raw;
   raw.put<std::uint64_t>(std::uint64_t{1} << 60).raw("abc");
   try {
-    decode_value<std::string>(raw.value("string"));
+    decode_value<std::tuple<std::string>>(raw.value("tuple<string>"));
     FAIL() << "expected DecodeError";
   } catch (const DecodeError& e) {
     EXPECT_NE(std::string(e.what()).find("count"), std::string::npos) << e.what();
   }
   RawBytes one_more;
   one_more.put<std::uint64_t>(4).raw("abc");
-  EXPECT_THROW(decode_value<std::string>(one_more.value("string")), DecodeError);
+  EXPECT_THROW(decode_value<std::tuple<std::string>>(one_more.value("tuple<string>")), DecodeError);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ TEST(CodecString, ForgedLengthThrows) {
 TEST(CodecVector, ArithmeticRoundTrips) {
   EXPECT_TRUE(round_trip(std::vector<double>{}).empty());
   EXPECT_EQ(type_name<std::vector<double>>(), "vector<f64>");
-  EXPECT_EQ(encode_value(std::vector<double>{}).bytes.size(), 8u);
+  EXPECT_EQ(encode_value(std::vector<double>{}).bytes.size(), 0u);  // the elements alone
 
   std::vector<int> ints{1, -2, 3, std::numeric_limits<int>::min(), std::numeric_limits<int>::max()};
   EXPECT_EQ(round_trip(ints), ints);
@@ -261,7 +262,7 @@ TEST(CodecVector, MillionDoublesRoundTripElementForElement) {
   for (std::size_t i = 0; i < n; ++i) v[i] = static_cast<double>(i) * 0.5 - 1234.25 + 1.0 / static_cast<double>(i + 1);
   Value enc = encode_value(v);
   EXPECT_EQ(enc.type, "vector<f64>");
-  EXPECT_EQ(enc.bytes.size(), 8 + n * sizeof(double));
+  EXPECT_EQ(enc.bytes.size(), n * sizeof(double));
   auto back = decode_value<std::vector<double>>(enc);
   ASSERT_EQ(back.size(), n);
   std::size_t mismatches = 0;
@@ -281,9 +282,17 @@ TEST(CodecVector, DecodesFromAlignedAndUnalignedBytes) {
     distrib::Bytes all = distrib::Bytes::copy_of(shifted);
     Value moved{enc.type, all.slice(shift, enc.bytes.size())};
     EXPECT_EQ(decode_value<std::vector<std::int64_t>>(moved), v) << shift;
-    // Truncated at every length, aligned or not: an error, never a read past the end.
-    for (std::size_t cut = 0; cut < enc.bytes.size(); ++cut)
-      EXPECT_THROW(decode_value<std::vector<std::int64_t>>(Value{enc.type, all.slice(shift, cut)}), DecodeError) << cut;
+    // Cut at every length, aligned or not: a part element is an error, never a read past
+    // the end; whole elements are the leading elements (the Value is the elements alone).
+    for (std::size_t cut = 0; cut < enc.bytes.size(); ++cut) {
+      Value part{enc.type, all.slice(shift, cut)};
+      if (cut % sizeof(std::int64_t) != 0) {
+        EXPECT_THROW(decode_value<std::vector<std::int64_t>>(part), DecodeError) << cut;
+      } else {
+        EXPECT_EQ(decode_value<std::vector<std::int64_t>>(part),
+                  std::vector<std::int64_t>(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(cut / 8)));
+      }
+    }
   }
 }
 
@@ -488,14 +497,15 @@ TEST(CodecErrors, EveryTruncationThrows) {
   expect_every_prefix_throws(std::vector<codec_test::Point>{{1, 2, "x"}, {3, 4, ""}});
   expect_every_prefix_throws(std::tuple<int, std::string, std::optional<double>>{1, "two", 3.0});
   expect_every_prefix_throws(codec_test::Named{1, {2, 3}, {{"four", 4.0}}});
-  expect_every_prefix_throws(std::vector<double>{1, 2, 3});
+  expect_every_prefix_throws(std::tuple<std::vector<double>>{{1, 2, 3}});  // nested: counted
 }
 
 TEST(CodecErrors, TrailingBytesThrow) {
   EXPECT_THROW(decode_value<int>(with_extra_bytes(encode_value(1), "x")), DecodeError);
-  EXPECT_THROW(decode_value<std::string>(with_extra_bytes(encode_value(std::string("abc")), "d")), DecodeError);
-  EXPECT_THROW(decode_value<std::vector<int>>(with_extra_bytes(encode_value(std::vector<int>{1, 2}), "\1\2\3\4")),
+  EXPECT_THROW(decode_value<std::tuple<std::string>>(with_extra_bytes(encode_value(std::tuple<std::string>("abc")), "d")),
                DecodeError);
+  EXPECT_THROW(decode_value<std::vector<int>>(with_extra_bytes(encode_value(std::vector<int>{1, 2}), "\1\2\3")),
+               DecodeError);  // not a whole element
   EXPECT_THROW((decode_value<std::map<std::string, double>>(
                    with_extra_bytes(encode_value(std::map<std::string, double>{{"a", 1}}), std::string(8, '\0')))),
                DecodeError);
@@ -525,12 +535,13 @@ void expect_forged_count_rejected(std::uint64_t count) {
 TEST(CodecErrors, ForgedHugeCountThrowsWithoutAllocating) {
   for (std::uint64_t count : {std::uint64_t{1} << 60, std::uint64_t{1} << 27, ~std::uint64_t{0}}) {
     SCOPED_TRACE(count);
-    expect_forged_count_rejected<std::vector<double>>(count);
-    expect_forged_count_rejected<std::vector<char>>(count);
+    // Contiguous types carry a count inside other types (a whole Value is its elements).
+    expect_forged_count_rejected<std::tuple<std::vector<double>>>(count);
+    expect_forged_count_rejected<std::tuple<std::vector<char>>>(count);
     expect_forged_count_rejected<std::vector<bool>>(count);
     expect_forged_count_rejected<std::vector<std::string>>(count);
     expect_forged_count_rejected<std::vector<std::vector<int>>>(count);
-    expect_forged_count_rejected<std::string>(count);
+    expect_forged_count_rejected<std::tuple<std::string>>(count);
     expect_forged_count_rejected<std::map<std::string, double>>(count);
     expect_forged_count_rejected<std::unordered_map<int, std::vector<int>>>(count);
     expect_forged_count_rejected<std::vector<std::pair<int, int>>>(count);

@@ -124,6 +124,27 @@ TEST(RecordFile, RefusesDamageBeforeTheLastRecordNamingFileAndOffset) {
   EXPECT_THROW(read_all(path, true), JournalCorrupt);  // not a journal at all
 }
 
+TEST(RecordFile, RefusesAJournalOfTheVersionBeforeProtocol2) {
+  TempDir dir;
+  auto path = dir.path() + "/records";
+  {
+    RecordWriter w(path, 0);
+    w.append(encode_event(RemoveClient{1}, 1));
+    w.sync();
+  }
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(7);
+    f.put('1');  // DSTJRNL1: its values are encoded as before protocol version 2
+  }
+  try {
+    read_all(path, true);
+    FAIL() << "a journal of the older format was accepted";
+  } catch (const JournalCorrupt& e) {
+    EXPECT_NE(std::string(e.what()).find("another distrib version"), std::string::npos) << e.what();
+  }
+}
+
 TEST(RecordFile, ZerosAfterTheLastRecordAreATornTail) {
   TempDir dir;
   auto path = dir.path() + "/records";

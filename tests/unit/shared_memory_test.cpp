@@ -172,10 +172,20 @@ TEST_F(SharedMemory, ASliceMapsAtItsOwnOffset) {
 TEST_F(SharedMemory, OrdinaryMemoryIsNotDescribed) {
   Bytes small = Bytes::allocate(1000);
   EXPECT_FALSE(shm::describe(small.data(), small.size(), false).has_value());
-  std::vector<std::byte> v(kSize);
-  EXPECT_FALSE(shm::describe(v.data(), v.size(), false).has_value());
+  // Memory the pool did not hand out (here a plain anonymous mapping) is not described.
+  void* anonymous = mmap(nullptr, kSize, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(anonymous, MAP_FAILED);
+  EXPECT_FALSE(shm::describe(static_cast<const std::byte*>(anonymous), kSize, false).has_value());
+  munmap(anonymous, kSize);
   Bytes b = Bytes::allocate(kSize);
   EXPECT_FALSE(shm::describe(b.data(), b.size() + (8u << 20), false).has_value());  // runs past the buffer
+}
+
+TEST_F(SharedMemory, ALargeVectorsMemoryComesFromThePoolAndCanBeHandedOver) {
+  // libdistrib's operator new serves large blocks from the pool, so a task's returned
+  // vector is already in shared memory when it becomes a Value.
+  std::vector<std::byte> v(kSize);
+  EXPECT_TRUE(shm::describe(v.data(), v.size(), false).has_value());
 }
 
 TEST_F(SharedMemory, BadDescriptorsAreRefusedWithAReason) {
