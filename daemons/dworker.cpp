@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -87,6 +88,10 @@ int main(int argc, char** argv) {
       ->transform(CLI::AsNumberWithUnit(units))
       ->check(CLI::NonNegativeNumber)
       ->option_text("DURATION");
+  bool shared_memory = true;
+  app.add_flag("--shared-memory,!--no-shared-memory", shared_memory,
+               "Hand large values to processes of the same user on this host through shared memory instead of "
+               "the socket (default: on; also DISTRIB_SHARED_MEMORY=0)");
   app.footer(
       "Nanny (default): this process runs the worker as a child and restarts it when it dies (a signal, abort,\n"
       "the OOM killer) after 0.1 s, doubling up to 10 s; a restart the scheduler asks for, or the end of\n"
@@ -96,6 +101,8 @@ int main(int argc, char** argv) {
       "1: bad options, or the worker gave up on its scheduler (no restart then). DURATION: seconds, or with a\n"
       "unit: 500ms, 90s, 30m (or 30min), 2h.");
   CLI11_PARSE(app, argc, argv);
+  // Read once, when the first large buffer is made; the worker of a nanny inherits it.
+  if (!shared_memory) setenv("DISTRIB_SHARED_MEMORY", "0", 1);
   if (stagger_s > 0 && lifetime_s <= 0) {
     std::fprintf(stderr, "dworker: --lifetime-stagger needs --lifetime\n");
     return 1;

@@ -93,6 +93,10 @@ struct WorkerDescription {
   /// Times the worker's nanny restarted its process after a crash, a client.restart() or
   /// dworker --lifetime (0 without a nanny: dworker --no-nanny, LocalCluster in threads).
   unsigned restarts = 0;
+  /// Bytes of values this worker mapped from, and handed to, processes on its host through
+  /// shared memory instead of a socket, so far (from its heartbeats: up to a second late).
+  std::uint64_t shared_bytes_in = 0;
+  std::uint64_t shared_bytes_out = 0;
 };
 
 /// A snapshot of the cluster, as Client.scheduler_info().

@@ -36,6 +36,11 @@ struct LocalClusterOptions {
   /// any free port, with a warning), "host:port", "0" (any free port), or "none".
   /// client.dashboard_link() gives its URL.
   std::string dashboard_address = ":8787";
+  /// Workers hand large values to each other and to clients on this host through shared
+  /// memory instead of loopback sockets (see the user guide). false sets
+  /// DISTRIB_SHARED_MEMORY=0 for the worker processes; with processes = false, the
+  /// program's own DISTRIB_SHARED_MEMORY decides.
+  bool shared_memory = true;
 };
 
 class LocalCluster {

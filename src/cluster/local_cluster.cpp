@@ -89,6 +89,7 @@ detail::ChildProcess LocalCluster::Impl::spawn_child(const std::string& role,
   env.emplace_back("DISTRIB_PARENT_FD", std::to_string(parent_pipe_read_));
   env.emplace_back("DISTRIB_HOST", options.host);
   env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
+  if (!options.shared_memory) env.emplace_back("DISTRIB_SHARED_MEMORY", "0");
   std::vector<int> inherit{parent_pipe_read_};
   if (ready_write >= 0) inherit.push_back(ready_write);
   // No PR_SET_PDEATHSIG: it would kill the children when the thread that made the cluster

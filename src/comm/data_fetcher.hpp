@@ -2,6 +2,12 @@
 // Fetches values from workers (GetData -> DataReply) over pooled connections, one per
 // peer address. Used by workers to get task inputs from their peers and by clients to
 // gather results straight from the workers that hold them.
+//
+// With a peer on the same host (its handshake's sameHost), large values travel through
+// shared memory both ways (comm/same_host.hpp): replies may carry SharedBuffer values, which
+// are mapped here and acknowledged with sharedDone; puts send our own buffers that way.
+// Whatever fails to map goes again through the socket, and that peer gets no more shared
+// values from this fetcher.
 #include <asio/io_context.hpp>
 
 #include <functional>
@@ -59,6 +65,14 @@ class DataFetcher {
   using ReplyHandler = std::function<void(MessageReader*, const std::string& error)>;
   std::shared_ptr<Peer> peer(const std::string& address);
   void request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply);
+  /// As request, but the message is built once the peer's handshake has arrived (a put
+  /// needs to know whether it may send shared memory).
+  void request_after_handshake(const std::string& address, std::uint64_t id,
+                               std::function<OutMessage(const Peer&)> build, ReplyHandler on_reply);
+  void fetch_keys(const std::string& address, std::vector<std::string> keys, bool shared, Callback cb);
+  /// A put of `values`, through shared memory where allowed (`shared`).
+  void put_values(const std::string& address, std::vector<std::pair<std::string, Value>> values, bool shared,
+                  std::function<void(std::string error)> cb);
   void put_data(const std::string& address, std::vector<std::pair<std::string, Value>> values, const std::string* from,
                 std::vector<std::string> available, std::function<void(std::string error)> cb);
 

@@ -1,5 +1,6 @@
 #include "comm/message.hpp"
 
+#include "comm/same_host.hpp"
 #include "core/task_spec.hpp"
 
 namespace distrib::detail {
@@ -36,6 +37,8 @@ Value MessageReader::value(proto::Value::Reader v) const {
     if (i >= message_.frames.size())
       throw ProtocolError("value refers to frame " + std::to_string(i) + " of " + std::to_string(message_.frames.size()));
     out.bytes = message_.frames[i];
+  } else if (v.isShared()) {  // only dataReply and putData may carry them, and read them themselves
+    throw ProtocolError("a shared-memory value where none is expected");
   } else {
     auto d = v.getInline();
     out.bytes = Bytes::copy_of(d.begin(), d.size());
@@ -43,12 +46,13 @@ Value MessageReader::value(proto::Value::Reader v) const {
   return out;
 }
 
-OutMessage make_handshake(proto::Role role, const std::string& name) {
+OutMessage make_handshake(proto::Role role, const std::string& name, bool same_host) {
   MessageBuilder mb;
   auto h = mb.root().initHandshake();
   h.setVersion(proto::PROTOCOL_VERSION);
   h.setRole(role);
   h.setName(name);
+  if (same_host) offer_same_host(h);
   return mb.finish();
 }
 

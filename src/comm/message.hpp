@@ -58,8 +58,9 @@ class MessageReader {
   capnp::FlatArrayMessageReader reader_;
 };
 
-/// A message with only a handshake.
-OutMessage make_handshake(proto::Role role, const std::string& name);
+/// A message with only a handshake; `same_host`: offer shared-memory hand-over (data ports
+/// and their peers) if it is on here.
+OutMessage make_handshake(proto::Role role, const std::string& name, bool same_host = false);
 /// A message carrying only an error reason (sent before closing a connection).
 OutMessage make_error(const std::string& reason);
 /// A message that is only `close` or `shutdown`.

@@ -15,13 +15,39 @@ enum Role {
   peer @3;       # a worker or client asking another worker for data
 }
 
-# A Codec-encoded value: its type's name and its bytes, inline or in a frame.
+# A Codec-encoded value: its type's name and its bytes, inline, in a frame, or in the
+# sender's shared memory (same host only; see SharedBuffer).
 struct Value {
   type @0 :Text;
   union {
     inline @1 :Data;
     frame @2 :UInt32;    # index into this message's out-of-band frames
+    shared @3 :SharedBuffer;
   }
+}
+
+# Bytes the sender holds in a memfd that a process of the same user on the same host maps
+# instead of receiving them: it opens /proc/<pid>/fd/<fd>, checks that the file is the inode
+# named and sealed against shrinking, takes a shared flock on it (held while it maps it: the
+# holder reuses the buffer only when it can lock it exclusively), checks that the file's last
+# page starts with `generation` (little-endian u64; bumped by the holder when it reuses the
+# buffer), and maps [offset, offset + length) copy-on-write. Sent only in dataReply (to a
+# getData with `shared`) and putData, to a peer whose handshake offered `sameHost` with this
+# host's boot id and this user's uid.
+struct SharedBuffer {
+  pid @0 :UInt32;
+  fd @1 :Int32;
+  inode @2 :UInt64;
+  offset @3 :UInt64;
+  length @4 :UInt64;
+  generation @5 :UInt64;
+}
+
+# In a handshake: the sender can hand values over through shared memory and map a peer's.
+struct SameHost {
+  bootId @0 :Text;           # /proc/sys/kernel/random/boot_id
+  uid @1 :UInt32;
+  pid @2 :UInt32;
 }
 
 # First message on every connection, in both directions.
@@ -31,6 +57,8 @@ struct Handshake {
   name @2 :Text;
   clientId @3 :Text;         # client -> scheduler: the client's unique id, the same on every
                              # connection, by which it re-attaches to its keys after a drop
+  sameHost @4 :SameHost;     # set when the sender has shared memory on (data ports and their
+                             # peers): values may then travel as SharedBuffer between the two
 }
 
 # Sent just before a connection is closed for cause.
@@ -73,6 +101,8 @@ struct Heartbeat {
   cpuSeconds @3 :Float64;    # CPU time of the worker process so far (user + system)
   bytesIn @4 :UInt64;        # bytes received on all its connections so far
   bytesOut @5 :UInt64;       # bytes sent
+  sharedBytesIn @6 :UInt64;  # bytes of values mapped from same-host peers' shared memory so far
+  sharedBytesOut @7 :UInt64; # bytes of values handed to same-host peers through shared memory
 }
 
 # One argument of a task: a value, or the key of the task whose result it is.
@@ -152,6 +182,8 @@ struct KeyInMemory {
 struct GetData {
   id @0 :UInt64;
   keys @1 :List(Text);
+  shared @2 :Bool;           # the reply may carry SharedBuffer values; the requester answers
+                             # sharedDone with the id once it has mapped them (or failed to)
 }
 
 struct KeyValue {
@@ -175,6 +207,8 @@ struct WorkerInfo {
   stored @6 :UInt32;         # keys held
   storedBytes @7 :UInt64;
   restarts @8 :UInt32;       # times its nanny restarted this worker's process
+  sharedBytesIn @9 :UInt64;  # from its heartbeats: bytes moved through shared memory so far
+  sharedBytesOut @10 :UInt64;
 }
 
 # scheduler -> client, whenever workers join or leave.
@@ -203,6 +237,13 @@ struct PutData {
   push @2 :Bool;
   available @3 :List(Text);
   from @4 :Text;             # a push: the sender's data address, to fetch `available` from
+}
+
+# data port -> sender, instead of putDataDone: the other values of putData `id` are stored.
+struct PutDataUnmapped {
+  id @0 :UInt64;
+  keys @1 :List(Text);
+  reason @2 :Text;
 }
 
 # client -> worker (data port): run a function now, outside the scheduler (Client::run).
@@ -318,5 +359,9 @@ struct Message {
     pushTo @35 :List(KeyLocation);   # scheduler -> worker: once you have `key`, send it to `workers`, where a
                                      # task assigned ahead waits for it (putData with push = true)
     pushFailed @36 :KeyLocation;     # worker -> scheduler: pushing `key` to `workers` failed
+    sharedDone @37 :UInt64;          # requester -> data port: the SharedBuffer values of dataReply `id`
+                                     # are mapped (or were not): the holder may drop what it kept for them
+    putDataUnmapped @38 :PutDataUnmapped;  # data port -> sender: these SharedBuffer values of putData
+                                     # `id` could not be mapped and were not stored; send them as frames
   }
 }

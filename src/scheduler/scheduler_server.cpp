@@ -21,6 +21,7 @@ struct SchedulerServer::Peer {
   std::string name;
   std::string address;  // a worker's data address
   std::uint32_t restarts = 0;  // times its nanny restarted it (registerWorker)
+  std::uint64_t shared_in = 0, shared_out = 0;  // bytes through shared memory (its heartbeats)
   Clock::time_point last_seen = Clock::now();
   bool said_goodbye = false;  // sent `close` first: a graceful departure
   bool nanny = false;  // a nanny supervises it (registerWorker): restartWorker restarts it
@@ -28,7 +29,7 @@ struct SchedulerServer::Peer {
 
 namespace {
 void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerState::WorkerSnapshot& w,
-                      std::uint32_t restarts) {
+                      const SchedulerServer::WorkerExtras& extras) {
   out.setName(w.name);
   out.setAddress(w.address);
   out.setNthreads(w.nthreads);
@@ -37,13 +38,16 @@ void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerStat
   out.setProcessing(static_cast<std::uint32_t>(w.processing));
   out.setStored(static_cast<std::uint32_t>(w.stored));
   out.setStoredBytes(w.stored_bytes);
-  out.setRestarts(restarts);
+  out.setRestarts(extras.restarts);
+  out.setSharedBytesIn(extras.shared_in);
+  out.setSharedBytesOut(extras.shared_out);
 }
 }  // namespace
 
-std::uint32_t SchedulerServer::restarts_of(std::uint64_t worker) const {
+SchedulerServer::WorkerExtras SchedulerServer::extras_of(std::uint64_t worker) const {
   auto it = workers_.find(worker);
-  return it == workers_.end() ? 0 : it->second->restarts;
+  if (it == workers_.end()) return {};
+  return {it->second->restarts, it->second->shared_in, it->second->shared_out};
 }
 
 OutMessage SchedulerServer::cluster_info() const {
@@ -54,7 +58,7 @@ OutMessage SchedulerServer::cluster_info() const {
   info.setThreads(state_.total_threads());
   info.setDashboardPort(dashboard_port_);
   auto members = info.initMembers(static_cast<unsigned>(workers.size()));
-  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i], restarts_of(workers[i].id));
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(members[i], workers[i], extras_of(workers[i].id));
   return mb.finish();
 }
 
@@ -72,7 +76,7 @@ OutMessage SchedulerServer::info_reply(std::uint64_t client, proto::InfoRequest:
   reply.setId(req.getId());
   auto workers = state_.workers(true);
   auto list = reply.initWorkers(static_cast<unsigned>(workers.size()));
-  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(list[i], workers[i], restarts_of(workers[i].id));
+  for (unsigned i = 0; i < workers.size(); ++i) fill_worker_info(list[i], workers[i], extras_of(workers[i].id));
   std::vector<std::string> keys;
   for (auto k : req.getKeys()) keys.emplace_back(k);
   if (keys.empty()) keys = state_.wanted_by(client);
@@ -286,6 +290,8 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       if (root.isHeartbeat()) {
         auto hb = root.getHeartbeat();
         recorder_.worker_metrics(peer->id, hb.getCpuSeconds(), hb.getExecuting(), hb.getBytesIn(), hb.getBytesOut());
+        peer->shared_in = hb.getSharedBytesIn();
+        peer->shared_out = hb.getSharedBytesOut();
       }
       for (auto& e : events) {
         if (dashboard_) record_for_dashboard(e, *peer);

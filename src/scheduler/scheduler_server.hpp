@@ -57,6 +57,11 @@ struct SchedulerOptions {
 
 class SchedulerServer {
  public:
+  /// What a worker's connection knows of it, beyond SchedulerState: for WorkerInfo.
+  struct WorkerExtras {
+    std::uint32_t restarts = 0;
+    std::uint64_t shared_in = 0, shared_out = 0;
+  };
   /// Binds the listening socket; throws CommError if the address is unavailable.
   SchedulerServer(asio::io_context& io, SchedulerOptions options);
   ~SchedulerServer();
@@ -105,7 +110,7 @@ class SchedulerServer {
   void shutdown_cluster();
   void refresh_dashboard();
   OutMessage cluster_info() const;
-  std::uint32_t restarts_of(std::uint64_t worker) const;
+  WorkerExtras extras_of(std::uint64_t worker) const;
   OutMessage info_reply(std::uint64_t client, proto::InfoRequest::Reader req) const;
   std::vector<DashboardStoryLine> story_lines(const std::string& key) const;
   /// client.restart(): cancels every key, restarts (or closes) every worker, and lets

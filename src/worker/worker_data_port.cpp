@@ -1,9 +1,17 @@
 // WorkerServer's data port: peers and clients fetch results (getData), place values
 // (putData, scatter) and run functions outside the scheduler (runFunction, Client::run).
 // It serves throughout, also while the worker is reconnecting to its scheduler.
+//
+// With a peer on the same host (comm/same_host.hpp), large values go both ways as shared
+// memory: a getData with `shared` is answered with SharedBuffer values, kept referenced
+// here until the peer's sharedDone (so their fds stay open until it has mapped them; a
+// closed connection drops them too); a putData's SharedBuffer values are mapped here, and
+// those that fail are named in putDataUnmapped for the sender to send again as frames.
 #include <thread>
+#include <unordered_map>
 
 #include "comm/message.hpp"
+#include "comm/same_host.hpp"
 #include "core/log.hpp"
 #include "worker/worker_server.hpp"
 
@@ -16,26 +24,27 @@ void WorkerServer::accept() {
       return;
     }
     auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits);
-    auto handshaken = std::make_shared<bool>(false);
+    auto peer = std::make_shared<DataPortPeer>();
     peers_.push_back(conn);
     std::weak_ptr<Connection> weak = conn;
-    conn->start([this, weak, handshaken](InMessage&& m) {
-                  if (auto c = weak.lock()) on_peer_message(c, *handshaken, std::move(m));
+    conn->start([this, weak, peer](InMessage&& m) {
+                  if (auto c = weak.lock()) on_peer_message(c, *peer, std::move(m));
                 },
-                [this, weak](const std::string& reason) {
+                [this, weak, peer](const std::string& reason) {
                   if (is_bad_input_reason(reason)) log().warn("closed peer connection: {}", reason);
+                  peer->lent.clear();  // the peer maps nothing more from this connection
                   auto c = weak.lock();
                   std::erase(peers_, c);
                 });
-    conn->send(make_handshake(proto::Role::WORKER, options_.name));
+    conn->send(make_handshake(proto::Role::WORKER, options_.name, true));
     accept();
   });
 }
 
-void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m) {
+void WorkerServer::on_peer_message(const ConnectionPtr& conn, DataPortPeer& peer, InMessage&& m) {
   MessageReader mr(m);
   auto root = mr.root();
-  if (!handshaken) {
+  if (!peer.handshaken) {
     auto why = check_handshake(root, proto::Role::PEER, proto::Role::CLIENT);
     if (!why.empty()) {
       log().warn("rejected {}: {}", conn->peer(), why);
@@ -43,10 +52,15 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
       conn->close_after_flush("rejected: " + why);
       return;
     }
-    handshaken = true;
+    peer.handshaken = true;
+    peer.same_host = same_host_peer(root.getHandshake());
     return;
   }
   if (root.isClose()) return conn->close("peer closed the connection");
+  if (root.isSharedDone()) {
+    peer.lent.erase(root.getSharedDone());
+    return;
+  }
   if (root.isPutData()) {  // scatter: a client places values here; or a peer pushes inputs
     auto put = root.getPutData();
     if (put.getPush()) {
@@ -56,8 +70,29 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
       handle(std::move(ev));
     } else {
       wrk::StoreData ev;
-      for (auto kv : put.getValues()) ev.data.emplace_back(kv.getKey(), mr.value(kv.getValue()));
+      std::vector<std::string> unmapped;
+      std::string why;
+      for (auto kv : put.getValues()) {
+        auto v = kv.getValue();
+        if (!v.isShared()) {
+          ev.data.emplace_back(kv.getKey(), mr.value(v));
+          continue;
+        }
+        auto mapped = shm::map(read_descriptor(v.getShared()));
+        if (mapped.error.empty()) ev.data.emplace_back(kv.getKey(), Value{v.getType(), std::move(mapped.bytes)});
+        else unmapped.emplace_back(kv.getKey()), why = std::move(mapped.error);
+      }
       handle(std::move(ev));
+      if (!unmapped.empty()) {
+        note_shared_fallback(conn->peer(), why);
+        MessageBuilder mb;
+        auto un = mb.root().initPutDataUnmapped();
+        un.setId(put.getId());
+        un.setReason(why);
+        auto keys = un.initKeys(static_cast<unsigned>(unmapped.size()));
+        for (unsigned i = 0; i < unmapped.size(); ++i) keys.set(i, unmapped[i]);
+        return conn->send(mb.finish());
+      }
     }
     MessageBuilder mb;
     mb.root().setPutDataDone(put.getId());
@@ -83,10 +118,13 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, bool& handshaken, 
       else missing.push_back(std::move(key));
     }
   }
+  const bool share = req.getShared() && peer.same_host;
   auto values = reply.initValues(static_cast<unsigned>(found.size()));
   for (unsigned i = 0; i < found.size(); ++i) {
     values[i].setKey(found[i].first);
-    mb.set_value(values[i].initValue(), found[i].second);
+    auto out = values[i].initValue();
+    if (share && set_shared_value(out, found[i].second, false)) peer.lent[req.getId()].push_back(found[i].second.bytes);
+    else mb.set_value(out, found[i].second);
   }
   auto miss = reply.initMissing(static_cast<unsigned>(missing.size()));
   for (unsigned i = 0; i < missing.size(); ++i) miss.set(i, missing[i]);

@@ -9,6 +9,7 @@
 
 #include "comm/message.hpp"
 #include "core/log.hpp"
+#include "core/shared_memory.hpp"
 #include "distrib/errors.hpp"
 #include "distrib/task.hpp"
 #include "worker/worker_wire.hpp"
@@ -348,6 +349,9 @@ void WorkerServer::send_heartbeat() {
   hb.setCpuSeconds(secs(usage.ru_utime) + secs(usage.ru_stime));
   hb.setBytesIn(process_bytes_read().load(std::memory_order_relaxed));
   hb.setBytesOut(process_bytes_written().load(std::memory_order_relaxed));
+  auto shared = shm::stats();
+  hb.setSharedBytesIn(shared.bytes_mapped);
+  hb.setSharedBytesOut(shared.bytes_described);
   scheduler_->send(mb.finish());
   heartbeat_timer_.expires_after(options_.heartbeat_interval);
   heartbeat_timer_.async_wait([this](asio::error_code ec) {

@@ -21,6 +21,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "comm/connection.hpp"
@@ -103,7 +104,14 @@ class WorkerServer {
   void post_io_work(std::vector<std::function<void()>> io_work);
   // ---- the data port (worker_data_port.cpp) ----
   void accept();
-  void on_peer_message(const ConnectionPtr& conn, bool& handshaken, InMessage&& m);
+  /// What the data port knows about one connection.
+  struct DataPortPeer {
+    bool handshaken = false;
+    bool same_host = false;  // its handshake offered shared memory with us
+    /// Values of dataReply `id` handed over as shared memory, held until its sharedDone.
+    std::unordered_map<std::uint64_t, std::vector<Bytes>> lent;
+  };
+  void on_peer_message(const ConnectionPtr& conn, DataPortPeer& peer, InMessage&& m);
   void run_function(const ConnectionPtr& conn, std::uint64_t id, TaskSpec spec);
 
   asio::io_context& io_;
