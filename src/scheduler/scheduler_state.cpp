@@ -102,6 +102,9 @@ void SchedulerState::Impl::on(UpdateGraph& e) {
                 "dependency '" + missing[i] + "' is unknown to the scheduler (released, or never submitted)");
   // Only what a client wants, and what that needs, is computed: a new task nobody wants is
   // released below without being sent to a worker first (and freed there at once).
+  // The walk stays inside this graph's new tasks: older ones were decided when they came,
+  // and walking back through them made a submit loop quadratic.
+  std::unordered_set<const TaskState*> fresh(created.begin(), created.end());
   std::unordered_set<const TaskState*> useful;
   std::vector<const TaskState*> todo;
   for (auto* ts : created)
@@ -110,7 +113,8 @@ void SchedulerState::Impl::on(UpdateGraph& e) {
     auto* ts = todo.back();
     todo.pop_back();
     if (!useful.insert(ts).second) continue;
-    for (auto* d : ts->dependencies) todo.push_back(d);
+    for (auto* d : ts->dependencies)
+      if (fresh.count(d)) todo.push_back(d);
   }
   for (auto* ts : created)
     if (useful.count(ts)) recompute(ts);  // no-op for tasks already erred or on their way
