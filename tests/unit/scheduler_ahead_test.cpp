@@ -85,13 +85,17 @@ class SchedulerAheadTest : public ::testing::Test {
  protected:
   std::unique_ptr<SchedulerState> s = std::make_unique<SchedulerState>();
   std::map<std::string, std::uint64_t> run_ids;  // the latest ComputeTask's, per key
+  std::map<std::string, WorkerId> placed;        // the latest ComputeTask's worker, per key
 
   void configure(SchedulerConfig config) { s = std::make_unique<SchedulerState>(std::move(config)); }
 
   std::vector<Action> step(Event e) {
     auto out = s->handle(std::move(e));
     EXPECT_NO_THROW(s->validate());
-    for (const auto& c : all_of_type<ComputeTask>(out)) run_ids[c.spec->key] = c.run_id;
+    for (const auto& c : all_of_type<ComputeTask>(out)) {
+      run_ids[c.spec->key] = c.run_id;
+      placed[c.spec->key] = c.worker;
+    }
     return out;
   }
   std::vector<Action> add_worker(WorkerId id, std::uint32_t nthreads = 1) {
@@ -591,5 +595,43 @@ TEST_F(SchedulerAheadTest, RootSaturationDoesNotCountTasksAssignedAhead) {
   EXPECT_EQ(s->status("x-3"), TaskStatus::queued);
 }
 
+}  // namespace
+}  // namespace distrib::detail::sched
+
+namespace distrib::detail::sched {
+namespace {
+// As a client's submit loop sends it (bench_stepped): one task per graph update, each step
+// submitted while earlier ones run, durations learned from finished tasks. Each step must
+// spread over both workers, or the two tasks of every step run one after the other.
+TEST_F(SchedulerAheadTest, SteppedGraphSubmittedTaskByTaskSpreadsEveryStep) {
+  add_worker(1);
+  add_worker(2);
+  step(AddClient{1});
+  submit({make_task("x-0")}, {"x-0"});
+  submit({make_task("y-0")}, {"y-0"});
+  constexpr int kSteps = 12;
+  for (int i = 1; i <= kSteps; ++i) {
+    auto prev = std::to_string(i - 1), cur = std::to_string(i);
+    submit({make_task("x-" + cur, {"x-" + prev, "y-" + prev})}, {"x-" + cur});
+    submit({make_task("y-" + cur, {"x-" + prev, "y-" + prev})}, {"y-" + cur});
+    step(ReleaseKeys{1, {"x-" + prev, "y-" + prev}});
+  }
+  // The loop ran ahead of the work (as a fast client does); steps finish in order, the
+  // first to finish alternating between the workers.
+  for (int i = 0; i <= kSteps; ++i) {
+    auto cur = std::to_string(i);
+    std::vector<std::string> keys{"x-" + cur, "y-" + cur};
+    if (i % 2) std::swap(keys[0], keys[1]);
+    for (const auto& k : keys) {
+      ASSERT_EQ(s->status(k), TaskStatus::processing) << k;
+      finish(s->processing_on(k), k);
+    }
+  }
+  for (int i = 0; i <= kSteps; ++i) {
+    auto cur = std::to_string(i);
+    ASSERT_TRUE(placed.count("x-" + cur) && placed.count("y-" + cur)) << "step " << i;
+    EXPECT_NE(placed["x-" + cur], placed["y-" + cur]) << "step " << i;
+  }
+}
 }  // namespace
 }  // namespace distrib::detail::sched
