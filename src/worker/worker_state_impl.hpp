@@ -339,10 +339,12 @@ struct WorkerState::Impl {
   void on(PushedData& e);
 
   void report_finished(TaskState* ts, double duration = 0) {
-    const auto v = stored(ts->key);
+    auto v = stored(ts->key);  // a copy that shares the bytes: moved on, not copied again
+    const std::uint64_t nbytes = v.bytes.size();
+    std::string type = v.type;
     std::optional<Value> small;
-    if (v.bytes.size() <= kInlineResultBytes) small = v;  // shares the bytes, no copy
-    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration, std::move(small), ts->run_id});
+    if (nbytes <= kInlineResultBytes) small = std::move(v);
+    out->push_back(SendTaskFinished{ts->key, std::move(type), nbytes, duration, std::move(small), ts->run_id});
   }
 
   void request_stop(TaskState* ts) {
