@@ -111,6 +111,10 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, DataPortPeer& peer
   std::vector<std::pair<std::string, Value>> found;
   std::vector<std::string> missing;
   {
+    // The store is read here on the io thread, under the state mutex. A store that spills
+    // must not read values back from disk in this call: it would stall the io thread and
+    // every task thread waiting for the lock. Spilled values will have to be read after the
+    // lock is released, off the io thread.
     std::lock_guard lock(state_mutex_);
     for (auto k : req.getKeys()) {
       std::string key = k;

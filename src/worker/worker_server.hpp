@@ -130,7 +130,8 @@ class WorkerServer {
   bool reconnecting_ = false;
   // The state and the reports are shared by the io thread and the task threads: a task
   // thread applies its own result and takes the next ready task itself, so short tasks
-  // run back to back without two thread hand-offs each.
+  // run back to back without two thread hand-offs each. The state's DataStore (a MemoryStore
+  // today) is called only through the state, so under this mutex too.
   mutable std::mutex state_mutex_;
   wrk::WorkerState state_;
   std::uint64_t life_ = 0;  // one per scheduler connection; work queued in an older one is dropped

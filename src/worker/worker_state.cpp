@@ -24,8 +24,9 @@ const char* to_string(TaskStatus s) {
 }
 
 WorkerState::WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers,
-                         std::vector<std::pair<std::string, double>> resources)
+                         std::vector<std::pair<std::string, double>> resources, std::unique_ptr<DataStore> store)
     : impl_(std::make_unique<Impl>()) {
+  impl_->data = store ? std::move(store) : std::make_unique<MemoryStore>();
   impl_->nthreads = std::max<std::uint32_t>(1, nthreads);
   impl_->max_gathers = std::max<std::size_t>(1, max_concurrent_gathers);
   for (auto& [name, amount] : resources) impl_->available[name] += amount;
@@ -39,9 +40,7 @@ void WorkerState::handle(Event event, std::vector<Instruction>& out) {
 }
 
 std::optional<Value> WorkerState::get_data(const std::string& key) const {
-  auto it = impl_->data.find(key);
-  if (it == impl_->data.end()) return std::nullopt;
-  return it->second;
+  return impl_->data->get(key);
 }
 
 std::optional<TaskStatus> WorkerState::status(const std::string& key) const {
@@ -50,8 +49,8 @@ std::optional<TaskStatus> WorkerState::status(const std::string& key) const {
   return ts->status;
 }
 
-std::size_t WorkerState::n_stored() const { return impl_->data.size(); }
-std::uint64_t WorkerState::stored_bytes() const { return impl_->data_bytes; }
+std::size_t WorkerState::n_stored() const { return impl_->data->size(); }
+std::uint64_t WorkerState::stored_bytes() const { return impl_->data->managed_bytes(); }
 std::size_t WorkerState::n_executing() const { return impl_->executing; }
 std::size_t WorkerState::n_tasks() const { return impl_->tasks.size(); }
 
@@ -59,7 +58,7 @@ std::vector<HeldKey> WorkerState::held_keys() const {
   std::vector<HeldKey> out;
   impl_->tasks.for_each([&](const TaskState& ts) {
     if (ts.status != TaskStatus::memory || !ts.assigned) return;
-    const auto& v = impl_->data.at(ts.key);
+    const auto v = impl_->stored(ts.key);
     out.push_back(HeldKey{ts.key, v.type, v.bytes.size()});
   });
   return out;
@@ -78,7 +77,7 @@ void WorkerState::validate() const {
     const TaskState* ts = &task;
     const std::string& key = task.key;
     if (impl_->find(key) != ts) fail(key + " is not found under its key");
-    bool has_data = impl_->data.count(key) == 1;
+    bool has_data = impl_->data->contains(key);
     if ((ts->status == TaskStatus::memory) != has_data) fail(key + " data does not match its status");
     if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) ++executing;
     else if (ts->stop_requested) fail(key + " was asked to stop but does not run");
@@ -89,7 +88,7 @@ void WorkerState::validate() const {
       if (impl_->find(d->key) != d) fail(key + " depends on a forgotten task");
   });
   if (executing != impl_->executing) fail("executing count is wrong");
-  if (impl_->data.size() > impl_->tasks.size()) fail("data without a task");
+  if (impl_->data->size() > impl_->tasks.size()) fail("data without a task");
 }
 
 }  // namespace distrib::detail::wrk

@@ -2,7 +2,8 @@
 // WorkerState: a worker's decisions as a pure state machine (sans-IO), after Dask's
 // worker_state_machine. Events in (compute this task, a task finished on the pool, data
 // arrived from a peer ...), instructions out (execute, fetch from a peer, report to the
-// scheduler). It also owns the worker's data: key -> encoded value.
+// scheduler). The values it holds (key -> encoded value) live in a DataStore it owns, given
+// to it or a MemoryStore by default (data_store.hpp): the state decides, the store keeps.
 //
 // Task states: waiting (for inputs) -> ready -> executing -> memory; inputs held elsewhere
 // go fetch -> flight -> memory, and inputs a peer still computes (assigned ahead) go
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "core/task_spec.hpp"
+#include "worker/data_store.hpp"
 
 namespace distrib::detail::wrk {
 
@@ -169,9 +171,11 @@ const char* to_string(TaskStatus s);
 class WorkerState {
  public:
   /// `resources`: what this worker offers (e.g. {"GPU", 2}); tasks that ask for resources
-  /// run only while enough are free.
+  /// run only while enough are free. `store` keeps the values of the tasks in memory (null:
+  /// a MemoryStore); the state calls it from inside every call made on the state.
   explicit WorkerState(std::uint32_t nthreads, std::size_t max_concurrent_gathers = 10,
-                       std::vector<std::pair<std::string, double>> resources = {});
+                       std::vector<std::pair<std::string, double>> resources = {},
+                       std::unique_ptr<DataStore> store = nullptr);
   ~WorkerState();
   WorkerState(const WorkerState&) = delete;
   WorkerState& operator=(const WorkerState&) = delete;
@@ -187,6 +191,7 @@ class WorkerState {
   std::optional<Value> get_data(const std::string& key) const;
   std::optional<TaskStatus> status(const std::string& key) const;
   std::size_t n_stored() const;
+  /// The store's managed bytes: the sum of the stored values' sizes.
   std::uint64_t stored_bytes() const;
   std::size_t n_executing() const;
   std::size_t n_tasks() const;

@@ -14,6 +14,7 @@
 #include <unordered_set>
 
 #include "core/keyed_table.hpp"
+#include "worker/data_store.hpp"
 #include "worker/worker_state.hpp"
 
 namespace distrib::detail::wrk {
@@ -54,8 +55,9 @@ struct WorkerState::Impl {
   std::uint32_t nthreads;
   std::size_t max_gathers;
   KeyedTable<TaskState> tasks;  // owns every task, by key
-  std::unordered_map<std::string, Value> data;
-  std::uint64_t data_bytes = 0;
+  // The values of the tasks in memory (and only those: validate() checks it). Called with
+  // the server's state mutex held, from the io thread and from task threads.
+  std::unique_ptr<DataStore> data;
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, std::greater<>> ready;
   std::vector<TaskState*> to_fetch;
   std::unordered_set<std::string> gathering_from;  // peers with a request in flight
@@ -76,6 +78,14 @@ struct WorkerState::Impl {
   static constexpr std::uint64_t kEarlyPushBytes = std::uint64_t{64} << 20;
 
   TaskState* find(const std::string& key) { return tasks.find(key); }
+
+  /// The value of a task in memory (sharing its bytes). Throws std::out_of_range if the
+  /// store lacks it, as the map it replaces did.
+  Value stored(const std::string& key) const {
+    auto v = data->get(key);
+    if (!v) throw std::out_of_range("no stored value for '" + key + "'");
+    return std::move(*v);
+  }
 
   TaskState* create(const std::string& key) {
     auto ts = std::make_unique<TaskState>();
@@ -309,12 +319,8 @@ struct WorkerState::Impl {
   }
 
   void store(TaskState* ts, Value v) {
-    data_bytes += v.bytes.size();
-    auto [it, inserted] = data.try_emplace(ts->key, std::move(v));
-    if (!inserted) {  // replacing a value: count only the new one
-      data_bytes -= it->second.bytes.size();
-      it->second = std::move(v);
-    }
+    const std::uint64_t nbytes = v.bytes.size();
+    data->put(ts->key, std::move(v), nbytes);  // replaces a value stored before
     ts->status = TaskStatus::memory;
     for (auto* d : ts->dependents)
       if (d->status == TaskStatus::waiting && --d->waiting_on == 0) make_ready(d);
@@ -333,10 +339,12 @@ struct WorkerState::Impl {
   void on(PushedData& e);
 
   void report_finished(TaskState* ts, double duration = 0) {
-    const auto& v = data.at(ts->key);
+    auto v = stored(ts->key);  // a copy that shares the bytes: moved on, not copied again
+    const std::uint64_t nbytes = v.bytes.size();
+    std::string type = v.type;
     std::optional<Value> small;
-    if (v.bytes.size() <= kInlineResultBytes) small = v;  // shares the bytes, no copy
-    out->push_back(SendTaskFinished{ts->key, v.type, v.bytes.size(), duration, std::move(small), ts->run_id});
+    if (nbytes <= kInlineResultBytes) small = std::move(v);
+    out->push_back(SendTaskFinished{ts->key, std::move(type), nbytes, duration, std::move(small), ts->run_id});
   }
 
   void request_stop(TaskState* ts) {
@@ -422,11 +430,7 @@ struct WorkerState::Impl {
   }
 
   void forget(TaskState* ts) {
-    auto it = data.find(ts->key);
-    if (it != data.end()) {
-      data_bytes -= it->second.bytes.size();
-      data.erase(it);
-    }
+    data->erase(ts->key);
     for (auto* d : ts->dependencies) {
       auto& ds = d->dependents;
       ds.erase(std::remove(ds.begin(), ds.end(), ts), ds.end());
@@ -524,13 +528,22 @@ struct WorkerState::Impl {
       ts->stop = std::stop_source();
       Execute ex{ts->spec, {}, ts->stop.get_token()};
       ex.args.reserve(ts->spec->args.size());
+      // The inputs are read from the store here, under the state mutex, on whichever thread
+      // handled the event (a task thread when it took this task after its last one). A store
+      // that spills must not read them back from disk here: it would hold every task thread
+      // and the io thread behind the lock. Inputs will have to be unspilled before the task
+      // is made ready, outside the lock.
       try {
         for (const auto& a : ts->spec->args) {
           if (a.is_key()) {
-            ex.args.push_back(data.at(a.key()));
+            ex.args.push_back(stored(a.key()));
           } else if (a.is_key_list()) {
+            std::vector<Value> values;
+            values.reserve(a.key_list().keys.size());
+            for (const auto& k : a.key_list().keys) values.push_back(stored(k));
             std::vector<const Value*> elements;
-            for (const auto& k : a.key_list().keys) elements.push_back(&data.at(k));
+            elements.reserve(values.size());
+            for (const auto& v : values) elements.push_back(&v);
             ex.args.push_back(assemble_vector(a.key_list(), elements));
           } else {
             ex.args.push_back(a.value());

@@ -7,7 +7,7 @@
 namespace distrib::detail::wrk {
 
 void WorkerState::Impl::push_out(TaskState* ts) {
-  const auto& v = data.at(ts->key);
+  const auto v = stored(ts->key);
   for (auto& target : ts->push_to) {
     PushData p{std::move(target), {}, {}};
     if (v.bytes.size() <= kPushResultBytes) p.data.emplace_back(ts->key, v);  // shares the bytes
@@ -50,8 +50,8 @@ void WorkerState::Impl::take_early_push(TaskState* dep) {
   if (p.value) {
     early_bytes -= p.value->bytes.size();
     // Stored by the caller's link: a dependency in memory counts as arrived.
-    data_bytes += p.value->bytes.size();
-    data.emplace(dep->key, std::move(*p.value));
+    const std::uint64_t nbytes = p.value->bytes.size();
+    data->put(dep->key, std::move(*p.value), nbytes);
     dep->status = TaskStatus::memory;
   } else {
     dep->who_has = {p.worker};
