@@ -17,6 +17,7 @@
 #include "cluster/process.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
+#include "core/memory_limit.hpp"
 
 namespace {
 std::chrono::milliseconds to_ms(double seconds) {
@@ -47,7 +48,12 @@ int main(int argc, char** argv) {
   app.add_option("--nthreads", options.nthreads, "Threads that run tasks")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--name", options.name, "Worker name (default: its address)");
   app.add_option("--host", options.host, "Interface to serve data to peers on")->capture_default_str();
-  app.add_option("--memory-limit", options.memory_limit, "Memory limit in bytes (default: the machine's memory)");
+  std::string memory_limit = "auto";
+  app.add_option("--memory-limit", memory_limit,
+                 "Memory limit: bytes, a size such as 4GiB, a fraction of the machine's memory such as 0.5, "
+                 "auto (the machine's memory times min(1, nthreads / cores)), or 0 for none. Reported to the "
+                 "scheduler; not enforced yet")
+      ->capture_default_str();
   app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)")
       ->allow_extra_args(false);  // one library per --preload, so the address may follow
   std::vector<std::string> resources;
@@ -105,6 +111,15 @@ int main(int argc, char** argv) {
   if (!shared_memory) setenv("DISTRIB_SHARED_MEMORY", "0", 1);
   if (stagger_s > 0 && lifetime_s <= 0) {
     std::fprintf(stderr, "dworker: --lifetime-stagger needs --lifetime\n");
+    return 1;
+  }
+  try {
+    // No limit is reported as the machine's memory (0 here), as before limits existed.
+    options.memory_limit = distrib::detail::parse_memory_limit(memory_limit, distrib::detail::total_memory_bytes(),
+                                                               options.nthreads, std::thread::hardware_concurrency())
+                               .value_or(0);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "dworker: %s\n", e.what());
     return 1;
   }
   try {

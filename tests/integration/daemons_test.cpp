@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <distrib/distrib.hpp>
+#include <map>
 #include <random>
 
 #include "comm/connection.hpp"
@@ -19,11 +20,16 @@ TEST(Daemons, SchedulerAndTwoWorkersByAddress) {
   auto scheduler = start_scheduler();
   ASSERT_EQ(scheduler.address.rfind("tcp://127.0.0.1:", 0), 0u) << scheduler.address;
   // Workers are plain dworker executables: they know the functions of the preloaded library.
-  auto w1 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "alice"});
-  auto w2 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "bob"});
+  auto w1 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "alice", "--memory-limit", "256MiB"});
+  auto w2 = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "bob", "--memory-limit", "2e9"});
   Client client(scheduler.address);
   client.wait_for_workers(2, 30s);
   EXPECT_EQ(client.n_workers(), 2u);
+  // --memory-limit reaches the scheduler in the worker's own units.
+  std::map<std::string, std::uint64_t> limits;
+  for (const auto& w : client.scheduler_info().workers) limits[w.name] = w.memory_limit;
+  EXPECT_EQ(limits["alice"], std::uint64_t{256} << 20);
+  EXPECT_EQ(limits["bob"], 2'000'000'000u);
 
   std::vector<int> xs(1000);
   std::iota(xs.begin(), xs.end(), 0);
@@ -165,6 +171,10 @@ TEST(Daemons, BadOptionsAndUnreachableSchedulerExitNonZero) {
   auto unreachable = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--timeout", "0.5"});
   EXPECT_NE(unreachable.exit_code, 0);
   EXPECT_NE(unreachable.output.find("cannot connect"), std::string::npos) << unreachable.output;
+
+  auto bad_memory = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--memory-limit", "lots"});
+  EXPECT_NE(bad_memory.exit_code, 0);
+  EXPECT_NE(bad_memory.output.find("--memory-limit 'lots'"), std::string::npos) << bad_memory.output;
 
   auto bad_preload = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--preload", "/no/such/lib.so"});
   EXPECT_NE(bad_preload.exit_code, 0);
