@@ -53,6 +53,13 @@ std::vector<std::uint64_t> read_all(const std::string& path, bool allow_torn, Re
 
 void chop(const std::string& path, std::uint64_t bytes) { fs::resize_file(path, fs::file_size(path) - bytes); }
 
+/// A record file holding one event, synced.
+void write_one_record(const std::string& path) {
+  RecordWriter w(path, 0);
+  w.append(encode_event(RemoveClient{1}, 1));
+  w.sync();
+}
+
 void flip_byte(const std::string& path, std::uint64_t offset) {
   std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
   f.seekg(static_cast<std::streamoff>(offset));
@@ -127,11 +134,7 @@ TEST(RecordFile, RefusesDamageBeforeTheLastRecordNamingFileAndOffset) {
 TEST(RecordFile, RefusesAJournalOfTheVersionBeforeProtocol2) {
   TempDir dir;
   auto path = dir.path() + "/records";
-  {
-    RecordWriter w(path, 0);
-    w.append(encode_event(RemoveClient{1}, 1));
-    w.sync();
-  }
+  write_one_record(path);
   {
     std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
     f.seekp(7);
@@ -148,11 +151,7 @@ TEST(RecordFile, RefusesAJournalOfTheVersionBeforeProtocol2) {
 TEST(RecordFile, ZerosAfterTheLastRecordAreATornTail) {
   TempDir dir;
   auto path = dir.path() + "/records";
-  {
-    RecordWriter w(path, 0);
-    w.append(encode_event(RemoveClient{1}, 1));
-    w.sync();
-  }
+  write_one_record(path);
   fs::resize_file(path, fs::file_size(path) + 4096);
   ReadSummary summary;
   EXPECT_EQ(read_all(path, true, &summary).size(), 1u);

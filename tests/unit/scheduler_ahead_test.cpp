@@ -595,14 +595,9 @@ TEST_F(SchedulerAheadTest, RootSaturationDoesNotCountTasksAssignedAhead) {
   EXPECT_EQ(s->status("x-3"), TaskStatus::queued);
 }
 
-}  // namespace
-}  // namespace distrib::detail::sched
-
-namespace distrib::detail::sched {
-namespace {
 // As a client's submit loop sends it (bench_stepped): one task per graph update, each step
-// submitted while earlier ones run, durations learned from finished tasks. Each step must
-// spread over both workers, or the two tasks of every step run one after the other.
+// after the one it reads, whose futures are then let go. Each step must spread over both
+// workers, or the two tasks of every step run one after the other.
 TEST_F(SchedulerAheadTest, SteppedGraphSubmittedTaskByTaskSpreadsEveryStep) {
   add_worker(1);
   add_worker(2);
@@ -633,5 +628,6 @@ TEST_F(SchedulerAheadTest, SteppedGraphSubmittedTaskByTaskSpreadsEveryStep) {
     EXPECT_NE(placed["x-" + cur], placed["y-" + cur]) << "step " << i;
   }
 }
+
 }  // namespace
 }  // namespace distrib::detail::sched
