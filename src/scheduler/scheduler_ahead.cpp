@@ -43,6 +43,10 @@ void SchedulerState::Impl::consider_dependents(TaskState* ts) {
   }
 }
 
+namespace {
+constexpr std::size_t kConsiderAllWorkersUpTo = 32;  // beyond, a walk per task costs too much
+}  // namespace
+
 void SchedulerState::Impl::try_assign_ahead(TaskState* ts) {
   if (ts->waiting_on == 0 || ts->dependencies.empty()) return;  // runnable ones are scheduled
   // Called while an event updates counts too: a task whose count is not settled waits.
@@ -51,38 +55,32 @@ void SchedulerState::Impl::try_assign_ahead(TaskState* ts) {
   if (unfinished != ts->waiting_on) return;
   auto level = ahead_level_of(ts);
   if (level == 0 || level > config.assign_ahead_depth) return;
-  // The worker that holds or computes most of its inputs (by bytes, a processing input
-  // counted at its prefix's last result size), then the least loaded.
+  // The worker where it could start soonest (start_cost): one that holds or computes an
+  // input, or on a small cluster any, so that a step whose tasks all ended on one worker
+  // (a root that finished before the next was submitted, a report overtaken by its
+  // dependent's) spreads again once another worker is idle.
   WorkerInfo* best = nullptr;
-  std::uint64_t best_bytes = 0;
-  double best_load = 0;
+  double best_cost = 0;
+  const double ready = inputs_ready(ts);
   auto consider = [&](WorkerInfo& w) {
     if (!satisfies(w, ts, !ts->spec->allow_other_workers)) return;
-    std::uint64_t local = 0;
-    for (auto* d : ts->dependencies) {
-      if (d->status == TaskStatus::memory ? holds(d, w.id) : d->processing_on == w.id) {
-        if (d->status == TaskStatus::memory) {
-          local += d->nbytes + 1;
-        } else {
-          auto size = result_sizes.find(d->prefix);
-          local += (size == result_sizes.end() ? 0 : size->second) + 1;
-        }
-      }
-    }
-    double load = w.occupancy / w.nthreads;
-    if (!best || local > best_bytes || (local == best_bytes && (load < best_load || (load == best_load && w.id < best->id)))) {
+    double cost = start_cost(ts, w, ready);
+    if (!best || cost < best_cost || (cost == best_cost && w.id < best->id)) {
       best = &w;
-      best_bytes = local;
-      best_load = load;
+      best_cost = cost;
     }
   };
-  for (auto* d : ts->dependencies) {  // only where an input is: elsewhere it gains nothing
-    if (d->status == TaskStatus::processing) {
-      auto w = workers.find(d->processing_on);
-      if (w != workers.end()) consider(w->second);
-    } else {
-      for (auto wid : d->who_has)
-        if (auto w = workers.find(wid); w != workers.end()) consider(w->second);
+  if (workers.size() <= kConsiderAllWorkersUpTo) {
+    for (auto& [id, w] : workers) consider(w);
+  } else {
+    for (auto* d : ts->dependencies) {
+      if (d->status == TaskStatus::processing) {
+        auto w = workers.find(d->processing_on);
+        if (w != workers.end()) consider(w->second);
+      } else {
+        for (auto wid : d->who_has)
+          if (auto w = workers.find(wid); w != workers.end()) consider(w->second);
+      }
     }
   }
   if (!best) return;  // it waits, and is scheduled as usual once its inputs are in memory

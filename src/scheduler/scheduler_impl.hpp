@@ -196,6 +196,13 @@ struct SchedulerState::Impl {
   void balance();
   void clear_steal(TaskState* ts);
   double estimate(const TaskState* ts) const;
+  /// When `ts` could start on `w`, in seconds from now (lower is better), as Dask's worker
+  /// objective: the later of w's queued work and `inputs_ready` (when its inputs being
+  /// computed should exist), plus fetching the inputs w lacks. Inputs in memory count their
+  /// bytes, those being computed their prefix's last result size.
+  double start_cost(const TaskState* ts, const WorkerInfo& w, double inputs_ready) const;
+  /// When every input of `ts` should exist, in seconds from now.
+  double inputs_ready(const TaskState* ts) const;
   bool satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const;
   std::size_t saturation_limit(const WorkerInfo& w, const TaskState* ts) const;
   bool saturated(const WorkerInfo& w, const TaskState* ts) const;

@@ -133,6 +133,15 @@ void SchedulerState::Impl::on(TaskFinished& e) {
   known = known == 0 ? e.duration : 0.5 * known + 0.5 * e.duration;  // follows drifts quickly
   if (config.assign_ahead_depth > 0) result_sizes[ts->prefix] = e.nbytes;
   unassign(ts);
+  // An input still processing has finished too: its producer pushed the result before
+  // reporting, and this report overtook that one. It no longer occupies its worker;
+  // counting it made that worker look busy and the next step's tasks all went elsewhere.
+  for (auto* d : ts->dependencies) {
+    if (d->status != TaskStatus::processing || d->estimate == 0) continue;
+    if (auto on = workers.find(d->processing_on); on != workers.end())
+      on->second.occupancy = std::max(0.0, on->second.occupancy - d->estimate);
+    d->estimate = 0;
+  }
   ts->who_has = {e.worker};
   ts->type = e.type;
   ts->nbytes = e.nbytes;
