@@ -97,6 +97,16 @@ struct WorkerDescription {
   /// shared memory instead of a socket, so far (from its heartbeats: up to a second late).
   std::uint64_t shared_bytes_in = 0;
   std::uint64_t shared_bytes_out = 0;
+  /// Memory, from its heartbeats (as Dask's worker memory bars): `managed` is the size of
+  /// the values it stores in memory, `spilled` of those it moved to its local directory;
+  /// the rest of `memory` (resident memory minus managed) is "unmanaged": the tasks' own
+  /// allocations, libraries, and memory freed but not yet returned to the system.
+  std::uint64_t managed = 0;
+  std::uint64_t spilled = 0;
+  /// Past its memory pause threshold (or its spill disk is full): it starts no task and
+  /// fetches nothing until it resumes, and the scheduler gives it no new work.
+  bool paused = false;
+  std::uint64_t unmanaged() const { return memory > managed ? memory - managed : 0; }
 };
 
 /// A snapshot of the cluster, as Client.scheduler_info().

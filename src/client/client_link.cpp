@@ -18,7 +18,8 @@ constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
 WorkerDescription describe(proto::WorkerInfo::Reader w) {
   return WorkerDescription{w.getName(),        w.getAddress(),  w.getNthreads(), w.getMemoryLimit(),
                            w.getMemoryBytes(), w.getProcessing(), w.getStored(), w.getStoredBytes(),
-                           w.getRestarts(),    w.getSharedBytesIn(), w.getSharedBytesOut()};
+                           w.getRestarts(),    w.getSharedBytesIn(), w.getSharedBytesOut(),
+                           w.getManagedBytes(), w.getSpilledBytes(), w.getPaused()};
 }
 
 OutMessage client_handshake(const std::string& name, const std::string& client_id) {

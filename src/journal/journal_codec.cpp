@@ -134,6 +134,11 @@ struct EventWriter {
     r.setRunId(e.run_id);
   }
   void operator()(const sched::Restart&) { entry.setRestart(); }
+  void operator()(const sched::WorkerPaused& e) {
+    auto p = entry.initWorkerPaused();
+    p.setWorker(e.worker);
+    p.setPaused(e.paused);
+  }
   void operator()(const sched::MissingData& e) {
     auto m = entry.initMissingData();
     m.setWorker(e.worker);
@@ -184,8 +189,8 @@ sched::DurableTask read_snapshot_task(const MessageReader& mr, proto::SnapshotTa
 
 }  // namespace
 
-// Events that change no task's status are not journaled: metrics, and failed pushes (the
-// state only tells a worker where to fetch a key instead).
+// Events that change no task's status or placement are not journaled: metrics, and failed
+// pushes (the state only tells a worker where to fetch a key instead). WorkerPaused is.
 bool is_journaled(const sched::Event& e) {
   return !std::holds_alternative<sched::WorkerMetrics>(e) && !std::holds_alternative<sched::PushFailed>(e);
 }
@@ -311,6 +316,11 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
     case JournalEntry::RESTART:
       out.event = sched::Restart{};
       break;
+    case JournalEntry::WORKER_PAUSED: {
+      auto p = entry.getWorkerPaused();
+      out.event = sched::WorkerPaused{p.getWorker(), p.getPaused()};
+      break;
+    }
     case JournalEntry::SNAPSHOT_HEADER: {
       if (snapshot.has_header) throw std::invalid_argument("a second snapshot header");
       auto h = entry.getSnapshotHeader();

@@ -103,6 +103,15 @@ struct Heartbeat {
   bytesOut @5 :UInt64;       # bytes sent
   sharedBytesIn @6 :UInt64;  # bytes of values mapped from same-host peers' shared memory so far
   sharedBytesOut @7 :UInt64; # bytes of values handed to same-host peers through shared memory
+  managedBytes @8 :UInt64;   # its stored values' sizes, in memory
+  spilledBytes @9 :UInt64;   # its stored values' sizes, spilled to its local directory
+  paused @10 :Bool;          # past its memory pause threshold (or its disk is full): start nothing
+}
+
+# worker -> scheduler, at once when the worker pauses or resumes (heartbeats repeat it).
+struct WorkerStatus {
+  paused @0 :Bool;
+  reason @1 :Text;           # why, for the scheduler's log
 }
 
 # One argument of a task: a value, or the key of the task whose result it is.
@@ -209,6 +218,9 @@ struct WorkerInfo {
   restarts @8 :UInt32;       # times its nanny restarted this worker's process
   sharedBytesIn @9 :UInt64;  # from its heartbeats: bytes moved through shared memory so far
   sharedBytesOut @10 :UInt64;
+  managedBytes @11 :UInt64;  # from its heartbeats: stored values in memory, and spilled to disk
+  spilledBytes @12 :UInt64;
+  paused @13 :Bool;          # paused for memory: given no new tasks
 }
 
 # scheduler -> client, whenever workers join or leave.
@@ -363,5 +375,6 @@ struct Message {
                                      # are mapped (or were not): the holder may drop what it kept for them
     putDataUnmapped @38 :PutDataUnmapped;  # data port -> sender: these SharedBuffer values of putData
                                      # `id` could not be mapped and were not stored; send them as frames
+    workerStatus @39 :WorkerStatus;  # worker -> scheduler: it paused or resumed
   }
 }

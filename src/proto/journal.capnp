@@ -26,6 +26,7 @@ struct JournalEntry {
     snapshotHeader @13 :SnapshotHeader;   # a snapshot's first record
     snapshotTasks @14 :List(SnapshotTask); # the following ones
     restart @15 :Void;                    # client.restart(): every task cancelled and forgotten
+    workerPaused @16 :JournalWorkerPaused; # a worker paused or resumed (placement depends on it)
   }
 }
 
@@ -37,6 +38,11 @@ struct JournalClient {
 struct JournalWorker {
   id @0 :UInt64;
   info @1 :P.RegisterWorker;
+}
+
+struct JournalWorkerPaused {
+  worker @0 :UInt64;
+  paused @1 :Bool;
 }
 
 struct JournalWorkerGone {

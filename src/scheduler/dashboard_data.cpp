@@ -76,6 +76,9 @@ std::shared_ptr<const DashboardSnapshot> DashboardRecorder::snapshot(const sched
     row.nthreads = w.nthreads;
     row.memory_bytes = w.memory_bytes;
     row.memory_limit_bytes = w.memory_limit;
+    row.managed_bytes = w.managed_bytes;
+    row.spilled_bytes = w.spilled_bytes;
+    row.paused = w.paused;
     row.processing = w.processing;
     row.stored = w.stored;
     row.stored_bytes = w.stored_bytes;

@@ -21,6 +21,8 @@ struct DashboardWorker {
   std::string name, address;
   std::uint32_t nthreads = 0;
   std::uint64_t memory_bytes = 0, memory_limit_bytes = 0;
+  std::uint64_t managed_bytes = 0, spilled_bytes = 0;  // unmanaged = memory - managed
+  bool paused = false;
   double cpu_percent = 0;
   std::uint32_t executing = 0;
   std::size_t processing = 0, stored = 0;

@@ -80,6 +80,8 @@ struct WorkerInfo {
   std::uint32_t nthreads = 1;
   std::uint64_t memory_limit = 0;
   std::uint64_t memory_bytes = 0;
+  std::uint64_t managed_bytes = 0, spilled_bytes = 0;  // from its heartbeats
+  bool paused = false;  // given no new work (WorkerPaused)
   std::unordered_set<std::string> functions;
   std::unordered_map<std::string, double> resources;
   PointerSet<TaskState> processing;
@@ -160,6 +162,10 @@ struct SchedulerState::Impl {
   void on(MissingData& e);
   void on(StealResponse& e);
   void on(WorkerMetrics& e);
+  void on(WorkerPaused& e);
+  void set_paused(WorkerInfo& w, bool paused);
+  /// Places the tasks that found no worker, in priority order (a worker joined or resumed).
+  void retry_unrunnable();
   void on(Restart& e);
   void on(PushFailed& e);
   void cancel(TaskState* root, ClientId client, std::vector<std::string>& cancelled);

@@ -13,6 +13,7 @@ double SchedulerState::Impl::estimate(const TaskState* ts) const {
 }
 
 bool SchedulerState::Impl::satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const {
+  if (w.paused) return false;  // as Dask: only running workers get tasks
   if (!w.functions.count(ts->spec->function)) return false;
   for (const auto& [name, amount] : ts->spec->resources) {
     auto r = w.resources.find(name);
@@ -224,7 +225,7 @@ void SchedulerState::Impl::balance() {
     std::size_t wanted = thief.nthreads - busy;
     WorkerInfo* victim = nullptr;
     for (auto& [vid, w] : workers)
-      if (vid != tid && w.runnable() > w.nthreads &&
+      if (vid != tid && w.runnable() > (w.paused ? 0 : w.nthreads) &&  // a paused one starts nothing
           (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
         victim = &w;
     if (!victim) return;

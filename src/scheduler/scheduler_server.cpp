@@ -25,6 +25,7 @@ struct SchedulerServer::Peer {
   Clock::time_point last_seen = Clock::now();
   bool said_goodbye = false;  // sent `close` first: a graceful departure
   bool nanny = false;  // a nanny supervises it (registerWorker): restartWorker restarts it
+  bool paused = false;  // as the state was last told (WorkerPaused)
 };
 
 namespace {
@@ -41,6 +42,9 @@ void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerStat
   out.setRestarts(extras.restarts);
   out.setSharedBytesIn(extras.shared_in);
   out.setSharedBytesOut(extras.shared_out);
+  out.setManagedBytes(w.managed_bytes);
+  out.setSpilledBytes(w.spilled_bytes);
+  out.setPaused(w.paused);
 }
 }  // namespace
 
@@ -292,7 +296,19 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
         recorder_.worker_metrics(peer->id, hb.getCpuSeconds(), hb.getExecuting(), hb.getBytesIn(), hb.getBytesOut());
         peer->shared_in = hb.getSharedBytesIn();
         peer->shared_out = hb.getSharedBytesOut();
+        // Heartbeats repeat the status: one that differs (a status message lost with a
+        // connection, or a scheduler restarted since) counts as the change.
+        if (hb.getPaused() != peer->paused) events.push_back(sched::WorkerPaused{peer->id, hb.getPaused()});
       }
+      for (const auto& e : events)
+        if (auto* p = std::get_if<sched::WorkerPaused>(&e)) {
+          if (p->paused != peer->paused)
+            log().warn("worker '{}' {}{}", peer->name, p->paused ? "paused" : "resumed",
+                       root.isWorkerStatus() && root.getWorkerStatus().hasReason()
+                           ? std::string(": ") + std::string(root.getWorkerStatus().getReason())
+                           : std::string());
+          peer->paused = p->paused;
+        }
       for (auto& e : events) {
         if (dashboard_) record_for_dashboard(e, *peer);
         apply(std::move(e));

@@ -85,9 +85,20 @@ struct ReleaseKeys {
   ClientId client;
   std::vector<std::string> keys;
 };
+/// A heartbeat's figures: process memory (RSS), and the stored values' sizes in memory
+/// ("managed") and on disk ("spilled"). Not journaled, so nothing placed depends on them.
 struct WorkerMetrics {
   WorkerId worker;
   std::uint64_t memory_bytes = 0;
+  std::uint64_t managed_bytes = 0;
+  std::uint64_t spilled_bytes = 0;
+};
+/// The worker paused (past its memory pause threshold, or its disk is full: it starts no
+/// task and fetches nothing) or resumed. A paused worker is given no new work, and an idle
+/// worker may steal the tasks queued on it.
+struct WorkerPaused {
+  WorkerId worker;
+  bool paused = false;
 };
 /// Values a client placed on workers itself (scatter): they are in memory already.
 struct Scattered {
@@ -133,7 +144,7 @@ struct PushFailed {
 };
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
                            ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
-                           PushFailed>;
+                           PushFailed, WorkerPaused>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -323,6 +334,9 @@ class SchedulerState {
     std::size_t stored;
     std::uint64_t stored_bytes;
     std::vector<std::string> keys;  // only with `with_keys`
+    std::uint64_t managed_bytes = 0;  // from its heartbeats
+    std::uint64_t spilled_bytes = 0;
+    bool paused = false;
   };
   std::vector<WorkerSnapshot> workers(bool with_keys = false) const;
   /// Number of tasks in each state.

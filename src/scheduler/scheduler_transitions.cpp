@@ -43,7 +43,7 @@ const char* event_name(std::size_t index) {
   static constexpr const char* kNames[] = {"add-client",   "remove-client", "add-worker",  "remove-worker",
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
-                                           "missing-data",   "restart",     "push-failed", "restore"};
+                                           "missing-data",   "restart",     "push-failed", "worker-paused", "restore"};
   // One name per event kind, and the last for a state rebuilt from a snapshot.
   static_assert(std::size(kNames) == std::variant_size_v<Event> + 1, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";
@@ -167,6 +167,14 @@ void SchedulerState::Impl::lose(TaskState* ts) {
   for (auto* d : ts->dependents) {
     if (d->status == TaskStatus::waiting) {
       // Counted afresh: one taken back as assigned ahead just now has a fresh count already.
+      d->waiting_on = 0;
+      for (auto* x : d->dependencies) d->waiting_on += x->status != TaskStatus::memory;
+    } else if (d->status == TaskStatus::no_worker) {
+      // Found no worker (all paused, or none can run it), and now lacks an input too: it
+      // waits for the recomputation (through released, as Dask).
+      unrunnable.erase(d);
+      transition(d, TaskStatus::released);
+      transition(d, TaskStatus::waiting);
       d->waiting_on = 0;
       for (auto* x : d->dependencies) d->waiting_on += x->status != TaskStatus::memory;
     } else if (d->status == TaskStatus::processing) {

@@ -41,7 +41,7 @@ std::vector<SchedulerState::WorkerSnapshot> SchedulerState::workers(bool with_ke
   std::vector<WorkerSnapshot> out;
   for (auto& [id, w] : impl_->workers) {
     WorkerSnapshot s{id, w.name, w.address, w.nthreads, w.memory_limit, w.memory_bytes, w.processing.size(),
-                     w.has_what.size(), w.stored_bytes(), {}};
+                     w.has_what.size(), w.stored_bytes(), {}, w.managed_bytes, w.spilled_bytes, w.paused};
     if (with_keys)
       for (auto* ts : w.has_what) s.keys.push_back(ts->key);
     out.push_back(std::move(s));

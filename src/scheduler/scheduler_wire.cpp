@@ -11,8 +11,15 @@ namespace {
 bool decode_worker_message(MessageReader& mr, sched::WorkerId id, std::vector<sched::Event>& out) {
   auto root = mr.root();
   switch (root.which()) {
-    case proto::Message::HEARTBEAT:
-      out.push_back(sched::WorkerMetrics{id, root.getHeartbeat().getMemoryBytes()});
+    case proto::Message::HEARTBEAT: {
+      // SchedulerServer compares its `paused` with what it saw last: a change becomes a
+      // WorkerPaused, which is journaled; the figures are not.
+      auto hb = root.getHeartbeat();
+      out.push_back(sched::WorkerMetrics{id, hb.getMemoryBytes(), hb.getManagedBytes(), hb.getSpilledBytes()});
+      return true;
+    }
+    case proto::Message::WORKER_STATUS:
+      out.push_back(sched::WorkerPaused{id, root.getWorkerStatus().getPaused()});
       return true;
     case proto::Message::TASKS_FINISHED:
       for (auto t : root.getTasksFinished()) {

@@ -68,6 +68,10 @@ void SchedulerState::Impl::on(AddWorker& e) {
   if (!unknown.empty()) out->push_back(FreeKeys{e.worker, std::move(unknown)});
   for (auto* d : ready)
     if (d->status == TaskStatus::waiting && d->waiting_on == 0) schedule(d);
+  retry_unrunnable();
+}
+
+void SchedulerState::Impl::retry_unrunnable() {
   std::vector<TaskState*> pending(unrunnable.begin(), unrunnable.end());
   std::sort(pending.begin(), pending.end(), by_priority);
   unrunnable.clear();
@@ -202,7 +206,22 @@ void SchedulerState::Impl::on(MissingData& e) {
 
 void SchedulerState::Impl::on(WorkerMetrics& e) {
   auto w = workers.find(e.worker);
-  if (w != workers.end()) w->second.memory_bytes = e.memory_bytes;
+  if (w == workers.end()) return;
+  w->second.memory_bytes = e.memory_bytes;
+  w->second.managed_bytes = e.managed_bytes;
+  w->second.spilled_bytes = e.spilled_bytes;
+}
+
+void SchedulerState::Impl::on(WorkerPaused& e) {
+  if (auto w = workers.find(e.worker); w != workers.end()) set_paused(w->second, e.paused);
+}
+
+void SchedulerState::Impl::set_paused(WorkerInfo& w, bool paused) {
+  if (w.paused == paused) return;
+  w.paused = paused;
+  if (paused) return;  // satisfies() now passes it over; balance() lets idle workers steal from it
+  has_room.push_back(w.id);  // queued root tasks may go to it again
+  retry_unrunnable();
 }
 
 }  // namespace distrib::detail::sched

@@ -134,6 +134,14 @@ OutMessage make_push_failed(const std::string& key, const std::string& target) {
   return mb.finish();
 }
 
+OutMessage make_worker_status(bool paused, const std::string& reason) {
+  MessageBuilder mb;
+  auto s = mb.root().initWorkerStatus();
+  s.setPaused(paused);
+  s.setReason(reason);
+  return mb.finish();
+}
+
 OutMessage make_missing_data(const wrk::SendMissingData& m) {
   MessageBuilder mb;
   auto md = mb.root().initMissingData();

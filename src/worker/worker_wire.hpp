@@ -58,5 +58,7 @@ OutMessage make_steal_response(const wrk::SendStealResponse& s);
 OutMessage make_missing_data(const wrk::SendMissingData& m);
 /// Pushing `key` to the worker at `target` failed (PushData).
 OutMessage make_push_failed(const std::string& key, const std::string& target);
+/// The worker paused (memory past its pause threshold, or a full spill disk) or resumed.
+OutMessage make_worker_status(bool paused, const std::string& reason);
 
 }  // namespace distrib::detail::wire

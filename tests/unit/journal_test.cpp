@@ -173,6 +173,7 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
   events.emplace_back(MissingData{3, "a", "tcp://w4"});
   events.emplace_back(RemoveWorker{3, true});
   events.emplace_back(Restart{});
+  events.emplace_back(WorkerPaused{3, true});
   for (std::size_t i = 0; i < events.size(); ++i) {
     SnapshotParts none;
     auto d = decode_entry([&] {
@@ -185,6 +186,14 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
     EXPECT_EQ(d.stimulus, 40 + i);
     ASSERT_TRUE(d.event);
     EXPECT_EQ(d.event->index(), events[i].index());
+  }
+  {
+    SnapshotParts none;
+    auto m = encode_event(WorkerPaused{3, true}, 9);
+    InMessage paused{std::move(m.header), std::move(m.frames)};
+    auto p = std::get<WorkerPaused>(*decode_entry(paused, none).event);
+    EXPECT_EQ(p.worker, 3u);
+    EXPECT_TRUE(p.paused);
   }
   auto m = encode_event(AddClient{5}, 1, "client-token");
   InMessage in{std::move(m.header), std::move(m.frames)};

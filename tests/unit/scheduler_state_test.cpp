@@ -1020,6 +1020,9 @@ std::string describe(const Event& e) {
     std::string operator()(const MissingData& x) { return "MissingData " + x.key; }
     std::string operator()(const Restart&) { return "Restart"; }
     std::string operator()(const PushFailed& x) { return "PushFailed " + x.key + " to " + x.target; }
+    std::string operator()(const WorkerPaused& x) {
+      return std::string(x.paused ? "WorkerPaused " : "WorkerResumed ") + std::to_string(x.worker);
+    }
   };
   return std::visit(V{}, e);
 }
@@ -1040,6 +1043,7 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     std::string address;
     std::map<std::string, std::set<std::string>> pending;  // task assigned ahead -> inputs not here yet
     std::map<std::string, std::set<std::string>> push_to;  // key -> addresses to push it to
+    bool paused = false;  // WorkerPaused: it must be given nothing new
   };
   std::map<WorkerId, SimWorker> workers;
   // Workers that lost the scheduler and keep their results, by address, until they come back.
@@ -1057,6 +1061,7 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
       if (auto* c = std::get_if<ComputeTask>(&a)) {
         auto w = workers.find(c->worker);
         ASSERT_NE(w, workers.end()) << "ComputeTask to unknown worker " << c->worker;
+        EXPECT_FALSE(w->second.paused) << "ComputeTask " << c->spec->key << " to paused worker " << c->worker;
         EXPECT_TRUE(w->second.functions.count(c->spec->function)) << c->spec->key;
         for (auto& [id, sw] : workers)
           EXPECT_FALSE(sw.running.count(c->spec->key)) << c->spec->key << " already running on " << id;
@@ -1183,6 +1188,7 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
     back.running.clear();
     back.pending.clear();
     back.push_to.clear();
+    back.paused = false;  // a new registration: running until it says otherwise
     WorkerId id = next_worker++;
     workers[id] = back;
     address_to_worker[addr] = id;
@@ -1306,6 +1312,13 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
       wants[c].clear();
       step(RemoveClient{c});
       if (chance(0.5)) step(AddClient{c});  // it connects again (or submits again without saying so)
+    } else if (r < 0.95) {
+      // A worker pauses for memory, or resumes.
+      if (workers.empty()) continue;
+      auto it = workers.begin();
+      std::advance(it, static_cast<long>(pick(workers.size())));
+      it->second.paused = !it->second.paused;
+      step(WorkerPaused{it->first, it->second.paused});
     } else {
       // A stale result: a worker reports a key it is not running (freed or moved).
       if (workers.empty() || specs.empty()) continue;

@@ -199,5 +199,27 @@ TEST(SchedulerWire, AWorkersPushFailedBecomesAPushFailedEvent) {
   EXPECT_FALSE(handled) << "only workers push";
 }
 
+TEST(SchedulerWire, AHeartbeatsMemoryFiguresAndAStatusChangeBecomeEvents) {
+  MessageBuilder mb;
+  auto hb = mb.root().initHeartbeat();
+  hb.setMemoryBytes(900);
+  hb.setManagedBytes(600);
+  hb.setSpilledBytes(4000);
+  auto events = decode(mb.finish(), PeerKind::worker, 3);
+  ASSERT_EQ(events.size(), 1u);
+  auto& m = std::get<sched::WorkerMetrics>(events[0]);
+  EXPECT_EQ(m.worker, 3u);
+  EXPECT_EQ(m.memory_bytes, 900u);
+  EXPECT_EQ(m.managed_bytes, 600u);
+  EXPECT_EQ(m.spilled_bytes, 4000u);
+  events = decode(make_worker_status(true, "memory 81% of the limit"), PeerKind::worker, 3);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_TRUE(std::get<sched::WorkerPaused>(events[0]).paused);
+  EXPECT_EQ(std::get<sched::WorkerPaused>(events[0]).worker, 3u);
+  bool handled = true;
+  decode(make_worker_status(true, ""), PeerKind::client, 3, &handled);
+  EXPECT_FALSE(handled) << "only workers pause";
+}
+
 }  // namespace
 }  // namespace distrib::detail::wire
