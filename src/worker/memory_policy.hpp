@@ -35,8 +35,9 @@ struct MemoryPolicyOptions {
   /// mimalloc ignores). Unmanaged memory above this fraction of the limit, while process
   /// memory is above the lowest threshold, is handed back to the OS before spilling.
   double trim_unmanaged_fraction = 0.10;
-  /// Trims at most this often, and take at most this fraction of the time (the last trim's
-  /// duration, from trim_took, over the time since it): Dask's ThrottledGC, max_in_gc_frac.
+  /// Trim at most this often, and let trims take at most this fraction of the time (the
+  /// last trim's duration, from trim_took, over the time since it): Dask's ThrottledGC and
+  /// its max_in_gc_frac.
   std::chrono::milliseconds trim_min_interval{1'000};
   double trim_max_time_fraction = 0.05;
   /// "Unmanaged memory use is high" at most this often (Dask's RateLimiterFilter, 300 s).
