@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <thread>
@@ -54,6 +55,27 @@ int main(int argc, char** argv) {
                  "auto (the machine's memory times min(1, nthreads / cores)), or 0 for none. Reported to the "
                  "scheduler; not enforced yet")
       ->capture_default_str();
+  // Dask's distributed.worker.memory.target / spill / pause / terminate. Issue 16: parsed and
+  // carried to the worker (WorkerOptions::memory_fractions), not acted on yet.
+  struct FractionOption {
+    const char* name;
+    std::string text;
+    std::optional<double>* into;
+    const char* help;
+  };
+  FractionOption fractions[] = {
+      {"--memory-target-fraction", "0.6", &options.memory_fractions.target,
+       "Fraction of --memory-limit above which stored values start to spill to disk"},
+      {"--memory-spill-fraction", "0.7", &options.memory_fractions.spill,
+       "Fraction of --memory-limit of process memory above which values spill until it is under the target"},
+      {"--memory-pause-fraction", "0.8", &options.memory_fractions.pause,
+       "Fraction of --memory-limit of process memory above which no task starts and nothing is fetched"},
+      {"--memory-terminate-fraction", "0.95", &options.memory_fractions.terminate,
+       "Fraction of --memory-limit of process memory above which the nanny restarts the worker"},
+  };
+  for (auto& f : fractions)
+    app.add_option(f.name, f.text, std::string(f.help) + " (default " + f.text + "; false to disable; not enforced yet)")
+        ->option_text("FRACTION");
   app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)")
       ->allow_extra_args(false);  // one library per --preload, so the address may follow
   std::vector<std::string> resources;
@@ -118,6 +140,7 @@ int main(int argc, char** argv) {
     options.memory_limit = distrib::detail::parse_memory_limit(memory_limit, distrib::detail::total_memory_bytes(),
                                                                options.nthreads, std::thread::hardware_concurrency())
                                .value_or(0);
+    for (auto& f : fractions) *f.into = distrib::detail::parse_memory_fraction(f.text, f.name);
   } catch (const std::invalid_argument& e) {
     std::fprintf(stderr, "dworker: %s\n", e.what());
     return 1;

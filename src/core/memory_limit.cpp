@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -64,6 +65,32 @@ std::optional<std::uint64_t> parse_memory_limit(std::string_view text, std::uint
                                 "': expected bytes, a size such as 4GiB, a fraction of the machine's memory "
                                 "such as 0.5, auto, or 0 for no limit");
   }
+}
+
+std::optional<double> parse_memory_fraction(std::string_view text, std::string_view option) {
+  const std::string s = lower_trimmed(text);
+  if (s == "false" || s == "none" || s == "off") return std::nullopt;
+  char* end = nullptr;
+  const double number = std::strtod(s.c_str(), &end);
+  // strtod also reads "nan" and "inf": the range test refuses both.
+  if (!s.empty() && end != s.c_str() && *end == '\0' && number > 0 && number <= 1) return number;
+  throw std::invalid_argument(std::string(option) + " '" + std::string(text) +
+                              "': expected a fraction of the memory limit in (0, 1] such as 0.7, or false "
+                              "(also none, off) to disable it");
+}
+
+std::string format_byte_size(std::uint64_t bytes) {
+  // Dask's order: the largest unit the number reaches 0.9 of.
+  static const std::pair<const char*, double> units[] = {
+      {"PiB", 1125899906842624.0}, {"TiB", 1099511627776.0}, {"GiB", 1073741824.0}, {"MiB", 1048576.0}, {"kiB", 1024.0}};
+  const auto n = static_cast<double>(bytes);
+  char text[64];
+  for (const auto& [unit, factor] : units)
+    if (n >= factor * 0.9) {
+      std::snprintf(text, sizeof text, "%.2f %s", n / factor, unit);
+      return text;
+    }
+  return std::to_string(bytes) + " B";
 }
 
 }  // namespace distrib::detail

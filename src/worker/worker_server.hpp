@@ -26,6 +26,7 @@
 
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
+#include "worker/memory_policy.hpp"
 #include "worker/task_executor.hpp"
 #include "worker/worker_state.hpp"
 
@@ -38,6 +39,9 @@ struct WorkerOptions {
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
   std::uint64_t memory_limit = 0;  // 0: the machine's memory
+  /// Issue 16: parsed by dworker (--memory-*-fraction) but not acted on yet; the memory
+  /// monitor (worker/memory_policy.hpp) is still to be wired in.
+  wrk::MemoryFractions memory_fractions;
   std::vector<std::pair<std::string, double>> resources;  // e.g. {"GPU", 2}
   FrameLimits limits;
   std::chrono::milliseconds connect_timeout{10'000};

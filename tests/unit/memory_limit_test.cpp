@@ -1,5 +1,6 @@
-// Unit tests of reading --memory-limit (src/core/memory_limit.*), as Dask's parse_bytes and
-// its memory_limit forms.
+// Unit tests of reading --memory-limit and the --memory-*-fraction thresholds
+// (src/core/memory_limit.*), as Dask's parse_bytes, its memory_limit forms and its
+// distributed.worker.memory.* fractions, and of format_byte_size (Dask's format_bytes).
 #include "core/memory_limit.hpp"
 
 #include <gtest/gtest.h>
@@ -63,6 +64,42 @@ TEST(MemoryLimit, BadTextSaysWhatIsAccepted) {
     EXPECT_NE(what.find("auto"), std::string::npos) << what;
     EXPECT_NE(what.find("4GiB"), std::string::npos) << what;
   }
+}
+
+TEST(MemoryFraction, FractionsInZeroToOne) {
+  EXPECT_EQ(parse_memory_fraction("0.6"), 0.6);
+  EXPECT_EQ(parse_memory_fraction(".95"), 0.95);
+  EXPECT_EQ(parse_memory_fraction(" 0.7 "), 0.7);
+  EXPECT_EQ(parse_memory_fraction("1"), 1.0);
+  EXPECT_EQ(parse_memory_fraction("1e-1"), 0.1);
+}
+
+TEST(MemoryFraction, FalseNoneOffDisable) {
+  for (const std::string off : {"false", "False", "FALSE", "none", "off"})
+    EXPECT_FALSE(parse_memory_fraction(off).has_value()) << off;
+}
+
+TEST(MemoryFraction, BadTextSaysWhatIsAcceptedAndNamesTheOption) {
+  for (const std::string bad : {"", "0", "-0.5", "1.01", "60%", "true", "nan", "inf", "0.6x", "bogus"}) {
+    try {
+      parse_memory_fraction(bad, "--memory-pause-fraction");
+      ADD_FAILURE() << "accepted '" << bad << "'";
+    } catch (const std::invalid_argument& e) {
+      const std::string what = e.what();
+      EXPECT_NE(what.find("--memory-pause-fraction '" + bad + "'"), std::string::npos) << what;
+      EXPECT_NE(what.find("(0, 1]"), std::string::npos) << what;
+      EXPECT_NE(what.find("false"), std::string::npos) << what;
+    }
+  }
+}
+
+TEST(ByteSize, FormattedAsDask) {
+  EXPECT_EQ(format_byte_size(0), "0 B");
+  EXPECT_EQ(format_byte_size(921), "921 B");
+  EXPECT_EQ(format_byte_size(922), "0.90 kiB") << "a unit from 0.9 of it";
+  EXPECT_EQ(format_byte_size(std::uint64_t{1536} << 20), "1.50 GiB");
+  EXPECT_EQ(format_byte_size(600'000'000), "572.20 MiB");
+  EXPECT_EQ(format_byte_size(std::uint64_t{3} << 50), "3.00 PiB");
 }
 
 }  // namespace
