@@ -151,7 +151,7 @@ struct SpillingStore::Impl {
     Garbage garbage;
     std::unique_lock lock(mutex);
     for (;;) {
-      work_cv.wait(lock, [&] { return stop || !queue.empty(); });
+      work_cv.wait(lock, [&] { return stop || (!queue.empty() && !held); });
       if (stop) return;  // what is queued goes with the directory
       Job job = std::move(queue.front());
       queue.pop_front();
@@ -237,6 +237,7 @@ struct SpillingStore::Impl {
   std::deque<Job> queue;
   bool busy = false;  // the spill thread is doing a job it took off the queue
   bool stop = false;
+  bool held = false;  // hold_writes_for_testing
   std::uint64_t target = 0;
   std::uint64_t memory = 0;
   std::uint64_t spilled = 0;
@@ -412,7 +413,19 @@ const std::string& SpillingStore::directory() const { return impl_->dir.path(); 
 
 SpillStats SpillingStore::stats() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->counts;
+  SpillStats out = impl_->counts;
+  out.memory_bytes = impl_->memory;
+  out.spilled_bytes = impl_->spilled;
+  out.pending_bytes = impl_->pending;
+  return out;
+}
+
+void SpillingStore::hold_writes_for_testing(bool hold) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    impl_->held = hold;
+  }
+  impl_->work_cv.notify_all();
 }
 
 }  // namespace distrib::detail::wrk

@@ -56,8 +56,12 @@ struct SpillOptions {
   bool compress = false;
 };
 
-/// Counts since the store was made.
+/// Counts since the store was made, and figures now, all read at one time: separate calls
+/// to memory_bytes() and spilled_bytes() may see a write finish in between.
 struct SpillStats {
+  std::uint64_t memory_bytes = 0;     // now
+  std::uint64_t spilled_bytes = 0;    // now
+  std::uint64_t pending_bytes = 0;    // now
   std::uint64_t values_written = 0;   // spill files written
   std::uint64_t bytes_written = 0;    // their file bytes
   std::uint64_t values_dropped = 0;   // values whose memory was given up for their file
@@ -118,6 +122,11 @@ class SpillingStore final : public DataStore {
   std::vector<std::string> lru_keys() const;
   const std::string& directory() const;
   SpillStats stats() const;
+
+  /// Tests: while held, the spill thread takes no new job (values chosen stay pending), so
+  /// that a test can act on a value whose write has not happened yet. flush() waits for
+  /// the release.
+  void hold_writes_for_testing(bool hold);
 
  private:
   struct Impl;
