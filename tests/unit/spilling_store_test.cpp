@@ -23,6 +23,7 @@
 #include "spill_test_support.hpp"
 #include "worker/spill_directory.hpp"
 #include "worker/spilling_store.hpp"
+#include "worker/worker_state.hpp"
 
 namespace spill_test {
 // A user type, named by its C++ type.
@@ -440,6 +441,35 @@ TEST_F(SpillingStoreTest, AReadOnlyDirectoryKeepsTheValueInMemory) {
   s->put("a", v, v.bytes.size());
   expect_failed_spill_keeps(*s, "a", v, ::geteuid() == 0 ? "Read-only file system" : "Permission denied");
   if (::geteuid() != 0) ::chmod(s->directory().c_str(), 0700);
+}
+
+// The store in the worker's place: WorkerState stores a result in it, serves it back once
+// spilled, and its file goes when the scheduler frees the key.
+TEST_F(SpillingStoreTest, WorkerStateKeepsItsValuesInASpillingStore) {
+  auto owned = make(0);
+  SpillingStore& store = *owned;
+  WorkerState w(1, 10, {}, std::move(owned));
+  auto t = std::make_shared<TaskSpec>();
+  t->key = "a";
+  t->function = "inc";
+  t->args = {TaskArg{encode_value(std::int32_t{1})}};
+  w.handle(ComputeTask{t, {}, 1, {}});
+  Value v = value_of(20000, 5);
+  w.handle(ExecuteSuccess{"a", v, 0.1});
+  w.validate();
+  EXPECT_EQ(w.stored_bytes(), 20000u);
+  EXPECT_EQ(store.spill_lru(1), 20000u);
+  store.flush();
+  ASSERT_TRUE(store.is_spilled("a"));
+  EXPECT_EQ(w.stored_bytes(), 20000u);  // managed: in memory or not
+  auto got = w.get_data("a");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(same_bytes(got->bytes, v.bytes));
+  w.handle(FreeKeys{{"a"}});
+  w.validate();
+  store.flush();
+  EXPECT_EQ(w.stored_bytes(), 0u);
+  EXPECT_TRUE(spill_files(store).empty());
 }
 
 }  // namespace
