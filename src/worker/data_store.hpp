@@ -5,8 +5,13 @@
 // DataStore, so that a store that spills to disk can wrap the in-memory one without the
 // state machine changing.
 //
-// Each value is accounted as the `nbytes` it was put with ("managed" memory): the sum over
-// stored keys is managed_bytes(), which memory limits will be checked against.
+// Each value is accounted as the `nbytes` it was put with. Of the sum over stored keys,
+// managed_bytes(), a spilling store holds part in memory and part only on disk:
+//   managed_bytes() = memory_bytes() + spilled_bytes()
+// As Dask's worker, which reports the managed sum (`managed_bytes`, its state's nbytes) with
+// the spilled part beside it, and whose scheduler shows the part in memory as "managed"
+// memory: memory_bytes() is what the memory target is checked against and what unmanaged
+// memory (process RSS minus memory_bytes()) is computed from. A MemoryStore spills nothing.
 //
 // Threads: a store does no locking of its own. WorkerState calls it, and WorkerServer calls
 // WorkerState only with its state mutex held, from the io thread (events from the
@@ -14,6 +19,7 @@
 // resolving the next task's arguments). A spilling store must therefore not read or write
 // disk inside these calls: that would block the io thread, or every task thread behind the
 // lock (see the notes at WorkerState::Impl::ensure_computing and WorkerServer's GetData).
+// SpillingStore (spilling_store.hpp) writes on a thread of its own and reads by mmap.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -42,8 +48,12 @@ class DataStore {
   virtual bool erase(const std::string& key) = 0;
   /// Every stored key, in no particular order.
   virtual std::vector<std::string> keys() const = 0;
-  /// The sum of the `nbytes` of every stored value.
+  /// The sum of the `nbytes` of every stored value, in memory or spilled.
   virtual std::uint64_t managed_bytes() const = 0;
+  /// The part of managed_bytes() held in memory.
+  virtual std::uint64_t memory_bytes() const = 0;
+  /// The part of managed_bytes() held only on disk.
+  virtual std::uint64_t spilled_bytes() const = 0;
   /// How many values are stored.
   virtual std::size_t size() const = 0;
 };
@@ -57,6 +67,8 @@ class MemoryStore final : public DataStore {
   bool erase(const std::string& key) override;
   std::vector<std::string> keys() const override;
   std::uint64_t managed_bytes() const override { return managed_bytes_; }
+  std::uint64_t memory_bytes() const override { return managed_bytes_; }
+  std::uint64_t spilled_bytes() const override { return 0; }
   std::size_t size() const override;
 
  private:

@@ -44,6 +44,8 @@ TEST(MemoryStore, PutThenGetReturnsTheSameBytes) {
   EXPECT_EQ(got->bytes.size(), 100u);
   EXPECT_EQ(s.size(), 1u);
   EXPECT_EQ(s.managed_bytes(), 100u);
+  EXPECT_EQ(s.memory_bytes(), 100u);  // all of it in memory
+  EXPECT_EQ(s.spilled_bytes(), 0u);
 }
 
 TEST(MemoryStore, MissingKeys) {
@@ -145,6 +147,8 @@ class RecordingStore final : public DataStore {
   }
   std::vector<std::string> keys() const override { return inner_.keys(); }
   std::uint64_t managed_bytes() const override { return inner_.managed_bytes(); }
+  std::uint64_t memory_bytes() const override { return inner_.memory_bytes(); }
+  std::uint64_t spilled_bytes() const override { return inner_.spilled_bytes(); }
   std::size_t size() const override { return inner_.size(); }
 
  private:
