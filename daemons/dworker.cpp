@@ -52,11 +52,12 @@ int main(int argc, char** argv) {
   std::string memory_limit = "auto";
   app.add_option("--memory-limit", memory_limit,
                  "Memory limit: bytes, a size such as 4GiB, a fraction of the machine's memory such as 0.5, "
-                 "auto (the machine's memory times min(1, nthreads / cores)), or 0 for none. Reported to the "
-                 "scheduler; not enforced yet")
+                 "auto (the machine's memory times min(1, nthreads / cores)), or 0 for none. Past its "
+                 "fractions below the worker spills to disk, pauses, or is restarted")
       ->capture_default_str();
-  // Dask's distributed.worker.memory.target / spill / pause / terminate. Issue 16: parsed and
-  // carried to the worker (WorkerOptions::memory_fractions), not acted on yet.
+  app.add_option("--local-directory", options.local_directory,
+                 "Where the worker makes its private spill directory, removed when it exits (default: $TMPDIR or /tmp)");
+  // Dask's distributed.worker.memory.target / spill / pause / terminate (worker_memory.cpp).
   struct FractionOption {
     const char* name;
     std::string text;
@@ -74,7 +75,7 @@ int main(int argc, char** argv) {
        "Fraction of --memory-limit of process memory above which the nanny restarts the worker"},
   };
   for (auto& f : fractions)
-    app.add_option(f.name, f.text, std::string(f.help) + " (default " + f.text + "; false to disable; not enforced yet)")
+    app.add_option(f.name, f.text, std::string(f.help) + " (default " + f.text + "; false to disable)")
         ->option_text("FRACTION");
   app.add_option("--preload", preload, "Shared library with DISTRIB_TASK functions to load (repeatable)")
       ->allow_extra_args(false);  // one library per --preload, so the address may follow
@@ -174,6 +175,10 @@ int main(int argc, char** argv) {
       nanny_options.name = options.name.empty() ? "worker" : "worker '" + options.name + "'";
       // A second more than the worker's own --close-timeout, to let it exit by itself.
       nanny_options.close_timeout = to_ms(close_timeout_s) + std::chrono::seconds(1);
+      // The backstop for a worker that cannot act on its own terminate threshold.
+      if (options.memory_limit > 0 && options.memory_fractions.terminate)
+        nanny_options.memory_kill_bytes =
+            static_cast<std::uint64_t>(static_cast<double>(options.memory_limit) * *options.memory_fractions.terminate);
       int code = distrib::detail::run_nanny(worker_argv, nanny_options);
       distrib::detail::log().flush();
       return code;

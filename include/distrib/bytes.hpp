@@ -20,6 +20,9 @@ std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size);
 /// Called on every pooled allocation, by workers once a second and by clients every 5 s
 /// (defined in libdistrib).
 std::size_t trim_pooled_buffers();
+/// Returns every cached buffer to the system, however recently used: a worker under memory
+/// pressure trims (the cache may hold up to min(2 GiB, RAM/8)); the bytes freed.
+std::size_t release_pooled_buffers();
 /// Asks for transparent huge pages over [p, p + size) before it is first touched (a no-op
 /// for small ranges): one fault per 2 MiB instead of per 4 KiB page (defined in libdistrib).
 void advise_huge_pages(void* p, std::size_t size);

@@ -15,6 +15,7 @@
 // scheduler and workers run as threads inside this process.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace distrib {
@@ -41,6 +42,25 @@ struct LocalClusterOptions {
   /// DISTRIB_SHARED_MEMORY=0 for the worker processes; with processes = false, the
   /// program's own DISTRIB_SHARED_MEMORY decides.
   bool shared_memory = true;
+  /// Each worker's memory limit, as Dask's LocalCluster(memory_limit=...): "auto" (the
+  /// machine's memory times min(1, threads_per_worker / cores), so that the workers share
+  /// it), a size ("4GiB", "512MB", bytes), a fraction of the machine ("0.25"), or "0" /
+  /// "none" for no limit. Past the thresholds below, a worker spills values to disk,
+  /// pauses, or is restarted (see the user guide's "Memory"). The constructor throws
+  /// std::invalid_argument for text it cannot read.
+  std::string memory_limit = "auto";
+  /// Fractions of memory_limit, as Dask's distributed.worker.memory.* (std::nullopt turns one
+  /// off): spill stored values past `target` of the limit; by process memory, spill down to
+  /// the target past `spill`, start no task past `pause`, restart the worker past
+  /// `terminate` (processes = true only; with workers in this process only the target
+  /// applies, as their process memory is the program's).
+  std::optional<double> memory_target_fraction = 0.60;
+  std::optional<double> memory_spill_fraction = 0.70;
+  std::optional<double> memory_pause_fraction = 0.80;
+  std::optional<double> memory_terminate_fraction = 0.95;
+  /// Where workers make their private spill directories (removed when they exit); empty:
+  /// $TMPDIR or /tmp.
+  std::string local_directory;
 };
 
 class LocalCluster {

@@ -11,6 +11,7 @@
 #include "cluster/nanny.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
+#include "core/memory_limit.hpp"
 #include "distrib/local_cluster.hpp"
 
 namespace distrib {
@@ -64,6 +65,17 @@ void watch_parent(int fd) {
       o.host = env_or("DISTRIB_HOST", "127.0.0.1");
       o.nthreads = static_cast<std::uint32_t>(std::stoul(env_or("DISTRIB_NTHREADS", "1")));
       o.name = env_or("DISTRIB_NAME", "");
+      o.memory_limit = std::stoull(env_or("DISTRIB_MEMORY_LIMIT", "0"));
+      o.local_directory = env_or("DISTRIB_LOCAL_DIRECTORY", "");
+      auto fractions = env_or("DISTRIB_MEMORY_FRACTIONS", "");
+      std::optional<double>* into[] = {&o.memory_fractions.target, &o.memory_fractions.spill,
+                                       &o.memory_fractions.pause, &o.memory_fractions.terminate};
+      for (std::size_t i = 0, start = 0; i < 4 && !fractions.empty(); ++i) {
+        auto end = fractions.find(',', start);
+        *into[i] = detail::parse_memory_fraction(fractions.substr(start, end - start));
+        if (end == std::string::npos) break;
+        start = end + 1;
+      }
       auto nanny = detail::take_nanny_context();  // LocalCluster supervises its workers
       o.nanny = nanny.nanny;
       o.restarts = nanny.restarts;

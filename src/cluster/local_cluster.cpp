@@ -10,6 +10,8 @@
 
 #include "cluster/local_cluster_impl.hpp"
 #include "core/log.hpp"
+#include "core/memory_limit.hpp"
+#include "worker/worker_server.hpp"
 #include "distrib/errors.hpp"
 
 namespace distrib {
@@ -71,6 +73,20 @@ LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
     options.threads_per_worker = std::max(1, cores / options.n_workers);
   }
   try {
+    memory_limit_bytes = detail::parse_memory_limit(options.memory_limit, detail::total_memory_bytes(),
+                                                    static_cast<unsigned>(options.threads_per_worker),
+                                                    static_cast<unsigned>(cores))
+                             .value_or(0);
+  } catch (const std::invalid_argument& e) {
+    throw std::invalid_argument(std::string("LocalCluster: memory_limit: ") + e.what());
+  }
+  for (auto [name, f] : {std::pair{"memory_target_fraction", options.memory_target_fraction},
+                         std::pair{"memory_spill_fraction", options.memory_spill_fraction},
+                         std::pair{"memory_pause_fraction", options.memory_pause_fraction},
+                         std::pair{"memory_terminate_fraction", options.memory_terminate_fraction}})
+    if (f && !(*f > 0 && *f <= 1))
+      throw std::invalid_argument(std::string("LocalCluster: ") + name + " must be in (0, 1], or std::nullopt to turn it off");
+  try {
     if (options.processes) start_processes();
     else start_threads();
   } catch (...) {
@@ -80,6 +96,16 @@ LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
 }
 
 LocalCluster::Impl::~Impl() { close(); }
+
+std::string LocalCluster::Impl::memory_fractions_text() const {
+  std::string out;
+  for (const auto& f : {options.memory_target_fraction, options.memory_spill_fraction, options.memory_pause_fraction,
+                        options.memory_terminate_fraction}) {
+    if (!out.empty()) out += ",";
+    out += f ? std::to_string(*f) : "false";
+  }
+  return out;
+}
 
 detail::ChildProcess LocalCluster::Impl::spawn_child(const std::string& role,
                                                     std::vector<std::pair<std::string, std::string>> env,
@@ -100,7 +126,10 @@ detail::ChildProcess LocalCluster::Impl::spawn_child(const std::string& role,
 std::vector<std::pair<std::string, std::string>> LocalCluster::Impl::worker_env(int index, std::uint32_t restarts) const {
   std::vector<std::pair<std::string, std::string>> env{{"DISTRIB_SCHEDULER", local_address},
                                                        {"DISTRIB_NTHREADS", std::to_string(options.threads_per_worker)},
-                                                       {"DISTRIB_NAME", "worker-" + std::to_string(index)}};
+                                                       {"DISTRIB_NAME", "worker-" + std::to_string(index)},
+                                                       {"DISTRIB_MEMORY_LIMIT", std::to_string(memory_limit_bytes)},
+                                                       {"DISTRIB_MEMORY_FRACTIONS", memory_fractions_text()},
+                                                       {"DISTRIB_LOCAL_DIRECTORY", options.local_directory}};
   for (auto& kv : detail::nanny_worker_environment(restarts)) env.push_back(std::move(kv));
   return env;
 }
@@ -152,6 +181,8 @@ void LocalCluster::Impl::start_processes() {
     detail::NannyOptions no;
     no.name = "worker 'worker-" + std::to_string(i) + "'";
     no.close_timeout = std::chrono::milliseconds(5000);
+    if (memory_limit_bytes > 0 && options.memory_terminate_fraction)
+      no.memory_kill_bytes = static_cast<std::uint64_t>(static_cast<double>(memory_limit_bytes) * *options.memory_terminate_fraction);
     SupervisedWorker w;
     // Restarts happen on the nanny's thread; the pipes and options they use live until close().
     w.nanny = std::make_unique<detail::Nanny>(
@@ -190,6 +221,11 @@ void LocalCluster::Impl::start_threads() {
     wo.host = options.host;
     wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);
     wo.name = "worker-" + std::to_string(i);
+    wo.memory_limit = memory_limit_bytes;
+    wo.memory_fractions = {options.memory_target_fraction, options.memory_spill_fraction,
+                           options.memory_pause_fraction, options.memory_terminate_fraction};
+    wo.process_memory_is_own = false;  // every worker shares this process's memory
+    wo.local_directory = options.local_directory;
     auto node = std::make_unique<InProcessNode<detail::WorkerServer>>();
     node->server = std::make_unique<detail::WorkerServer>(node->io, wo);
     auto registered = std::make_shared<std::promise<void>>();

@@ -44,6 +44,9 @@ class LocalCluster::Impl {
   void close();
 
   LocalClusterOptions options;
+  std::uint64_t memory_limit_bytes = 0;  // options.memory_limit read (0: none)
+  /// The four fractions for a worker process's environment: "0.6,0.7,false,0.95".
+  std::string memory_fractions_text() const;
   std::string address;        // the scheduler's tcp:// address, for everyone
   std::string local_address;  // its unix:// socket, which this cluster's workers and clients use
 

@@ -12,8 +12,12 @@
 #include <cstdlib>
 #include <system_error>
 
+#include <optional>
+
 #include "cluster/worker_exit.hpp"
 #include "core/log.hpp"
+#include "core/memory_limit.hpp"
+#include "core/process_memory.hpp"
 
 namespace distrib::detail {
 
@@ -82,17 +86,39 @@ Nanny::Wake Nanny::wait(ChildProcess* child, std::optional<Clock::time_point> un
       if (fd >= 0) ::close(fd);
     }
   } guard{pidfd};
+  std::optional<ProcessMemory> memory;
+  std::optional<Clock::time_point> over_since;
+  if (child && options_.memory_kill_bytes > 0) {
+    try {
+      memory.emplace(child->pid());
+    } catch (const std::exception&) {  // gone already: the loop sees it exit
+    }
+  }
   while (true) {
     if (stop_requested_.load()) return Wake::stop_requested;
     if (child && !child->running()) return Wake::exited;
+    if (memory) {
+      const auto rss = memory->rss_bytes();
+      if (rss <= options_.memory_kill_bytes) {
+        over_since.reset();
+      } else if (!over_since) {
+        over_since = Clock::now();
+      } else if (Clock::now() - *over_since >= std::chrono::seconds(1)) {
+        log().error("nanny: {} (pid {}) uses {} of memory, past {} for a second: killing it", options_.name,
+                    child->pid(), format_byte_size(rss), format_byte_size(options_.memory_kill_bytes));
+        child->signal(SIGKILL);
+        memory.reset();
+      }
+    }
     int timeout_ms = -1;
     if (until) {
       auto left = std::chrono::ceil<std::chrono::milliseconds>(*until - Clock::now()).count();
       if (left <= 0) return Wake::timed_out;
       timeout_ms = static_cast<int>(std::min<long long>(left, INT_MAX));
     }
-    // Without a pidfd, look at the child again every 50 ms.
+    // Without a pidfd, look at the child again every 50 ms; its memory every 100 ms.
     if (child && pidfd < 0) timeout_ms = timeout_ms < 0 ? 50 : std::min(timeout_ms, 50);
+    if (memory) timeout_ms = timeout_ms < 0 ? 100 : std::min(timeout_ms, 100);
     pollfd fds[2] = {{wake_read_, POLLIN, 0}, {pidfd, POLLIN, 0}};  // poll skips a negative fd
     if (poll(fds, 2, timeout_ms) < 0 && errno != EINTR)
       throw std::system_error(errno, std::generic_category(), "nanny: poll");

@@ -31,6 +31,10 @@ struct NannyOptions {
   /// A worker that ran at least this long before it crashed counts as stable: the backoff
   /// starts again from first_backoff.
   std::chrono::milliseconds stable_after{30'000};
+  /// A worker whose resident memory stays above this for a second is killed (SIGKILL) and
+  /// restarted: the backstop for a worker whose own memory monitor (terminate threshold)
+  /// cannot act, as Dask's nanny. 0: never.
+  std::uint64_t memory_kill_bytes = 0;
 };
 
 /// What a worker's end asks of its nanny (see worker_exit.hpp).

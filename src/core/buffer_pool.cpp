@@ -40,7 +40,7 @@ class BufferPool {
 
   /// Frees cached buffers idle for longer than kMaxIdle; returns the bytes freed. Lent
   /// buffers no peer maps any more become free ones (`sweep_lent`, or every kSweepEvery).
-  std::size_t trim(Clock::time_point now, bool sweep_lent) {
+  std::size_t trim(Clock::time_point now, bool sweep_lent, Clock::duration max_idle = kMaxIdle) {
     std::vector<Cached> old;
     std::size_t bytes = 0;
     {
@@ -58,7 +58,7 @@ class BufferPool {
       }
       for (auto* list : {&free_, &lent_})
         for (auto it = list->begin(); it != list->end();) {
-          if (now - it->second.since < kMaxIdle) {
+          if (now - it->second.since < max_idle) {
             ++it;
             continue;
           }
@@ -175,6 +175,8 @@ BufferPool& pool() {
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size) { return pool().get(size); }
 
 std::size_t trim_pooled_buffers() { return pool().trim(Clock::now(), true); }
+
+std::size_t release_pooled_buffers() { return pool().trim(Clock::now(), true, Clock::duration::zero()); }
 
 std::uint64_t shm::lent_bytes() { return pool().lent_bytes(); }
 

@@ -51,7 +51,7 @@ void release_free_memory() {
   // Memory from glibc's malloc, should any remain (no mimalloc, or blocks allocated before
   // it was bound); with mimalloc as malloc, this only walks glibc's unused arena.
   malloc_trim(0);
-  trim_pooled_buffers();
+  release_pooled_buffers();  // every cached buffer: under pressure the cache is the first to go
 }
 
 }  // namespace distrib::detail

@@ -29,8 +29,8 @@ class ProcessMemory {
 };
 
 /// Returns memory this process freed but its allocators keep to the OS: mimalloc's
-/// mi_collect(true) where it is linked, glibc's malloc_trim(0), and the buffer pool's
-/// trim (which frees only buffers nobody reused for 10 s). Takes milliseconds: call it from
+/// mi_collect(true) where it is linked, glibc's malloc_trim(0), and every buffer cached in
+/// the buffer pool. Takes milliseconds: call it from
 /// the memory monitor when MemoryPolicy asks, not on every free.
 void release_free_memory();
 

@@ -81,6 +81,7 @@ struct EventWriter {
     auto w = entry.initRemoveWorker();
     w.setId(e.worker);
     w.setSafe(e.safe);
+    w.setReason(e.reason);
   }
   void operator()(const sched::UpdateGraph& e) {
     auto g = entry.initUpdateGraph();
@@ -263,7 +264,8 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
       out.event = read_worker(entry.getAddWorker());
       break;
     case JournalEntry::REMOVE_WORKER:
-      out.event = sched::RemoveWorker{entry.getRemoveWorker().getId(), entry.getRemoveWorker().getSafe()};
+      out.event = sched::RemoveWorker{entry.getRemoveWorker().getId(), entry.getRemoveWorker().getSafe(),
+                                      entry.getRemoveWorker().getReason()};
       break;
     case JournalEntry::UPDATE_GRAPH: {
       auto g = entry.getUpdateGraph();

@@ -112,6 +112,8 @@ struct Heartbeat {
 struct WorkerStatus {
   paused @0 :Bool;
   reason @1 :Text;           # why, for the scheduler's log
+  restarting @2 :Bool;       # past its terminate threshold: it exits now and its nanny starts a
+                             # fresh one (the scheduler names `reason` if its tasks end KilledWorker)
 }
 
 # One argument of a task: a value, or the key of the task whose result it is.

@@ -48,6 +48,7 @@ struct JournalWorkerPaused {
 struct JournalWorkerGone {
   id @0 :UInt64;
   safe @1 :Bool;
+  reason @2 :Text;                 # why it went, if it said (restarting for memory)
 }
 
 struct JournalGraph {

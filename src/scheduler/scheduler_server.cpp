@@ -26,6 +26,7 @@ struct SchedulerServer::Peer {
   bool said_goodbye = false;  // sent `close` first: a graceful departure
   bool nanny = false;  // a nanny supervises it (registerWorker): restartWorker restarts it
   bool paused = false;  // as the state was last told (WorkerPaused)
+  std::string farewell;  // a worker restarting for memory said why (workerStatus.restarting)
 };
 
 namespace {
@@ -308,6 +309,8 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
                            ? std::string(": ") + std::string(root.getWorkerStatus().getReason())
                            : std::string());
           peer->paused = p->paused;
+          if (root.isWorkerStatus() && root.getWorkerStatus().getRestarting())
+            peer->farewell = root.getWorkerStatus().getReason();
         }
       for (auto& e : events) {
         if (dashboard_) record_for_dashboard(e, *peer);
@@ -387,7 +390,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     recorder_.worker_removed(peer->id);
-    if (!stopped_) handle(sched::RemoveWorker{peer->id, peer->said_goodbye});
+    if (!stopped_) handle(sched::RemoveWorker{peer->id, peer->said_goodbye, peer->farewell});
   }
   if (stopped_ && workers_.empty() && clients_.empty() && on_shutdown) {
     auto done = std::move(on_shutdown);

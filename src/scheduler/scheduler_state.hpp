@@ -59,6 +59,9 @@ struct RemoveWorker {
   /// The worker said goodbye first (a graceful close or restart): its tasks are not
   /// suspected of having killed it.
   bool safe = false;
+  /// Why it went, if it said (a worker past its memory terminate threshold): named in the
+  /// KilledWorker error of a task that was running on it.
+  std::string reason;
 };
 struct UpdateGraph {
   ClientId client;

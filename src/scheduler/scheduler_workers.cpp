@@ -105,7 +105,8 @@ void SchedulerState::Impl::on(RemoveWorker& e) {
       set_erred(ts, "distrib::KilledWorker",
                 "task '" + ts->key + "' was processing on " + std::to_string(ts->suspicious) +
                     " workers that died while running it (allowed_failures = " +
-                    std::to_string(config.allowed_failures) + "); the last one was " + address);
+                    std::to_string(config.allowed_failures) + "); the last one was " + address +
+                    (e.reason.empty() ? std::string() : ", which was restarted: " + e.reason));
       continue;
     }
     if (needed(ts)) recompute(ts);

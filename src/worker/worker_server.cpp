@@ -37,8 +37,9 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       acceptor_(io),
       heartbeat_timer_(io),
       reconnect_timer_(io),
-      state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources),
-      fetcher_(io, proto::Role::PEER, "worker", options_.limits) {
+      state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources, make_store()),
+      fetcher_(io, proto::Role::PEER, "worker", options_.limits),
+      memory_timer_(io) {
   auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
   auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
   // Listening on every interface: advertise the one that reaches the scheduler, or over a
@@ -52,7 +53,12 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
   address_ = format_address(advertised, acceptor_.local_endpoint().port());
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
-  if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();
+  if (options_.memory_limit > 0) {
+    auto fractions = options_.memory_fractions;
+    if (!options_.process_memory_is_own) fractions.spill = fractions.pause = fractions.terminate = std::nullopt;
+    memory_policy_.emplace(wrk::MemoryPolicyOptions{.memory_limit = options_.memory_limit, .fractions = fractions});
+  }
+  if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();  // reported, not enforced
   first_socket_.emplace(std::move(socket));
   executor_ = std::make_unique<TaskExecutor>(
       options_.nthreads, [this](wrk::Event result, std::optional<wrk::Execute>& next) {
@@ -78,6 +84,7 @@ void WorkerServer::start() {
   connect_scheduler(std::move(*first_socket_));
   first_socket_.reset();
   accept();
+  start_memory_monitor();
 }
 
 void WorkerServer::connect_scheduler(StreamSocket socket) {
@@ -177,6 +184,7 @@ void WorkerServer::stop(const std::string& reason) {
   acceptor_.close(ec);
   heartbeat_timer_.cancel();
   reconnect_timer_.cancel();
+  memory_timer_.cancel();
   // A polite goodbye: the scheduler tells a worker that leaves from one that died.
   if (auto conn = std::exchange(scheduler_, nullptr)) {
     conn->send(make_close());
@@ -342,6 +350,9 @@ void WorkerServer::send_heartbeat() {
     std::lock_guard lock(state_mutex_);
     hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
     hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
+    hb.setManagedBytes(spill_ ? spill_->memory_bytes() : state_.stored_bytes());
+    hb.setSpilledBytes(spill_ ? spill_->spilled_bytes() : 0);
+    hb.setPaused(paused_);
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);

@@ -26,7 +26,9 @@
 
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
+#include "core/process_memory.hpp"
 #include "worker/memory_policy.hpp"
+#include "worker/spilling_store.hpp"
 #include "worker/task_executor.hpp"
 #include "worker/worker_state.hpp"
 
@@ -38,10 +40,16 @@ struct WorkerOptions {
   std::uint16_t port = 0;
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
-  std::uint64_t memory_limit = 0;  // 0: the machine's memory
-  /// Issue 16: parsed by dworker (--memory-*-fraction) but not acted on yet; the memory
-  /// monitor (worker/memory_policy.hpp) is still to be wired in.
+  /// Bytes the worker keeps within (dworker --memory-limit; 0: none, and it reports the
+  /// machine's memory). Against it: spill at memory_fractions.target of managed bytes, and
+  /// by process memory spill, pause and terminate (worker_memory.cpp).
+  std::uint64_t memory_limit = 0;
   wrk::MemoryFractions memory_fractions;
+  /// Whether the process's resident memory is this worker's alone. false for workers in
+  /// one process (LocalCluster processes = false): only the target applies, by managed bytes.
+  bool process_memory_is_own = true;
+  /// Parent of the private spill directory (--local-directory); empty: $TMPDIR or /tmp.
+  std::string local_directory;
   std::vector<std::pair<std::string, double>> resources;  // e.g. {"GPU", 2}
   FrameLimits limits;
   std::chrono::milliseconds connect_timeout{10'000};
@@ -97,6 +105,17 @@ class WorkerServer {
   void try_reconnect();
   void send_heartbeat();
   void flush_reports();
+  // ---- memory (worker_memory.cpp) ----
+  /// The store the state keeps its values in: a SpillingStore under a memory limit.
+  std::unique_ptr<wrk::DataStore> make_store();
+  void start_memory_monitor();
+  void check_memory();
+  /// Pauses or resumes the state, and tells the scheduler.
+  void set_paused(bool paused, const std::string& reason);
+  /// Past the terminate threshold under a nanny: tell the scheduler why, and exit at once so
+  /// that the nanny starts a fresh process (the scheduler takes it as a death: its tasks
+  /// are suspected, as when Dask's nanny kills a worker for memory).
+  void terminate_for_memory(const std::string& reason);
   // ---- the state ----
   /// Applies an event on the io thread.
   void handle(wrk::Event e);
@@ -137,6 +156,7 @@ class WorkerServer {
   // run back to back without two thread hand-offs each. The state's DataStore (a MemoryStore
   // today) is called only through the state, so under this mutex too.
   mutable std::mutex state_mutex_;
+  wrk::SpillingStore* spill_ = nullptr;  // the state's store when it spills (owned by state_)
   wrk::WorkerState state_;
   std::uint64_t life_ = 0;  // one per scheduler connection; work queued in an older one is dropped
   std::vector<wrk::SendTaskFinished> finished_;  // reports not yet sent
@@ -146,6 +166,13 @@ class WorkerServer {
   std::unique_ptr<TaskExecutor> executor_;
   std::vector<ConnectionPtr> peers_;
   bool stopped_ = false;
+  // Memory: the policy (none without a limit), its sampling timer, and the pause state.
+  std::optional<wrk::MemoryPolicy> memory_policy_;
+  asio::steady_timer memory_timer_;
+  std::optional<ProcessMemory> process_memory_;
+  bool paused_ = false;          // as last told to the state and the scheduler
+  bool memory_paused_ = false;   // by the policy
+  bool disk_paused_ = false;     // by a spill write that failed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards results posted after destruction
 };
 

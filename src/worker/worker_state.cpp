@@ -52,6 +52,7 @@ std::optional<TaskStatus> WorkerState::status(const std::string& key) const {
 std::size_t WorkerState::n_stored() const { return impl_->data->size(); }
 std::uint64_t WorkerState::stored_bytes() const { return impl_->data->managed_bytes(); }
 std::size_t WorkerState::n_executing() const { return impl_->executing; }
+bool WorkerState::paused() const { return impl_->paused; }
 std::size_t WorkerState::n_tasks() const { return impl_->tasks.size(); }
 
 std::vector<HeldKey> WorkerState::held_keys() const {

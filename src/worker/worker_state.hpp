@@ -98,8 +98,14 @@ struct SchedulerLost {};
 /// the worker is closing: everything is dropped, stored results too, and running tasks
 /// are asked to stop.
 struct ForgetAll {};
+/// Memory past the pause threshold, or a full spill disk (issue 16): while paused no task
+/// starts and no input is fetched (running tasks finish, pushes are still taken in); on
+/// resume both start again. As Dask's worker status "paused".
+struct Pause {
+  bool paused = true;
+};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
-                           StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick>;
+                           StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick, Pause>;
 
 // ---- instructions ----
 struct Execute {
@@ -194,6 +200,7 @@ class WorkerState {
   /// The store's managed bytes: the sum of the stored values' sizes.
   std::uint64_t stored_bytes() const;
   std::size_t n_executing() const;
+  bool paused() const;
   std::size_t n_tasks() const;
   /// The results this worker holds for the scheduler (computed or scattered here).
   std::vector<HeldKey> held_keys() const;

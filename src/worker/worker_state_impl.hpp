@@ -63,6 +63,7 @@ struct WorkerState::Impl {
   std::unordered_set<std::string> gathering_from;  // peers with a request in flight
   std::size_t executing = 0;
   std::uint64_t sequence = 0;
+  bool paused = false;  // Pause: start nothing, fetch nothing
   std::unordered_map<std::string, double> available;  // free resources
   std::vector<Instruction>* out = nullptr;
   // Pushes that arrived before the task they are for (the producer's push raced the
@@ -479,6 +480,11 @@ struct WorkerState::Impl {
   // ---- a new life with the scheduler ----
   void on(SchedulerLost&) { drop_work(/*keep_stored=*/true); }
   void on(ForgetAll&) { drop_work(/*keep_stored=*/false); }
+  void on(Pause& e) {
+    paused = e.paused;
+    ensure_communicating();
+    ensure_computing();
+  }
 
   /// Drops every task that is not a stored result of the scheduler's (all of them unless
   /// `keep_stored`). Running tasks stay, unlinked and cancelled, until their thread returns
@@ -512,6 +518,7 @@ struct WorkerState::Impl {
   }
 
   void ensure_computing() {
+    if (paused) return;
     std::vector<ReadyEntry> waiting_for_resources;
     while (executing < nthreads && !ready.empty()) {
       auto* ts = find(ready.top().key);
@@ -529,10 +536,9 @@ struct WorkerState::Impl {
       Execute ex{ts->spec, {}, ts->stop.get_token()};
       ex.args.reserve(ts->spec->args.size());
       // The inputs are read from the store here, under the state mutex, on whichever thread
-      // handled the event (a task thread when it took this task after its last one). A store
-      // that spills must not read them back from disk here: it would hold every task thread
-      // and the io thread behind the lock. Inputs will have to be unspilled before the task
-      // is made ready, outside the lock.
+      // handled the event (a task thread when it took this task after its last one). A
+      // spilled input comes back as a mapping of its file (SpillingStore): its pages are
+      // read later, by the task, outside the lock.
       try {
         for (const auto& a : ts->spec->args) {
           if (a.is_key()) {
@@ -561,6 +567,7 @@ struct WorkerState::Impl {
   }
 
   void ensure_communicating() {
+    if (paused) return;
     std::unordered_map<std::string, std::vector<TaskState*>> by_worker;
     std::vector<TaskState*> still_waiting;
     for (auto* ts : to_fetch) {

@@ -134,11 +134,12 @@ OutMessage make_push_failed(const std::string& key, const std::string& target) {
   return mb.finish();
 }
 
-OutMessage make_worker_status(bool paused, const std::string& reason) {
+OutMessage make_worker_status(bool paused, const std::string& reason, bool restarting) {
   MessageBuilder mb;
   auto s = mb.root().initWorkerStatus();
   s.setPaused(paused);
   s.setReason(reason);
+  s.setRestarting(restarting);
   return mb.finish();
 }
 

@@ -59,6 +59,6 @@ OutMessage make_missing_data(const wrk::SendMissingData& m);
 /// Pushing `key` to the worker at `target` failed (PushData).
 OutMessage make_push_failed(const std::string& key, const std::string& target);
 /// The worker paused (memory past its pause threshold, or a full spill disk) or resumed.
-OutMessage make_worker_status(bool paused, const std::string& reason);
+OutMessage make_worker_status(bool paused, const std::string& reason, bool restarting = false);
 
 }  // namespace distrib::detail::wire
