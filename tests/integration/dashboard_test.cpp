@@ -6,6 +6,8 @@
 #include <distrib/distrib.hpp>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "helpers.hpp"
 #include "tasks_for_tests.hpp"
 
@@ -31,6 +33,17 @@ double metric(const std::string& text, const std::string& name) {
   auto at = text.find("\n" + name + " ");
   if (at == std::string::npos) return -1;
   return std::stod(text.substr(at + name.size() + 2));
+}
+
+// The value of a per-worker metric line `name{worker="...",name="worker"} value`, or -1.
+double worker_metric(const std::string& text, const std::string& name, const std::string& worker) {
+  const std::string head = "\n" + name + "{", tail = ",name=\"" + worker + "\"} ";
+  for (auto at = text.find(head); at != std::string::npos; at = text.find(head, at + 1)) {
+    const auto end = text.find('\n', at + 1);
+    const auto line = text.substr(at + 1, end - at - 1);
+    if (auto t = line.find(tail); t != std::string::npos) return std::stod(line.substr(t + tail.size()));
+  }
+  return -1;
 }
 }  // namespace
 
@@ -73,9 +86,14 @@ TEST(Dashboard, PagesApiMetricsAndHealth) {
   for (const auto& w : status["workers"]) {
     names.insert(w["name"].get<std::string>());
     EXPECT_EQ(w["nthreads"], 1);
-    for (const char* field : {"address", "memory_bytes", "memory_limit_bytes", "cpu_percent", "executing", "stored",
-                              "stored_bytes", "bytes_in", "bytes_out"})
+    for (const char* field : {"address", "memory_bytes", "memory_limit_bytes", "managed_bytes", "unmanaged_bytes",
+                              "spilled_bytes", "paused", "cpu_percent", "executing", "stored", "stored_bytes", "bytes_in",
+                              "bytes_out"})
       EXPECT_TRUE(w.contains(field)) << field;
+    // Unmanaged is the process memory beyond the stored values in memory; an idle worker is running.
+    const auto memory = w["memory_bytes"].get<std::uint64_t>(), managed = w["managed_bytes"].get<std::uint64_t>();
+    EXPECT_EQ(w["unmanaged_bytes"].get<std::uint64_t>(), memory > managed ? memory - managed : 0);
+    EXPECT_EQ(w["paused"], false);
   }
   EXPECT_EQ(names, (std::set<std::string>{"worker-0", "worker-1"}));
 
@@ -86,7 +104,21 @@ TEST(Dashboard, PagesApiMetricsAndHealth) {
   const double completed_before = metric(before->body, "distrib_tasks_completed_total");
   ASSERT_GE(completed_before, 0);
   EXPECT_NE(before->body.find("distrib_scheduler_tasks{state=\"memory\"}"), std::string::npos);
-  EXPECT_NE(before->body.find("distrib_worker_memory_bytes{worker=\"tcp://127.0.0.1:"), std::string::npos);
+  for (const char* family : {"distrib_worker_memory_bytes", "distrib_worker_managed_bytes", "distrib_worker_unmanaged_bytes",
+                             "distrib_worker_spilled_bytes", "distrib_worker_paused"}) {
+    EXPECT_NE(before->body.find(std::string("# TYPE ") + family + " gauge\n"), std::string::npos) << family;
+    EXPECT_NE(before->body.find(std::string(family) + "{worker=\"tcp://127.0.0.1:"), std::string::npos) << family;
+  }
+  // Neither worker is paused; unmanaged is the process memory beyond the managed part.
+  for (const std::string name : {"worker-0", "worker-1"}) {
+    EXPECT_EQ(worker_metric(before->body, "distrib_worker_paused", name), 0) << name;
+    const double memory = worker_metric(before->body, "distrib_worker_memory_bytes", name),
+                 managed = worker_metric(before->body, "distrib_worker_managed_bytes", name);
+    ASSERT_GE(memory, 0) << name;
+    ASSERT_GE(managed, 0) << name;
+    EXPECT_EQ(worker_metric(before->body, "distrib_worker_unmanaged_bytes", name), std::max(0.0, memory - managed)) << name;
+    EXPECT_GE(worker_metric(before->body, "distrib_worker_spilled_bytes", name), 0) << name;
+  }
 
   std::vector<int> xs(100);
   for (int i = 0; i < 100; ++i) xs[i] = i;
