@@ -410,6 +410,25 @@ void option_examples() {
   client.shutdown();
 }
 
+void memory_examples() {
+  // [memory]
+  // Two workers of 64 MiB each; a 192 MiB array (three times their memory) is persisted:
+  // past 0.6 x 64 MiB per worker, blocks go to /tmp/distrib-worker-XXXXXX/ and come back
+  // by mmap when a reduction reads them.
+  distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1, .memory_limit = "64MiB",
+                                 .local_directory = "/tmp"});
+  distrib::Client client(cluster);
+  auto x = distrib::array::random::random({6144, 4096}, {256, 4096}, 7);  // 24 blocks of 8 MiB
+  auto p = client.persist(x);
+  double total = client.compute(p.sum()).result().values<double>()[0];
+  for (const auto& w : client.scheduler_info().workers)
+    std::cout << w.name << ": " << w.managed << " B in memory, " << w.spilled << " B spilled, "
+              << w.unmanaged() << " B unmanaged" << (w.paused ? " (paused)" : "") << "\n";
+  // [/memory]
+  std::cout << "sum " << total << "\n";
+  client.shutdown();
+}
+
 // [by-address]
 int run_on(const std::string& address) {
   distrib::Client client(address, {.connect_timeout = 5s, .name = "user-guide"});
@@ -456,6 +475,7 @@ int main(int argc, char** argv) {
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 
   option_examples();
+  memory_examples();
   return 0;
 }
 // [/main]

@@ -23,6 +23,9 @@ std::size_t trim_pooled_buffers();
 /// Returns every cached buffer to the system, however recently used: a worker under memory
 /// pressure trims (the cache may hold up to min(2 GiB, RAM/8)); the bytes freed.
 std::size_t release_pooled_buffers();
+/// Caps the pool's cache of free buffers at `bytes` (it only ever shrinks): a worker under a
+/// memory limit keeps a small cache, as cached buffers count as its process memory.
+void limit_pooled_buffer_cache(std::size_t bytes);
 /// Asks for transparent huge pages over [p, p + size) before it is first touched (a no-op
 /// for small ranges): one fault per 2 MiB instead of per 4 KiB page (defined in libdistrib).
 void advise_huge_pages(void* p, std::size_t size);

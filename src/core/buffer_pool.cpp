@@ -72,6 +72,23 @@ class BufferPool {
     return bytes;
   }
 
+  /// Caps the cache at `bytes` (never above its default), giving back what is over.
+  void limit_cache(std::size_t bytes) {
+    std::vector<Cached> evicted;
+    {
+      std::lock_guard lock(mutex_);
+      max_cached_ = std::min(max_cached_, bytes);
+      while (cached_ > max_cached_ && !free_.empty()) {
+        auto oldest = std::min_element(free_.begin(), free_.end(),
+                                       [](const auto& a, const auto& b) { return a.second.since < b.second.since; });
+        evicted.push_back(oldest->second);
+        cached_ -= oldest->first;
+        free_.erase(oldest);
+      }
+    }
+    for (auto& c : evicted) release(c.p, c.shared);
+  }
+
   std::uint64_t lent_bytes() {
     std::lock_guard lock(mutex_);
     std::uint64_t n = 0;
@@ -175,6 +192,8 @@ BufferPool& pool() {
 std::shared_ptr<std::byte[]> allocate_pooled(std::size_t size) { return pool().get(size); }
 
 std::size_t trim_pooled_buffers() { return pool().trim(Clock::now(), true); }
+
+void limit_pooled_buffer_cache(std::size_t bytes) { pool().limit_cache(bytes); }
 
 std::size_t release_pooled_buffers() { return pool().trim(Clock::now(), true, Clock::duration::zero()); }
 

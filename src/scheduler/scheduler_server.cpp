@@ -304,7 +304,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       for (const auto& e : events)
         if (auto* p = std::get_if<sched::WorkerPaused>(&e)) {
           if (p->paused != peer->paused)
-            log().warn("worker '{}' {}{}", peer->name, p->paused ? "paused" : "resumed",
+            log().info("scheduler: worker '{}' {}{}", peer->name, p->paused ? "paused" : "resumed",
                        root.isWorkerStatus() && root.getWorkerStatus().hasReason()
                            ? std::string(": ") + std::string(root.getWorkerStatus().getReason())
                            : std::string());

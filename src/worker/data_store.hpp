@@ -56,6 +56,9 @@ class DataStore {
   virtual std::uint64_t spilled_bytes() const = 0;
   /// How many values are stored.
   virtual std::size_t size() const = 0;
+  /// Values are waiting to be written out faster than the store writes them: the state
+  /// starts no task meanwhile (a spilling store; it says when the backlog is written).
+  virtual bool backlogged() const { return false; }
 };
 
 /// The default store: every value in memory.

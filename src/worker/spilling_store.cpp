@@ -171,6 +171,15 @@ struct SpillingStore::Impl {
       }
       busy = false;
       if (queue.empty()) idle_cv.notify_all();
+      if (was_backlogged && pending <= backlog_limit()) {
+        was_backlogged = false;
+        if (on_drained) {
+          auto cb = on_drained;
+          lock.unlock();
+          cb();
+          lock.lock();
+        }
+      }
     }
   }
 
@@ -238,6 +247,15 @@ struct SpillingStore::Impl {
   bool busy = false;  // the spill thread is doing a job it took off the queue
   bool stop = false;
   bool held = false;  // hold_writes_for_testing
+  bool was_backlogged = false;     // on_drained is due once the backlog is cleared
+  std::function<void()> on_drained;
+
+  // Writes queued beyond this hold new tasks back (backlogged()): a worker computing faster
+  // than its disk writes would otherwise fill its memory with values waiting to be written.
+  std::uint64_t backlog_limit() const {
+    const std::uint64_t floor = std::uint64_t{4} << 20;
+    return options.target_bytes ? std::max(options.target_bytes / 8, floor) : std::uint64_t{64} << 20;
+  }
   std::uint64_t target = 0;
   std::uint64_t memory = 0;
   std::uint64_t spilled = 0;
@@ -342,6 +360,16 @@ std::uint64_t SpillingStore::spilled_bytes() const {
 std::uint64_t SpillingStore::pending_bytes() const {
   std::lock_guard lock(impl_->mutex);
   return impl_->pending;
+}
+bool SpillingStore::backlogged() const {
+  std::lock_guard lock(impl_->mutex);
+  if (impl_->pending <= impl_->backlog_limit() || impl_->error) return false;  // an error spills nothing more
+  impl_->was_backlogged = true;
+  return true;
+}
+void SpillingStore::set_on_drained(std::function<void()> callback) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->on_drained = std::move(callback);
 }
 std::size_t SpillingStore::size() const {
   std::lock_guard lock(impl_->mutex);

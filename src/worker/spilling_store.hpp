@@ -36,6 +36,7 @@
 // a full disk. A spilled value that cannot be read back (its file removed by someone else)
 // makes get() throw std::runtime_error naming the file.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,12 @@ class SpillingStore final : public DataStore {
 
   /// Of memory_bytes(), the values being written to disk that will then leave memory.
   std::uint64_t pending_bytes() const;
+  /// More is waiting to be written than max(target / 8, 4 MiB): new tasks should wait (the
+  /// worker's state asks before starting one), or a worker computing faster than its disk
+  /// writes would fill its memory with values on their way out.
+  bool backlogged() const override;
+  /// Called on the spill thread once a backlog that backlogged() reported is written.
+  void set_on_drained(std::function<void()> callback);
   std::uint64_t target() const;
   /// A new target (0: none); values past it are chosen for spilling now.
   void set_target(std::uint64_t bytes);

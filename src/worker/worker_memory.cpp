@@ -29,7 +29,7 @@ std::unique_ptr<wrk::DataStore> WorkerServer::make_store() {
   so.local_directory = options_.local_directory;
   if (f.target) so.target_bytes = static_cast<std::uint64_t>(static_cast<double>(options_.memory_limit) * *f.target);
   auto store = std::make_unique<wrk::SpillingStore>(so);  // throws naming an unusable directory
-  spill_ = store.get();
+  spill_ = store.get();  // its on_drained is set in the constructor's body, once alive_ is
   log().info("worker spills to {} past {} of managed memory (limit {})", spill_->directory(),
              so.target_bytes ? format_byte_size(so.target_bytes) : std::string("no target"),
              format_byte_size(options_.memory_limit));
@@ -113,8 +113,7 @@ void WorkerServer::check_memory() {
 }
 
 void WorkerServer::set_paused(bool paused, const std::string& reason) {
-  paused_ = paused;
-  log().warn("worker '{}' {}: {}", options_.name, paused ? "paused" : "resumed", reason);
+  paused_ = paused;  // logged by the caller: MemoryPolicy's warnings, or the disk error
   handle(wrk::Pause{paused});
   if (scheduler_) scheduler_->send(wire::make_worker_status(paused, reason));
 }

@@ -53,7 +53,18 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
   address_ = format_address(advertised, acceptor_.local_endpoint().port());
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
+  if (spill_) {
+    // Tasks wait while spill writes are backlogged; the io thread starts them again.
+    spill_->set_on_drained([this, alive = std::weak_ptr<bool>(alive_)] {
+      asio::post(io_, [this, alive] {
+        if (!alive.expired()) handle(wrk::StoreDrained{});
+      });
+    });
+  }
   if (options_.memory_limit > 0) {
+    // Freed buffers the pool keeps count as this process's memory: a tenth of the limit at
+    // most, or spilling a value would free nothing the monitor can see.
+    if (options_.process_memory_is_own) limit_pooled_buffer_cache(options_.memory_limit / 10);
     auto fractions = options_.memory_fractions;
     if (!options_.process_memory_is_own) fractions.spill = fractions.pause = fractions.terminate = std::nullopt;
     memory_policy_.emplace(wrk::MemoryPolicyOptions{.memory_limit = options_.memory_limit, .fractions = fractions});

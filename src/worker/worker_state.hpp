@@ -104,8 +104,11 @@ struct ForgetAll {};
 struct Pause {
   bool paused = true;
 };
+/// The data store wrote out the backlog that held new tasks back (DataStore::backlogged).
+struct StoreDrained {};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
-                           StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick, Pause>;
+                           StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick, Pause,
+                           StoreDrained>;
 
 // ---- instructions ----
 struct Execute {

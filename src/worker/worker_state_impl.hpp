@@ -480,6 +480,7 @@ struct WorkerState::Impl {
   // ---- a new life with the scheduler ----
   void on(SchedulerLost&) { drop_work(/*keep_stored=*/true); }
   void on(ForgetAll&) { drop_work(/*keep_stored=*/false); }
+  void on(StoreDrained&) { ensure_computing(); }
   void on(Pause& e) {
     paused = e.paused;
     ensure_communicating();
@@ -518,7 +519,7 @@ struct WorkerState::Impl {
   }
 
   void ensure_computing() {
-    if (paused) return;
+    if (paused || data->backlogged()) return;  // a backlog: StoreDrained starts them again
     std::vector<ReadyEntry> waiting_for_resources;
     while (executing < nthreads && !ready.empty()) {
       auto* ts = find(ready.top().key);
