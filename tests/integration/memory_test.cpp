@@ -293,15 +293,17 @@ TEST(Memory, FullSpillDiskPausesTheWorkerWithoutLosingAValueAndItResumesOnceFree
   auto paused = wait_for_worker(client, "full", [](const WorkerDescription& w) { return w.paused && w.spilled > 0; });
   ASSERT_TRUE(paused) << describe(worker_named(client, "full"));
 
-  // Paused, it still serves its values, from memory and from disk, every byte as stored.
-  for (std::size_t i = 0; i < futures.size(); ++i) EXPECT_TRUE(futures[i].result(60s) == values[i]) << "value " << i;
   // A task can start on it only once it resumes.
   auto after = client.submit({.pure = false}, process_id, 7);
+  // Paused, it still serves its values, from memory and from disk, every byte as stored.
+  for (std::size_t i = 0; i < futures.size(); ++i) EXPECT_TRUE(futures[i].result(60s) == values[i]) << "value " << i;
+  EXPECT_FALSE(after.done()) << "a task ran on a paused worker";
+  EXPECT_TRUE(worker_named(client, "full")->paused);
 
   // Released, the values leave memory and disk: back under the target, it resumes.
   futures.clear();
   auto resumed = wait_for_worker(client, "full", [](const WorkerDescription& w) {
-    return !w.paused && w.managed == 0 && w.spilled == 0;
+    return !w.paused && w.managed < kMiB && w.spilled == 0;  // what is left: the small result of `after`
   });
   ASSERT_TRUE(resumed) << describe(worker_named(client, "full"));
   EXPECT_NE(worker.wait_for("memory is back under the target", 30s, error_at), std::string::npos) << worker.output;
