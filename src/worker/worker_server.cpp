@@ -361,8 +361,15 @@ void WorkerServer::send_heartbeat() {
     std::lock_guard lock(state_mutex_);
     hb.setExecuting(static_cast<std::uint32_t>(state_.n_executing()));
     hb.setStored(static_cast<std::uint32_t>(state_.n_stored()));
-    hb.setManagedBytes(spill_ ? spill_->memory_bytes() : state_.stored_bytes());
-    hb.setSpilledBytes(spill_ ? spill_->spilled_bytes() : 0);
+    if (spill_) {
+      // One reading of both: a write finishing between two calls would count its value twice.
+      const auto st = spill_->stats();
+      hb.setManagedBytes(st.memory_bytes);
+      hb.setSpilledBytes(st.spilled_bytes);
+    } else {
+      hb.setManagedBytes(state_.stored_bytes());
+      hb.setSpilledBytes(0);
+    }
     hb.setPaused(paused_);
   }
   rusage usage{};
