@@ -9,6 +9,8 @@
 #include <mutex>
 #include <thread>
 
+#include "core/log.hpp"
+#include "core/memory_limit.hpp"
 #include "worker/spill_directory.hpp"
 #include "worker/spill_file.hpp"
 
@@ -285,6 +287,9 @@ void SpillingStore::put(const std::string& key, Value value, std::uint64_t nbyte
   auto* e = s.entries.insert(std::move(entry));
   s.memory += nbytes;
   if (s.larger_than_target(nbytes) && !s.error) {
+    // As Dask's "Spilling <key> ... larger than the target": still stored, on disk at once.
+    log().warn("value '{}' of {} is larger than the memory target of {}: it goes to disk at once", key,
+               format_byte_size(nbytes), format_byte_size(s.options.target_bytes));
     s.choose(e, garbage);  // straight to disk: pushing out everything else would not make it fit
   } else {
     s.lru_push_hot(e);
