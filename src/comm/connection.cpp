@@ -20,7 +20,9 @@ std::atomic<std::uint64_t>& process_bytes_written() {
 }
 
 namespace {
-constexpr std::size_t kReadBufferBytes = 256 * 1024;
+constexpr std::size_t kReadBufferBytes = 256 * 1024;  // allocated once the peer is authenticated
+// A peer gets this long to prove it holds the token.
+constexpr std::chrono::seconds kAuthTimeout{10};
 
 // asio's transfer_all moves at most 64 KiB per system call; a 1 GB frame then takes 16,000
 // reads or writes, each a trip through the reactor. This one lets each call move as much
@@ -31,11 +33,13 @@ struct TransferAllLarge {
 
 }  // namespace
 
-Connection::Connection(StreamSocket socket, FrameLimits limits)
+Connection::Connection(StreamSocket socket, FrameLimits limits, auth::Side side)
     : socket_(std::move(socket)),
       decoder_(limits),
       peer_(describe_peer(socket_)),
-      deferred_timer_(socket_.get_executor()) {
+      deferred_timer_(socket_.get_executor()),
+      side_(side),
+      auth_timer_(socket_.get_executor()) {
   asio::error_code ec;
   // TCP only: small messages go at once (a Unix socket has no Nagle to turn off).
   if (!local_ip(socket_).empty()) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
@@ -46,7 +50,56 @@ Connection::~Connection() = default;
 void Connection::start(MessageHandler on_message, CloseHandler on_close) {
   on_message_ = std::move(on_message);
   on_close_ = std::move(on_close);
+  if (auto token = auth::process_token()) return authenticate(std::move(*token));
   read_buffer_.resize(kReadBufferBytes);
+  read_more();
+}
+
+// Both ends run the same four steps: write our hello, read theirs, write our proof, read
+// theirs (each end writes before it reads, so neither waits for the other). Only fixed,
+// small reads happen before the peer is proven: nothing it declares is allocated.
+void Connection::authenticate(std::string token) {
+  authenticating_ = true;
+  my_nonce_ = auth::fresh_nonce();
+  auth_hello_ = auth::make_hello(my_nonce_);
+  auto self = shared_from_this();
+  auth_timer_.expires_after(kAuthTimeout);
+  auth_timer_.async_wait([this, self](asio::error_code ec) {
+    if (!ec && authenticating_) close("rejected: authentication timed out (the peer sent no valid token proof)");
+  });
+  asio::async_write(socket_, asio::buffer(auth_hello_), [this, self, token](asio::error_code ec, std::size_t) {
+    if (ec) return close("authentication failed: " + ec.message());
+    asio::async_read(socket_, asio::buffer(peer_hello_), [this, self, token](asio::error_code ec2, std::size_t) {
+      if (ec2) return close(ec2 == asio::error::eof ? "rejected: the peer closed the connection before authenticating"
+                                                    : "authentication failed: " + ec2.message());
+      auto nonce = auth::read_hello(peer_hello_);
+      if (!nonce) return close("rejected: the peer did not authenticate (is it given the cluster's auth token?)");
+      if (*nonce == my_nonce_) return close("rejected: the peer echoed our nonce");
+      peer_nonce_ = *nonce;
+      const bool connector = side_ == auth::Side::connector;
+      const auto& c = connector ? my_nonce_ : peer_nonce_;
+      const auto& a = connector ? peer_nonce_ : my_nonce_;
+      auth_proof_ = auth::make_proof(token, side_, c, a);
+      const auto peer_side = connector ? auth::Side::acceptor : auth::Side::connector;
+      auto expected = auth::make_proof(token, peer_side, c, a);
+      asio::async_write(socket_, asio::buffer(auth_proof_), [this, self, expected](asio::error_code ec3, std::size_t) {
+        if (ec3) return close("authentication failed: " + ec3.message());
+        asio::async_read(socket_, asio::buffer(peer_proof_), [this, self, expected](asio::error_code ec4, std::size_t) {
+          if (ec4) return close(ec4 == asio::error::eof ? "rejected: the peer refused our token (a different one?)"
+                                                        : "authentication failed: " + ec4.message());
+          if (!auth::proofs_equal(peer_proof_, expected)) return close("rejected: wrong auth token");
+          authenticated();
+        });
+      });
+    });
+  });
+}
+
+void Connection::authenticated() {
+  authenticating_ = false;
+  auth_timer_.cancel();
+  read_buffer_.resize(kReadBufferBytes);
+  if (!queue_.empty() && !writing_) start_write();
   read_more();
 }
 
@@ -134,6 +187,7 @@ void Connection::arm_deferred_write() {
 }
 
 void Connection::start_write() {
+  if (authenticating_) return;  // authenticated() writes what waited
   if (queue_.empty()) {
     if (close_pending_) close(close_reason_);
     return;
@@ -167,6 +221,7 @@ void Connection::close(const std::string& reason) {
   if (closed_) return;
   closed_ = true;
   deferred_timer_.cancel();
+  auth_timer_.cancel();
   asio::error_code ec;
   socket_.shutdown(StreamSocket::shutdown_both, ec);
   socket_.close(ec);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "comm/auth.hpp"
 #include "comm/endpoint.hpp"
 #include "comm/framing.hpp"
 
@@ -28,7 +29,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   using MessageHandler = std::function<void(InMessage&&)>;
   using CloseHandler = std::function<void(const std::string& reason)>;
 
-  Connection(StreamSocket socket, FrameLimits limits = {});
+  /// `side`: whether this end connected or accepted; with a process auth token (auth.hpp)
+  /// both ends prove they hold it before any message is read or written.
+  Connection(StreamSocket socket, FrameLimits limits = {}, auth::Side side = auth::Side::connector);
   ~Connection();
 
   /// Starts reading. A handler that throws closes the connection with the exception's text.
@@ -49,6 +52,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::uint64_t bytes_written() const { return bytes_written_; }
 
  private:
+  /// The token exchange (auth.hpp), then read_more(); messages sent meanwhile wait.
+  void authenticate(std::string token);
+  void authenticated();
   void read_more();
   void on_read(std::size_t n);
   void dispatch(std::vector<InMessage>& messages);
@@ -72,6 +78,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool writing_ = false;
   bool closed_ = false;
   bool close_pending_ = false;
+  auth::Side side_;
+  bool authenticating_ = false;  // writes wait until the peer proved it holds the token
+  auth::Nonce my_nonce_{}, peer_nonce_{};
+  auth::Hello auth_hello_{}, peer_hello_{};
+  auth::Proof auth_proof_{}, peer_proof_{};
+  asio::steady_timer auth_timer_;
   std::string close_reason_;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t bytes_written_ = 0;

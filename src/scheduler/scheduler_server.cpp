@@ -240,7 +240,7 @@ void SchedulerServer::accept(Acceptor& acceptor) {
 
 void SchedulerServer::on_accepted(StreamSocket socket) {
   auto peer = std::make_shared<Peer>();
-  peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+  peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits, auth::Side::acceptor);
   log().debug("connection from {}", peer->conn->peer());
   peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
                     [this, peer](const std::string& reason) { on_closed(peer, reason); });

@@ -23,7 +23,7 @@ void WorkerServer::accept() {
       if (!stopped_ && ec != asio::error::operation_aborted) accept();
       return;
     }
-    auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits);
+    auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits, auth::Side::acceptor);
     auto peer = std::make_shared<DataPortPeer>();
     peers_.push_back(conn);
     std::weak_ptr<Connection> weak = conn;
