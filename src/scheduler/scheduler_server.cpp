@@ -139,6 +139,8 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       options_(std::move(options)),
       acceptor_(io),
       local_acceptor_(io),
+      accept_backoff_(io.get_executor()),
+      local_accept_backoff_(io.get_executor()),
       heartbeat_timer_(io),
       state_(with_environment(options_.policy)),
       dashboard_timer_(io) {
@@ -193,8 +195,8 @@ SchedulerServer::~SchedulerServer() {
 }
 
 void SchedulerServer::start() {
-  accept(acceptor_);
-  if (local_acceptor_.is_open()) accept(local_acceptor_);
+  accept(acceptor_, accept_backoff_);
+  if (local_acceptor_.is_open()) accept(local_acceptor_, local_accept_backoff_);
   check_heartbeats();
   if (dashboard_) refresh_dashboard();
 }
@@ -214,6 +216,8 @@ void SchedulerServer::stop() {
   asio::error_code ec;
   acceptor_.close(ec);
   local_acceptor_.close(ec);
+  accept_backoff_.cancel();
+  local_accept_backoff_.cancel();
   heartbeat_timer_.cancel();
   dashboard_timer_.cancel();
   if (snapshots_) snapshots_->set_story_source(nullptr);
@@ -224,17 +228,18 @@ void SchedulerServer::stop() {
 }
 
 template <class Acceptor>
-void SchedulerServer::accept(Acceptor& acceptor) {
-  acceptor.async_accept([this, &acceptor](asio::error_code ec, typename Acceptor::protocol_type::socket socket) {
+void SchedulerServer::accept(Acceptor& acceptor, AcceptBackoff& backoff) {
+  acceptor.async_accept([this, &acceptor, &backoff](asio::error_code ec, typename Acceptor::protocol_type::socket socket) {
     if (ec) {
-      if (!stopped_ && ec != asio::error::operation_aborted) {
-        log().warn("accept failed: {}", ec.message());
-        accept(acceptor);
-      }
+      if (!stopped_ && ec != asio::error::operation_aborted)
+        backoff.failed(ec, "scheduler", [this, &acceptor, &backoff] {
+          if (!stopped_) accept(acceptor, backoff);
+        });
       return;
     }
+    backoff.succeeded();
     on_accepted(StreamSocket(std::move(socket)));
-    accept(acceptor);
+    accept(acceptor, backoff);
   });
 }
 
@@ -508,6 +513,8 @@ void SchedulerServer::shutdown_cluster() {
   asio::error_code ec;
   acceptor_.close(ec);
   local_acceptor_.close(ec);
+  accept_backoff_.cancel();
+  local_accept_backoff_.cancel();
   heartbeat_timer_.cancel();
   for (auto& [id, w] : workers_) {
     w->conn->send(make_shutdown());

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "comm/accept_backoff.hpp"
 #include "comm/connection.hpp"
 #include "journal/journal.hpp"
 #include "proto/distrib.capnp.h"
@@ -83,7 +84,7 @@ class SchedulerServer {
  private:
   struct Peer;
   template <class Acceptor>
-  void accept(Acceptor& acceptor);
+  void accept(Acceptor& acceptor, AcceptBackoff& backoff);
   void on_accepted(StreamSocket socket);
   void on_message(const std::shared_ptr<Peer>& peer, InMessage&& m);
   void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
@@ -122,6 +123,7 @@ class SchedulerServer {
   SchedulerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
   asio::local::stream_protocol::acceptor local_acceptor_;
+  AcceptBackoff accept_backoff_, local_accept_backoff_;
   asio::steady_timer heartbeat_timer_;
   std::string address_;
   std::string local_address_;

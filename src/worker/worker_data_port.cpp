@@ -20,9 +20,13 @@ namespace distrib::detail {
 void WorkerServer::accept() {
   acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
     if (ec) {
-      if (!stopped_ && ec != asio::error::operation_aborted) accept();
+      if (!stopped_ && ec != asio::error::operation_aborted)
+        accept_backoff_.failed(ec, "worker '" + options_.name + "' data port", [this] {
+          if (!stopped_) accept();
+        });
       return;
     }
+    accept_backoff_.succeeded();
     auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits, auth::Side::acceptor);
     auto peer = std::make_shared<DataPortPeer>();
     peers_.push_back(conn);

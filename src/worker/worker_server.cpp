@@ -35,6 +35,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
     : io_(io),
       options_(std::move(options)),
       acceptor_(io),
+      accept_backoff_(io.get_executor()),
       heartbeat_timer_(io),
       reconnect_timer_(io),
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources, make_store()),
@@ -193,6 +194,7 @@ void WorkerServer::stop(const std::string& reason) {
   log().info("worker '{}' stopping: {}", options_.name, reason);
   asio::error_code ec;
   acceptor_.close(ec);
+  accept_backoff_.cancel();
   heartbeat_timer_.cancel();
   reconnect_timer_.cancel();
   memory_timer_.cancel();

@@ -24,6 +24,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "comm/accept_backoff.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
 #include "core/process_memory.hpp"
@@ -140,6 +141,7 @@ class WorkerServer {
   asio::io_context& io_;
   WorkerOptions options_;
   asio::ip::tcp::acceptor acceptor_;
+  AcceptBackoff accept_backoff_;
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer reconnect_timer_;
   std::string address_;
