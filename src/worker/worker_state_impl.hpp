@@ -243,9 +243,15 @@ struct WorkerState::Impl {
 
   /// Fails every local task waiting for `ts`. By key: failing one may forget another that
   /// depends on both.
+  /// They are unlinked from `ts` first: otherwise forgetting the last of them would drop
+  /// `ts` (unneeded now) while the caller still uses it.
   void fail_dependents(TaskState* ts, const std::string& why) {
     std::vector<std::string> keys;
-    for (auto* d : ts->dependents) keys.push_back(d->key);
+    for (auto* d : ts->dependents) {
+      keys.push_back(d->key);
+      std::erase(d->dependencies, ts);
+    }
+    ts->dependents.clear();
     for (const auto& k : keys)
       if (auto* d = find(k)) fail_unlinked(d, why);
   }
