@@ -57,7 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // The messages decoded re-frame to a prefix of the input, and decode again to themselves.
   std::vector<std::byte> again;
   for (auto& m : out) {
-    OutMessage om{kj::heapArray<capnp::word>(m.header.asPtr()), m.frames};
+    OutMessage om{kj::heapArray<capnp::word>(m.header.size()), m.frames};
+    std::memcpy(om.header.begin(), m.header.begin(), m.header.size() * sizeof(capnp::word));
     append_framed(om, again);
   }
   if (again.size() > in.size() || !std::equal(again.begin(), again.end(), in.begin())) std::abort();
