@@ -28,7 +28,7 @@ bool same(const T& a, const T& b) {
   } else if constexpr (std::is_floating_point_v<T>) {
     return std::memcmp(&a, &b, sizeof a) == 0;
   } else if constexpr (std::is_same_v<T, std::vector<double>>) {
-    return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0;
+    return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(double)) == 0);
   } else {
     return a == b;
   }
