@@ -116,7 +116,7 @@ struct WorkerState::Impl {
         // Awaited from a peer, and now to be computed here: nobody else will send it.
         ts->status = TaskStatus::waiting;
         if (auto missing = link_inputs(ts, e.who_has, e.pending)) {
-          fail_with_dependents(ts, "distrib::MissingDependency", "dependency '" + *missing + "' is not held by any worker");
+          fail_with_dependents(ts, "distrib::MissingDependency", *missing);
           return;
         }
         if (ts->waiting_on == 0) make_ready(ts);
@@ -130,7 +130,7 @@ struct WorkerState::Impl {
     ts->assigned = true;
     ts->run_id = e.run_id;
     if (auto missing = link_inputs(ts, e.who_has, e.pending)) {
-      fail_unlinked(ts, "dependency '" + *missing + "' is not held by any worker");
+      fail_unlinked(ts, *missing);
       return;
     }
     if (ts->waiting_on == 0) make_ready(ts);
@@ -139,17 +139,21 @@ struct WorkerState::Impl {
   }
 
   /// Links `ts` to each of its inputs, creating fetches for those held elsewhere. Returns
-  /// the key of an input nobody holds (the links made so far stay, for the caller to undo).
+  /// why an input cannot be had: nobody holds it, or it is `ts` itself or waits for `ts` (a
+  /// cycle, which only a broken or hostile scheduler sends). The links made so far stay, for
+  /// the caller to undo.
   std::optional<std::string> link_inputs(TaskState* ts, const WhoHas& who_has, const std::vector<std::string>& pending) {
     for (const auto& dep_key : ts->spec->dependencies()) {
       auto loc = std::find_if(who_has.begin(), who_has.end(), [&](auto& p) { return p.first == dep_key; });
       auto* dep = find(dep_key);
+      if (dep && waits_for(dep, ts))
+        return "dependency '" + dep_key + "' of '" + ts->key + "' depends on it (a cycle)";
       if (!dep && std::find(pending.begin(), pending.end(), dep_key) != pending.end()) {
         dep = create(dep_key);
         dep->status = TaskStatus::pending;  // its producer pushes it here
         take_early_push(dep);
       } else if (!dep) {
-        if (loc == who_has.end() || loc->second.empty()) return dep_key;
+        if (loc == who_has.end() || loc->second.empty()) return "dependency '" + dep_key + "' is not held by any worker";
         dep = create(dep_key);
         dep->status = TaskStatus::fetch;
         dep->who_has = loc->second;
@@ -165,6 +169,20 @@ struct WorkerState::Impl {
       if (dep->status != TaskStatus::memory) ++ts->waiting_on;
     }
     return std::nullopt;
+  }
+
+  /// Whether `from` is `target` or reaches it through inputs not yet in memory.
+  static bool waits_for(const TaskState* from, const TaskState* target) {
+    std::vector<const TaskState*> stack{from};
+    std::unordered_set<const TaskState*> seen;
+    while (!stack.empty()) {
+      const auto* t = stack.back();
+      stack.pop_back();
+      if (t == target) return true;
+      if (t->status == TaskStatus::memory || !seen.insert(t).second) continue;
+      for (const auto* d : t->dependencies) stack.push_back(d);
+    }
+    return false;
   }
 
   static bool running(const TaskState* ts) {
@@ -225,7 +243,7 @@ struct WorkerState::Impl {
     for (const auto& k : old_inputs)
       if (auto* d = find(k)) drop_if_unneeded(d);
     if (missing) {
-      fail_with_dependents(ts, "distrib::MissingDependency", "dependency '" + *missing + "' is not held by any worker");
+      fail_with_dependents(ts, "distrib::MissingDependency", *missing);
       return;
     }
     if (ts->waiting_on == 0) make_ready(ts);
@@ -243,9 +261,15 @@ struct WorkerState::Impl {
 
   /// Fails every local task waiting for `ts`. By key: failing one may forget another that
   /// depends on both.
+  /// They are unlinked from `ts` first: otherwise forgetting the last of them would drop
+  /// `ts` (unneeded now) while the caller still uses it.
   void fail_dependents(TaskState* ts, const std::string& why) {
     std::vector<std::string> keys;
-    for (auto* d : ts->dependents) keys.push_back(d->key);
+    for (auto* d : ts->dependents) {
+      keys.push_back(d->key);
+      std::erase(d->dependencies, ts);
+    }
+    ts->dependents.clear();
     for (const auto& k : keys)
       if (auto* d = find(k)) fail_unlinked(d, why);
   }
