@@ -95,13 +95,14 @@ SpillDirectory::SpillDirectory(const std::string& parent_in) {
   dir_fd_ = ::open(path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd_ < 0) throw fail("open the spill directory", errno);
   // Read-only: a held lock works as well, and a file open for writing would keep the file
-  // system from being remounted read-only (what an administrator, or a test, may do).
-  int made = ::openat(dir_fd_, kLockFile, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (made < 0) throw fail("write to the spill directory", errno);
-  ::close(made);
-  lock_fd_ = ::openat(dir_fd_, kLockFile, O_RDONLY | O_CLOEXEC);
-  if (lock_fd_ < 0) throw fail("open the lock file of", errno);
+  // system from being remounted read-only (what an administrator, or a test, may do). Made
+  // under another name, locked, then renamed into place: a worker starting next to this one
+  // never sees an unlocked lock file and takes the directory for a dead worker's.
+  constexpr const char* kNewLock = "lock.new";
+  lock_fd_ = ::openat(dir_fd_, kNewLock, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) throw fail("write to the spill directory", errno);
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) throw fail("lock", errno);
+  if (::renameat(dir_fd_, kNewLock, dir_fd_, kLockFile) != 0) throw fail("rename the lock file of", errno);
 }
 
 SpillDirectory::~SpillDirectory() {

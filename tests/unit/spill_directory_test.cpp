@@ -10,11 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "spill_test_support.hpp"
@@ -52,6 +54,27 @@ TEST(SpillDirectory, IsPrivateLockedAndRemovedWithItsOwner) {
   }
   EXPECT_FALSE(exists(path));
   EXPECT_TRUE(names_in(parent.path()).empty());
+}
+
+TEST(SpillDirectory, WorkersStartingTogetherNeverTakeEachOthersDirectoryForADeadOnes) {
+  // Each one cleans the parent as it starts: a directory whose lock file was not locked yet
+  // used to be removed under its owner (seen as "cannot open the lock file").
+  TempDir parent;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        try {
+          SpillDirectory dir(parent.path());
+          if (!std::filesystem::exists(dir.path() + "/" + SpillDirectory::kLockFile)) ++failures;
+        } catch (const std::exception&) {
+          ++failures;
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(failures.load(), 0);
 }
 
 TEST(SpillDirectory, DefaultParentIsTmpdirAndAGivenOneIsCreated) {
