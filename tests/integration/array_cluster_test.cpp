@@ -65,12 +65,6 @@ NDArray local_uniform(const Shape& shape, std::uint64_t seed) {
   return a;
 }
 
-/// Keys held by all workers together.
-std::size_t keys_on_cluster(Client& client) {
-  std::size_t n = 0;
-  for (const auto& [worker, keys] : client.has_what()) n += keys.size();
-  return n;
-}
 
 TEST(ArrayCluster, ComputeMatchesLocalCompute) {
   LocalCluster cluster(two_workers());

@@ -1,5 +1,7 @@
 #include "helpers.hpp"
 
+#include <gtest/gtest.h>
+
 #include "test_tasks.hpp"
 
 #include <distrib/distrib.hpp>
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -209,6 +212,32 @@ std::string framed_handshake(unsigned version, int role) {
   std::string out;
   for (auto p : parts) out.append(reinterpret_cast<const char*>(p.data()), p.size());
   return out;
+}
+
+int worker_process_of(Daemon& nanny) {
+  std::vector<int> children;
+  EXPECT_TRUE(eventually([&] {
+    children = child_pids(nanny.process.pid());
+    return children.size() == 1;
+  })) << children.size() << " children";
+  return children.empty() ? -1 : children.front();
+}
+
+std::size_t keys_on_cluster(Client& client) {
+  std::size_t n = 0;
+  for (const auto& [worker, keys] : client.has_what()) n += keys.size();
+  return n;
+}
+
+TempDir::TempDir(const std::string& prefix) {
+  std::string templ = "/tmp/" + prefix + "-XXXXXX";
+  if (!::mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed for " + templ);
+  path_ = templ;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
 }
 
 std::vector<int> child_pids(int parent) {

@@ -3,6 +3,7 @@
 // raw sockets for bad-input tests, and waiting on conditions with generous deadlines.
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <string>
@@ -81,6 +82,25 @@ std::string framed_handshake(unsigned version, int role);
 
 /// PIDs of the direct children of `parent`, read from /proc.
 std::vector<int> child_pids(int parent);
+/// The worker process of a dworker under a nanny: the nanny's only child (-1, and a test
+/// failure, if it does not have exactly one within 30 s).
+int worker_process_of(Daemon& nanny);
+/// Keys held by all workers together.
+std::size_t keys_on_cluster(Client& client);
+
+/// A fresh directory under /tmp, removed with its contents at the end of the scope.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& prefix = "distrib-test");
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+  std::string str() const { return path_.string(); }
+
+ private:
+  std::filesystem::path path_;
+};
 bool process_alive(int pid);
 
 /// Waits until the scheduler lists `workers` workers whose nannies' restarts add up to

@@ -30,24 +30,6 @@ namespace {
 namespace fs = std::filesystem;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
-// A fresh directory under /tmp, removed with its contents at the end of the scope.
-class TempDir {
- public:
-  TempDir() {
-    std::string templ = (fs::temp_directory_path() / "distrib-memtest-XXXXXX").string();
-    if (!mkdtemp(templ.data())) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const fs::path& path() const { return path_; }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
 
 // SIGKILLs a process at the end of the scope if it is still there.
 struct KillOnExit {
@@ -86,15 +68,6 @@ std::string describe(const std::optional<WorkerDescription>& w) {
          std::to_string(w->restarts);
 }
 
-// The worker process of a dworker under a nanny: the nanny's only child.
-int worker_process_of(Daemon& nanny) {
-  std::vector<int> children;
-  EXPECT_TRUE(eventually([&] {
-    children = child_pids(nanny.process.pid());
-    return children.size() == 1;
-  })) << children.size() << " children";
-  return children.empty() ? -1 : children.front();
-}
 
 // The private spill directories (distrib-worker-*) in `parent`.
 std::set<std::string> spill_directories(const fs::path& parent) {

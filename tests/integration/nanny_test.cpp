@@ -29,15 +29,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The worker process of a dworker under a nanny: the nanny's only child.
-int worker_process_of(Daemon& nanny) {
-  std::vector<int> children;
-  EXPECT_TRUE(eventually([&] {
-    children = child_pids(nanny.process.pid());
-    return children.size() == 1;
-  })) << children.size() << " children";
-  return children.empty() ? -1 : children.front();
-}
 
 int pid_by_task(Client& client) { return client.submit({.pure = false}, process_id, 0).result(60s); }
 

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <string>
 
-#include <stdlib.h>
 
 #include "helpers.hpp"
 
@@ -24,11 +23,6 @@ constexpr std::int64_t kRows = 24 * 1024, kCols = 4096, kBlockRows = 256;  // 96
 constexpr std::uint64_t kArrayBytes = std::uint64_t(kRows) * kCols * 8;    // 768 MiB
 constexpr const char* kLimit = "128MiB";                                   // x 2 workers: a third
 
-std::size_t keys_on_cluster(Client& client) {
-  std::size_t n = 0;
-  for (const auto& [worker, keys] : client.has_what()) n += keys.size();
-  return n;
-}
 
 std::size_t spill_files_under(const fs::path& dir) {
   std::size_t n = 0;
@@ -38,30 +32,18 @@ std::size_t spill_files_under(const fs::path& dir) {
   return n;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/distrib-spill-test-XXXXXX";
-    path_ = ::mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 bool close_to(double got, double want, double rtol) { return std::abs(got - want) <= rtol * (std::abs(want) + 1); }
 
 TEST(SpillWorkload, AnArrayThreeTimesTheMemoryLimitIsPersistedReducedAndCleanedUp) {
-  TempDir spill;  // the workers' --local-directory: their private directories go in it
+  TempDir spill("distrib-spill-test");  // the workers' --local-directory: their private directories go in it
   LocalCluster cluster({.n_workers = 2,
                         .threads_per_worker = 1,
                         .processes = true,
                         .start_timeout = std::chrono::seconds(60),
                         .dashboard_address = "none",
                         .memory_limit = kLimit,
-                        .local_directory = spill.path()});
+                        .local_directory = spill.str()});
   Client client(cluster);
   auto info = client.scheduler_info();
   ASSERT_EQ(info.workers.size(), 2u);
