@@ -10,6 +10,7 @@
 #include "cluster/worker_exit.hpp"
 #include "core/log.hpp"
 #include "core/memory_limit.hpp"
+#include "core/process_memory.hpp"
 #include "worker/worker_server.hpp"
 #include "worker/worker_wire.hpp"
 
@@ -40,7 +41,6 @@ void WorkerServer::start_memory_monitor() {
   if (stopped_) return;
   const bool watch_process = memory_policy_ && memory_policy_->active();
   if (!watch_process && !spill_) return;  // nothing to sample: no limit
-  if (watch_process && !process_memory_) process_memory_.emplace();
   memory_timer_.expires_after(kMonitorInterval);
   memory_timer_.async_wait([this](asio::error_code ec) {
     if (ec || stopped_) return;
@@ -64,7 +64,8 @@ void WorkerServer::check_memory() {
       sample.managed_bytes = state_.stored_bytes();
     }
   }
-  sample.process_bytes = process_memory_ ? process_memory_->rss_bytes() : sample.managed_bytes;
+  const bool watch_process = memory_policy_ && memory_policy_->active();
+  sample.process_bytes = watch_process ? current_rss_bytes() : sample.managed_bytes;
 
   // A spill write failed (disk full, directory gone or read-only): the value stayed in
   // memory; pause so that memory stops growing, and try writing again once it is back
@@ -79,7 +80,7 @@ void WorkerServer::check_memory() {
     disk_paused_ = false;
   }
 
-  if (memory_policy_ && memory_policy_->active()) {
+  if (watch_process) {
     auto actions = memory_policy_->sample(sample, std::chrono::steady_clock::now());
     for (const auto& line : actions.warnings) log().warn("worker '{}': {}", options_.name, line);
     if (actions.trim) {

@@ -4,11 +4,11 @@
 
 #include <unistd.h>
 
-#include <fstream>
 #include <optional>
 
 #include "comm/message.hpp"
 #include "core/log.hpp"
+#include "core/process_memory.hpp"
 #include "core/shared_memory.hpp"
 #include "distrib/errors.hpp"
 #include "distrib/task.hpp"
@@ -21,10 +21,15 @@ double seconds(std::chrono::milliseconds ms) { return static_cast<double>(ms.cou
 }  // namespace
 
 std::uint64_t current_rss_bytes() {
-  std::ifstream statm("/proc/self/statm");
-  std::uint64_t size = 0, resident = 0;
-  if (!(statm >> size >> resident)) return 0;
-  return resident * static_cast<std::uint64_t>(sysconf(_SC_PAGESIZE));
+  // One open file for the process's life: heartbeats and the memory monitor read it.
+  static const std::optional<ProcessMemory> self = []() -> std::optional<ProcessMemory> {
+    try {
+      return std::optional<ProcessMemory>(std::in_place);
+    } catch (const std::exception&) {
+      return std::nullopt;  // no /proc: reported as unknown (0)
+    }
+  }();
+  return self ? self->rss_bytes() : 0;
 }
 
 std::uint64_t total_memory_bytes() {

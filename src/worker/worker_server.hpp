@@ -27,7 +27,6 @@
 #include "comm/accept_backoff.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
-#include "core/process_memory.hpp"
 #include "worker/memory_policy.hpp"
 #include "worker/spilling_store.hpp"
 #include "worker/task_executor.hpp"
@@ -171,7 +170,6 @@ class WorkerServer {
   // Memory: the policy (none without a limit), its sampling timer, and the pause state.
   std::optional<wrk::MemoryPolicy> memory_policy_;
   asio::steady_timer memory_timer_;
-  std::optional<ProcessMemory> process_memory_;
   bool paused_ = false;          // as last told to the state and the scheduler
   bool memory_paused_ = false;   // by the policy
   bool disk_paused_ = false;     // by a spill write that failed
