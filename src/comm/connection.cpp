@@ -21,28 +21,42 @@ std::atomic<std::uint64_t>& process_bytes_written() {
 
 namespace {
 constexpr std::size_t kReadBufferBytes = 256 * 1024;  // allocated once the peer is authenticated
-// A peer gets this long to prove it holds the token.
+// A peer gets this long for the transport's handshake and the token proof.
 constexpr std::chrono::seconds kAuthTimeout{10};
-
-// asio's transfer_all moves at most 64 KiB per system call; a 1 GB frame then takes 16,000
-// reads or writes, each a trip through the reactor. This one lets each call move as much
-// as the kernel takes (the buffers bound it).
-struct TransferAllLarge {
-  std::size_t operator()(const asio::error_code& ec, std::size_t) const { return ec ? 0 : std::size_t{1} << 30; }
-};
 
 }  // namespace
 
-Connection::Connection(StreamSocket socket, FrameLimits limits, auth::Side side)
-    : socket_(std::move(socket)),
+Connection::Connection(ByteStreamPtr stream, FrameLimits limits, auth::Side side)
+    : stream_(std::move(stream)),
       decoder_(limits),
-      peer_(describe_peer(socket_)),
-      deferred_timer_(socket_.get_executor()),
+      peer_(stream_->peer()),
+      deferred_timer_(stream_->executor()),
       side_(side),
-      auth_timer_(socket_.get_executor()) {
-  asio::error_code ec;
-  // TCP only: small messages go at once (a Unix socket has no Nagle to turn off).
-  if (!local_ip(socket_).empty()) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+      auth_timer_(stream_->executor()) {}
+
+// Each call moves as much as the kernel takes (Asio's transfer_all stops at 64 KiB a call:
+// a 1 GB frame would take 16,000 trips through the reactor).
+void Connection::read_exactly(asio::mutable_buffer into, ByteStream::IoCompletion done) {
+  auto self = shared_from_this();
+  stream_->async_read_some(into, [this, self, into, done = std::move(done)](asio::error_code ec, std::size_t n) mutable {
+    if (ec || n == into.size()) return done(ec, n);
+    read_exactly(into + n, [done = std::move(done), n](asio::error_code ec2, std::size_t m) mutable { done(ec2, n + m); });
+  });
+}
+
+// `parts` is consumed in place: the first part shrinks, written parts are dropped.
+void Connection::write_all(std::span<asio::const_buffer> parts, ByteStream::IoCompletion done) {
+  auto self = shared_from_this();
+  stream_->async_write_some(parts, [this, self, parts, done = std::move(done)](asio::error_code ec, std::size_t n) mutable {
+    std::size_t left = n;
+    while (!parts.empty() && left >= parts.front().size()) {
+      left -= parts.front().size();
+      parts = parts.subspan(1);
+    }
+    if (ec || parts.empty()) return done(ec, n);
+    parts.front() += left;
+    write_all(parts, [done = std::move(done), n](asio::error_code ec2, std::size_t m) mutable { done(ec2, n + m); });
+  });
 }
 
 Connection::~Connection() = default;
@@ -50,26 +64,31 @@ Connection::~Connection() = default;
 void Connection::start(MessageHandler on_message, CloseHandler on_close) {
   on_message_ = std::move(on_message);
   on_close_ = std::move(on_close);
-  if (auto token = auth::process_token()) return authenticate(std::move(*token));
-  read_buffer_.resize(kReadBufferBytes);
-  read_more();
+  authenticating_ = true;  // writes wait until the transport's handshake and the token check pass
+  auto self = shared_from_this();
+  auth_timer_.expires_after(kAuthTimeout);
+  auth_timer_.async_wait([this, self](asio::error_code ec) {
+    if (!ec && authenticating_) close("rejected: the handshake timed out (no valid TLS handshake or token proof)");
+  });
+  stream_->async_handshake([this, self](asio::error_code ec) {
+    if (closed_) return;
+    if (ec) return close("rejected: " + ec.message());
+    if (auto token = auth::process_token()) return authenticate(std::move(*token));
+    authenticated();
+  });
 }
 
 // Both ends run the same four steps: write our hello, read theirs, write our proof, read
 // theirs (each end writes before it reads, so neither waits for the other). Only fixed,
 // small reads happen before the peer is proven: nothing it declares is allocated.
 void Connection::authenticate(std::string token) {
-  authenticating_ = true;
   my_nonce_ = auth::fresh_nonce();
   auth_hello_ = auth::make_hello(my_nonce_);
+  hello_parts_[0] = asio::buffer(auth_hello_);
   auto self = shared_from_this();
-  auth_timer_.expires_after(kAuthTimeout);
-  auth_timer_.async_wait([this, self](asio::error_code ec) {
-    if (!ec && authenticating_) close("rejected: authentication timed out (the peer sent no valid token proof)");
-  });
-  asio::async_write(socket_, asio::buffer(auth_hello_), [this, self, token](asio::error_code ec, std::size_t) {
+  write_all(hello_parts_, [this, self, token](asio::error_code ec, std::size_t) {
     if (ec) return close("authentication failed: " + ec.message());
-    asio::async_read(socket_, asio::buffer(peer_hello_), [this, self, token](asio::error_code ec2, std::size_t) {
+    read_exactly(asio::buffer(peer_hello_), [this, self, token](asio::error_code ec2, std::size_t) {
       if (ec2) return close(ec2 == asio::error::eof ? "rejected: the peer closed the connection before authenticating"
                                                     : "authentication failed: " + ec2.message());
       auto nonce = auth::read_hello(peer_hello_);
@@ -82,9 +101,10 @@ void Connection::authenticate(std::string token) {
       auth_proof_ = auth::make_proof(token, side_, c, a);
       const auto peer_side = connector ? auth::Side::acceptor : auth::Side::connector;
       auto expected = auth::make_proof(token, peer_side, c, a);
-      asio::async_write(socket_, asio::buffer(auth_proof_), [this, self, expected](asio::error_code ec3, std::size_t) {
+      proof_parts_[0] = asio::buffer(auth_proof_);
+      write_all(proof_parts_, [this, self, expected](asio::error_code ec3, std::size_t) {
         if (ec3) return close("authentication failed: " + ec3.message());
-        asio::async_read(socket_, asio::buffer(peer_proof_), [this, self, expected](asio::error_code ec4, std::size_t) {
+        read_exactly(asio::buffer(peer_proof_), [this, self, expected](asio::error_code ec4, std::size_t) {
           if (ec4) return close(ec4 == asio::error::eof ? "rejected: the peer refused our token (a different one?)"
                                                         : "authentication failed: " + ec4.message());
           if (!auth::proofs_equal(peer_proof_, expected)) return close("rejected: wrong auth token");
@@ -109,8 +129,7 @@ void Connection::read_more() {
   auto direct = decoder_.direct_target();
   if (!direct.empty()) {
     // A large frame: read straight into its final buffer, no staging copy.
-    asio::async_read(socket_, asio::buffer(direct.data(), direct.size()), TransferAllLarge{},
-                     [this, self](asio::error_code ec, std::size_t n) {
+    read_exactly(asio::buffer(direct.data(), direct.size()), [this, self](asio::error_code ec, std::size_t n) {
                        if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
                        bytes_read_ += n;
   process_bytes_read().fetch_add(n, std::memory_order_relaxed);
@@ -125,7 +144,7 @@ void Connection::read_more() {
                      });
     return;
   }
-  socket_.async_read_some(asio::buffer(read_buffer_), [this, self](asio::error_code ec, std::size_t n) {
+  stream_->async_read_some(asio::buffer(read_buffer_), [this, self](asio::error_code ec, std::size_t n) {
     if (ec) return close(ec == asio::error::eof ? "peer closed the connection" : ec.message());
     on_read(n);
   });
@@ -200,7 +219,7 @@ void Connection::start_write() {
   buffers_.clear();
   for (auto p : parts_) buffers_.emplace_back(p.data(), p.size());
   auto self = shared_from_this();
-  asio::async_write(socket_, buffers_, TransferAllLarge{}, [this, self](asio::error_code ec, std::size_t n) {
+  write_all(buffers_, [this, self](asio::error_code ec, std::size_t n) {
     writing_ = false;
     in_flight_.clear();
     if (ec) return close("write failed: " + ec.message());
@@ -222,9 +241,7 @@ void Connection::close(const std::string& reason) {
   closed_ = true;
   deferred_timer_.cancel();
   auth_timer_.cancel();
-  asio::error_code ec;
-  socket_.shutdown(StreamSocket::shutdown_both, ec);
-  socket_.close(ec);
+  stream_->close();
   queue_.clear();
   if (on_close_) {
     auto handler = std::move(on_close_);

@@ -1,5 +1,5 @@
 #pragma once
-// One stream connection (TCP or Unix socket): a reader that turns bytes into messages and a writer that batches
+// One message connection over a ByteStream (a socket, TLS): a reader that turns bytes into messages and a writer that batches
 // every message queued while a write is in flight into the next write (an idle connection
 // writes at once, a busy one writes in large batches). Housekeeping that nobody waits on
 // can be queued with send_later, which rides along with the next write.
@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "comm/auth.hpp"
-#include "comm/endpoint.hpp"
+#include "comm/byte_stream.hpp"
 #include "comm/framing.hpp"
 
 namespace distrib::detail {
@@ -31,7 +31,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   /// `side`: whether this end connected or accepted; with a process auth token (auth.hpp)
   /// both ends prove they hold it before any message is read or written.
-  Connection(StreamSocket socket, FrameLimits limits = {}, auth::Side side = auth::Side::connector);
+  Connection(ByteStreamPtr stream, FrameLimits limits = {}, auth::Side side = auth::Side::connector);
+  /// A plain socket (tcp://, unix://).
+  Connection(StreamSocket socket, FrameLimits limits = {}, auth::Side side = auth::Side::connector)
+      : Connection(make_socket_stream(std::move(socket)), limits, side) {}
   ~Connection();
 
   /// Starts reading. A handler that throws closes the connection with the exception's text.
@@ -47,13 +50,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void close_after_flush(const std::string& reason);
   bool is_open() const { return !closed_; }
   const std::string& peer() const { return peer_; }
-  asio::any_io_executor executor() { return socket_.get_executor(); }
+  asio::any_io_executor executor() { return stream_->executor(); }
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_written() const { return bytes_written_; }
 
  private:
   /// The token exchange (auth.hpp), then read_more(); messages sent meanwhile wait.
   void authenticate(std::string token);
+  /// Reads until `into` is full, writes until every byte of `parts` is written.
+  void read_exactly(asio::mutable_buffer into, ByteStream::IoCompletion done);
+  void write_all(std::span<asio::const_buffer> parts, ByteStream::IoCompletion done);
   void authenticated();
   void read_more();
   void on_read(std::size_t n);
@@ -61,7 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void start_write();
   void arm_deferred_write();
 
-  StreamSocket socket_;
+  ByteStreamPtr stream_;
   FrameDecoder decoder_;
   std::string peer_;
   MessageHandler on_message_;
@@ -83,6 +89,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   auth::Nonce my_nonce_{}, peer_nonce_{};
   auth::Hello auth_hello_{}, peer_hello_{};
   auth::Proof auth_proof_{}, peer_proof_{};
+  asio::const_buffer hello_parts_[1], proof_parts_[1];  // write_all consumes them in place
   asio::steady_timer auth_timer_;
   std::string close_reason_;
   std::uint64_t bytes_read_ = 0;
