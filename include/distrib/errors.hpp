@@ -23,6 +23,14 @@ class CommError : public Error {
   using Error::Error;
 };
 
+/// Security settings that cannot be used: a missing or unreadable certificate or key, a key
+/// that does not match its certificate, TLS asked of a build without OpenSSL, or a daemon
+/// that refuses to listen unprotected (protected mode).
+class SecurityError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// Future::result(timeout) or a wait ran out of time.
 class TimeoutError : public Error {
  public:
