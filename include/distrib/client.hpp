@@ -22,6 +22,7 @@
 #include "distrib/future.hpp"
 #include "distrib/graph.hpp"
 #include "distrib/ndarray.hpp"
+#include "distrib/security.hpp"
 #include "distrib/task.hpp"
 #include "distrib/wait.hpp"
 
@@ -45,6 +46,10 @@ struct ClientOptions {
   /// once, without reconnecting. The scheduler keeps a vanished client's keys for
   /// `dscheduler --client-grace` seconds (60 by default), longer than this default.
   std::chrono::milliseconds reconnect_timeout{30'000};
+  /// TLS files and token (security.hpp). Unset fields come from the environment:
+  /// DISTRIB_AUTH_TOKEN, DISTRIB_TLS_CA_FILE, DISTRIB_TLS_CERT, DISTRIB_TLS_KEY. A tls://
+  /// scheduler address needs the TLS files.
+  Security security;
 };
 
 /// Options of submit and map, as Dask's keyword arguments.

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "client/client_impl.hpp"
+#include "comm/transport.hpp"
 #include "comm/io_loop.hpp"
 #include "comm/message.hpp"
 #include "core/log.hpp"
@@ -68,11 +69,11 @@ void ClientImpl::connect(const std::string& address, const std::string& via) {
     address_ = address;
   } else {
     auto [host, port] = parse_address(address);
-    address_ = format_address(host, port);
+    address_ = format_address(host, port, address_scheme(address));
   }
   connect_to_ = via.empty() ? address : via;
-  auto conn = std::make_shared<Connection>(connect_socket(io_, connect_to_, options_.connect_timeout));
-  fetcher_ = std::make_unique<DataFetcher>(io_, proto::Role::CLIENT, options_.name);
+  auto conn = std::make_shared<Connection>(detail::connect(io_, connect_to_, options_.security, options_.connect_timeout));
+  fetcher_ = std::make_unique<DataFetcher>(io_, proto::Role::CLIENT, options_.name, FrameLimits{}, options_.security);
   attach(std::move(conn), false);  // the io thread is not running yet: no race
   trim_timer_ = std::make_unique<asio::steady_timer>(io_);
   trim_buffers_later();
@@ -299,7 +300,7 @@ void ClientImpl::reconnect_loop(std::string reason) {
       return;
     }
     try {
-      auto conn = std::make_shared<Connection>(connect_socket(io_, connect_to_, std::chrono::milliseconds(0)));
+      auto conn = std::make_shared<Connection>(detail::connect(io_, connect_to_, options_.security, std::chrono::milliseconds(0)));
       asio::post(io_, [this, self = weak_from_this(), conn]() mutable {
         if (auto alive = self.lock()) attach(std::move(conn), true);
       });

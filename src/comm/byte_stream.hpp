@@ -11,6 +11,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -66,6 +67,14 @@ class ByteStream {
   virtual const std::string& peer() const = 0;
   /// This end's IP address, "" when the stream is not over IP.
   virtual std::string local_ip() const = 0;
+
+  /// The token the Connection over this stream proves (set by the transport from its
+  /// Security); unset: the process's token (auth::process_token).
+  void set_auth_token(std::string token) { auth_token_ = std::move(token); }
+  const std::optional<std::string>& auth_token() const { return auth_token_; }
+
+ private:
+  std::optional<std::string> auth_token_;
 };
 
 using ByteStreamPtr = std::unique_ptr<ByteStream>;

@@ -73,7 +73,8 @@ void Connection::start(MessageHandler on_message, CloseHandler on_close) {
   stream_->async_handshake([this, self](asio::error_code ec) {
     if (closed_) return;
     if (ec) return close("rejected: " + ec.message());
-    if (auto token = auth::process_token()) return authenticate(std::move(*token));
+    auto token = stream_->auth_token() ? stream_->auth_token() : auth::process_token();
+    if (token && !token->empty()) return authenticate(std::move(*token));
     authenticated();
   });
 }

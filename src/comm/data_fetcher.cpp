@@ -1,6 +1,6 @@
 #include "comm/data_fetcher.hpp"
 
-#include <asio/connect.hpp>
+#include "comm/transport.hpp"
 
 #include "comm/same_host.hpp"
 #include "core/log.hpp"
@@ -34,10 +34,12 @@ std::optional<std::uint64_t> reply_id(proto::Message::Reader root) {
     default: return std::nullopt;
   }
 }
+// Connecting to a data port that does not answer fails after this long.
+constexpr std::chrono::seconds kConnectTimeout{30};
 }  // namespace
 
-DataFetcher::DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits)
-    : io_(io), role_(role), name_(std::move(name)), limits_(limits) {}
+DataFetcher::DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits, Security security)
+    : io_(io), role_(role), name_(std::move(name)), limits_(limits), security_(std::move(security)) {}
 
 DataFetcher::~DataFetcher() { close_all(); }
 
@@ -57,30 +59,28 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
   p->address = address;
   peers_[address] = p;
 
-  auto fail = [this, p](const std::string& reason) {
-    auto it = peers_.find(p->address);
-    if (it != peers_.end() && it->second == p) peers_.erase(it);
-    p->fail_all(reason);
-  };
-  std::string host;
-  std::uint16_t port = 0;
+  auto fail = [this, p](const std::string& reason) { forget_peer(p, reason); };
   try {
-    std::tie(host, port) = parse_address(address);
-  } catch (const std::exception& e) {
+    async_connect(io_, address, security_, kConnectTimeout, [this, p, fail](asio::error_code ec, ByteStreamPtr stream) {
+      if (ec) return fail("cannot connect to " + p->address + ": " + ec.message());
+      connected(p, std::move(stream));
+    });
+  } catch (const std::exception& e) {  // a malformed address, a security mismatch
     asio::post(io_, [fail, why = std::string(e.what())] { fail(why); });
-    return p;
   }
-  auto socket = std::make_shared<asio::ip::tcp::socket>(io_);
-  asio::ip::tcp::resolver resolver(io_);
-  asio::error_code ec;
-  auto endpoints = resolver.resolve(host, std::to_string(port), ec);
-  if (ec) {
-    asio::post(io_, [fail, why = ec.message()] { fail("cannot resolve: " + why); });
-    return p;
-  }
-  asio::async_connect(*socket, endpoints, [this, p, socket, fail](asio::error_code ec, const auto&) {
-    if (ec) return fail("cannot connect to " + p->address + ": " + ec.message());
-    p->conn = std::make_shared<Connection>(StreamSocket(std::move(*socket)), limits_);
+  return p;
+}
+
+void DataFetcher::forget_peer(const std::shared_ptr<Peer>& p, const std::string& reason) {
+  auto it = peers_.find(p->address);
+  if (it != peers_.end() && it->second == p) peers_.erase(it);
+  p->fail_all(reason);
+}
+
+void DataFetcher::connected(const std::shared_ptr<Peer>& p, ByteStreamPtr stream) {
+  auto fail = [this, p](const std::string& reason) { forget_peer(p, reason); };
+  {
+    p->conn = std::make_shared<Connection>(std::move(stream), limits_);
     p->conn->start(
         [p](InMessage&& m) {
           MessageReader mr(m);
@@ -113,8 +113,7 @@ std::shared_ptr<DataFetcher::Peer> DataFetcher::peer(const std::string& address)
     p->conn->send(make_handshake(role_, name_, true));
     for (auto& q : p->queued) p->conn->send(std::move(q));
     p->queued.clear();
-  });
-  return p;
+  }
 }
 
 void DataFetcher::request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply) {

@@ -19,6 +19,7 @@
 
 #include "comm/connection.hpp"
 #include "comm/message.hpp"
+#include "distrib/security.hpp"
 #include "core/task_spec.hpp"
 #include "distrib/codec.hpp"
 #include "proto/distrib.capnp.h"
@@ -35,7 +36,8 @@ class DataFetcher {
  public:
   using Callback = std::function<void(FetchResult)>;
 
-  DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits = {});
+  /// `security`: the TLS files and token its connections to data ports use.
+  DataFetcher(asio::io_context& io, proto::Role role, std::string name, FrameLimits limits = {}, Security security = {});
   ~DataFetcher();
 
   /// Asks `address` for `keys`; `cb` runs on the io thread. Call on the io thread.
@@ -64,6 +66,10 @@ class DataFetcher {
   /// A reply handler: the reply's reader, or null and the reason the request failed.
   using ReplyHandler = std::function<void(MessageReader*, const std::string& error)>;
   std::shared_ptr<Peer> peer(const std::string& address);
+  /// The connection to `p` is made: handshake, then what waited.
+  void connected(const std::shared_ptr<Peer>& p, ByteStreamPtr stream);
+  /// Drops `p` (a later request connects again) and fails what waits on it.
+  void forget_peer(const std::shared_ptr<Peer>& p, const std::string& reason);
   void request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply);
   /// As request, but the message is built once the peer's handshake has arrived (a put
   /// needs to know whether it may send shared memory).
@@ -80,6 +86,7 @@ class DataFetcher {
   proto::Role role_;
   std::string name_;
   FrameLimits limits_;
+  Security security_;
   std::map<std::string, std::shared_ptr<Peer>> peers_;
   std::uint64_t next_id_ = 1;
 };

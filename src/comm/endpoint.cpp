@@ -26,6 +26,7 @@ namespace distrib::detail {
 namespace {
 constexpr std::string_view kUnixScheme = "unix://";
 constexpr std::string_view kTcpScheme = "tcp://";
+constexpr std::string_view kTlsScheme = "tls://";
 
 // "@name" (abstract, as ss and netstat show it) -> the endpoint's "\0name".
 asio::local::stream_protocol::endpoint unix_endpoint(const std::string& address_or_name) {
@@ -88,6 +89,7 @@ std::pair<std::string, std::uint16_t> parse_address(const std::string& address) 
     throw std::invalid_argument("'" + address + "' is a Unix socket address, not tcp://host:port");
   std::string rest = address;
   if (rest.rfind(kTcpScheme, 0) == 0) rest = rest.substr(kTcpScheme.size());
+  else if (rest.rfind(kTlsScheme, 0) == 0) rest = rest.substr(kTlsScheme.size());
   auto colon = rest.rfind(':');
   if (colon == std::string::npos || colon + 1 == rest.size())
     throw std::invalid_argument("bad address '" + address + "': expected tcp://host:port");
@@ -106,9 +108,9 @@ std::pair<std::string, std::uint16_t> parse_address(const std::string& address) 
   return {host, static_cast<std::uint16_t>(port)};
 }
 
-std::string format_address(const std::string& host, std::uint16_t port) {
+std::string format_address(const std::string& host, std::uint16_t port, const std::string& scheme) {
   bool v6 = host.find(':') != std::string::npos;
-  return std::string(kTcpScheme) + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+  return scheme + "://" + (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 asio::ip::address listen_on(asio::ip::tcp::acceptor& acceptor, const std::string& host, std::uint16_t port,

@@ -1,6 +1,8 @@
 #pragma once
-// Addresses, listening and connecting. Two kinds of address:
+// Addresses and the socket calls under the transport layer (transport.hpp, which everything
+// outside src/comm uses). Kinds of address:
 //   tcp://host:port   TCP, between hosts (and the address every daemon shows);
+//   tls://host:port   the same with TLS (transport.hpp);
 //   unix://@name      a Linux abstract Unix-domain socket, within one host. A LocalCluster's
 //                     clients and workers reach its scheduler this way: a loopback hop then
 //                     skips the TCP stack (a polling ping-pong took 12 us on a Unix socket
@@ -28,10 +30,11 @@ std::string unix_address(const std::string& name);
 /// A fresh abstract socket name, unique to this process and call ("distrib-<pid>-<n>-<random>").
 std::string unique_unix_socket_name();
 
-/// Splits "tcp://host:port" (or "host:port") into host and port; throws std::invalid_argument
+/// Splits "tcp://host:port", "tls://host:port" (or "host:port") into host and port; throws std::invalid_argument
 /// (also for unix:// addresses, which have neither).
 std::pair<std::string, std::uint16_t> parse_address(const std::string& address);
-std::string format_address(const std::string& host, std::uint16_t port);
+/// "tcp://host:port" (or another scheme's), with brackets around an IPv6 host.
+std::string format_address(const std::string& host, std::uint16_t port, const std::string& scheme = "tcp");
 
 /// Opens, binds and listens on host:port (0: any free port); returns the bound address.
 /// Throws CommError naming `who` ("scheduler", "worker") on failure.

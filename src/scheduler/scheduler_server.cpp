@@ -137,8 +137,6 @@ sched::SchedulerConfig with_environment(sched::SchedulerConfig c) {
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io),
       options_(std::move(options)),
-      acceptor_(io),
-      local_acceptor_(io),
       accept_backoff_(io.get_executor()),
       local_accept_backoff_(io.get_executor()),
       heartbeat_timer_(io),
@@ -146,11 +144,12 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       dashboard_timer_(io) {
   if (const char* v = std::getenv("DISTRIB_VALIDATE"); v && std::string(v) == "1") options_.validate = true;
   if (!options_.journal_dir.empty()) recover();  // a damaged journal refuses to start, before listening
-  listen_on(acceptor_, options_.host, options_.port, "scheduler");
-  address_ = format_address(options_.host, acceptor_.local_endpoint().port());
+  listener_ = listen(io_, format_address(options_.host, options_.port, listen_scheme(options_.security)),
+                     options_.security, "scheduler");
+  address_ = listener_->address();
   if (!options_.local_socket.empty()) {
-    listen_on_unix(local_acceptor_, options_.local_socket, "scheduler");
-    local_address_ = unix_address(options_.local_socket);
+    local_listener_ = listen(io_, unix_address(options_.local_socket), options_.security, "scheduler");
+    local_address_ = local_listener_->address();
   }
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
   if (dash.enabled) {
@@ -195,8 +194,8 @@ SchedulerServer::~SchedulerServer() {
 }
 
 void SchedulerServer::start() {
-  accept(acceptor_, accept_backoff_);
-  if (local_acceptor_.is_open()) accept(local_acceptor_, local_accept_backoff_);
+  accept(*listener_, accept_backoff_);
+  if (local_listener_) accept(*local_listener_, local_accept_backoff_);
   check_heartbeats();
   if (dashboard_) refresh_dashboard();
 }
@@ -213,9 +212,8 @@ void SchedulerServer::stop() {
   if (stopped_) return;
   stopped_ = true;
   if (journal_) commit_journal();
-  asio::error_code ec;
-  acceptor_.close(ec);
-  local_acceptor_.close(ec);
+  listener_->close();
+  if (local_listener_) local_listener_->close();
   accept_backoff_.cancel();
   local_accept_backoff_.cancel();
   heartbeat_timer_.cancel();
@@ -227,25 +225,24 @@ void SchedulerServer::stop() {
   for (auto& [id, p] : all) p->conn->close("scheduler stopping");
 }
 
-template <class Acceptor>
-void SchedulerServer::accept(Acceptor& acceptor, AcceptBackoff& backoff) {
-  acceptor.async_accept([this, &acceptor, &backoff](asio::error_code ec, typename Acceptor::protocol_type::socket socket) {
+void SchedulerServer::accept(Listener& listener, AcceptBackoff& backoff) {
+  listener.async_accept([this, &listener, &backoff](asio::error_code ec, ByteStreamPtr stream) {
     if (ec) {
       if (!stopped_ && ec != asio::error::operation_aborted)
-        backoff.failed(ec, "scheduler", [this, &acceptor, &backoff] {
-          if (!stopped_) accept(acceptor, backoff);
+        backoff.failed(ec, "scheduler", [this, &listener, &backoff] {
+          if (!stopped_) accept(listener, backoff);
         });
       return;
     }
     backoff.succeeded();
-    on_accepted(StreamSocket(std::move(socket)));
-    accept(acceptor, backoff);
+    on_accepted(std::move(stream));
+    accept(listener, backoff);
   });
 }
 
-void SchedulerServer::on_accepted(StreamSocket socket) {
+void SchedulerServer::on_accepted(ByteStreamPtr stream) {
   auto peer = std::make_shared<Peer>();
-  peer->conn = std::make_shared<Connection>(std::move(socket), options_.limits, auth::Side::acceptor);
+  peer->conn = std::make_shared<Connection>(std::move(stream), options_.limits, auth::Side::acceptor);
   log().debug("connection from {}", peer->conn->peer());
   peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
                     [this, peer](const std::string& reason) { on_closed(peer, reason); });
@@ -510,9 +507,8 @@ void SchedulerServer::shutdown_cluster() {
       log().error("could not empty the journal in {}: {}", options_.journal_dir, e.what());
     }
   }
-  asio::error_code ec;
-  acceptor_.close(ec);
-  local_acceptor_.close(ec);
+  listener_->close();
+  if (local_listener_) local_listener_->close();
   accept_backoff_.cancel();
   local_accept_backoff_.cancel();
   heartbeat_timer_.cancel();

@@ -14,6 +14,7 @@
 
 #include "comm/accept_backoff.hpp"
 #include "comm/connection.hpp"
+#include "comm/transport.hpp"
 #include "journal/journal.hpp"
 #include "proto/distrib.capnp.h"
 #include "scheduler/client_sessions.hpp"
@@ -30,6 +31,8 @@ struct SchedulerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8786;  // 0: any free port
   FrameLimits limits;
+  /// TLS files and token for every connection (dscheduler --tls-*, --auth-token-file).
+  Security security;
   /// A worker silent for this long is removed (its tasks go elsewhere).
   std::chrono::milliseconds worker_timeout{30'000};
   /// Scheduling policy (queuing, work stealing).
@@ -83,9 +86,8 @@ class SchedulerServer {
 
  private:
   struct Peer;
-  template <class Acceptor>
-  void accept(Acceptor& acceptor, AcceptBackoff& backoff);
-  void on_accepted(StreamSocket socket);
+  void accept(Listener& listener, AcceptBackoff& backoff);
+  void on_accepted(ByteStreamPtr stream);
   void on_message(const std::shared_ptr<Peer>& peer, InMessage&& m);
   void on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason);
   /// Applies an event to the state (its actions wait in actions_ for flush), then
@@ -121,8 +123,8 @@ class SchedulerServer {
 
   asio::io_context& io_;
   SchedulerOptions options_;
-  asio::ip::tcp::acceptor acceptor_;
-  asio::local::stream_protocol::acceptor local_acceptor_;
+  std::unique_ptr<Listener> listener_;
+  std::unique_ptr<Listener> local_listener_;  // a LocalCluster's unix:// one, or null
   AcceptBackoff accept_backoff_, local_accept_backoff_;
   asio::steady_timer heartbeat_timer_;
   std::string address_;

@@ -18,7 +18,7 @@
 namespace distrib::detail {
 
 void WorkerServer::accept() {
-  acceptor_.async_accept([this](asio::error_code ec, asio::ip::tcp::socket socket) {
+  listener_->async_accept([this](asio::error_code ec, ByteStreamPtr stream) {
     if (ec) {
       if (!stopped_ && ec != asio::error::operation_aborted)
         accept_backoff_.failed(ec, "worker '" + options_.name + "' data port", [this] {
@@ -27,7 +27,7 @@ void WorkerServer::accept() {
       return;
     }
     accept_backoff_.succeeded();
-    auto conn = std::make_shared<Connection>(StreamSocket(std::move(socket)), options_.limits, auth::Side::acceptor);
+    auto conn = std::make_shared<Connection>(std::move(stream), options_.limits, auth::Side::acceptor);
     auto peer = std::make_shared<DataPortPeer>();
     peers_.push_back(conn);
     std::weak_ptr<Connection> weak = conn;

@@ -39,24 +39,24 @@ std::uint64_t total_memory_bytes() {
 WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
     : io_(io),
       options_(std::move(options)),
-      acceptor_(io),
       accept_backoff_(io.get_executor()),
       heartbeat_timer_(io),
       reconnect_timer_(io),
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources, make_store()),
-      fetcher_(io, proto::Role::PEER, "worker", options_.limits),
+      fetcher_(io, proto::Role::PEER, "worker", options_.limits, options_.security),
       memory_timer_(io) {
-  auto addr = listen_on(acceptor_, options_.host, options_.port, "worker");
-  auto socket = connect_socket(io_, options_.scheduler_address, options_.connect_timeout);
+  listener_ = listen(io_, format_address(options_.host, options_.port, listen_scheme(options_.security)),
+                     options_.security, "worker");
+  auto stream = connect(io_, options_.scheduler_address, options_.security, options_.connect_timeout);
   // Listening on every interface: advertise the one that reaches the scheduler, or over a
   // Unix socket (no interface) the one the default route leaves by, which peers on other
   // hosts can reach.
   auto advertised = options_.host;
-  if (addr.is_unspecified()) {
-    advertised = local_ip(socket);
+  if (listener_->bound_ip().is_unspecified()) {
+    advertised = stream->local_ip();
     if (advertised.empty()) advertised = default_route_ip();
   }
-  address_ = format_address(advertised, acceptor_.local_endpoint().port());
+  address_ = format_address(advertised, listener_->port(), listen_scheme(options_.security));
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
   if (spill_) {
@@ -76,7 +76,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
     memory_policy_.emplace(wrk::MemoryPolicyOptions{.memory_limit = options_.memory_limit, .fractions = fractions});
   }
   if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();  // reported, not enforced
-  first_socket_.emplace(std::move(socket));
+  first_stream_ = std::move(stream);
   executor_ = std::make_unique<TaskExecutor>(
       options_.nthreads, [this](wrk::Event result, std::optional<wrk::Execute>& next) {
         std::vector<std::function<void()>> io_work;
@@ -98,14 +98,13 @@ WorkerServer::~WorkerServer() {
 }
 
 void WorkerServer::start() {
-  connect_scheduler(std::move(*first_socket_));
-  first_socket_.reset();
+  connect_scheduler(std::move(first_stream_));
   accept();
   start_memory_monitor();
 }
 
-void WorkerServer::connect_scheduler(StreamSocket socket) {
-  auto conn = std::make_shared<Connection>(std::move(socket), options_.limits);
+void WorkerServer::connect_scheduler(ByteStreamPtr stream) {
+  auto conn = std::make_shared<Connection>(std::move(stream), options_.limits);
   scheduler_ = conn;
   scheduler_handshaken_ = false;
   std::weak_ptr<Connection> weak = conn;
@@ -168,12 +167,12 @@ void WorkerServer::try_reconnect() {
   if (stopped_) return;
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(reconnect_deadline_ - std::chrono::steady_clock::now());
   auto attempt_timeout = std::clamp(left, std::chrono::milliseconds(100), std::max(options_.connect_timeout, std::chrono::milliseconds(100)));
-  async_connect_socket(io_, options_.scheduler_address, attempt_timeout,
-                       [this, alive = std::weak_ptr<bool>(alive_)](asio::error_code ec, StreamSocket socket) {
+  async_connect(io_, options_.scheduler_address, options_.security, attempt_timeout,
+                       [this, alive = std::weak_ptr<bool>(alive_)](asio::error_code ec, ByteStreamPtr stream) {
                          if (alive.expired() || stopped_) return;
                          if (!ec) {
                            log().info("worker '{}' reached the scheduler again", options_.name);
-                           return connect_scheduler(std::move(socket));
+                           return connect_scheduler(std::move(stream));
                          }
                          auto now = std::chrono::steady_clock::now();
                          if (now >= reconnect_deadline_)
@@ -197,8 +196,7 @@ void WorkerServer::stop(const std::string& reason) {
     state_.handle(wrk::ForgetAll{});  // running tasks are asked to stop, queued ones never start
   }
   log().info("worker '{}' stopping: {}", options_.name, reason);
-  asio::error_code ec;
-  acceptor_.close(ec);
+  listener_->close();
   accept_backoff_.cancel();
   heartbeat_timer_.cancel();
   reconnect_timer_.cancel();

@@ -26,6 +26,7 @@
 
 #include "comm/accept_backoff.hpp"
 #include "comm/connection.hpp"
+#include "comm/transport.hpp"
 #include "comm/data_fetcher.hpp"
 #include "worker/memory_policy.hpp"
 #include "worker/spilling_store.hpp"
@@ -37,6 +38,9 @@ namespace distrib::detail {
 struct WorkerOptions {
   std::string scheduler_address;
   std::string host = "127.0.0.1";  // where this worker listens for peers
+  /// TLS files and token for every connection (dworker --tls-*, --auth-token-file); with TLS
+  /// the data port is tls:// too.
+  Security security;
   std::uint16_t port = 0;
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
@@ -98,7 +102,7 @@ class WorkerServer {
 
  private:
   // ---- the scheduler (worker_server.cpp) ----
-  void connect_scheduler(StreamSocket socket);
+  void connect_scheduler(ByteStreamPtr stream);
   void on_scheduler_message(InMessage&& m);
   /// The connection is gone (`removed`: the scheduler removed this worker): a new life.
   void lose_scheduler(const std::string& reason, bool removed);
@@ -139,12 +143,12 @@ class WorkerServer {
 
   asio::io_context& io_;
   WorkerOptions options_;
-  asio::ip::tcp::acceptor acceptor_;
+  std::unique_ptr<Listener> listener_;  // the data port
   AcceptBackoff accept_backoff_;
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer reconnect_timer_;
   std::string address_;
-  std::optional<StreamSocket> first_socket_;  // connected by the constructor, used by start()
+  ByteStreamPtr first_stream_;  // connected by the constructor, used by start()
   ConnectionPtr scheduler_;                   // null while reconnecting
   bool scheduler_handshaken_ = false;
   bool ever_registered_ = false;
