@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "security_flags.hpp"
 #include "comm/auth.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
@@ -79,10 +80,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
-  std::string auth_token_file;
-  app.add_option("--auth-token-file", auth_token_file,
-                 "File whose first line is the cluster's shared token: every peer must prove it holds it "
-                 "(default: the DISTRIB_AUTH_TOKEN environment variable, if set)");
+  distrib::daemons::SecurityFlags security;
+  security.add_to(app);
   CLI11_PARSE(app, argc, argv);
   options.port = static_cast<std::uint16_t>(port);
   options.journal_snapshot_bytes = static_cast<std::uint64_t>(snapshot_mib * 1024 * 1024);
@@ -92,13 +91,15 @@ int main(int argc, char** argv) {
   options.dashboard_fallback = dashboard->count() == 0;
   try {
     distrib::detail::set_log_level(log_level);
-    if (!auth_token_file.empty()) distrib::detail::auth::set_process_token(distrib::detail::auth::read_token_file(auth_token_file));
+    options.security = security.security();
+    options.insecure = security.insecure;
     int code = distrib::detail::run_scheduler(options, [&](const std::string& address) {
       std::string shown = address;
       if (options.host == "0.0.0.0" || options.host == "::") {
         char name[256] = {};
         gethostname(name, sizeof name - 1);
-        shown = distrib::detail::format_address(name, distrib::detail::parse_address(address).second);
+        shown = distrib::detail::format_address(name, distrib::detail::parse_address(address).second,
+                                                distrib::detail::address_scheme(address));
       }
       std::printf("distrib scheduler at %s\n", shown.c_str());
       std::fflush(stdout);

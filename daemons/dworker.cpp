@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "security_flags.hpp"
 #include "comm/auth.hpp"
 #include "cluster/nanny.hpp"
 #include "cluster/process.hpp"
@@ -89,10 +90,8 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
-  std::string auth_token_file;
-  app.add_option("--auth-token-file", auth_token_file,
-                 "File whose first line is the cluster's shared token: every peer must prove it holds it "
-                 "(default: the DISTRIB_AUTH_TOKEN environment variable, if set)");
+  distrib::daemons::SecurityFlags security;
+  security.add_to(app);
   // DURATION takes a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
   const std::map<std::string, double> units{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
   bool nanny = true, lifetime_restart = true;
@@ -153,7 +152,8 @@ int main(int argc, char** argv) {
   }
   try {
     distrib::detail::set_log_level(log_level);
-    if (!auth_token_file.empty()) distrib::detail::auth::set_process_token(distrib::detail::auth::read_token_file(auth_token_file));
+    options.security = security.security();
+    options.insecure = security.insecure;
     for (const auto& spec : resources) {
       std::istringstream in(spec);
       std::string item;

@@ -18,6 +18,8 @@
 #include <optional>
 #include <string>
 
+#include "distrib/security.hpp"
+
 namespace distrib {
 
 struct LocalClusterOptions {
@@ -61,6 +63,11 @@ struct LocalClusterOptions {
   /// Where workers make their private spill directories (removed when they exit); empty:
   /// $TMPDIR or /tmp.
   std::string local_directory;
+  /// TLS files and token for every connection of the cluster (security.hpp), e.g.
+  /// `Security::temporary()` for mutual TLS with a throw-away CA, as Dask's
+  /// `LocalCluster(security=True)`. Unset parts come from the environment
+  /// (DISTRIB_AUTH_TOKEN, DISTRIB_TLS_*). A Client made from the cluster uses the same.
+  Security security;
 };
 
 class LocalCluster {
@@ -73,6 +80,8 @@ class LocalCluster {
 
   /// "tcp://host:port" of the scheduler.
   const std::string& scheduler_address() const;
+  /// The security the cluster's connections use (what a Client of it needs).
+  const Security& security() const;
   int n_workers() const;
   int threads_per_worker() const;
   bool processes() const;

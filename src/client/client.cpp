@@ -22,8 +22,15 @@ Client::Client(const std::string& address, ClientOptions options)
   impl_->connect(address);
 }
 
+namespace {
+ClientOptions with_cluster_security(ClientOptions options, const LocalCluster& cluster) {
+  if (!options.security.enabled()) options.security = cluster.security();
+  return options;
+}
+}  // namespace
+
 Client::Client(LocalCluster& cluster, ClientOptions options)
-    : impl_(std::make_shared<detail::ClientImpl>(std::move(options))) {
+    : impl_(std::make_shared<detail::ClientImpl>(with_cluster_security(std::move(options), cluster))) {
   impl_->connect(cluster.scheduler_address(), cluster.impl_->local_address);
   impl_->close_cluster = [weak = std::weak_ptr<LocalCluster::Impl>(cluster.impl_)] {
     if (auto c = weak.lock()) c->close();

@@ -7,12 +7,14 @@
 
 #include "comm/io_loop.hpp"
 #include "comm/message.hpp"
+#include "comm/security_defaults.hpp"
 #include "core/log.hpp"
 #include "core/task_spec.hpp"
 
 namespace distrib::detail {
 
 ClientImpl::ClientImpl(ClientOptions options) : options_(std::move(options)), work_(asio::make_work_guard(io_)) {
+  options_.security = with_environment_defaults(std::move(options_.security));
   std::random_device rd;
   token_base_ = (std::uint64_t{rd()} << 32) ^ rd();
   // Unique among the scheduler's clients: it re-attaches by it after a dropped connection.

@@ -58,11 +58,13 @@ void watch_parent(int fd) {
       o.dashboard_address = env_or("DISTRIB_DASHBOARD", "none");
       o.dashboard_fallback = true;
       o.local_socket = env_or("DISTRIB_LOCAL_SOCKET", "");
+      o.security = Security::from_environment();
       code = detail::run_scheduler(o, on_ready);
     } else if (role == "worker") {
       detail::WorkerOptions o;
       o.scheduler_address = env_or("DISTRIB_SCHEDULER", "");
       o.host = env_or("DISTRIB_HOST", "127.0.0.1");
+      o.security = Security::from_environment();
       o.nthreads = static_cast<std::uint32_t>(std::stoul(env_or("DISTRIB_NTHREADS", "1")));
       o.name = env_or("DISTRIB_NAME", "");
       o.memory_limit = std::stoull(env_or("DISTRIB_MEMORY_LIMIT", "0"));

@@ -1,3 +1,4 @@
+#include "comm/security_defaults.hpp"
 #include "distrib/local_cluster.hpp"
 
 #include <fcntl.h>
@@ -60,6 +61,7 @@ std::pair<int, int> default_workers_and_threads(int cores) {
 }
 
 LocalCluster::Impl::Impl(LocalClusterOptions o) : options(std::move(o)) {
+  options.security = detail::with_environment_defaults(std::move(options.security));
   auto [workers, threads] = default_workers_and_threads(static_cast<int>(std::thread::hardware_concurrency()));
   if (options.n_workers < 0 || options.threads_per_worker < 0)
     throw std::invalid_argument("LocalCluster: n_workers and threads_per_worker must not be negative");
@@ -116,6 +118,11 @@ detail::ChildProcess LocalCluster::Impl::spawn_child(const std::string& role,
   env.emplace_back("DISTRIB_HOST", options.host);
   env.emplace_back("DISTRIB_LOG_LEVEL", options.log_level);
   if (!options.shared_memory) env.emplace_back("DISTRIB_SHARED_MEMORY", "0");
+  // The children's Security::from_environment() (PEM text fits an environment variable).
+  env.emplace_back("DISTRIB_AUTH_TOKEN", options.security.token);
+  env.emplace_back("DISTRIB_TLS_CA_FILE", options.security.tls_ca_file);
+  env.emplace_back("DISTRIB_TLS_CERT", options.security.tls_cert);
+  env.emplace_back("DISTRIB_TLS_KEY", options.security.tls_key);
   std::vector<int> inherit{parent_pipe_read_};
   if (ready_write >= 0) inherit.push_back(ready_write);
   // No PR_SET_PDEATHSIG: it would kill the children when the thread that made the cluster
@@ -205,6 +212,7 @@ void LocalCluster::Impl::start_threads() {
   so.dashboard_address = options.dashboard_address;
   so.dashboard_fallback = true;
   so.local_socket = detail::unique_unix_socket_name();
+  so.security = options.security;
   scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
   scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
   address = scheduler_node_->server->address();
@@ -219,6 +227,7 @@ void LocalCluster::Impl::start_threads() {
     detail::WorkerOptions wo;
     wo.scheduler_address = local_address;
     wo.host = options.host;
+    wo.security = options.security;
     wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);
     wo.name = "worker-" + std::to_string(i);
     wo.memory_limit = memory_limit_bytes;
@@ -268,6 +277,7 @@ LocalCluster::~LocalCluster() {
   if (impl_) impl_->close();
 }
 const std::string& LocalCluster::scheduler_address() const { return impl_->address; }
+const Security& LocalCluster::security() const { return impl_->options.security; }
 int LocalCluster::n_workers() const { return impl_->options.n_workers; }
 int LocalCluster::threads_per_worker() const { return impl_->options.threads_per_worker; }
 bool LocalCluster::processes() const { return impl_->options.processes; }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <future>
 
+#include "comm/security_defaults.hpp"
 #include "comm/message.hpp"
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
@@ -144,6 +145,8 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       dashboard_timer_(io) {
   if (const char* v = std::getenv("DISTRIB_VALIDATE"); v && std::string(v) == "1") options_.validate = true;
   if (!options_.journal_dir.empty()) recover();  // a damaged journal refuses to start, before listening
+  options_.security = with_environment_defaults(std::move(options_.security));
+  require_protection(options_.host, options_.security, options_.insecure, "scheduler");
   listener_ = listen(io_, format_address(options_.host, options_.port, listen_scheme(options_.security)),
                      options_.security, "scheduler");
   address_ = listener_->address();

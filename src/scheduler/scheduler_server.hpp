@@ -33,6 +33,9 @@ struct SchedulerOptions {
   FrameLimits limits;
   /// TLS files and token for every connection (dscheduler --tls-*, --auth-token-file).
   Security security;
+  /// Listen on a non-loopback host with neither TLS nor a token (--insecure); otherwise the
+  /// constructor refuses with SecurityError (protected mode).
+  bool insecure = false;
   /// A worker silent for this long is removed (its tasks go elsewhere).
   std::chrono::milliseconds worker_timeout{30'000};
   /// Scheduling policy (queuing, work stealing).

@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "comm/security_defaults.hpp"
 #include "comm/message.hpp"
 #include "core/log.hpp"
 #include "core/process_memory.hpp"
@@ -45,6 +46,8 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources, make_store()),
       fetcher_(io, proto::Role::PEER, "worker", options_.limits, options_.security),
       memory_timer_(io) {
+  options_.security = with_environment_defaults(std::move(options_.security));
+  require_protection(options_.host, options_.security, options_.insecure, "worker");
   listener_ = listen(io_, format_address(options_.host, options_.port, listen_scheme(options_.security)),
                      options_.security, "worker");
   auto stream = connect(io_, options_.scheduler_address, options_.security, options_.connect_timeout);

@@ -41,6 +41,9 @@ struct WorkerOptions {
   /// TLS files and token for every connection (dworker --tls-*, --auth-token-file); with TLS
   /// the data port is tls:// too.
   Security security;
+  /// Listen on a non-loopback host with neither TLS nor a token (--insecure); otherwise the
+  /// constructor refuses with SecurityError (protected mode).
+  bool insecure = false;
   std::uint16_t port = 0;
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid

@@ -83,7 +83,7 @@ TEST(Daemons, WorkerOnEveryInterfaceOverAUnixSocketAdvertisesAReachableAddress) 
   int fds[2];
   ASSERT_EQ(pipe2(fds, O_CLOEXEC), 0);
   auto w = detail::ChildProcess::spawn(
-      {DWORKER_PATH, detail::unix_address(name), "--preload", TEST_TASKS_PATH, "--host", "0.0.0.0", "--nthreads", "1"},
+      {DWORKER_PATH, detail::unix_address(name), "--preload", TEST_TASKS_PATH, "--host", "0.0.0.0", "--insecure", "--nthreads", "1"},
       {}, {}, fds[1]);
   close(fds[1]);
   Client client(scheduler.address);
@@ -168,7 +168,7 @@ TEST(Daemons, BadOptionsAndUnreachableSchedulerExitNonZero) {
   EXPECT_NE(no_address.exit_code, 0);
 
   // Port 1 on loopback refuses connections: the worker gives up after its timeout.
-  auto unreachable = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--timeout", "0.5"});
+  auto unreachable = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--host", "127.0.0.1", "--timeout", "0.5"});
   EXPECT_NE(unreachable.exit_code, 0);
   EXPECT_NE(unreachable.output.find("cannot connect"), std::string::npos) << unreachable.output;
 

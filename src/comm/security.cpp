@@ -1,0 +1,70 @@
+// Security's constructors, the environment's defaults and protected mode.
+#include <cstdlib>
+
+#include "comm/auth.hpp"
+#include "comm/security_defaults.hpp"
+#include "comm/tls.hpp"
+#include "distrib/errors.hpp"
+
+namespace distrib {
+namespace {
+std::string env_or_empty(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? std::string(v) : std::string();
+}
+}  // namespace
+
+Security Security::temporary() {
+  // Valid from a minute ago (clocks of one host agree; a little slack costs nothing) for 30 days.
+  auto pems = detail::tls_backend().make_temporary(-60, 30L * 24 * 3600);
+  Security s;
+  s.tls_ca_file = std::move(pems.ca_pem);
+  s.tls_cert = std::move(pems.cert_pem);
+  s.tls_key = std::move(pems.key_pem);
+  s.token = detail::auth::generate_token();
+  return s;
+}
+
+Security Security::from_environment() {
+  Security s;
+  s.tls_ca_file = env_or_empty("DISTRIB_TLS_CA_FILE");
+  s.tls_cert = env_or_empty("DISTRIB_TLS_CERT");
+  s.tls_key = env_or_empty("DISTRIB_TLS_KEY");
+  s.token = detail::auth::process_token().value_or("");
+  return s;
+}
+
+}  // namespace distrib
+
+namespace distrib::detail {
+
+Security with_environment_defaults(Security security) {
+  auto env = Security::from_environment();
+  if (!security.has_tls() && security.tls_ca_file.empty() && security.tls_cert.empty() && security.tls_key.empty()) {
+    security.tls_ca_file = std::move(env.tls_ca_file);
+    security.tls_cert = std::move(env.tls_cert);
+    security.tls_key = std::move(env.tls_key);
+  }
+  if (security.token.empty()) security.token = std::move(env.token);
+  const int tls_fields = !security.tls_ca_file.empty() + !security.tls_cert.empty() + !security.tls_key.empty();
+  if (tls_fields != 0 && tls_fields != 3)
+    throw SecurityError("TLS needs all three of the CA file, the certificate and its key (--tls-ca-file, --tls-cert, "
+                        "--tls-key; DISTRIB_TLS_CA_FILE, DISTRIB_TLS_CERT, DISTRIB_TLS_KEY); only some are set");
+  return security;
+}
+
+bool is_loopback_host(const std::string& host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.rfind("127.", 0) == 0;
+}
+
+void require_protection(const std::string& host, const Security& security, bool insecure, const std::string& who) {
+  if (insecure || security.enabled() || is_loopback_host(host)) return;
+  throw SecurityError(
+      who + " refuses to listen on " + host +
+      " with neither TLS nor an auth token: anyone who can reach it could run code and read results (protected "
+      "mode). Make a token (head -c 32 /dev/urandom | base64 > token; chmod 600 token) and pass --auth-token-file "
+      "token to every daemon, or give --tls-ca-file, --tls-cert and --tls-key, or listen on this host only with "
+      "--host 127.0.0.1, or pass --insecure to accept the risk on a network you trust");
+}
+
+}  // namespace distrib::detail
