@@ -1,6 +1,7 @@
 #include <dlfcn.h>
 
 #include <distrib/distrib.hpp>
+#include <distrib/security.hpp>
 #include <iostream>
 
 int times_two(int x) { return 2 * x; }
@@ -16,6 +17,8 @@ int main(int argc, char** argv) {
   const bool found = dladdr(dlsym(RTLD_DEFAULT, "malloc"), &info) != 0 && info.dli_fname;
   std::cout << "malloc from: " << (found ? info.dli_fname : "?") << "\n";
   std::cout << "consumer ok: " << r << "\n";
+  // The TLS module is installed next to libdistrib.so, where the library loads it from.
+  std::cout << "tls ok: " << distrib::Security::temporary().has_tls() << "\n";
   client.shutdown();
   return r == 42 ? 0 : 1;
 }
