@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <future>
 
+#include "comm/auth.hpp"
 #include "comm/message.hpp"
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
@@ -153,6 +154,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     local_address_ = unix_address(options_.local_socket);
   }
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
+  if (auto token = auth::process_token()) dash.token = *token;  // the dashboard wants the cluster's token
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
     // /api/v1/story/<key> runs on an HTTP thread: it asks this thread and waits a little.
@@ -181,7 +183,9 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
         dashboard_ = start_dashboard(dash, snapshots_);
       }
       dashboard_port_ = dashboard_->port();
-      log().info("dashboard at http://{}:{}/status", dash.host, dashboard_port_);
+      // As Jupyter, the link carries the token: it is the one to open.
+      log().info("dashboard at http://{}:{}/status{}", dash.host, dashboard_port_,
+                 dashboard_token_query(dash.token));
     } catch (const DashboardUnavailable& e) {
       // Like Dask without bokeh: the scheduler works, only the pages are missing.
       log().error("{}; running without a dashboard", e.what());
