@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "comm/auth.hpp"
 #include "dashboard/http_server.hpp"
 #include "helpers.hpp"
 #include "http_client.hpp"
@@ -133,6 +134,30 @@ TEST(DashboardBrowser, StatusPageShowsWorkersAndProgress) {
     EXPECT_NE(cell_text(row, "unmanaged_bytes").find("B"), std::string::npos) << row;
   }
   client.cancel(running);
+  client.shutdown();
+}
+
+TEST(DashboardBrowser, TokenLinkOpensThePageAndItsRequestsCarryTheCookie) {
+  const std::string chromium = chromium_path();
+  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/test.sh installs it)";
+  // With a token the link ends in ?token=...: the browser gets the cookie and a redirect, and
+  // the page's own requests to /api/v1/... are let in by the cookie.
+  distrib::detail::auth::set_process_token(distrib::detail::auth::generate_token());
+  struct Clear {
+    ~Clear() { distrib::detail::auth::set_process_token(""); }
+  } clear;
+  distrib::LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1, .processes = false, .dashboard_address = "127.0.0.1:0"});
+  distrib::Client client(cluster);
+  client.wait_for_workers(1);
+  const std::string link = client.dashboard_link();
+  ASSERT_NE(link.find("?token="), std::string::npos) << link;
+  const std::string dom = dump_dom(chromium, link);
+  EXPECT_NE(dom.find("data-state=\"connected\""), std::string::npos) << dom.substr(0, 4000);
+  EXPECT_NE(worker_row(dom, "worker-0"), "") << dom.substr(0, 4000);
+  // Without the token the browser gets the 403 text, not the page.
+  const std::string refused = dump_dom(chromium, link.substr(0, link.find('?')));
+  EXPECT_EQ(refused.find("data-state"), std::string::npos) << refused.substr(0, 2000);
+  EXPECT_NE(refused.find("dashboard_link()"), std::string::npos) << refused.substr(0, 2000);
   client.shutdown();
 }
 

@@ -139,6 +139,16 @@ bool RawPeer::wait_for_close(std::chrono::milliseconds timeout) {
   return false;
 }
 
+bool RawPeer::wait_for_text(const std::string& text, std::size_t from, std::chrono::milliseconds timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (received_.find(text, std::min(from, received_.size())) == std::string::npos) {
+    if (Clock::now() >= deadline) return false;
+    const int got = read_some(std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+    if (got == 0 || got == -1) return received_.find(text, std::min(from, received_.size())) != std::string::npos;
+  }
+  return true;
+}
+
 bool RawPeer::wait_for_replies(std::size_t n, std::chrono::milliseconds timeout) {
   const auto deadline = Clock::now() + timeout;
   auto count = [&] {

@@ -53,6 +53,8 @@ class RawPeer {
   bool wait_for_close(std::chrono::milliseconds timeout);
   /// Reads until received() holds `n` whole responses or `timeout`; true if it does.
   bool wait_for_replies(std::size_t n, std::chrono::milliseconds timeout);
+  /// Reads until received() holds `text` at or after `from`, or `timeout`; true if it does.
+  bool wait_for_text(const std::string& text, std::size_t from, std::chrono::milliseconds timeout);
   const std::string& received() const { return received_; }
 
  private:
