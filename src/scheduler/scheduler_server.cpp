@@ -157,7 +157,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
   if (auto token = auth::process_token()) dash.token = *token;  // the dashboard wants the cluster's token
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
-    // /api/v1/story/<key> runs on an HTTP thread: it asks this thread and waits a little.
+    // /api/v1/story/<key> runs on a dashboard render thread: it asks this thread and waits a little.
     snapshots_->set_story_source([this, alive = std::weak_ptr<bool>(alive_)](const std::string& key)
                                      -> std::optional<std::vector<DashboardStoryLine>> {
       if (alive.expired()) return std::nullopt;
