@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ make cmake pkg-config capnproto libcapnp-dev libasio-dev libspdlog-dev libcli11-dev
-          libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev libcpp-httplib-dev nlohmann-json3-dev
+          libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev nlohmann-json3-dev
           libmimalloc-dev liblz4-dev libssl-dev)
 # shellcheck disable=SC2206
 packages+=(${DISTRIB_EXTRA_PACKAGES:-})

@@ -392,7 +392,8 @@ class Client {
   /// The scheduler's address, "tcp://host:port".
   std::string scheduler_address() const;
   /// The URL of the scheduler's live dashboard, "http://host:port/status" (as Dask's
-  /// dashboard_link), or "" if the scheduler runs without one.
+  /// dashboard_link), or "" if the scheduler runs without one. With an auth token (the
+  /// cluster's, DISTRIB_AUTH_TOKEN), it ends in "?token=...", which the dashboard wants.
   std::string dashboard_link() const;
   /// Workers currently connected to the scheduler (as last reported to this client).
   std::size_t n_workers() const;

@@ -1,7 +1,9 @@
 #include "distrib/client.hpp"
 
 #include "client/client_impl.hpp"
+#include "comm/auth.hpp"
 #include "comm/connection.hpp"
+#include "dashboard/dashboard.hpp"
 #include "cluster/local_cluster_impl.hpp"
 #include "distrib/local_cluster.hpp"
 
@@ -123,11 +125,13 @@ std::size_t Client::n_workers() const { return impl_->n_workers(); }
 std::string Client::dashboard_link() const {
   const auto port = impl_->dashboard_port();
   if (port == 0) return {};
-  if (detail::is_unix_address(impl_->address())) return "http://127.0.0.1:" + std::to_string(port) + "/status";
+  // With a token, the scheduler's dashboard wants it (the same token: this client got in).
+  const std::string token = detail::dashboard_token_query(impl_->security().token);
+  if (detail::is_unix_address(impl_->address())) return "http://127.0.0.1:" + std::to_string(port) + "/status" + token;
   auto [host, scheduler_port] = detail::parse_address(impl_->address());
   if (host == "0.0.0.0" || host == "::") host = "127.0.0.1";
   if (host.find(':') != std::string::npos) host = "[" + host + "]";
-  return "http://" + host + ":" + std::to_string(port) + "/status";
+  return "http://" + host + ":" + std::to_string(port) + "/status" + token;
 }
 void Client::wait_for_workers(std::size_t n, std::chrono::milliseconds timeout) { impl_->wait_for_workers(n, timeout); }
 

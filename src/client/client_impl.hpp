@@ -60,6 +60,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::uint16_t dashboard_port() const;
   std::vector<WorkerDescription> workers() const;
   const std::string& address() const { return address_; }
+  /// The security this client's connections use (the environment's filled in).
+  const Security& security() const { return options_.security; }
   /// The unique id this client re-attaches by (sent in every handshake).
   const std::string& client_id() const { return client_id_; }
   /// Set for a client made from a LocalCluster: shutdown() also closes the cluster.

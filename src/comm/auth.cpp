@@ -126,4 +126,33 @@ Proof make_proof(const std::string& token, Side side, const Nonce& connector, co
 
 bool proofs_equal(const Proof& a, const Proof& b) { return crypto().memcmp(a.data(), b.data(), a.size()) == 0; }
 
+namespace {
+Proof hmac_sha256(const void* key, std::size_t key_size, const std::string& message) {
+  Proof p;
+  unsigned int len = 0;
+  if (!crypto().hmac(crypto().sha256(), key, static_cast<int>(key_size), reinterpret_cast<const unsigned char*>(message.data()),
+                     message.size(), reinterpret_cast<unsigned char*>(p.data()), &len) ||
+      len != p.size())
+    throw std::runtime_error("HMAC-SHA256 failed");
+  return p;
+}
+}  // namespace
+
+bool tokens_equal(const std::string& a, const std::string& b) {
+  static const Nonce key = fresh_nonce();
+  return proofs_equal(hmac_sha256(key.data(), key.size(), a), hmac_sha256(key.data(), key.size(), b));
+}
+
+std::string dashboard_cookie(const std::string& token) {
+  const Proof p = hmac_sha256(token.data(), token.size(), "distrib-dashboard-cookie-1");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::byte b : p) {
+    const auto c = static_cast<unsigned char>(b);
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
 }  // namespace distrib::detail::auth

@@ -49,4 +49,12 @@ Proof make_proof(const std::string& token, Side side, const Nonce& connector, co
 /// Constant-time comparison.
 bool proofs_equal(const Proof& a, const Proof& b);
 
+/// Whether two tokens are the same, in time that depends on neither (nor on their lengths):
+/// the HMACs of both under a key drawn for this process are compared with CRYPTO_memcmp.
+/// For a token presented over HTTP (the dashboard).
+bool tokens_equal(const std::string& a, const std::string& b);
+/// The dashboard's cookie for `token` (64 hex digits): an HMAC of it, so that a browser keeps
+/// a credential for the dashboard only, not the token that lets a peer join the cluster.
+std::string dashboard_cookie(const std::string& token);
+
 }  // namespace distrib::detail::auth

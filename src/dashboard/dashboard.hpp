@@ -1,10 +1,12 @@
 #pragma once
-// The scheduler's side of the web dashboard. The server itself (cpp-httplib, which Debian
-// builds against OpenSSL) lives in a separate module, libdistrib_dashboard.so, loaded only
-// when a scheduler serves a dashboard: workers and clients never map those libraries.
+// The scheduler's side of the web dashboard. The server itself (an HTTP server on Asio, the
+// pages, the JSON and Prometheus renderers) lives in a separate module,
+// libdistrib_dashboard.so, loaded only when a scheduler serves a dashboard: workers and
+// clients never map it.
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "scheduler/dashboard_data.hpp"
 
@@ -15,9 +17,17 @@ struct DashboardAddress {
   bool enabled = false;
   std::string host;
   std::uint16_t port = 0;
+  /// The cluster's token (auth::process_token()); empty: the dashboard is open. With one,
+  /// every path but /health wants it (?token=, the cookie that sets, or a Bearer header).
+  std::string token;
 };
 /// Throws std::invalid_argument on a malformed address.
 DashboardAddress parse_dashboard_address(const std::string& text, const std::string& default_host);
+
+/// Escapes every byte but letters, digits and "-._~" (for a query value or a path segment).
+std::string percent_encode(std::string_view text);
+/// "?token=<token, escaped>" to end a dashboard link with, or "" without a token.
+std::string dashboard_token_query(const std::string& token);
 
 /// A running dashboard; destroying it stops it.
 class Dashboard {

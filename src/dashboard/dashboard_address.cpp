@@ -26,4 +26,26 @@ DashboardAddress parse_dashboard_address(const std::string& text, const std::str
   return a;
 }
 
+std::string percent_encode(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    }
+  }
+  return out;
+}
+
+std::string dashboard_token_query(const std::string& token) {
+  return token.empty() ? std::string() : "?token=" + percent_encode(token);
+}
+
 }  // namespace distrib::detail

@@ -1,6 +1,6 @@
 #pragma once
 // What the dashboard shows, gathered on the scheduler's thread and published as immutable
-// snapshots: the HTTP threads only ever read the latest snapshot, so viewing the pages
+// snapshots: the dashboard's threads only ever read the latest snapshot, so viewing the pages
 // never touches (or locks) the scheduler's state.
 #include <cstdint>
 #include <deque>
@@ -93,7 +93,7 @@ class DashboardRecorder {
   double rate_ = 0;
 };
 
-/// The latest snapshot, shared between the scheduler's thread (writer) and HTTP threads.
+/// The latest snapshot, shared between the scheduler's thread (writer) and the dashboard's threads.
 /// One transition of a task, for /api/v1/story/<key>.
 struct DashboardStoryLine {
   std::string stimulus, from, to, worker;

@@ -155,9 +155,10 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     local_address_ = local_listener_->address();
   }
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
+  dash.token = options_.security.token;  // the dashboard wants the cluster's token
   if (dash.enabled) {
     snapshots_ = std::make_shared<SnapshotBox>();
-    // /api/v1/story/<key> runs on an HTTP thread: it asks this thread and waits a little.
+    // /api/v1/story/<key> runs on a dashboard render thread: it asks this thread and waits a little.
     snapshots_->set_story_source([this, alive = std::weak_ptr<bool>(alive_)](const std::string& key)
                                      -> std::optional<std::vector<DashboardStoryLine>> {
       if (alive.expired()) return std::nullopt;
@@ -183,7 +184,9 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
         dashboard_ = start_dashboard(dash, snapshots_);
       }
       dashboard_port_ = dashboard_->port();
-      log().info("dashboard at http://{}:{}/status", dash.host, dashboard_port_);
+      // As Jupyter, the link carries the token: it is the one to open.
+      log().info("dashboard at http://{}:{}/status{}", dash.host, dashboard_port_,
+                 dashboard_token_query(dash.token));
     } catch (const DashboardUnavailable& e) {
       // Like Dask without bokeh: the scheduler works, only the pages are missing.
       log().error("{}; running without a dashboard", e.what());

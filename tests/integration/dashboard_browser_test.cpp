@@ -4,7 +4,6 @@
 // pages as the scheduler embeds them, fed canned figures, must draw the managed, unmanaged and
 // spilled parts, the paused badge and the orange and red levels.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <unistd.h>
 
 #include <distrib/distrib.hpp>
@@ -15,7 +14,10 @@
 #include <filesystem>
 #include <thread>
 
+#include "comm/auth.hpp"
+#include "dashboard/http_server.hpp"
 #include "helpers.hpp"
+#include "http_client.hpp"
 #include "tasks_for_tests.hpp"
 
 using namespace distrib::test;
@@ -135,6 +137,30 @@ TEST(DashboardBrowser, StatusPageShowsWorkersAndProgress) {
   client.shutdown();
 }
 
+TEST(DashboardBrowser, TokenLinkOpensThePageAndItsRequestsCarryTheCookie) {
+  const std::string chromium = chromium_path();
+  if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/test.sh installs it)";
+  // With a token the link ends in ?token=...: the browser gets the cookie and a redirect, and
+  // the page's own requests to /api/v1/... are let in by the cookie.
+  distrib::detail::auth::set_process_token(distrib::detail::auth::generate_token());
+  struct Clear {
+    ~Clear() { distrib::detail::auth::set_process_token(""); }
+  } clear;
+  distrib::LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1, .processes = false, .dashboard_address = "127.0.0.1:0"});
+  distrib::Client client(cluster);
+  client.wait_for_workers(1);
+  const std::string link = client.dashboard_link();
+  ASSERT_NE(link.find("?token="), std::string::npos) << link;
+  const std::string dom = dump_dom(chromium, link);
+  EXPECT_NE(dom.find("data-state=\"connected\""), std::string::npos) << dom.substr(0, 4000);
+  EXPECT_NE(worker_row(dom, "worker-0"), "") << dom.substr(0, 4000);
+  // Without the token the browser gets the 403 text, not the page.
+  const std::string refused = dump_dom(chromium, link.substr(0, link.find('?')));
+  EXPECT_EQ(refused.find("data-state"), std::string::npos) << refused.substr(0, 2000);
+  EXPECT_NE(refused.find("dashboard_link()"), std::string::npos) << refused.substr(0, 2000);
+  client.shutdown();
+}
+
 TEST(DashboardBrowser, MemoryBarsShowManagedUnmanagedSpilledAndPaused) {
   const std::string chromium = chromium_path();
   if (chromium.empty()) GTEST_SKIP() << "chromium is not installed (scripts/test.sh installs it)";
@@ -143,10 +169,8 @@ TEST(DashboardBrowser, MemoryBarsShowManagedUnmanagedSpilledAndPaused) {
   {
     auto scheduler = start_scheduler({"--dashboard-address", "127.0.0.1:0"});
     distrib::Client client(scheduler.address);
-    const std::string link = client.dashboard_link();
-    httplib::Client http(link.substr(0, link.rfind("/status")));
-    http.set_read_timeout(10);
-    auto s = http.Get("/status"), w = http.Get("/workers");
+    const int port = port_of_link(client.dashboard_link());
+    auto s = http_get(port, "/status"), w = http_get(port, "/workers");
     ASSERT_TRUE(s && s->status == 200 && w && w->status == 200);
     status_page = s->body;
     workers_page = w->body;
@@ -177,21 +201,22 @@ TEST(DashboardBrowser, MemoryBarsShowManagedUnmanagedSpilledAndPaused) {
                     {"workers", workers},
                     {"prefixes", json::array()},
                     {"stream", json::array()}};
-  httplib::Server server;
-  server.Get("/status", [&](const httplib::Request&, httplib::Response& r) { r.set_content(status_page, "text/html"); });
-  server.Get("/workers", [&](const httplib::Request&, httplib::Response& r) { r.set_content(workers_page, "text/html"); });
-  server.Get("/api/v1/status", [&](const httplib::Request&, httplib::Response& r) { r.set_content(status.dump(), "application/json"); });
-  server.Get("/api/v1/workers", [&](const httplib::Request&, httplib::Response& r) {
-    r.set_content(json{{"time", now}, {"workers", workers}}.dump(), "application/json");
+  // The dashboard's own HTTP server (compiled into the tests), with canned answers.
+  using distrib::detail::HttpRequest;
+  using distrib::detail::HttpResponse;
+  distrib::detail::HttpServer server({.host = "127.0.0.1"}, [&](const HttpRequest& req) {
+    if (req.path == "/status") return HttpResponse{.content_type = "text/html", .body = status_page};
+    if (req.path == "/workers") return HttpResponse{.content_type = "text/html", .body = workers_page};
+    if (req.path == "/api/v1/status") return HttpResponse{.content_type = "application/json", .body = status.dump()};
+    if (req.path == "/api/v1/workers")
+      return HttpResponse{.content_type = "application/json", .body = json{{"time", now}, {"workers", workers}}.dump()};
+    return HttpResponse{.status = 404, .body = "not found\n"};
   });
-  const int port = server.bind_to_any_port("127.0.0.1");
-  ASSERT_GT(port, 0);
-  std::thread serving([&] { server.listen_after_bind(); });
-  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  server.start();
+  const std::string base = "http://127.0.0.1:" + std::to_string(server.port());
   const std::string dom = dump_dom(chromium, base + "/status");
   const std::string table = dump_dom(chromium, base + "/workers");
   server.stop();
-  serving.join();
 
   struct Expected {
     std::string name, level, status;

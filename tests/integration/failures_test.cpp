@@ -2,13 +2,13 @@
 // workers (KilledWorker), a worker paused past --worker-ttl, and the story that tells
 // what happened to a key (client.story and the dashboard's /api/v1/story).
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <signal.h>
 
 #include <distrib/distrib.hpp>
 #include <nlohmann/json.hpp>
 
 #include "helpers.hpp"
+#include "http_client.hpp"
 #include "test_tasks.hpp"
 
 namespace distrib::test {
@@ -109,9 +109,7 @@ TEST(Failures, StoryOverTheClientAndTheDashboard) {
   const std::string link = client.dashboard_link();
   auto colon = link.rfind(':');
   int port = std::stoi(link.substr(colon + 1, link.find('/', colon) - colon - 1));
-  httplib::Client http("127.0.0.1", port);
-  http.set_read_timeout(10);
-  auto res = http.Get("/api/v1/story/" + f.key());
+  auto res = http_get(port, "/api/v1/story/" + f.key());
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
   auto j = nlohmann::json::parse(res->body);
@@ -119,7 +117,7 @@ TEST(Failures, StoryOverTheClientAndTheDashboard) {
   ASSERT_EQ(j["story"].size(), story.size());
   EXPECT_EQ(j["story"].back()["to"], "memory");
   EXPECT_EQ(j["story"].back()["worker"], story.back().worker);
-  auto none = http.Get("/api/v1/story/unknown");
+  auto none = http_get(port, "/api/v1/story/unknown");
   ASSERT_TRUE(none);
   EXPECT_EQ(nlohmann::json::parse(none->body)["story"].size(), 0u);
   client.shutdown();

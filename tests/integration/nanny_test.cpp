@@ -2,7 +2,6 @@
 // that die (src/cluster/nanny.hpp). Real dscheduler / dworker processes on OS-chosen ports;
 // every wait is on an event (an exit, a registration, a future) with a generous deadline.
 #include <gtest/gtest.h>
-#include <httplib.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
@@ -21,6 +20,7 @@
 #include "comm/connection.hpp"
 #include "comm/message.hpp"
 #include "helpers.hpp"
+#include "http_client.hpp"
 #include "tasks_for_tests.hpp"
 #include "test_tasks.hpp"
 
@@ -69,13 +69,6 @@ class ScopedEnv {
   std::string name_;
   std::optional<std::string> old_;
 };
-
-httplib::Result http_get(int port, const std::string& path) {
-  httplib::Client http("127.0.0.1", port);
-  http.set_connection_timeout(10);
-  http.set_read_timeout(10);
-  return http.Get(path);
-}
 
 int dashboard_port(const Client& client) {
   const auto link = client.dashboard_link();  // http://127.0.0.1:PORT/status
