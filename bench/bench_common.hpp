@@ -15,6 +15,7 @@
 
 namespace bench {
 
+
 using Clock = std::chrono::steady_clock;
 
 inline double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }

@@ -10,6 +10,7 @@
 // `only` runs a subset (for profiling one workload); start-up and first task always run.
 #include <distrib/distrib.hpp>
 
+#include "bench_cluster.hpp"
 #include "bench_common.hpp"
 
 #include <algorithm>
@@ -46,7 +47,7 @@ int main(int argc, char** argv) {
   std::vector<double> startup, first_task_ms, map_rate, tree_rate, loop_rate, latency_us, latency_p99_us;
   for (int r = 0; r < repeats; ++r) {
     auto t0 = Clock::now();
-    distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+    distrib::LocalCluster cluster(bench::cluster_options(2));
     distrib::Client client(cluster);
     startup.push_back(seconds_since(t0));
     // The first task on the fresh cluster: submit to result, nothing warmed up.

@@ -15,6 +15,7 @@
 //   bench_transfer [repeats=5] [only=100MB,1GB,w2w]
 #include <distrib/distrib.hpp>
 
+#include "bench_cluster.hpp"
 #include "bench_common.hpp"
 #include "loopback.hpp"
 
@@ -253,7 +254,7 @@ int main(int argc, char** argv) {
   distrib::init(argc, argv);
   const int repeats = std::max(1, argc > 1 ? std::stoi(argv[1]) : 5);
   bench::report_value("loadavg_before", "1min", bench::loadavg_1min());
-  distrib::LocalCluster cluster({.n_workers = 2, .threads_per_worker = 1});
+  distrib::LocalCluster cluster(bench::cluster_options(2));
   distrib::Client client(cluster);
   const std::string only = argc > 2 ? argv[2] : "100MB,1GB,w2w";
   auto wanted = [&](const std::string& part) { return ("," + only + ",").find("," + part + ",") != std::string::npos; };

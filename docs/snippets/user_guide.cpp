@@ -429,6 +429,26 @@ void memory_examples() {
   client.shutdown();
 }
 
+void security_examples() {
+  // [security]
+  distrib::LocalClusterOptions o{.n_workers = 1, .threads_per_worker = 1, .dashboard_address = "none"};
+  o.security = distrib::Security::temporary();  // tls:// between the client, scheduler and workers
+  distrib::LocalCluster cluster(o);
+  distrib::Client client(cluster);  // takes the cluster's credentials
+  std::cout << "over " << client.scheduler_address() << ": " << client.submit(half_of_even, 8).result() << "\n";
+
+  distrib::ClientOptions without;  // no certificate: the cluster refuses it
+  without.connect_timeout = 2s;
+  without.reconnect_timeout = 0s;
+  try {
+    distrib::Client stranger(cluster.scheduler_address(), without);
+  } catch (const distrib::SecurityError& e) {
+    std::cout << "refused: " << e.what() << "\n";
+  }
+  // [/security]
+  client.shutdown();
+}
+
 // [by-address]
 int run_on(const std::string& address) {
   distrib::Client client(address, {.connect_timeout = 5s, .name = "user-guide"});
@@ -476,6 +496,7 @@ int main(int argc, char** argv) {
 
   option_examples();
   memory_examples();
+  security_examples();
   return 0;
 }
 // [/main]
