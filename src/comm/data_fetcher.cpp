@@ -78,42 +78,39 @@ void DataFetcher::forget_peer(const std::shared_ptr<Peer>& p, const std::string&
 }
 
 void DataFetcher::connected(const std::shared_ptr<Peer>& p, ByteStreamPtr stream) {
-  auto fail = [this, p](const std::string& reason) { forget_peer(p, reason); };
-  {
-    p->conn = std::make_shared<Connection>(std::move(stream), limits_);
-    p->conn->start(
-        [p](InMessage&& m) {
-          MessageReader mr(m);
-          auto root = mr.root();
-          if (!p->handshaken) {
-            auto why = check_handshake(root, proto::Role::WORKER, proto::Role::WORKER);
-            if (!why.empty()) throw std::runtime_error(why);
-            p->handshaken = true;
-            p->same_host = same_host_peer(root.getHandshake());
-            auto later = std::move(p->after_handshake);
-            p->after_handshake.clear();
-            for (auto& build : later) p->conn->send(build(*p));
-            return;
-          }
-          if (root.isError()) throw std::runtime_error("peer reported: " + std::string(root.getError().getReason()));
-          auto id = reply_id(root);
-          if (!id) throw std::runtime_error("unexpected message from a worker's data port");
-          auto it = p->waiting.find(*id);
-          if (it == p->waiting.end()) return;
-          auto handler = std::move(it->second);
-          p->waiting.erase(it);
-          try {
-            handler(&mr, {});
-          } catch (...) {  // a malformed reply: its request fails now, then the connection closes
-            handler(nullptr, "malformed reply");
-            throw;
-          }
-        },
-        [fail](const std::string& reason) { fail(reason); });
-    p->conn->send(make_handshake(role_, name_, true));
-    for (auto& q : p->queued) p->conn->send(std::move(q));
-    p->queued.clear();
-  }
+  p->conn = std::make_shared<Connection>(std::move(stream), limits_);
+  p->conn->start(
+      [p](InMessage&& m) {
+        MessageReader mr(m);
+        auto root = mr.root();
+        if (!p->handshaken) {
+          auto why = check_handshake(root, proto::Role::WORKER, proto::Role::WORKER);
+          if (!why.empty()) throw std::runtime_error(why);
+          p->handshaken = true;
+          p->same_host = same_host_peer(root.getHandshake());
+          auto later = std::move(p->after_handshake);
+          p->after_handshake.clear();
+          for (auto& build : later) p->conn->send(build(*p));
+          return;
+        }
+        if (root.isError()) throw std::runtime_error("peer reported: " + std::string(root.getError().getReason()));
+        auto id = reply_id(root);
+        if (!id) throw std::runtime_error("unexpected message from a worker's data port");
+        auto it = p->waiting.find(*id);
+        if (it == p->waiting.end()) return;
+        auto handler = std::move(it->second);
+        p->waiting.erase(it);
+        try {
+          handler(&mr, {});
+        } catch (...) {  // a malformed reply: its request fails now, then the connection closes
+          handler(nullptr, "malformed reply");
+          throw;
+        }
+      },
+      [this, p](const std::string& reason) { forget_peer(p, reason); });
+  p->conn->send(make_handshake(role_, name_, true));
+  for (auto& q : p->queued) p->conn->send(std::move(q));
+  p->queued.clear();
 }
 
 void DataFetcher::request(const std::string& address, std::uint64_t id, OutMessage m, ReplyHandler on_reply) {
