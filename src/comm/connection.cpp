@@ -20,19 +20,32 @@ std::atomic<std::uint64_t>& process_bytes_written() {
 }
 
 namespace {
-constexpr std::size_t kReadBufferBytes = 256 * 1024;  // allocated once the peer is authenticated
-// A peer gets this long for the transport's handshake and the token proof.
-constexpr std::chrono::seconds kAuthTimeout{10};
+constexpr std::size_t kReadBufferBytes = 256 * 1024;  // once the peer's first message is read
+constexpr std::size_t kFirstReadBufferBytes = 4 * 1024;  // until then, on an accepted connection
+
+std::uint64_t message_bytes(const OutMessage& m) {
+  std::uint64_t n = 8 + 8 * m.frames.size() + m.header.size() * sizeof(capnp::word);
+  for (const auto& f : m.frames) n += f.size();
+  return n;
+}
 
 }  // namespace
 
 Connection::Connection(ByteStreamPtr stream, FrameLimits limits, auth::Side side)
     : stream_(std::move(stream)),
+      limits_(limits),
       decoder_(limits),
       peer_(stream_->peer()),
       deferred_timer_(stream_->executor()),
       side_(side),
-      auth_timer_(stream_->executor()) {}
+      auth_timer_(stream_->executor()) {
+  if (side == auth::Side::acceptor) {
+    // Until the peer's first message (its handshake) is read, an accepted connection holds
+    // little: a small read buffer and strict limits on that message.
+    awaiting_first_message_ = true;
+    decoder_.limit_first_message(limits.for_handshake());
+  }
+}
 
 // Each call moves as much as the kernel takes (Asio's transfer_all stops at 64 KiB a call:
 // a 1 GB frame would take 16,000 trips through the reactor).
@@ -66,9 +79,15 @@ void Connection::start(MessageHandler on_message, CloseHandler on_close) {
   on_close_ = std::move(on_close);
   authenticating_ = true;  // writes wait until the transport's handshake and the token check pass
   auto self = shared_from_this();
-  auth_timer_.expires_after(kAuthTimeout);
+  // One deadline covers the transport's handshake, the token proof and, on an accepted
+  // connection, the peer's first message: a peer that connects and says nothing, or drips
+  // bytes, is closed once it passes.
+  auth_timer_.expires_after(limits_.handshake_timeout);
   auth_timer_.async_wait([this, self](asio::error_code ec) {
-    if (!ec && authenticating_) close("rejected: the handshake timed out (no valid TLS handshake or token proof)");
+    if (ec || closed_) return;
+    if (authenticating_) return close("rejected: the handshake timed out (no valid TLS handshake or token proof)");
+    if (awaiting_first_message_)
+      close("rejected: no handshake message within " + std::to_string(limits_.handshake_timeout.count()) + " ms");
   });
   stream_->async_handshake([this, self](asio::error_code ec) {
     if (closed_) return;
@@ -118,14 +137,21 @@ void Connection::authenticate(std::string token) {
 
 void Connection::authenticated() {
   authenticating_ = false;
-  auth_timer_.cancel();
-  read_buffer_.resize(kReadBufferBytes);
+  if (!awaiting_first_message_) auth_timer_.cancel();
+  read_buffer_.resize(awaiting_first_message_ ? kFirstReadBufferBytes : kReadBufferBytes);
   if (!queue_.empty() && !writing_) start_write();
   read_more();
 }
 
 void Connection::read_more() {
   if (closed_) return;
+  if (held_next_ < held_.size() || over_write_limit()) {
+    // The peer is not reading what we write: stop reading (and answering) it until the
+    // writes drain below half the limit (start_write resumes).
+    if (!read_paused_) ++read_pauses_;
+    read_paused_ = true;
+    return;
+  }
   auto self = shared_from_this();
   auto direct = decoder_.direct_target();
   if (!direct.empty()) {
@@ -166,30 +192,53 @@ void Connection::on_read(std::size_t n) {
 }
 
 void Connection::dispatch(std::vector<InMessage>& messages) {
-  for (auto& m : messages) {
-    if (closed_ || close_pending_) return;
+  for (auto& m : messages) held_.push_back(std::move(m));
+  deliver_held();
+}
+
+bool Connection::deliver_held() {
+  while (held_next_ < held_.size()) {
+    if (closed_ || close_pending_) break;
+    if (over_write_limit()) return false;  // the rest waits: read_more pauses
+    auto m = std::move(held_[held_next_++]);
     try {
       on_message_(std::move(m));
     } catch (const std::exception& e) {
-      return close(std::string("bad message: ") + e.what());
+      close(std::string("bad message: ") + e.what());
     } catch (const kj::Exception& e) {
-      return close("malformed message: " + std::string(e.getDescription().cStr()));
+      close("malformed message: " + std::string(e.getDescription().cStr()));
     } catch (...) {
-      return close("bad message");
+      close("bad message");
+    }
+    if (awaiting_first_message_ && !closed_) {
+      // The handshake is in: the deadline is met and the normal read buffer replaces the
+      // small one (no read is outstanding while messages are handled).
+      awaiting_first_message_ = false;
+      auth_timer_.cancel();
+      read_buffer_.resize(kReadBufferBytes);
     }
   }
+  held_.clear();
+  held_next_ = 0;
+  return !closed_ && !close_pending_;
+}
+
+void Connection::queue_message(OutMessage m) {
+  pending_write_bytes_ += message_bytes(m);
+  peak_pending_write_bytes_ = std::max(peak_pending_write_bytes_, pending_write_bytes_);
+  queue_.push_back(std::move(m));
 }
 
 void Connection::send(OutMessage m) {
   if (closed_ || close_pending_) return;
-  queue_.push_back(std::move(m));
+  queue_message(std::move(m));
   urgent_queued_ = true;
   if (!writing_) start_write();
 }
 
 void Connection::send_later(OutMessage m) {
   if (closed_ || close_pending_) return;
-  queue_.push_back(std::move(m));
+  queue_message(std::move(m));
   if (!writing_) arm_deferred_write();  // else the write's completion decides
 }
 
@@ -216,6 +265,8 @@ void Connection::start_write() {
   writing_ = true;
   urgent_queued_ = false;
   in_flight_.swap(queue_);
+  in_flight_bytes_ = 0;
+  for (const auto& m : in_flight_) in_flight_bytes_ += message_bytes(m);
   plan_write(in_flight_, staging_, parts_);
   buffers_.clear();
   for (auto p : parts_) buffers_.emplace_back(p.data(), p.size());
@@ -223,10 +274,17 @@ void Connection::start_write() {
   write_all(buffers_, [this, self](asio::error_code ec, std::size_t n) {
     writing_ = false;
     in_flight_.clear();
+    pending_write_bytes_ -= in_flight_bytes_;
+    in_flight_bytes_ = 0;
     if (ec) return close("write failed: " + ec.message());
     bytes_written_ += n;
     process_bytes_written().fetch_add(n, std::memory_order_relaxed);
     start_write();
+    if (read_paused_ && !closed_ && pending_write_bytes_ <= limits_.max_queued_write_bytes / 2) {
+      read_paused_ = false;
+      deliver_held();
+      read_more();  // pauses again if the handlers filled the queue past the limit
+    }
   });
 }
 
@@ -244,6 +302,9 @@ void Connection::close(const std::string& reason) {
   auth_timer_.cancel();
   stream_->close();
   queue_.clear();
+  held_.clear();
+  held_next_ = 0;
+  pending_write_bytes_ = in_flight_bytes_;
   if (on_close_) {
     auto handler = std::move(on_close_);
     on_close_ = nullptr;

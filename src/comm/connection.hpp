@@ -53,6 +53,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::any_io_executor executor() { return stream_->executor(); }
   std::uint64_t bytes_read() const { return bytes_read_; }
   std::uint64_t bytes_written() const { return bytes_written_; }
+  /// Bytes of messages queued or being written.
+  std::uint64_t pending_write_bytes() const { return pending_write_bytes_; }
+  /// The most pending_write_bytes() ever reached.
+  std::uint64_t peak_pending_write_bytes() const { return peak_pending_write_bytes_; }
+  /// Times reading stopped because pending writes exceeded FrameLimits::max_queued_write_bytes.
+  std::uint64_t read_pauses() const { return read_pauses_; }
 
  private:
   /// The token exchange (auth.hpp), then read_more(); messages sent meanwhile wait.
@@ -64,10 +70,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void read_more();
   void on_read(std::size_t n);
   void dispatch(std::vector<InMessage>& messages);
+  /// Hands held_ to the handler until the writes pending exceed the limit; true if all went.
+  bool deliver_held();
+  void queue_message(OutMessage m);
+  bool over_write_limit() const { return pending_write_bytes_ > limits_.max_queued_write_bytes; }
   void start_write();
   void arm_deferred_write();
 
   ByteStreamPtr stream_;
+  FrameLimits limits_;
   FrameDecoder decoder_;
   std::string peer_;
   MessageHandler on_message_;
@@ -94,6 +105,12 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string close_reason_;
   std::uint64_t bytes_read_ = 0;
   std::uint64_t bytes_written_ = 0;
+  bool awaiting_first_message_ = false;  // accepted, and the peer's first message not yet read
+  std::uint64_t pending_write_bytes_ = 0, in_flight_bytes_ = 0, peak_pending_write_bytes_ = 0;
+  std::uint64_t read_pauses_ = 0;
+  bool read_paused_ = false;         // over the write limit: no read is outstanding
+  std::vector<InMessage> held_;      // read but not yet handled while paused, in order
+  std::size_t held_next_ = 0;
 };
 
 using ConnectionPtr = std::shared_ptr<Connection>;

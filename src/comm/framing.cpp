@@ -1,9 +1,17 @@
 #include "comm/framing.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <new>
 
 namespace distrib::detail {
+
+namespace {
+std::atomic<std::int64_t> handshake_timeout_ms{10'000};
+}
+std::chrono::milliseconds default_handshake_timeout() { return std::chrono::milliseconds(handshake_timeout_ms.load()); }
+void set_default_handshake_timeout(std::chrono::milliseconds timeout) { handshake_timeout_ms = timeout.count(); }
 
 namespace {
 template <class T>
@@ -87,8 +95,41 @@ void FrameDecoder::feed(std::span<const std::byte> in, std::vector<InMessage>& o
     std::memcpy(t.data() + filled_, in.data(), n);
     filled_ += n;
     in = in.subspan(n);
-    if (filled_ == t.size()) advance(out);
+    if (filled_ == t.size()) advance_or_grow(out);
   }
+}
+
+namespace {
+// Storage for `filled` bytes of `declared`, once the part read so far is full.
+std::size_t grown_capacity(std::size_t filled, std::size_t declared) {
+  return std::min(declared, std::max<std::size_t>(4096, 2 * filled));
+}
+}  // namespace
+
+// The size table and the header grow as their bytes arrive; anything else is full.
+void FrameDecoder::advance_or_grow(std::vector<InMessage>& out) {
+  try {
+    if (stage_ == Stage::sizes && filled_ < declared_) {
+      sizes_.resize(grown_capacity(filled_, declared_) / 8);
+      return;
+    }
+    if (stage_ == Stage::header && filled_ < declared_) {
+      auto grown = kj::heapArray<capnp::word>(grown_capacity(filled_, declared_) / sizeof(capnp::word));
+      std::memcpy(grown.begin(), current_.header.begin(), filled_);
+      current_.header = std::move(grown);
+      return;
+    }
+    advance(out);
+  } catch (const std::bad_alloc&) {
+    throw ProtocolError("cannot allocate memory for the message being read (" + std::to_string(reserved_bytes()) +
+                        " bytes held for it)");
+  }
+}
+
+std::size_t FrameDecoder::reserved_bytes() const {
+  std::size_t n = sizes_.capacity() * 8 + current_.header.size() * sizeof(capnp::word);
+  for (const auto& f : current_.frames) n += f.size();
+  return n;
 }
 
 std::span<std::byte> FrameDecoder::direct_target() {
@@ -100,7 +141,7 @@ std::span<std::byte> FrameDecoder::direct_target() {
 
 void FrameDecoder::commit_direct(std::size_t n, std::vector<InMessage>& out) {
   filled_ += n;
-  if (filled_ == target().size()) advance(out);
+  if (filled_ == target().size()) advance_or_grow(out);
 }
 
 // Moves to the next stage once the current target is full, validating what was read.
@@ -113,30 +154,40 @@ void FrameDecoder::advance(std::vector<InMessage>& out) {
       std::memcpy(&frame_count, prefix_ + 4, 4);
       if (header_bytes == 0 || header_bytes % sizeof(capnp::word) != 0)
         throw ProtocolError("bad header length " + std::to_string(header_bytes) + " (must be a positive multiple of 8)");
-      if (header_bytes > limits_.max_header_bytes)
+      if (header_bytes > active_.max_header_bytes)
         throw ProtocolError("header of " + std::to_string(header_bytes) + " bytes exceeds the limit of " +
-                            std::to_string(limits_.max_header_bytes));
-      if (frame_count > limits_.max_frames)
+                            std::to_string(active_.max_header_bytes));
+      if (frame_count > active_.max_frames)
         throw ProtocolError(std::to_string(frame_count) + " frames exceed the limit of " +
-                            std::to_string(limits_.max_frames));
-      current_ = InMessage{kj::heapArray<capnp::word>(header_bytes / sizeof(capnp::word)), {}};
-      sizes_.assign(frame_count, 0);
-      stage_ = frame_count > 0 ? Stage::sizes : Stage::header;
+                            std::to_string(active_.max_frames));
+      // Neither the table nor the header is allocated at its declared size: both start at
+      // 4 KiB at most and grow as their bytes arrive (advance_or_grow).
+      header_bytes_ = header_bytes;
+      frame_count_ = frame_count;
+      current_ = InMessage{};
+      sizes_.clear();
+      if (frame_count > 0) {
+        stage_ = Stage::sizes;
+        declared_ = std::size_t{frame_count} * 8;
+        sizes_.resize(grown_capacity(0, declared_) / 8);
+      } else {
+        start_header();
+      }
       return;
     }
     case Stage::sizes: {
-      std::uint64_t total = current_.header.size() * sizeof(capnp::word);
+      std::uint64_t total = header_bytes_;
       for (auto s : sizes_) {
-        if (s > limits_.max_frame_bytes)
+        if (s > active_.max_frame_bytes)
           throw ProtocolError("frame of " + std::to_string(s) + " bytes exceeds the limit of " +
-                              std::to_string(limits_.max_frame_bytes));
-        if (s > limits_.max_message_bytes - std::min(total, limits_.max_message_bytes))  // no overflow
-          throw ProtocolError("message exceeds the limit of " + std::to_string(limits_.max_message_bytes) + " bytes");
+                              std::to_string(active_.max_frame_bytes));
+        if (s > active_.max_message_bytes - std::min(total, active_.max_message_bytes))  // no overflow
+          throw ProtocolError("message exceeds the limit of " + std::to_string(active_.max_message_bytes) + " bytes");
         total += s;
-        if (total > limits_.max_message_bytes)
-          throw ProtocolError("message exceeds the limit of " + std::to_string(limits_.max_message_bytes) + " bytes");
+        if (total > active_.max_message_bytes)
+          throw ProtocolError("message exceeds the limit of " + std::to_string(active_.max_message_bytes) + " bytes");
       }
-      stage_ = Stage::header;
+      start_header();
       return;
     }
     case Stage::header:
@@ -157,6 +208,17 @@ void FrameDecoder::advance(std::vector<InMessage>& out) {
   out.push_back(std::move(current_));
   current_ = InMessage{};
   stage_ = Stage::prefix;
+  active_ = limits_;  // a stricter limit held for one message only
+  if (sizes_.capacity() > 4096 / 8) {  // the next message gets fresh, small storage
+    sizes_.clear();
+    sizes_.shrink_to_fit();
+  }
+}
+
+void FrameDecoder::start_header() {
+  stage_ = Stage::header;
+  declared_ = header_bytes_;
+  current_.header = kj::heapArray<capnp::word>(grown_capacity(0, declared_) / sizeof(capnp::word));
 }
 
 }  // namespace distrib::detail

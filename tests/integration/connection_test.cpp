@@ -9,10 +9,14 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/local/connect_pair.hpp>
 #include <asio/local/stream_protocol.hpp>
 #include <asio/post.hpp>
+#include <asio/write.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstring>
 #include <future>
 #include <mutex>
 #include <string>
@@ -159,6 +163,72 @@ TEST(Endpoints, DefaultRouteIpIsAConcreteAddress) {
   auto ip = asio::ip::make_address(default_route_ip(), ec);
   ASSERT_FALSE(ec) << default_route_ip();
   EXPECT_FALSE(ip.is_unspecified());
+}
+
+}  // namespace
+}  // namespace distrib::detail
+
+namespace distrib::detail {
+namespace {
+
+// Issue 17 part 5: a peer that floods requests and never reads the answers does not grow
+// our write queue past FrameLimits::max_queued_write_bytes; once it reads, all answers come.
+TEST(ConnectionBackpressure, APeerThatNeverReadsDoesNotGrowTheQueuePastTheCap) {
+  asio::io_context io;
+  asio::local::stream_protocol::socket ours(io), theirs(io);
+  asio::local::connect_pair(ours, theirs);
+  FrameLimits limits;
+  limits.max_queued_write_bytes = 1 << 20;
+  auto server = std::make_shared<Connection>(StreamSocket(std::move(ours)), limits, auth::Side::acceptor);
+  auto reply = [] {
+    OutMessage m = release_message("answer");
+    m.frames.push_back(Bytes::allocate(64 * 1024));
+    std::memset(m.frames.back().mutable_data(), 7, 64 * 1024);
+    return m;
+  };
+  std::vector<std::byte> staging;
+  std::vector<std::span<const std::byte>> parts;
+  std::vector<OutMessage> one;
+  one.push_back(reply());
+  plan_write(one, staging, parts);
+  std::size_t reply_bytes = 0;
+  for (auto p : parts) reply_bytes += p.size();
+  std::atomic<std::size_t> handled{0};
+  std::weak_ptr<Connection> weak = server;
+  server->start(
+      [&](InMessage&&) {
+        ++handled;
+        if (auto s = weak.lock()) s->send(reply());
+      },
+      [](const std::string&) {});
+  auto work = asio::make_work_guard(io);
+  std::thread thread([&] { io.run(); });
+  constexpr std::size_t kRequests = 2000;
+  std::vector<OutMessage> requests;
+  for (std::size_t i = 0; i < kRequests; ++i) requests.push_back(release_message("k" + std::to_string(i)));
+  plan_write(requests, staging, parts);
+  for (auto p : parts) asio::write(theirs, asio::buffer(p.data(), p.size()));
+  auto on_io = [&](auto f) {
+    std::promise<decltype(f())> done;
+    asio::post(io, [&] { done.set_value(f()); });
+    return done.get_future().get();
+  };
+  const auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (on_io([&] { return server->read_pauses(); }) == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::yield();
+  EXPECT_GE(on_io([&] { return server->read_pauses(); }), 1u);
+  EXPECT_LT(handled.load(), kRequests);
+  EXPECT_LE(on_io([&] { return server->peak_pending_write_bytes(); }), limits.max_queued_write_bytes + reply_bytes);
+  // Now read everything: every request is answered.
+  std::vector<std::byte> buf(1 << 20);
+  std::size_t got = 0;
+  while (got < kRequests * reply_bytes) got += theirs.read_some(asio::buffer(buf));
+  EXPECT_EQ(got, kRequests * reply_bytes);
+  EXPECT_EQ(handled.load(), kRequests);
+  EXPECT_LE(on_io([&] { return server->peak_pending_write_bytes(); }), limits.max_queued_write_bytes + reply_bytes);
+  asio::post(io, [&] { server->close("test over"); });
+  work.reset();
+  thread.join();
 }
 
 }  // namespace

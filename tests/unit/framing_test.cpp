@@ -754,6 +754,77 @@ TEST(FramingLimits, MessageTotalCannotBeBypassedByOverflow) {
   }
 }
 
+// Issue 17 part 5: memory grows with the bytes received, not with the sizes declared.
+TEST(FramingMemory, DeclaredMillionFrameTableWithEightBytesFedAllocatesLittle) {
+  const auto max_frames = static_cast<std::uint32_t>(FrameLimits{}.max_frames);
+  FrameDecoder d;
+  std::vector<InMessage> out;
+  auto wire = Raw().prefix(8, max_frames).b;
+  ASSERT_EQ(wire.size(), 8u);
+  d.feed(wire, out);
+  EXPECT_TRUE(out.empty());
+  EXPECT_LE(d.reserved_bytes(), 8u * 1024);
+  // Half the table fed: the storage is at most twice what arrived.
+  ByteVec sizes(std::size_t{max_frames} / 2 * 8, std::byte{0});
+  d.feed(sizes, out);
+  EXPECT_LE(d.reserved_bytes(), 2 * sizes.size() + 8 * 1024);
+  EXPECT_GE(d.reserved_bytes(), sizes.size());
+}
+
+TEST(FramingMemory, DeclaredHugeHeaderWithEightBytesFedAllocatesLittle) {
+  const auto max_header = static_cast<std::uint32_t>(FrameLimits{}.max_header_bytes);
+  FrameDecoder d;
+  std::vector<InMessage> out;
+  d.feed(Raw().prefix(max_header, 0).b, out);
+  EXPECT_LE(d.reserved_bytes(), 8u * 1024);
+  ByteVec part(100 * 1024, std::byte{0});
+  d.feed(part, out);
+  EXPECT_LE(d.reserved_bytes(), 2 * part.size() + 8 * 1024);
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(FramingMemory, GrownHeaderAndTableKeepTheirBytes) {
+  // A message with a 1 MiB header and 3000 frames, fed in odd chunks, decodes intact.
+  MessageBuilder mb;
+  auto list = mb.root().initError();
+  list.setReason(std::string(1 << 20, 'x'));
+  OutMessage m = mb.finish();
+  for (int i = 0; i < 3000; ++i) m.frames.push_back(Bytes::copy_of(std::to_string(i)));
+  ByteVec wire = to_wire(std::move(m));
+  FrameDecoder d;
+  std::vector<InMessage> out;
+  for (std::size_t at = 0; at < wire.size(); at += 777)
+    d.feed(std::span<const std::byte>(wire).subspan(at, std::min<std::size_t>(777, wire.size() - at)), out);
+  ASSERT_EQ(out.size(), 1u);
+  ASSERT_EQ(out[0].frames.size(), 3000u);
+  EXPECT_EQ(out[0].frames[2999].view(), "2999");
+  MessageReader r(out[0]);
+  EXPECT_EQ(r.root().getError().getReason().size(), std::size_t{1} << 20);
+  EXPECT_LE(d.reserved_bytes(), 8u * 1024);  // nothing held between messages
+}
+
+TEST(FramingMemory, FirstMessageLimitAppliesToOneMessageOnly) {
+  FrameLimits limits;
+  FrameDecoder d(limits);
+  d.limit_first_message(limits.for_handshake());
+  std::vector<InMessage> out;
+  ByteVec wire = to_wire(distrib::detail::make_handshake(proto::Role::CLIENT, "client-1", true));
+  EXPECT_LT(wire.size(), 4096u);  // the handshake is far under the 64 KiB limit
+  MessageBuilder mb;
+  mb.root().initError().setReason(std::string(200 * 1024, 'y'));
+  ByteVec big = to_wire(mb.finish());
+  ByteVec both = wire;
+  both.insert(both.end(), big.begin(), big.end());
+  d.feed(both, out);  // the big one follows in the same read: normal limits for it
+  EXPECT_EQ(out.size(), 2u);
+  FrameDecoder strict(limits);
+  strict.limit_first_message(limits.for_handshake());
+  EXPECT_THROW(strict.feed(big, out), ProtocolError);
+  FrameDecoder frames(limits);
+  frames.limit_first_message(limits.for_handshake());
+  EXPECT_THROW(frames.feed(Raw().prefix(8, 1).put<std::uint64_t>(65 * 1024).b, out), ProtocolError);
+}
+
 TEST(FramingLimits, MessagesBeforeACorruptOneAreDelivered) {
   ByteVec wire = to_wire(distrib::detail::make_close());
   ByteVec bad = Raw().prefix(3, 0).b;
