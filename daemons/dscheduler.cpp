@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
+#include "limit_flags.hpp"
 #include "security_flags.hpp"
 #include "comm/auth.hpp"
 #include "cluster/roles.hpp"
@@ -82,14 +83,10 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   distrib::daemons::SecurityFlags security;
   security.add_to(app);
-  double handshake_timeout_s = 0;  // hidden: tests make it short
-  app.add_option("--handshake-timeout", handshake_timeout_s, "")->group("")->check(CLI::NonNegativeNumber);
+  distrib::daemons::LimitFlags limits;
+  limits.add_to(app);
   CLI11_PARSE(app, argc, argv);
-  if (handshake_timeout_s > 0) {
-    const auto t = std::chrono::milliseconds(static_cast<std::int64_t>(handshake_timeout_s * 1000));
-    distrib::detail::set_default_handshake_timeout(t);
-    options.limits.handshake_timeout = t;
-  }
+  limits.apply(options.limits, options.connection_caps);
   options.port = static_cast<std::uint16_t>(port);
   options.journal_snapshot_bytes = static_cast<std::uint64_t>(snapshot_mib * 1024 * 1024);
   options.worker_timeout = std::chrono::milliseconds(static_cast<long long>(worker_ttl_s * 1000));

@@ -14,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "limit_flags.hpp"
 #include "security_flags.hpp"
 #include "comm/auth.hpp"
 #include "cluster/nanny.hpp"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   distrib::daemons::SecurityFlags security;
   security.add_to(app);
+  distrib::daemons::LimitFlags limits;
+  limits.add_to(app);
   // DURATION takes a unit, as Dask's: 90, 90s, 1.5m, 2h, 500ms (plain numbers are seconds).
   const std::map<std::string, double> units{{"ms", 0.001}, {"s", 1}, {"m", 60}, {"min", 60}, {"h", 3600}};
   bool nanny = true, lifetime_restart = true;
@@ -154,6 +157,7 @@ int main(int argc, char** argv) {
     distrib::detail::set_log_level(log_level);
     options.security = security.security();
     options.insecure = security.insecure;
+    limits.apply(options.limits, options.connection_caps);
     for (const auto& spec : resources) {
       std::istringstream in(spec);
       std::string item;

@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "cluster/local_cluster_impl.hpp"
+#include "comm/inproc_stream.hpp"
 #include "core/log.hpp"
 #include "core/memory_limit.hpp"
 #include "worker/worker_server.hpp"
@@ -211,7 +212,7 @@ void LocalCluster::Impl::start_threads() {
   so.port = 0;
   so.dashboard_address = options.dashboard_address;
   so.dashboard_fallback = true;
-  so.local_socket = detail::unique_unix_socket_name();
+  so.local_socket = detail::unique_inproc_address();  // its client and workers: no sockets
   so.security = options.security;
   scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
   scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
@@ -226,6 +227,7 @@ void LocalCluster::Impl::start_threads() {
   for (int i = 0; i < options.n_workers; ++i) {
     detail::WorkerOptions wo;
     wo.scheduler_address = local_address;
+    wo.listen_address = detail::unique_inproc_address();
     wo.host = options.host;
     wo.security = options.security;
     wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);

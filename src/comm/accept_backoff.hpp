@@ -7,11 +7,11 @@
 #include <asio/steady_timer.hpp>
 
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <string>
 
 #include "core/log.hpp"
+#include "core/log_limiter.hpp"
 
 namespace distrib::detail {
 
@@ -21,14 +21,9 @@ class AcceptBackoff {
 
   /// An accept of `what` failed: calls `retry` after the current delay.
   void failed(const asio::error_code& ec, const std::string& what, std::function<void()> retry) {
-    ++failures_;
-    const auto now = std::chrono::steady_clock::now();
-    if (now - last_log_ >= kLogEvery) {
-      log().warn("{}: accept failed: {} ({} time(s) since the last report); waiting {} ms before the next", what,
-                 ec.message(), failures_, delay_.count());
-      failures_ = 0;
-      last_log_ = now;
-    }
+    if (log_limiter_.allow())
+      log().warn("{}: accept failed: {}; waiting {} ms before the next{}", what, ec.message(), delay_.count(),
+                 log_limiter_.note());
     timer_.expires_after(delay_);
     delay_ = std::min(delay_ * 2, kMaxDelay);
     timer_.async_wait([retry = std::move(retry)](asio::error_code e) {
@@ -42,11 +37,9 @@ class AcceptBackoff {
  private:
   static constexpr std::chrono::milliseconds kFirstDelay{1};
   static constexpr std::chrono::milliseconds kMaxDelay{1000};
-  static constexpr std::chrono::seconds kLogEvery{10};
   asio::steady_timer timer_;
   std::chrono::milliseconds delay_ = kFirstDelay;
-  std::uint64_t failures_ = 0;
-  std::chrono::steady_clock::time_point last_log_{};
+  LogLimiter log_limiter_{1, std::chrono::seconds(10)};  // one line per 10 s, with the count left out
 };
 
 }  // namespace distrib::detail

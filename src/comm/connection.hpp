@@ -49,6 +49,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   /// Writes what is queued (e.g. an Error message), then closes.
   void close_after_flush(const std::string& reason);
   bool is_open() const { return !closed_; }
+  /// Accepted, and the peer's first message (its handshake) not yet read.
+  bool awaiting_handshake() const { return awaiting_first_message_; }
   const std::string& peer() const { return peer_; }
   asio::any_io_executor executor() { return stream_->executor(); }
   std::uint64_t bytes_read() const { return bytes_read_; }

@@ -1,10 +1,13 @@
 #include "comm/transport.hpp"
 
+#include <asio/post.hpp>
+
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <tuple>
 
+#include "comm/inproc_stream.hpp"
 #include "comm/tls.hpp"
 #include "distrib/errors.hpp"
 
@@ -95,9 +98,9 @@ std::string address_scheme(const std::string& address) {
   auto sep = address.find("://");
   if (sep == std::string::npos) return "tcp";
   auto scheme = address.substr(0, sep);
-  if (scheme == "tcp" || scheme == "tls" || scheme == "unix") return scheme;
+  if (scheme == "tcp" || scheme == "tls" || scheme == "unix" || scheme == "inproc") return scheme;
   throw std::invalid_argument("bad address '" + address + "': unknown scheme '" + scheme +
-                              "://' (expected tcp://, tls:// or unix://)");
+                              "://' (expected tcp://, tls://, unix:// or inproc://)");
 }
 
 std::string listen_scheme(const Security& security) { return security.has_tls() ? "tls" : "tcp"; }
@@ -105,6 +108,7 @@ std::string listen_scheme(const Security& security) { return security.has_tls() 
 std::unique_ptr<Listener> listen(asio::io_context& io, const std::string& address, const Security& security,
                                  const std::string& who) {
   const auto scheme = address_scheme(address);
+  if (scheme == "inproc") return listen_inproc(io, address, security.token);
   const bool tls = wants_tls(scheme, address, security);
   if (tls) tls_context(security, TlsRole::server);  // bad files fail here, before anyone connects
   if (scheme == "unix") {
@@ -121,12 +125,24 @@ std::unique_ptr<Listener> listen(asio::io_context& io, const std::string& addres
 
 ByteStreamPtr connect(asio::io_context& io, const std::string& address, const Security& security,
                       std::chrono::milliseconds timeout) {
+  if (address_scheme(address) == "inproc") return connect_inproc(io, address, security.token);
   const bool tls = wants_tls(address_scheme(address), address, security);
   return wrap(connect_socket(io, address, timeout), tls, security, TlsRole::client);
 }
 
 void async_connect(asio::io_context& io, const std::string& address, const Security& security,
                    std::chrono::milliseconds timeout, UniqueFunction<void(asio::error_code, ByteStreamPtr)> done) {
+  if (address_scheme(address) == "inproc") {
+    ByteStreamPtr stream;
+    asio::error_code ec;
+    try {
+      stream = connect_inproc(io, address, security.token);
+    } catch (const CommError&) {
+      ec = asio::error::connection_refused;
+    }
+    asio::post(io, [done = std::move(done), ec, stream = std::move(stream)]() mutable { done(ec, std::move(stream)); });
+    return;
+  }
   const bool tls = wants_tls(address_scheme(address), address, security);
   if (tls) tls_context(security, TlsRole::client);
   auto shared_done = std::make_shared<decltype(done)>(std::move(done));

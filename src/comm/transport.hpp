@@ -5,7 +5,10 @@
 //   tcp://host:port   plain TCP (also a bare "host:port");
 //   tls://host:port   TCP with mutual TLS 1.3 (comm/tls.hpp), for a process whose Security
 //                     has TLS files;
-//   unix://@name      an abstract Unix socket, within one host.
+//   unix://@name      an abstract Unix socket, within one host;
+//   inproc://name     within this process, without sockets (comm/inproc_stream.hpp): a
+//                     LocalCluster with processes = false. No TLS (nothing leaves the
+//                     process); the token is still proved.
 //
 // The Security given applies to every stream made: its token is proved on each connection
 // (falling back to the process's, auth.hpp), and a process with TLS files speaks TLS on
@@ -24,7 +27,7 @@
 
 namespace distrib::detail {
 
-/// "tcp", "tls" or "unix" ("tcp" for a bare host:port); throws std::invalid_argument for
+/// "tcp", "tls", "unix" or "inproc" ("tcp" for a bare host:port); throws std::invalid_argument for
 /// any other scheme.
 std::string address_scheme(const std::string& address);
 /// The scheme this process's listeners use: "tls" with TLS files, else "tcp".

@@ -140,6 +140,7 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
       options_(std::move(options)),
       accept_backoff_(io.get_executor()),
       local_accept_backoff_(io.get_executor()),
+      admission_(options_.connection_caps, "scheduler"),
       heartbeat_timer_(io),
       state_(with_environment(options_.policy)),
       dashboard_timer_(io) {
@@ -151,7 +152,9 @@ SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
                      options_.security, "scheduler");
   address_ = listener_->address();
   if (!options_.local_socket.empty()) {
-    local_listener_ = listen(io_, unix_address(options_.local_socket), options_.security, "scheduler");
+    const bool inproc = address_scheme(options_.local_socket) == "inproc";
+    local_listener_ = listen(io_, inproc ? options_.local_socket : unix_address(options_.local_socket),
+                             options_.security, "scheduler");
     local_address_ = local_listener_->address();
   }
   auto dash = parse_dashboard_address(options_.dashboard_address, options_.host);
@@ -249,6 +252,7 @@ void SchedulerServer::accept(Listener& listener, AcceptBackoff& backoff) {
 void SchedulerServer::on_accepted(ByteStreamPtr stream) {
   auto peer = std::make_shared<Peer>();
   peer->conn = std::make_shared<Connection>(std::move(stream), options_.limits, auth::Side::acceptor);
+  if (!admission_.admit(peer->conn)) return;  // dropped: closed, never started
   log().debug("connection from {}", peer->conn->peer());
   peer->conn->start([this, peer](InMessage&& m) { on_message(peer, std::move(m)); },
                     [this, peer](const std::string& reason) { on_closed(peer, reason); });
@@ -261,7 +265,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
   peer->last_seen = Clock::now();
   using Kind = Peer::Kind;
   auto reject = [&](const std::string& why) {
-    log().warn("rejected {}: {}", peer->conn->peer(), why);
+    if (bad_input_log_.allow()) log().warn("rejected {}: {}{}", peer->conn->peer(), why, bad_input_log_.note());
     peer->conn->send(make_error(why));
     peer->conn->close_after_flush("rejected: " + why);
   };
@@ -390,8 +394,11 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
 }
 
 void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::string& reason) {
-  if (is_bad_input_reason(reason)) log().warn("closed connection from {}: {}", peer->conn->peer(), reason);
-  else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
+  admission_.closed();
+  if (is_bad_input_reason(reason)) {
+    if (bad_input_log_.allow())
+      log().warn("closed connection from {}: {}{}", peer->conn->peer(), reason, bad_input_log_.note());
+  } else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
   if (peer->kind == Peer::Kind::client && clients_.erase(peer->id)) {
     log().info("client '{}' disconnected", peer->name);
     if (sessions_.detach(peer->id, Clock::now()) && !stopped_) handle(sched::RemoveClient{peer->id});

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "comm/accept_backoff.hpp"
+#include "comm/admission.hpp"
 #include "comm/connection.hpp"
 #include "comm/transport.hpp"
 #include "journal/journal.hpp"
@@ -31,6 +32,9 @@ struct SchedulerOptions {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8786;  // 0: any free port
   FrameLimits limits;
+  /// How many connections it keeps open, and how many still without their handshake
+  /// (dscheduler --max-connections, --max-unauthenticated-connections).
+  ConnectionCaps connection_caps;
   /// TLS files and token for every connection (dscheduler --tls-*, --auth-token-file).
   Security security;
   /// Listen on a non-loopback host with neither TLS nor a token (--insecure); otherwise the
@@ -46,8 +50,9 @@ struct SchedulerOptions {
   bool dashboard_fallback = false;
   /// How often the dashboard's snapshot is refreshed.
   std::chrono::milliseconds dashboard_interval{500};
-  /// Also listen on this abstract Unix socket (unix://@name), for clients and workers on
-  /// this host ("": TCP only). LocalCluster sets it.
+  /// Also listen on this abstract Unix socket (a name, or unix://@name), for clients and
+  /// workers on this host, or on "inproc://name" for those in this process ("": TCP only).
+  /// LocalCluster sets it.
   std::string local_socket;
   /// Check every invariant of the state after every event, and abort on a broken one
   /// (slow: for tests). The environment variable DISTRIB_VALIDATE=1 turns it on.
@@ -129,6 +134,8 @@ class SchedulerServer {
   std::unique_ptr<Listener> listener_;
   std::unique_ptr<Listener> local_listener_;  // a LocalCluster's unix:// one, or null
   AcceptBackoff accept_backoff_, local_accept_backoff_;
+  Admission admission_;
+  LogLimiter bad_input_log_;  // "rejected ..." and "closed connection ...: <bad input>" lines
   asio::steady_timer heartbeat_timer_;
   std::string address_;
   std::string local_address_;

@@ -28,6 +28,7 @@ void WorkerServer::accept() {
     }
     accept_backoff_.succeeded();
     auto conn = std::make_shared<Connection>(std::move(stream), options_.limits, auth::Side::acceptor);
+    if (!admission_.admit(conn)) return accept();  // dropped: closed, never started
     auto peer = std::make_shared<DataPortPeer>();
     peers_.push_back(conn);
     std::weak_ptr<Connection> weak = conn;
@@ -35,7 +36,9 @@ void WorkerServer::accept() {
                   if (auto c = weak.lock()) on_peer_message(c, *peer, std::move(m));
                 },
                 [this, weak, peer](const std::string& reason) {
-                  if (is_bad_input_reason(reason)) log().warn("closed peer connection: {}", reason);
+                  admission_.closed();
+                  if (is_bad_input_reason(reason) && bad_input_log_.allow())
+                    log().warn("closed peer connection: {}{}", reason, bad_input_log_.note());
                   peer->lent.clear();  // the peer maps nothing more from this connection
                   auto c = weak.lock();
                   std::erase(peers_, c);
@@ -51,7 +54,7 @@ void WorkerServer::on_peer_message(const ConnectionPtr& conn, DataPortPeer& peer
   if (!peer.handshaken) {
     auto why = check_handshake(root, proto::Role::PEER, proto::Role::CLIENT);
     if (!why.empty()) {
-      log().warn("rejected {}: {}", conn->peer(), why);
+      if (bad_input_log_.allow()) log().warn("rejected {}: {}{}", conn->peer(), why, bad_input_log_.note());
       conn->send(make_error(why));
       conn->close_after_flush("rejected: " + why);
       return;

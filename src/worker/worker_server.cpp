@@ -41,6 +41,7 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
     : io_(io),
       options_(std::move(options)),
       accept_backoff_(io.get_executor()),
+      admission_(options_.connection_caps, "worker '" + options_.name + "' data port"),
       heartbeat_timer_(io),
       reconnect_timer_(io),
       state_(std::max<std::uint32_t>(1, options_.nthreads), 10, options_.resources, make_store()),
@@ -48,18 +49,25 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
       memory_timer_(io) {
   options_.security = with_environment_defaults(std::move(options_.security));
   require_protection(options_.host, options_.security, options_.insecure, "worker");
-  listener_ = listen(io_, format_address(options_.host, options_.port, listen_scheme(options_.security)),
+  const bool inproc = !options_.listen_address.empty();
+  listener_ = listen(io_,
+                     inproc ? options_.listen_address
+                            : format_address(options_.host, options_.port, listen_scheme(options_.security)),
                      options_.security, "worker");
   auto stream = connect(io_, options_.scheduler_address, options_.security, options_.connect_timeout);
-  // Listening on every interface: advertise the one that reaches the scheduler, or over a
-  // Unix socket (no interface) the one the default route leaves by, which peers on other
-  // hosts can reach.
-  auto advertised = options_.host;
-  if (listener_->bound_ip().is_unspecified()) {
-    advertised = stream->local_ip();
-    if (advertised.empty()) advertised = default_route_ip();
+  if (inproc) {
+    address_ = listener_->address();
+  } else {
+    // Listening on every interface: advertise the one that reaches the scheduler, or over a
+    // Unix socket (no interface) the one the default route leaves by, which peers on other
+    // hosts can reach.
+    auto advertised = options_.host;
+    if (listener_->bound_ip().is_unspecified()) {
+      advertised = stream->local_ip();
+      if (advertised.empty()) advertised = default_route_ip();
+    }
+    address_ = format_address(advertised, listener_->port(), listen_scheme(options_.security));
   }
-  address_ = format_address(advertised, listener_->port(), listen_scheme(options_.security));
   if (options_.name.empty()) options_.name = address_;
   if (options_.nthreads == 0) options_.nthreads = 1;
   if (spill_) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "comm/accept_backoff.hpp"
+#include "comm/admission.hpp"
 #include "comm/connection.hpp"
 #include "comm/transport.hpp"
 #include "comm/data_fetcher.hpp"
@@ -45,6 +46,9 @@ struct WorkerOptions {
   /// constructor refuses with SecurityError (protected mode).
   bool insecure = false;
   std::uint16_t port = 0;
+  /// Listen here instead of host:port when set: "inproc://name" for a worker that serves
+  /// only its own process (LocalCluster processes = false).
+  std::string listen_address;
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
   /// Bytes the worker keeps within (dworker --memory-limit; 0: none, and it reports the
@@ -59,6 +63,9 @@ struct WorkerOptions {
   std::string local_directory;
   std::vector<std::pair<std::string, double>> resources;  // e.g. {"GPU", 2}
   FrameLimits limits;
+  /// The data port's caps on open connections and on those without their handshake
+  /// (dworker --max-connections, --max-unauthenticated-connections).
+  ConnectionCaps connection_caps;
   std::chrono::milliseconds connect_timeout{10'000};
   std::chrono::milliseconds heartbeat_interval{1'000};
   bool nanny = false;         // a nanny supervises this process: restartWorker ends it for a restart
@@ -148,6 +155,8 @@ class WorkerServer {
   WorkerOptions options_;
   std::unique_ptr<Listener> listener_;  // the data port
   AcceptBackoff accept_backoff_;
+  Admission admission_;
+  LogLimiter bad_input_log_;  // the data port's "rejected ..." and "closed peer connection" lines
   asio::steady_timer heartbeat_timer_;
   asio::steady_timer reconnect_timer_;
   std::string address_;
