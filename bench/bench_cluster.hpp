@@ -9,7 +9,9 @@ namespace bench {
 
 /// A LocalCluster of `workers` one-thread workers, with what the environment asks for:
 /// DISTRIB_BENCH_SECURITY=tls (mutual TLS with Security::temporary()) or token, and
-/// DISTRIB_BENCH_SHARED_MEMORY=0 (sockets only: what TLS against TCP compares).
+/// DISTRIB_BENCH_SHARED_MEMORY=0 (sockets only: what TLS against TCP compares), and
+/// DISTRIB_BENCH_PROCESSES=0 (workers as threads of this process: inproc://, or Unix
+/// sockets with DISTRIB_INPROC=0).
 inline distrib::LocalClusterOptions cluster_options(int workers) {
   distrib::LocalClusterOptions o;
   o.n_workers = workers;
@@ -19,6 +21,8 @@ inline distrib::LocalClusterOptions cluster_options(int workers) {
   if (security && std::string(security) == "token") o.security.token = distrib::Security::temporary().token;
   const char* shm = std::getenv("DISTRIB_BENCH_SHARED_MEMORY");
   if (shm && std::string(shm) == "0") o.shared_memory = false;
+  const char* processes = std::getenv("DISTRIB_BENCH_PROCESSES");
+  if (processes && std::string(processes) == "0") o.processes = false;
   return o;
 }
 

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <future>
 #include <system_error>
 
@@ -212,7 +213,11 @@ void LocalCluster::Impl::start_threads() {
   so.port = 0;
   so.dashboard_address = options.dashboard_address;
   so.dashboard_fallback = true;
-  so.local_socket = detail::unique_inproc_address();  // its client and workers: no sockets
+  // Its client and workers talk inproc://, without sockets; DISTRIB_INPROC=0 keeps a Unix
+  // socket and TCP data ports instead (for comparison, or for other processes to reach them).
+  const char* inproc_env = std::getenv("DISTRIB_INPROC");
+  const bool inproc = !(inproc_env && std::string(inproc_env) == "0");
+  so.local_socket = inproc ? detail::unique_inproc_address() : detail::unique_unix_socket_name();
   so.security = options.security;
   scheduler_node_ = std::make_unique<InProcessNode<detail::SchedulerServer>>();
   scheduler_node_->server = std::make_unique<detail::SchedulerServer>(scheduler_node_->io, so);
@@ -227,7 +232,7 @@ void LocalCluster::Impl::start_threads() {
   for (int i = 0; i < options.n_workers; ++i) {
     detail::WorkerOptions wo;
     wo.scheduler_address = local_address;
-    wo.listen_address = detail::unique_inproc_address();
+    if (inproc) wo.listen_address = detail::unique_inproc_address();
     wo.host = options.host;
     wo.security = options.security;
     wo.nthreads = static_cast<std::uint32_t>(options.threads_per_worker);
