@@ -1,5 +1,5 @@
 #pragma once
-// TLS for the transport layer. The implementation (Asio's ssl::stream over OpenSSL) lives in
+// TLS for the transport layer. The implementation (OpenSSL, tls_stream.cpp) lives in
 // a separate module, libdistrib_tls.so, loaded the first time a process uses TLS: processes
 // that never do map neither libssl nor libcrypto (as the dashboard's module).
 #include <memory>

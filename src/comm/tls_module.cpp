@@ -1,4 +1,5 @@
-// libdistrib_tls.so: TLS contexts over Asio's ssl::context, and the module's entry point.
+// libdistrib_tls.so: TLS contexts (Asio's ssl::context, OpenSSL's SSL_CTX), and the module's
+// entry point.
 // Loaded by tls_loader.cpp the first time a process uses TLS.
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -88,6 +89,11 @@ class Context final : public TlsContext {
     SSL_CTX* ctx = context_->native_handle();
     if (SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) != 1 || SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) != 1)
       throw SecurityError("TLS: this OpenSSL cannot be limited to TLS 1.3: " + openssl_errors());
+    // AES-128-GCM first (OpenSSL's default puts AES-256 first): with AES-NI it is about 1.5x
+    // as fast (openssl speed here: 2.7 against 1.8 GB/s), and TLS 1.3 requires every peer to
+    // have it. Both ends are ours, and the server takes the client's order.
+    if (SSL_CTX_set_ciphersuites(ctx, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256") != 1)
+      throw SecurityError("TLS: cannot set the cipher suites: " + openssl_errors());
     // Mutual TLS: each end shows a certificate, and accepts only a peer whose certificate the
     // CA signed. Host names are not checked (as Dask): the CA is the cluster's own and signs
     // only the cluster's certificates, which are then good from any address.

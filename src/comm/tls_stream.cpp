@@ -1,187 +1,270 @@
-// A TLS ByteStream: Asio's ssl::stream over a connected socket, with errors that say why.
+// A TLS ByteStream: OpenSSL driven over buffers of ciphertext (tls_cipher_bio.hpp), so that
+// one socket read or write carries many records. Asio's ssl::stream moves one record per
+// syscall and async operation, which held bulk transfers to a fraction of TCP's bandwidth.
 #include "comm/tls_stream.hpp"
 
+#include <openssl/err.h>
 #include <openssl/ssl.h>
-#include <openssl/x509_vfy.h>
 
 #include <asio/ip/tcp.hpp>
-#include <asio/ssl/error.hpp>
-#include <asio/ssl/stream.hpp>
+#include <asio/post.hpp>
+#include <asio/write.hpp>
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
+
+#include "comm/tls_cipher_bio.hpp"
+#include "comm/tls_errors.hpp"
 
 namespace distrib::detail::tls {
 namespace {
 
-// ---- errors -------------------------------------------------------------------------------
-// Asio reports OpenSSL's reason alone ("wrong version number (SSL routines)"); these
-// categories say what it means for a connection. Their values are OpenSSL's packed error
-// codes (as Asio's ssl category), kPeerClosed, or (verify_category) an X509_V_ERR_* code.
+// Ciphertext read from the socket at once, as much as it holds (a Connection reads 256 KiB
+// of plaintext per call: one socket read serves it).
+constexpr std::size_t kCipherReadBytes = 256 * 1024;
+// Plaintext encrypted per write: its records go to the socket in one write.
+constexpr std::size_t kWriteBatchBytes = 256 * 1024;
 
-constexpr int kPeerClosed = 1;  // no OpenSSL code is this small (its library bits are not 0)
-
-std::string describe(int value) {
-  if (value == kPeerClosed)
-    return "the peer closed the connection (does it speak TLS? does it accept our certificate?)";
-  const auto code = static_cast<unsigned long>(value);
-  const int reason = ERR_GET_REASON(code);
-  const char* text = ERR_reason_error_string(code);
-  const std::string what = text != nullptr ? text : "OpenSSL error " + std::to_string(reason);
-  switch (reason) {
-    // Bytes that are not a TLS record: a plaintext peer, or one on another protocol.
-    case SSL_R_WRONG_VERSION_NUMBER:
-    case SSL_R_HTTP_REQUEST:
-    case SSL_R_HTTPS_PROXY_REQUEST:
-    case SSL_R_PACKET_LENGTH_TOO_LONG:
-    case SSL_R_RECORD_LENGTH_MISMATCH:
-    case SSL_R_UNSUPPORTED_PROTOCOL:
-    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
-      return what + " (the peer does not speak TLS 1.3: is it using tcp://?)";
-    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
-    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
-    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
-    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
-      return what + " (the peer refused our certificate)";
-    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
-      return what + " (is the peer given a certificate?)";
-    default:
-      return what;
-  }
-}
-
-class TlsCategory final : public asio::error_category {
- public:
-  TlsCategory(const char* name, const char* prefix) : name_(name), prefix_(prefix) {}
-  const char* name() const noexcept override { return name_; }
-  std::string message(int value) const override { return prefix_ + describe(value); }
-
- private:
-  const char* name_;
-  std::string prefix_;
+struct SslDeleter {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
 };
 
-class VerifyCategory final : public asio::error_category {
- public:
-  const char* name() const noexcept override { return "distrib.tls.verify"; }
-  std::string message(int value) const override {
-    return std::string("TLS handshake failed: the peer's certificate was refused: ") +
-           X509_verify_cert_error_string(value);
-  }
+// OpenSSL's answer to one call: SSL_get_error's value and the oldest queued error (the
+// queue is emptied, so that no later call reads a stale one).
+struct SslResult {
+  int error = SSL_ERROR_NONE;
+  unsigned long first = 0;
 };
 
-// The module is never unloaded, so error codes may carry these anywhere in the process.
-const TlsCategory& handshake_category() {
-  static const TlsCategory c("distrib.tls.handshake", "TLS handshake failed: ");
-  return c;
+SslResult result_of(SSL* ssl, int returned) {
+  SslResult r{SSL_get_error(ssl, returned), ERR_get_error()};
+  ERR_clear_error();
+  return r;
 }
-const TlsCategory& stream_category() {
-  static const TlsCategory c("distrib.tls", "TLS: ");
-  return c;
-}
-const VerifyCategory& verify_category() {
-  static const VerifyCategory c;
-  return c;
-}
-
-bool is_ssl(const asio::error_code& ec) { return ec.category() == asio::error::get_ssl_category(); }
-
-// After the handshake. Every distrib close is immediate (no close_notify), so a peer that
-// closes looks like a truncated stream: that is a plain end of stream to the Connection, as
-// on a socket (a cut frame is still seen: the framing knows each frame's length).
-asio::error_code stream_error(const asio::error_code& ec) {
-  if (ec == asio::ssl::error::stream_truncated) return asio::error::eof;
-  if (is_ssl(ec)) return {ec.value(), stream_category()};
-  return ec;
-}
-
-// ---- the stream ---------------------------------------------------------------------------
 
 class TlsStream final : public ByteStream {
  public:
   TlsStream(std::shared_ptr<asio::ssl::context> context, StreamSocket socket, TlsRole role)
-      : context_(std::move(context)), peer_(describe_peer(socket)), stream_(std::move(socket), *context_), role_(role) {
+      : context_(std::move(context)), socket_(std::move(socket)), peer_(describe_peer(socket_)),
+        ssl_(SSL_new(context_->native_handle())) {
     asio::error_code ec;
     // TCP only: small messages go at once (a Unix socket has no Nagle to turn off).
-    if (!detail::local_ip(stream_.next_layer()).empty())
-      stream_.next_layer().set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!detail::local_ip(socket_).empty()) socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    if (!ssl_) throw std::bad_alloc();
+    BIO* bio = make_cipher_bio(buffers_);
+    if (bio == nullptr) throw std::bad_alloc();
+    SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns it, for both directions
+    if (role == TlsRole::client) SSL_set_connect_state(ssl_.get());
+    else SSL_set_accept_state(ssl_.get());
   }
 
-  asio::any_io_executor executor() override { return stream_.get_executor(); }
+  asio::any_io_executor executor() override { return socket_.get_executor(); }
 
   void async_handshake(Completion done) override {
-    const auto type = role_ == TlsRole::client ? asio::ssl::stream_base::client : asio::ssl::stream_base::server;
-    stream_.async_handshake(type, [this, done = std::move(done)](asio::error_code ec) mutable {
-      done(handshake_error(ec));
-    });
+    handshake_done_ = std::move(done);
+    continue_handshake();
   }
 
   void async_read_some(asio::mutable_buffer into, IoCompletion done) override {
-    stream_.async_read_some(into, [done = std::move(done)](asio::error_code ec, std::size_t n) mutable {
-      done(stream_error(ec), n);
-    });
+    read_into_ = into;
+    read_done_ = std::move(done);
+    continue_read(/*from_caller=*/true);
   }
 
-  // OpenSSL encrypts one buffer per call, into one record of at most 16 KiB: many small
-  // parts (a frame's header, then small messages) would each be a record, an encryption and
-  // a send of their own. Parts before the first one of 16 KiB are copied into one record.
   void async_write_some(std::span<const asio::const_buffer> parts, IoCompletion done) override {
-    std::size_t first = 0;
-    while (first + 1 < parts.size() && parts[first].size() == 0) ++first;
-    asio::const_buffer out = parts.empty() ? asio::const_buffer{} : parts[first];
-    if (out.size() < kRecordBytes && first + 1 < parts.size()) out = stage(parts.subspan(first));
-    stream_.async_write_some(out, [done = std::move(done)](asio::error_code ec, std::size_t n) mutable {
-      done(stream_error(ec), n);
+    asio::error_code ec = write_error_;
+    const std::size_t n = ec ? 0 : encrypt(parts, ec);
+    if (ec || n == 0) {
+      asio::post(socket_.get_executor(), [done = std::move(done), ec]() mutable { done(ec, 0); });
+      return;
+    }
+    write_done_ = std::move(done);
+    flush([this, n](asio::error_code flushed) {
+      IoCompletion done = std::move(write_done_);
+      done(flushed, flushed ? 0 : n);
     });
   }
 
   void close() override {
     asio::error_code ec;
-    stream_.next_layer().shutdown(StreamSocket::shutdown_both, ec);
-    stream_.next_layer().close(ec);
+    socket_.shutdown(StreamSocket::shutdown_both, ec);
+    socket_.close(ec);
   }
 
   const std::string& peer() const override { return peer_; }
-  std::string local_ip() const override { return detail::local_ip(stream_.next_layer()); }
+  std::string local_ip() const override { return detail::local_ip(socket_); }
 
  private:
-  // Copies the head of `parts` into one record's worth of staging (a prefix of what they
-  // hold: the caller is told how much was written, and goes on from there).
-  asio::const_buffer stage(std::span<const asio::const_buffer> parts) {
-    if (!staging_) staging_ = std::make_unique<std::byte[]>(kRecordBytes);
+  // ---- handshake --------------------------------------------------------------------------
+
+  void continue_handshake() {
+    ERR_clear_error();
+    const int returned = SSL_do_handshake(ssl_.get());
+    if (returned == 1) return flush([this](asio::error_code ec) { finish_handshake(ec ? handshake_socket_failure(ec) : ec); });
+    const SslResult r = result_of(ssl_.get(), returned);
+    if (r.error != SSL_ERROR_WANT_READ) {
+      // Send the alert that tells the peer why, then fail.
+      const asio::error_code failure = handshake_failure(ssl_.get(), r.error, r.first);
+      return flush([this, failure](asio::error_code) { finish_handshake(failure); });
+    }
+    flush([this](asio::error_code ec) {
+      if (ec) return finish_handshake(handshake_socket_failure(ec));
+      read_ciphertext([this](asio::error_code ec) {
+        if (ec) return finish_handshake(handshake_socket_failure(ec));
+        continue_handshake();
+      });
+    });
+  }
+
+  void finish_handshake(asio::error_code ec) {
+    Completion done = std::move(handshake_done_);
+    done(ec);
+  }
+
+  // ---- reading ----------------------------------------------------------------------------
+
+  // Decrypts what has come into the caller's buffer; reads the socket if nothing has.
+  void continue_read(bool from_caller) {
+    asio::error_code ec = read_error_;
+    const std::size_t n = ec ? 0 : decrypt(ec);
+    // Reading may have made records to send (a reply to the peer's KeyUpdate).
+    if (!buffers_.outgoing.empty()) flush(Completion{});
+    if (n > 0 || ec) {
+      // Bytes first; an error that came after them is the next read's answer.
+      if (n > 0 && ec) read_error_ = ec, ec = {};
+      return finish_read(ec, n, from_caller);
+    }
+    read_ciphertext([this](asio::error_code ec) {
+      if (ec) return finish_read(ec, 0, false);
+      continue_read(false);
+    });
+  }
+
+  // Plaintext into read_into_, as much as the records read so far hold.
+  std::size_t decrypt(asio::error_code& ec) {
+    auto* out = static_cast<unsigned char*>(read_into_.data());
     std::size_t n = 0;
-    for (const asio::const_buffer& part : parts) {
-      const std::size_t take = std::min(part.size(), kRecordBytes - n);
-      std::memcpy(staging_.get() + n, part.data(), take);
-      n += take;
-      if (n == kRecordBytes) break;
-    }
-    return {staging_.get(), n};
-  }
-
-  asio::error_code handshake_error(const asio::error_code& ec) {
-    if (!ec || ec == asio::error::operation_aborted) return ec;
-    if (is_ssl(ec)) {
-      if (ERR_GET_REASON(static_cast<unsigned long>(ec.value())) == SSL_R_CERTIFICATE_VERIFY_FAILED) {
-        const long result = SSL_get_verify_result(stream_.native_handle());
-        if (result != X509_V_OK) return {static_cast<int>(result), verify_category()};
+    while (n < read_into_.size()) {
+      ERR_clear_error();
+      std::size_t got = 0;
+      const int returned = SSL_read_ex(ssl_.get(), out + n, read_into_.size() - n, &got);
+      if (returned == 1) {
+        n += got;
+        continue;
       }
-      return {ec.value(), handshake_category()};
+      const SslResult r = result_of(ssl_.get(), returned);
+      if (r.error != SSL_ERROR_WANT_READ) ec = stream_failure(r.error, r.first);
+      break;
     }
-    if (ec == asio::ssl::error::stream_truncated || ec == asio::error::eof || ec == asio::error::connection_reset ||
-        ec == asio::error::broken_pipe)
-      return {kPeerClosed, handshake_category()};
-    return ec;
+    return n;
   }
 
-  std::shared_ptr<asio::ssl::context> context_;  // before stream_, which uses it
+  void finish_read(asio::error_code ec, std::size_t n, bool from_caller) {
+    IoCompletion done = std::move(read_done_);
+    // Never inside the caller's async_read_some (its handler may read again, and again).
+    if (from_caller) asio::post(socket_.get_executor(), [done = std::move(done), ec, n]() mutable { done(ec, n); });
+    else done(ec, n);
+  }
+
+  // One socket read into `incoming`, which OpenSSL has emptied (it asks for more only then).
+  template <class Then>
+  void read_ciphertext(Then then) {
+    buffers_.incoming.resize(kCipherReadBytes);
+    buffers_.in_begin = buffers_.in_end = 0;
+    socket_.async_read_some(asio::buffer(buffers_.incoming),
+                            [this, then = std::move(then)](asio::error_code ec, std::size_t n) mutable {
+                              buffers_.in_end = ec ? 0 : n;
+                              then(ec);
+                            });
+  }
+
+  // ---- writing ----------------------------------------------------------------------------
+
+  // Encrypts a prefix of `parts` (up to kWriteBatchBytes) into `outgoing`; returns its size.
+  // Parts smaller than a record are gathered into full records first: a record per small
+  // part (a frame's header, a small message) would cost an encryption and 22 bytes each.
+  std::size_t encrypt(std::span<const asio::const_buffer> parts, asio::error_code& ec) {
+    if (!staging_) staging_ = std::make_unique<unsigned char[]>(kRecordBytes);
+    std::size_t total = 0;
+    std::size_t staged = 0;
+    for (asio::const_buffer part : parts) {
+      while (part.size() > 0 && total < kWriteBatchBytes && !ec) {
+        std::size_t take = std::min(part.size(), kWriteBatchBytes - total);
+        if (staged == 0 && take >= kRecordBytes) {
+          take -= take % kRecordBytes;  // whole records; the tail joins what follows it
+          seal(part.data(), take, ec);
+        } else {
+          take = std::min(take, kRecordBytes - staged);
+          std::memcpy(staging_.get() + staged, part.data(), take);
+          staged += take;
+          if (staged == kRecordBytes) seal(staging_.get(), std::exchange(staged, 0), ec);
+        }
+        part += take;
+        total += take;
+      }
+    }
+    if (staged > 0) seal(staging_.get(), staged, ec);
+    return ec ? 0 : total;
+  }
+
+  void seal(const void* data, std::size_t size, asio::error_code& ec) {
+    if (ec) return;
+    ERR_clear_error();
+    std::size_t written = 0;
+    const int returned = SSL_write_ex(ssl_.get(), data, size, &written);
+    if (returned != 1) {
+      const SslResult r = result_of(ssl_.get(), returned);
+      ec = write_error_ = stream_failure(r.error, r.first);
+    }
+  }
+
+  // Sends `outgoing` and whatever is added to it meanwhile, then calls `then` (may be empty).
+  // One socket write at a time; writers that come during one wait for the same end.
+  void flush(Completion then) {
+    flush_waiters_.push_back(std::move(then));
+    if (!flushing_) send_outgoing();
+  }
+
+  void send_outgoing() {
+    if (buffers_.outgoing.empty()) return end_flush({});
+    flushing_ = true;
+    std::swap(sending_, buffers_.outgoing);
+    buffers_.outgoing.clear();
+    asio::async_write(socket_, asio::buffer(sending_), [this](asio::error_code ec, std::size_t) {
+      if (ec) {
+        buffers_.outgoing.clear();
+        if (!write_error_) write_error_ = ec;
+        return end_flush(ec);
+      }
+      send_outgoing();
+    });
+  }
+
+  void end_flush(asio::error_code ec) {
+    flushing_ = false;
+    std::vector<Completion> waiters = std::move(flush_waiters_);
+    flush_waiters_.clear();
+    for (Completion& waiter : waiters)
+      if (waiter) waiter(ec);
+  }
+
+  std::shared_ptr<asio::ssl::context> context_;  // before ssl_, which uses it
+  StreamSocket socket_;
   std::string peer_;
-  asio::ssl::stream<StreamSocket> stream_;
-  TlsRole role_;
-  std::unique_ptr<std::byte[]> staging_;  // kRecordBytes, made by the first write of small parts
+  CipherBuffers buffers_;  // before ssl_: its BIO points here
+  std::unique_ptr<SSL, SslDeleter> ssl_;
+
+  Completion handshake_done_;
+  asio::mutable_buffer read_into_;
+  IoCompletion read_done_;
+  asio::error_code read_error_;  // a failure seen after bytes were returned, for the next read
+  IoCompletion write_done_;
+  asio::error_code write_error_;  // once a write failed, every later one does
+  std::unique_ptr<unsigned char[]> staging_;  // kRecordBytes, gathering small parts
+  std::vector<unsigned char> sending_;        // records on their way to the socket
+  bool flushing_ = false;
+  std::vector<Completion> flush_waiters_;
 };
 
 }  // namespace

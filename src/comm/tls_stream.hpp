@@ -1,5 +1,6 @@
 #pragma once
-// Inside libdistrib_tls.so only: a connected socket as a TLS ByteStream (Asio's ssl::stream).
+// Inside libdistrib_tls.so only: a connected socket as a TLS ByteStream (OpenSSL driven over
+// buffers of ciphertext: many records per socket read or write).
 #include <asio/ssl/context.hpp>
 
 #include <memory>
@@ -14,7 +15,8 @@ namespace distrib::detail::tls {
 /// certificate has expired", "... the peer does not speak TLS ...").
 ByteStreamPtr make_tls_stream(std::shared_ptr<asio::ssl::context> context, StreamSocket socket, TlsRole role);
 
-/// Plaintext bytes per TLS record (RFC 8446's limit): what one async_write_some sends at most.
+/// Plaintext bytes per TLS record (RFC 8446's limit): small parts are gathered into records
+/// of this size.
 inline constexpr std::size_t kRecordBytes = 16 * 1024;
 
 }  // namespace distrib::detail::tls
