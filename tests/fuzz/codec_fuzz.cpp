@@ -1,4 +1,5 @@
-// decode_value for every codec type over arbitrary bytes: the first byte picks the type.
+// decode_value for every codec type (a user type with serialize() too) over arbitrary
+// bytes: the first byte picks the type.
 // A value that decodes must encode and decode again to an equal value.
 #include <cstdint>
 #include <cstdlib>
@@ -12,10 +13,24 @@
 
 #include "distrib/codec.hpp"
 #include "distrib/ndarray.hpp"
+#include "distrib/task.hpp"
 
 using namespace distrib;
 
 namespace {
+// A user type with serialize(), the codec of task arguments defined by applications.
+struct Point {
+  double x = 0;
+  std::string label;
+  std::vector<std::int64_t> ids;
+  std::optional<NDArray> block;
+  template <class Archive>
+  void serialize(Archive& ar) {
+    ar(x, label, ids, block);
+  }
+  static std::string distrib_type_name() { return "fuzz.Point"; }
+};
+
 template <class T>
 bool same(const T& a, const T& b) {
   if constexpr (std::is_same_v<T, NDArray>) {
@@ -63,7 +78,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 1) return 0;
   const std::uint8_t* p = data + 1;
   std::size_t n = size - 1;
-  switch (data[0] % 20) {
+  switch (data[0] % 22) {
     case 0: check<std::int32_t>(p, n); break;
     case 1: check<std::int64_t>(p, n); break;
     case 2: check<std::uint8_t>(p, n); break;
@@ -84,6 +99,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case 17: check<std::vector<NDArray>>(p, n); break;
     case 18: check<std::vector<bool>>(p, n); break;
     case 19: check<std::map<std::int64_t, std::vector<double>>>(p, n); break;
+    case 20: check<Point>(p, n); break;
+    // Elements of zero bytes: the count alone must not decide the allocation.
+    case 21: check<std::vector<Nothing>>(p, n); break;
   }
   return 0;
 }

@@ -1,7 +1,8 @@
 // Every decoder of a protocol message, over a message made of arbitrary bytes (a Cap'n
 // Proto header and up to three frames): the scheduler's adapter for client and worker
-// peers, the worker's, the handshake check, and the values a client reads from
-// keysInMemory. Each must return or throw an exception the connection handler catches
+// peers, the worker's, the handshake check, the values a client reads from keysInMemory,
+// and what a worker's data port and a fetcher read (values, shared-buffer descriptors, a
+// function to run). Each must return or throw an exception the connection handler catches
 // (std::exception, or kj::Exception from Cap'n Proto), never crash.
 #include <kj/exception.h>
 
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "comm/message.hpp"
+#include "comm/same_host.hpp"
 #include "fuzz_input.hpp"
 #include "scheduler/scheduler_wire.hpp"
 #include "worker/worker_wire.hpp"
@@ -61,6 +63,35 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             (void)e.getExceptionType();
             (void)e.getMessage();
           }
+          break;
+        default:
+          break;
+      }
+    });
+    guarded([&] {
+      auto root = mr.root();
+      auto read_values = [&](auto list) {
+        for (auto kv : list) {
+          (void)kv.getKey();
+          auto v = kv.getValue();
+          if (v.isShared()) (void)read_descriptor(v.getShared());
+          else (void)mr.value(v);
+        }
+      };
+      switch (root.which()) {
+        case proto::Message::PUT_DATA:
+          read_values(root.getPutData().getValues());
+          for (auto k : root.getPutData().getAvailable()) (void)k;
+          break;
+        case proto::Message::DATA_REPLY:
+          read_values(root.getDataReply().getValues());
+          for (auto k : root.getDataReply().getMissing()) (void)k;
+          break;
+        case proto::Message::GET_DATA:
+          for (auto k : root.getGetData().getKeys()) (void)k;
+          break;
+        case proto::Message::RUN_FUNCTION:
+          (void)read_task_spec(mr, root.getRunFunction().getSpec());
           break;
         default:
           break;

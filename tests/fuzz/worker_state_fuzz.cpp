@@ -108,7 +108,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         break;
       }
       case 14: e = Pause{static_cast<bool>(in.u8() & 1)}; break;
-      case 15: e = Tick{}; break;
+      case 15:
+        if (in.u8() & 1) e = StoreDrained{};
+        else e = Tick{};
+        break;
     }
     out.clear();
     s.handle(std::move(e), out);
