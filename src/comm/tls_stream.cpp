@@ -129,8 +129,8 @@ class TlsStream final : public ByteStream {
   void continue_read(bool from_caller) {
     asio::error_code ec = read_error_;
     const std::size_t n = ec ? 0 : decrypt(ec);
-    // Reading may have made records to send (a reply to the peer's KeyUpdate).
-    if (!buffers_.outgoing.empty()) flush(Completion{});
+    // Records that reading made (a reply to a KeyUpdate, which our peers never ask for) go
+    // with the next write: a flush of its own would have no caller keeping the stream alive.
     if (n > 0 || ec) {
       // Bytes first; an error that came after them is the next read's answer.
       if (n > 0 && ec) read_error_ = ec, ec = {};
