@@ -7,8 +7,6 @@
 namespace distrib::detail::tls {
 namespace {
 
-constexpr int kRecordHeaderBytes = 5;  // a TLS record's type, version and length
-
 CipherBuffers& buffers_of(BIO* bio) { return *static_cast<CipherBuffers*>(BIO_get_data(bio)); }
 
 int cipher_read(BIO* bio, char* out, int size) {
@@ -29,9 +27,8 @@ int cipher_read(BIO* bio, char* out, int size) {
 int cipher_write(BIO* bio, const char* data, int size) {
   BIO_clear_retry_flags(bio);
   const auto* bytes = reinterpret_cast<const unsigned char*>(data);
-  CipherBuffers& b = buffers_of(bio);
-  b.outgoing.insert(b.outgoing.end(), bytes, bytes + size);
-  if (size > kRecordHeaderBytes) b.record_payload = bytes + kRecordHeaderBytes;
+  std::vector<unsigned char>& out = buffers_of(bio).outgoing;
+  out.insert(out.end(), bytes, bytes + size);
   return size;
 }
 

@@ -16,9 +16,6 @@ struct CipherBuffers {
   std::size_t in_begin = 0;
   std::size_t in_end = 0;
   std::vector<unsigned char> outgoing;  // records to send, in order
-  // Where OpenSSL puts a record's plaintext before it encrypts it in place (its write
-  // buffer, past the 5-byte header), seen in the last record it wrote; null before any.
-  const unsigned char* record_payload = nullptr;
 };
 
 /// A BIO over `buffers` (which must outlive it): reads take from `incoming` and ask to be

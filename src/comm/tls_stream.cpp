@@ -11,7 +11,6 @@
 #include <asio/write.hpp>
 
 #include <algorithm>
-#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -56,6 +55,7 @@ class TlsStream final : public ByteStream {
     BIO* bio = make_cipher_bio(buffers_);
     if (bio == nullptr) throw std::bad_alloc();
     SSL_set_bio(ssl_.get(), bio, bio);  // the SSL owns it, for both directions
+    SSL_set_max_send_fragment(ssl_.get(), kRecordBytes);
     if (role == TlsRole::client) SSL_set_connect_state(ssl_.get());
     else SSL_set_accept_state(ssl_.get());
   }
@@ -129,8 +129,8 @@ class TlsStream final : public ByteStream {
   void continue_read(bool from_caller) {
     asio::error_code ec = read_error_;
     const std::size_t n = ec ? 0 : decrypt(ec);
-    // Reading may have made records to send (a reply to the peer's KeyUpdate).
-    if (!buffers_.outgoing.empty()) flush(Completion{});
+    // Records that reading made (a reply to a KeyUpdate, which our peers never ask for) go
+    // with the next write: a flush of its own would have no caller keeping the stream alive.
     if (n > 0 || ec) {
       // Bytes first; an error that came after them is the next read's answer.
       if (n > 0 && ec) read_error_ = ec, ec = {};
@@ -194,7 +194,6 @@ class TlsStream final : public ByteStream {
         std::size_t take = std::min(part.size(), kWriteBatchBytes - total);
         if (staged == 0 && take >= kRecordBytes) {
           take -= take % kRecordBytes;  // whole records; the tail joins what follows it
-          take = fast_copy_prefix(part.data(), take);
           seal(part.data(), take, ec);
         } else {
           take = std::min(take, kRecordBytes - staged);
@@ -208,19 +207,6 @@ class TlsStream final : public ByteStream {
     }
     if (staged > 0) seal(staging_.get(), staged, ec);
     return ec ? 0 : total;
-  }
-
-  // OpenSSL copies each record's plaintext into its write buffer with memcpy, which on AMD
-  // CPUs (rep movsb) runs about ten times slower when the destination is 1 to 31 bytes past
-  // the source modulo 4 KiB, as it is for two fresh allocations (1.7 against 20+ GB/s here).
-  // Then a first record of 12-16 KiB moves the rest of `data` to a distance that copies fast
-  // (records of 16 KiB keep it); `size` otherwise.
-  std::size_t fast_copy_prefix(const void* data, std::size_t size) const {
-    if (buffers_.record_payload == nullptr) return size;
-    const std::uintptr_t distance =
-        (reinterpret_cast<std::uintptr_t>(buffers_.record_payload) - reinterpret_cast<std::uintptr_t>(data)) % 4096;
-    if (distance == 0 || distance >= 32) return size;
-    return std::min(size, std::size_t{12288 + 32} + distance);  // leaves the distance at 4064
   }
 
   void seal(const void* data, std::size_t size, asio::error_code& ec) {
