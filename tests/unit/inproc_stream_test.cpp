@@ -22,11 +22,13 @@ struct IoThread {
   asio::io_context io;
   asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
   std::thread thread{[this] { io.run(); }};
-  ~IoThread() {
+  /// Joins the thread: nothing runs on it afterwards (call before the objects its handlers use go).
+  void stop() {
     work.reset();
     io.stop();
-    thread.join();
+    if (thread.joinable()) thread.join();
   }
+  ~IoThread() { stop(); }
 };
 
 OutMessage message_with_frame(std::size_t frame_bytes) {
@@ -75,7 +77,16 @@ TEST(Inproc, MessagesOfEverySizeCrossInOrderAndCloseIsSeenByThePeer) {
   auto closed = server_closed.get_future();
   ASSERT_EQ(closed.wait_for(30s), std::future_status::ready);
   EXPECT_FALSE(closed.get().empty());
-  asio::post(server_thread.io, [&] { listener->close(); });
+  std::promise<void> listener_closed;
+  asio::post(server_thread.io, [&] {
+    listener->close();
+    if (server) server->close("test over");
+    listener_closed.set_value();
+  });
+  listener_closed.get_future().wait();
+  // The threads end before the connections, promises and listener their handlers use.
+  client_thread.stop();
+  server_thread.stop();
 }
 
 TEST(Inproc, ConnectingToANameNobodyListensOnIsRefused) {
