@@ -116,6 +116,13 @@ std::size_t count(const std::string& text, const std::string& what) {
   return n;
 }
 
+/// The tcp:// address a scheduler started by spawn_watched announced, "" if none within 30 s.
+std::string announced_address(Watched& scheduler) {
+  const auto at = scheduler.wait_for("tcp://127.0.0.1:");
+  if (at == std::string::npos || scheduler.wait_for("\n", 30s, at) == std::string::npos) return "";
+  return scheduler.output.substr(at, scheduler.output.find_first_of(" \n", at) - at);
+}
+
 class Attack : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -123,11 +130,8 @@ class Attack : public ::testing::Test {
     scheduler_ = std::make_unique<Watched>(spawn_watched(
         {DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "none", "--handshake-timeout",
          std::to_string(kHandshakeSeconds), "--max-unauthenticated-connections", "256"}));
-    const auto at = scheduler_->wait_for("tcp://127.0.0.1:");
-    ASSERT_NE(at, std::string::npos) << scheduler_->output;
-    ASSERT_NE(scheduler_->wait_for("\n", 30s, at), std::string::npos);
-    const auto end = scheduler_->output.find_first_of(" \n", at);
-    address_ = scheduler_->output.substr(at, end - at);
+    address_ = announced_address(*scheduler_);
+    ASSERT_FALSE(address_.empty()) << scheduler_->output;
     worker_ = start_worker(address_, {"--preload", TEST_TASKS_PATH, "--no-nanny", "--handshake-timeout",
                                       std::to_string(kHandshakeSeconds)});
     client_ = std::make_unique<Client>(address_);
@@ -216,10 +220,9 @@ TEST_F(Attack, AWorkersDataPortHoldsLittleClosesEveryStrangerAndKeepsServing) {
 TEST_F(Attack, PastMaxConnectionsANewConnectionIsClosedAtOnce) {
   Watched capped = spawn_watched(
       {DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", "0", "--dashboard-address", "none", "--max-connections", "3"});
-  const auto at = capped.wait_for("tcp://127.0.0.1:");
-  ASSERT_NE(at, std::string::npos) << capped.output;
-  ASSERT_NE(capped.wait_for("\n", 30s, at), std::string::npos);
-  const std::uint16_t port = port_of(capped.output.substr(at, capped.output.find_first_of(" \n", at) - at));
+  const std::string address = announced_address(capped);
+  ASSERT_FALSE(address.empty()) << capped.output;
+  const std::uint16_t port = port_of(address);
   Sockets kept;
   for (int i = 0; i < 3; ++i) kept.fds.push_back(connect_to(port));
   std::vector<int> fourth{connect_to(port)};
