@@ -16,28 +16,18 @@
 #include <vector>
 
 #include "comm/tls.hpp"
+#include "stream_test_support.hpp"
 
 namespace distrib::detail {
 namespace {
 
 using namespace std::chrono_literals;
+using test::tcp_pair;
+using test::write_all;
 
-std::pair<StreamSocket, StreamSocket> tcp_pair(asio::io_context& io) {
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
-  asio::ip::tcp::socket client(io);
-  client.connect(acceptor.local_endpoint());
-  asio::ip::tcp::socket server = acceptor.accept();
-  return {StreamSocket(std::move(client)), StreamSocket(std::move(server))};
-}
+bool run_until(asio::io_context& io, const std::function<bool()>& done) { return test::run_until(io, done, 20s); }
 
-bool run_until(asio::io_context& io, const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + 20s;
-  while (!done() && std::chrono::steady_clock::now() < deadline) {
-    if (io.stopped()) io.restart();
-    io.run_one_for(50ms);
-  }
-  return done();
-}
+
 
 std::string pattern(std::size_t size, std::size_t seed) {
   std::string s(size, '\0');
@@ -45,23 +35,6 @@ std::string pattern(std::size_t size, std::size_t seed) {
   return s;
 }
 
-void write_all(ByteStream& s, std::shared_ptr<std::vector<asio::const_buffer>> parts, std::size_t first,
-               std::function<void(asio::error_code)> done) {
-  while (first < parts->size() && (*parts)[first].size() == 0) ++first;
-  if (first == parts->size()) return done({});
-  s.async_write_some(std::span(*parts).subspan(first),
-                     [&s, parts, first, done = std::move(done)](asio::error_code ec, std::size_t n) mutable {
-                       if (ec) return done(ec);
-                       std::size_t i = first;
-                       for (; n > 0; ++i) {
-                         const std::size_t take = std::min(n, (*parts)[i].size());
-                         (*parts)[i] += take;
-                         n -= take;
-                         if ((*parts)[i].size() > 0) break;
-                       }
-                       write_all(s, parts, i, std::move(done));
-                     });
-}
 
 // Reads into `into` at most `chunk` bytes per call until it is full or the stream fails.
 void read_all(ByteStream& s, std::shared_ptr<std::string> into, std::size_t at, std::size_t chunk,
