@@ -151,6 +151,13 @@ TEST(DashboardBrowser, TokenLinkOpensThePageAndItsRequestsCarryTheCookie) {
   client.wait_for_workers(1);
   const std::string link = client.dashboard_link();
   ASSERT_NE(link.find("?token="), std::string::npos) << link;
+  // The dashboard's snapshot is refreshed every 500 ms: wait until it has the worker, so the
+  // page (whose clock runs on virtual time) has it on its first request.
+  const std::string token = link.substr(link.find("?token=") + 7);
+  ASSERT_TRUE(eventually([&] {
+    auto reply = http_get(port_of_link(link), "/api/v1/workers", {{"Authorization", "Bearer " + token}});
+    return reply && reply->status == 200 && reply->body.find("worker-0") != std::string::npos;
+  }));
   const std::string dom = dump_dom(chromium, link);
   EXPECT_NE(dom.find("data-state=\"connected\""), std::string::npos) << dom.substr(0, 4000);
   EXPECT_NE(worker_row(dom, "worker-0"), "") << dom.substr(0, 4000);
