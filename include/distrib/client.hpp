@@ -52,6 +52,15 @@ struct ClientOptions {
   Security security;
 };
 
+/// A scheduler file, as `dscheduler --scheduler-file PATH` (and drun) write it: a client
+/// given one waits for it to appear (up to ClientOptions::connect_timeout) and connects to
+/// the address it holds.
+///
+///   distrib::Client client(distrib::SchedulerFile{"/shared/scheduler.json"});
+struct SchedulerFile {
+  std::string path;
+};
+
 /// Options of submit and map, as Dask's keyword arguments.
 struct SubmitOptions {
   /// The task's key (submit only); by default `function-token`.
@@ -155,6 +164,13 @@ class Client {
   /// "unix://@name" (an abstract Unix socket the scheduler also listens on). Throws CommError
   /// if it cannot be reached within the connect timeout.
   explicit Client(const std::string& address, ClientOptions options = {});
+  /// Connects to the scheduler in the scheduler file (see SchedulerFile). With TLS, the
+  /// file's CA fingerprint must match the CA of `options.security` (SecurityError if not).
+  explicit Client(const SchedulerFile& file, ClientOptions options = {});
+  /// Connects to the scheduler this process was pointed at, as Dask's `Client()`: the
+  /// address in DISTRIB_SCHEDULER_ADDRESS, or else the scheduler file DISTRIB_SCHEDULER_FILE
+  /// (which drun sets). Throws std::invalid_argument if neither is set.
+  explicit Client(ClientOptions options = {});
   /// Connects to a LocalCluster's scheduler.
   explicit Client(LocalCluster& cluster, ClientOptions options = {});
   ~Client();

@@ -96,7 +96,11 @@ class LocalCluster {
 };
 
 /// Call first thing in main(). In a process started by LocalCluster to be a scheduler or a
-/// worker, it runs that role and exits the process; otherwise it returns at once.
+/// worker, it runs that role and exits the process. Started as
+/// `./app --distrib-worker ARGS...`, the program is a worker with dworker's command line
+/// ARGS (`./app --distrib-worker tcp://head:8786 --nthreads 8`, or `--scheduler-file F`),
+/// so its DISTRIB_TASK functions run on any host without a separate library; it exits when
+/// the worker stops. Otherwise it returns at once.
 void init(int argc, char** argv);
 
 /// True once init() was called in this process.

@@ -1,6 +1,11 @@
 #include "distrib/client.hpp"
 
+#include <cstdlib>
+
 #include "client/client_impl.hpp"
+#include "cluster/scheduler_file.hpp"
+#include "comm/security_defaults.hpp"
+#include "comm/tls.hpp"
 #include "comm/auth.hpp"
 #include "comm/connection.hpp"
 #include "dashboard/dashboard.hpp"
@@ -23,6 +28,38 @@ Client::Client(const std::string& address, ClientOptions options)
     : impl_(std::make_shared<detail::ClientImpl>(std::move(options))) {
   impl_->connect(address);
 }
+
+namespace {
+// The address in a scheduler file, checked against the CA this client trusts.
+std::string address_in(const SchedulerFile& file, const ClientOptions& options) {
+  detail::SchedulerFileContents contents;
+  try {
+    contents = detail::wait_for_scheduler_file(file.path, options.connect_timeout);
+  } catch (const std::runtime_error& e) {
+    throw CommError(e.what());
+  }
+  const auto security = detail::with_environment_defaults(options.security);
+  if (!contents.tls_ca_sha256.empty() && security.has_tls()) {
+    const auto ours = detail::tls_backend().ca_fingerprint(security);
+    if (ours != contents.tls_ca_sha256)
+      throw SecurityError("scheduler file " + file.path + ": the scheduler's CA (SHA-256 " + contents.tls_ca_sha256 +
+                          ") is not this client's tls_ca_file (" + ours + ")");
+  }
+  return contents.address;
+}
+
+std::string configured_address(const ClientOptions& options) {
+  if (const char* a = std::getenv("DISTRIB_SCHEDULER_ADDRESS"); a && *a) return a;
+  if (const char* f = std::getenv("DISTRIB_SCHEDULER_FILE"); f && *f) return address_in(SchedulerFile{f}, options);
+  throw std::invalid_argument(
+      "distrib::Client(): no scheduler given; pass an address, a SchedulerFile or a LocalCluster, or set "
+      "DISTRIB_SCHEDULER_ADDRESS or DISTRIB_SCHEDULER_FILE");
+}
+}  // namespace
+
+Client::Client(const SchedulerFile& file, ClientOptions options) : Client(address_in(file, options), options) {}
+
+Client::Client(ClientOptions options) : Client(configured_address(options), options) {}
 
 namespace {
 ClientOptions with_cluster_security(ClientOptions options, const LocalCluster& cluster) {

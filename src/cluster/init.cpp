@@ -1,5 +1,7 @@
 // distrib::init: in a process that LocalCluster started (DISTRIB_ROLE is set), run the
-// scheduler or worker role and exit; otherwise note that init was called and return.
+// scheduler or worker role and exit; with --distrib-worker on the command line, be a
+// worker with the dworker flags that follow (your program as the worker on any host) and
+// exit; otherwise note that init was called and return.
 #include <unistd.h>
 
 #include <atomic>
@@ -7,8 +9,11 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
+#include "cluster/daemon_main.hpp"
 #include "cluster/nanny.hpp"
+#include "cluster/process.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
 #include "core/memory_limit.hpp"
@@ -96,9 +101,18 @@ void watch_parent(int fd) {
 }  // namespace
 
 void init(int argc, char** argv) {
-  (void)argc;
-  (void)argv;
   g_initialized = true;
+  for (int i = 1; i < argc && argv != nullptr; ++i) {
+    if (std::string(argv[i]) != "--distrib-worker") continue;
+    // Everything after the marker is dworker's command line; the nanny restarts the worker
+    // as this program with the same marker.
+    int code = detail::worker_main(std::string(argv[0]) + " --distrib-worker",
+                                   std::vector<std::string>(argv + i + 1, argv + argc),
+                                   {detail::current_executable(), "--distrib-worker"});
+    detail::log().flush();
+    std::fflush(nullptr);
+    _exit(code);
+  }
   if (const char* role = std::getenv("DISTRIB_ROLE")) run_role(role);
 }
 

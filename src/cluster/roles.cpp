@@ -3,9 +3,15 @@
 #include <asio/signal_set.hpp>
 #include <asio/steady_timer.hpp>
 
+#include <unistd.h>
+
 #include <csignal>
 
+#include "cluster/scheduler_file.hpp"
 #include "cluster/worker_exit.hpp"
+#include "comm/endpoint.hpp"
+#include "comm/security_defaults.hpp"
+#include "comm/tls.hpp"
 #include "comm/io_loop.hpp"
 #include "core/log.hpp"
 
@@ -26,8 +32,25 @@ int run_scheduler(const SchedulerOptions& options, const std::function<void(cons
   name_this_thread("distrib-sched");
   if (server.local_address().empty()) log().info("scheduler listening at {}", server.address());
   else log().info("scheduler listening at {} and {}", server.address(), server.local_address());
-  if (on_ready) on_ready(server.address());
+  const auto contact = server.contact_address();
+  SchedulerFileContents file;
+  if (!options.scheduler_file.empty()) {
+    file.address = contact;
+    file.protocol = proto::PROTOCOL_VERSION;
+    file.pid = static_cast<std::uint32_t>(getpid());
+    if (server.dashboard_port() != 0) {
+      auto host = parse_address(contact).first;
+      if (host.find(':') != std::string::npos) host = "[" + host + "]";
+      file.dashboard = "http://" + host + ":" + std::to_string(server.dashboard_port()) + "/status";
+    }
+    const auto security = with_environment_defaults(options.security);
+    if (security.has_tls()) file.tls_ca_sha256 = tls_backend().ca_fingerprint(security);
+    write_scheduler_file(options.scheduler_file, file);
+    log().info("scheduler file {} written", options.scheduler_file);
+  }
+  if (on_ready) on_ready(contact);
   run_io(io, default_io_spin());
+  if (!options.scheduler_file.empty()) remove_scheduler_file(options.scheduler_file, file.pid);
   return 0;
 }
 

@@ -1,5 +1,8 @@
 #include "comm/endpoint.hpp"
 
+#include <arpa/inet.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -16,6 +19,7 @@
 #include <cstring>
 #include <functional>
 #include <random>
+#include <set>
 #include <stdexcept>
 #include <thread>
 
@@ -254,6 +258,32 @@ std::string default_route_ip() {
   if (ec) return "127.0.0.1";
   auto ip = probe.local_endpoint(ec).address();
   return ec || ip.is_unspecified() ? "127.0.0.1" : ip.to_string();
+}
+
+std::string interface_ip(const std::string& name) {
+  ifaddrs* list = nullptr;
+  if (getifaddrs(&list) != 0) throw std::invalid_argument("--interface " + name + ": cannot list the interfaces");
+  std::string v4, v6;
+  std::set<std::string> names;
+  for (ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_addr == nullptr) continue;
+    names.insert(a->ifa_name);
+    if (name != a->ifa_name) continue;
+    char text[INET6_ADDRSTRLEN] = {};
+    if (a->ifa_addr->sa_family == AF_INET && v4.empty()) {
+      inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr, text, sizeof text);
+      v4 = text;
+    } else if (a->ifa_addr->sa_family == AF_INET6 && v6.empty()) {
+      inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(a->ifa_addr)->sin6_addr, text, sizeof text);
+      v6 = text;
+    }
+  }
+  freeifaddrs(list);
+  if (!v4.empty()) return v4;
+  if (!v6.empty()) return v6;
+  std::string known;
+  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw std::invalid_argument("--interface " + name + ": no such interface with an address (there are: " + known + ")");
 }
 
 }  // namespace distrib::detail

@@ -59,5 +59,9 @@ std::string describe_peer(const StreamSocket& socket);
 std::string local_ip(const StreamSocket& socket);
 /// The address of the interface the default route leaves by ("127.0.0.1" without one).
 std::string default_route_ip();
+/// The IPv4 address of network interface `name` ("eth0"), or its IPv6 one if it has no
+/// IPv4 (--interface, as Dask's); throws std::invalid_argument naming the interfaces there
+/// are if it has neither.
+std::string interface_ip(const std::string& name);
 
 }  // namespace distrib::detail

@@ -39,6 +39,10 @@ class TlsBackend {
   /// A fresh CA (EC P-256) and a certificate it signed, valid from `not_before_seconds` to
   /// `not_after_seconds` from now (tests make expired ones with negative values).
   virtual TemporaryCredentials make_temporary(long not_before_seconds, long not_after_seconds) = 0;
+  /// The SHA-256 fingerprint of the first certificate in `security.tls_ca_file` (path or
+  /// PEM text), as "AB:CD:..." (as `openssl x509 -fingerprint -sha256` prints it); throws
+  /// SecurityError as make_context does.
+  virtual std::string ca_fingerprint(const Security& security) = 0;
 };
 
 /// Loads libdistrib_tls.so (once, next to libdistrib.so, then the loader's search path).

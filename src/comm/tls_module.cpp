@@ -139,6 +139,21 @@ class Backend final : public TlsBackend {
   TemporaryCredentials make_temporary(long not_before_seconds, long not_after_seconds) override {
     return make_temporary_credentials(not_before_seconds, not_after_seconds);
   }
+  std::string ca_fingerprint(const Security& security) override {
+    const std::vector<X509Ptr> ca = certificates_of(Field{"tls_ca_file", security.tls_ca_file});
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    if (X509_digest(ca.front().get(), EVP_sha256(), digest, &length) != 1)
+      throw SecurityError("TLS: cannot fingerprint the CA: " + openssl_errors());
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+      if (i > 0) out += ':';
+      out += kHex[digest[i] >> 4];
+      out += kHex[digest[i] & 15];
+    }
+    return out;
+  }
 };
 
 }  // namespace

@@ -135,6 +135,12 @@ sched::SchedulerConfig with_environment(sched::SchedulerConfig c) {
 }
 }  // namespace
 
+std::string SchedulerServer::contact_address() const {
+  if (!options_.contact_address.empty()) return options_.contact_address;
+  if (!listener_->bound_ip().is_unspecified()) return address_;
+  return format_address(default_route_ip(), listener_->port(), address_scheme(address_));
+}
+
 SchedulerServer::SchedulerServer(asio::io_context& io, SchedulerOptions options)
     : io_(io),
       options_(std::move(options)),

@@ -65,6 +65,13 @@ struct SchedulerOptions {
   std::string journal_dir;
   /// The journal is replaced by a snapshot once it passes this size.
   std::uint64_t journal_snapshot_bytes = std::uint64_t{64} << 20;
+  /// The address workers and clients are told to use (dscheduler --contact-address), when it
+  /// differs from where it listens (behind NAT, a port forward); "": the listening address,
+  /// with a wildcard host replaced by the IP the default route leaves by.
+  std::string contact_address;
+  /// Write the scheduler file here once listening, removed at exit (dscheduler
+  /// --scheduler-file; cluster/scheduler_file.hpp). "": none.
+  std::string scheduler_file;
 };
 
 class SchedulerServer {
@@ -83,6 +90,9 @@ class SchedulerServer {
   void stop();
   /// "tcp://host:port" where the scheduler listens.
   const std::string& address() const { return address_; }
+  /// Where workers and clients should connect: SchedulerOptions::contact_address, or
+  /// address() with a wildcard host replaced by the default route's IP.
+  std::string contact_address() const;
   /// "unix://@name" where it also listens, or "" (SchedulerOptions::local_socket).
   const std::string& local_address() const { return local_address_; }
   /// Called after a client asked for shutdown and the workers were told to stop.

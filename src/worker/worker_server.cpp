@@ -57,6 +57,8 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
   auto stream = connect(io_, options_.scheduler_address, options_.security, options_.connect_timeout);
   if (inproc) {
     address_ = listener_->address();
+  } else if (!options_.contact_address.empty()) {
+    address_ = options_.contact_address;
   } else {
     // Listening on every interface: advertise the one that reaches the scheduler, or over a
     // Unix socket (no interface) the one the default route leaves by, which peers on other

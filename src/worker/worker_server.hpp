@@ -49,6 +49,9 @@ struct WorkerOptions {
   /// Listen here instead of host:port when set: "inproc://name" for a worker that serves
   /// only its own process (LocalCluster processes = false).
   std::string listen_address;
+  /// The address peers and the scheduler are told to use for this worker's data port
+  /// (dworker --contact-address), when it is not where it listens; "": found as below.
+  std::string contact_address;
   std::uint32_t nthreads = 1;
   std::string name;                // default: host-pid
   /// Bytes the worker keeps within (dworker --memory-limit; 0: none, and it reports the
