@@ -29,6 +29,7 @@
 namespace distrib {
 
 class LocalCluster;
+class SSHCluster;
 namespace array {
 class Array;
 struct FullReduction;
@@ -173,6 +174,8 @@ class Client {
   explicit Client(ClientOptions options = {});
   /// Connects to a LocalCluster's scheduler.
   explicit Client(LocalCluster& cluster, ClientOptions options = {});
+  /// Connects to an SSHCluster's scheduler, with its security unless `options` has one.
+  explicit Client(SSHCluster& cluster, ClientOptions options = {});
   ~Client();
   Client(Client&&) noexcept;
   Client& operator=(Client&&) noexcept;

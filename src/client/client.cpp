@@ -11,6 +11,7 @@
 #include "dashboard/dashboard.hpp"
 #include "cluster/local_cluster_impl.hpp"
 #include "distrib/local_cluster.hpp"
+#include "distrib/ssh_cluster.hpp"
 
 namespace distrib {
 
@@ -79,6 +80,12 @@ Client::Client(LocalCluster& cluster, ClientOptions options)
         "the workers of a LocalCluster with processes = false are threads of this process and cannot be restarted; "
         "use processes = true (each worker then has a nanny)";
 }
+
+Client::Client(SSHCluster& cluster, ClientOptions options)
+    : Client(cluster.scheduler_address(), [&] {
+        if (!options.security.enabled()) options.security = cluster.security();
+        return options;
+      }()) {}
 
 Client::~Client() {
   if (impl_) impl_->close();

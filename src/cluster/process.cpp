@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 #include <thread>
@@ -22,9 +23,24 @@ std::string current_executable() {
   return std::string(buf, static_cast<std::size_t>(n));
 }
 
+std::string find_in_path(const std::string& name) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (std::size_t start = 0; start <= dirs.size();) {
+    auto end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string candidate = (end > start ? dirs.substr(start, end - start) : std::string(".")) + "/" + name;
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+    start = end + 1;
+  }
+  return {};
+}
+
 ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv,
                                  const std::vector<std::pair<std::string, std::string>>& env,
-                                 const std::vector<int>& inherit, int stdout_fd, bool kill_with_thread) {
+                                 const std::vector<int>& inherit, int stdout_fd, bool kill_with_thread,
+                                 int stdin_fd) {
   // Everything the child needs is prepared before fork: between fork and exec only
   // async-signal-safe calls are allowed in a multithreaded program.
   std::vector<std::string> env_strings;
@@ -53,6 +69,7 @@ ChildProcess ChildProcess::spawn(const std::vector<std::string>& argv,
     }
     for (int fd : inherit) fcntl(fd, F_SETFD, 0);
     if (stdout_fd >= 0) dup2(stdout_fd, 1);  // dup2 clears close-on-exec on the copy
+    if (stdin_fd >= 0) dup2(stdin_fd, 0);
     execve(args[0], args.data(), envp.data());
     _exit(127);
   }

@@ -16,11 +16,13 @@ class ChildProcess {
   /// in `inherit` stay open in the child; all others close on exec. If `stdout_fd` >= 0 the
   /// child's standard output goes there. With `kill_with_thread`, the child gets SIGKILL when
   /// the calling *thread* ends (PR_SET_PDEATHSIG follows the thread, not the process), which
-  /// suits short-lived helpers; LocalCluster instead watches a pipe (see init.cpp).
+  /// suits short-lived helpers; LocalCluster instead watches a pipe (see init.cpp). If
+  /// `stdin_fd` >= 0 the child reads its standard input from there.
   /// Throws std::system_error.
   static ChildProcess spawn(const std::vector<std::string>& argv,
                             const std::vector<std::pair<std::string, std::string>>& env,
-                            const std::vector<int>& inherit, int stdout_fd = -1, bool kill_with_thread = true);
+                            const std::vector<int>& inherit, int stdout_fd = -1, bool kill_with_thread = true,
+                            int stdin_fd = -1);
   ChildProcess(ChildProcess&& o) noexcept
       : pid_(std::exchange(o.pid_, -1)), status_(o.status_), reaped_(o.reaped_) {}
   ChildProcess& operator=(ChildProcess&& o) noexcept;
@@ -50,5 +52,9 @@ class ChildProcess {
 
 /// The path of the running executable (/proc/self/exe resolved).
 std::string current_executable();
+
+/// `name` if it contains a '/', else the first executable file called `name` in $PATH;
+/// "" if there is none.
+std::string find_in_path(const std::string& name);
 
 }  // namespace distrib::detail

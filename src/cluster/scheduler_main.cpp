@@ -8,6 +8,7 @@
 #include "cluster/daemon_main.hpp"
 #include "cluster/limit_flags.hpp"
 #include "cluster/security_flags.hpp"
+#include "cluster/stdin_watch.hpp"
 #include "comm/auth.hpp"
 #include "cluster/roles.hpp"
 #include "core/log.hpp"
@@ -92,6 +93,8 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
   security.add_to(app);
   daemons::LimitFlags limits;
   limits.add_to(app);
+  StdinWatchFlag stdin_watch;
+  stdin_watch.add_to(app);
   std::vector<const char*> argv{program.c_str()};
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
@@ -99,6 +102,7 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  stdin_watch.start();
   limits.apply(options.limits, options.connection_caps);
   options.port = static_cast<std::uint16_t>(port);
   options.contact_address = address_flags.contact_address;

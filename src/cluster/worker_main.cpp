@@ -19,6 +19,7 @@
 #include "cluster/scheduler_file.hpp"
 #include "cluster/limit_flags.hpp"
 #include "cluster/security_flags.hpp"
+#include "cluster/stdin_watch.hpp"
 #include "comm/auth.hpp"
 #include "cluster/nanny.hpp"
 #include "cluster/process.hpp"
@@ -149,6 +150,8 @@ int worker_main(const std::string& program, const std::vector<std::string>& args
       "(SIGKILL after --close-timeout plus 1 s). Exit code 0: stopped (scheduler shutdown or a signal);\n"
       "1: bad options, or the worker gave up on its scheduler (no restart then). DURATION: seconds, or with a\n"
       "unit: 500ms, 90s, 30m (or 30min), 2h.");
+  StdinWatchFlag stdin_watch;
+  stdin_watch.add_to(app);
   std::vector<const char*> argv{program.c_str()};
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
@@ -156,6 +159,7 @@ int worker_main(const std::string& program, const std::vector<std::string>& args
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
+  stdin_watch.start();
   if (options.scheduler_address.empty() && scheduler_file.empty()) {
     std::fprintf(stderr, "%s: give the scheduler's address or --scheduler-file\n", program.c_str());
     return 1;
