@@ -19,16 +19,11 @@ std::vector<std::string> TaskSpec::dependencies() const {
 }
 
 namespace {
-// Inside a vector, an element whose whole Value is not its nested encoding (codec.hpp)
-// carries a u64 first: the element count of a contiguous type, the byte count of an
-// NDArray. Returns the bytes of one element of such a type, 0 for the others.
-std::size_t counted_unit(std::string_view type) {
-  if (type == "string" || type == "ndarray") return 1;
-  constexpr std::string_view vector = "vector<";
-  if (type.size() < vector.size() + 2 || !type.starts_with(vector) || type.back() != '>') return 0;
-  auto element = type.substr(vector.size(), type.size() - vector.size() - 1);
+// The size of one element of an arithmetic type other than bool, by its Codec name ("char",
+// i8..i64, u8..u64, f32, f64, f128), 0 for every other type: a std::vector of these is
+// "bulk" (codec.hpp), whose whole Value is its elements alone, with no count.
+std::size_t bulk_element_bytes(std::string_view element) {
   if (element == "char") return 1;
-  // Arithmetic names other than bool: i8..i64, u8..u64, f32, f64, f128 (bits).
   if (element.size() < 2 || (element[0] != 'i' && element[0] != 'u' && element[0] != 'f')) return 0;
   std::size_t bits = 0;
   for (char c : element.substr(1)) {
@@ -36,6 +31,16 @@ std::size_t counted_unit(std::string_view type) {
     bits = bits * 10 + static_cast<std::size_t>(c - '0');
   }
   return bits % 8 == 0 && bits >= 8 && bits <= 128 ? bits / 8 : 0;
+}
+
+// Inside a vector, an element whose whole Value is not its nested encoding (codec.hpp)
+// carries a u64 first: the element count of a contiguous type, the byte count of an
+// NDArray. Returns the bytes of one element of such a type, 0 for the others.
+std::size_t counted_unit(std::string_view type) {
+  if (type == "string" || type == "ndarray") return 1;
+  constexpr std::string_view vector = "vector<";
+  if (type.size() < vector.size() + 2 || !type.starts_with(vector) || type.back() != '>') return 0;
+  return bulk_element_bytes(type.substr(vector.size(), type.size() - vector.size() - 1));
 }
 }  // namespace
 
@@ -47,6 +52,20 @@ Value assemble_vector(const KeyList& list, const std::vector<const Value*>& elem
   if (list.type.size() <= prefix.size() + 1 || list.type.rfind(prefix, 0) != 0 || list.type.back() != '>')
     throw DecodeError("'" + list.type + "' is not a vector type");
   std::string element_type = list.type.substr(prefix.size(), list.type.size() - prefix.size() - 1);
+  if (const std::size_t scalar = bulk_element_bytes(element_type)) {
+    // A bulk vector (std::vector<long> from Future<long>s): its whole Value is the elements
+    // alone, one after another.
+    Writer w;
+    w.reserve(elements.size() * scalar);
+    for (const auto* e : elements) {
+      if (e->type != element_type)
+        throw DecodeError("cannot use a value of type '" + e->type + "' as an element of '" + list.type + "'");
+      if (e->bytes.size() != scalar)
+        throw DecodeError("corrupt value of type '" + e->type + "': " + std::to_string(e->bytes.size()) + " bytes");
+      w.write(e->bytes.data(), scalar);
+    }
+    return Value{list.type, std::move(w).finish()};
+  }
   const std::size_t unit = counted_unit(element_type);
   Writer w;
   std::size_t total = 8;

@@ -166,6 +166,30 @@ TEST(CodecContiguous, AssembledVectorsOfContiguousResultsDecode) {
   EXPECT_THROW(detail::assemble_vector({{"o"}, "vector<vector<f32>>"}, {&odd}), DecodeError);
 }
 
+// std::vector<Future<long>> as an argument: the task gets exactly the values, in order (a
+// count before them would be read as a first element: the bug this guards against).
+TEST(CodecContiguous, AssembledVectorsOfScalarsAreTheElementsAlone) {
+  std::vector<Value> values;
+  for (long i = 0; i < 5; ++i) values.push_back(encode_value(i * i));
+  std::vector<const Value*> elements;
+  for (const auto& v : values) elements.push_back(&v);
+  auto assembled = detail::assemble_vector({{"a", "b", "c", "d", "e"}, "vector<i64>"}, elements);
+  EXPECT_EQ(decode_value<std::vector<long>>(assembled), (std::vector<long>{0, 1, 4, 9, 16}));
+  Value f1 = encode_value(1.5f), f2 = encode_value(-2.0f);
+  EXPECT_EQ(decode_value<std::vector<float>>(detail::assemble_vector({{"x", "y"}, "vector<f32>"}, {&f1, &f2})),
+            (std::vector<float>{1.5f, -2.0f}));
+  Value c = encode_value('q');
+  EXPECT_EQ(decode_value<std::vector<char>>(detail::assemble_vector({{"c"}, "vector<char>"}, {&c})),
+            std::vector<char>{'q'});
+  EXPECT_TRUE(decode_value<std::vector<long>>(detail::assemble_vector({{}, "vector<i64>"}, {})).empty());
+  // Booleans are not bulk: counted, as before.
+  Value t = encode_value(true);
+  EXPECT_EQ(decode_value<std::vector<bool>>(detail::assemble_vector({{"t"}, "vector<bool>"}, {&t, &t})),
+            (std::vector<bool>{true, true}));
+  Value wrong = encode_value(std::int32_t{3});
+  EXPECT_THROW(detail::assemble_vector({{"w"}, "vector<i64>"}, {&wrong}), DecodeError);
+}
+
 TEST(BytesLoan, LendsTheCallersMemoryAndWaitsUntilEveryCopyIsGone) {
   std::vector<char> memory(100'000, 'm');
   std::atomic<bool> dropped{false};
