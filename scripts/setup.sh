@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(g++ make cmake pkg-config capnproto libcapnp-dev libasio-dev libspdlog-dev libcli11-dev
           libgtest-dev libbenchmark-dev libxxhash-dev librandom123-dev nlohmann-json3-dev
-          libmimalloc-dev liblz4-dev libssl-dev)
+          libmimalloc-dev liblz4-dev libssl-dev libyaml-cpp-dev)
 # shellcheck disable=SC2206
 packages+=(${DISTRIB_EXTRA_PACKAGES:-})
 missing=()

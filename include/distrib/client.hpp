@@ -18,6 +18,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "distrib/config.hpp"
 #include "distrib/codec.hpp"
 #include "distrib/future.hpp"
 #include "distrib/graph.hpp"
@@ -35,18 +36,20 @@ class Array;
 struct FullReduction;
 }  // namespace array
 
+/// Each field's default comes from the configuration (config.hpp: client.*), so that a
+/// DISTRIB_CONFIG file or DISTRIB_CLIENT__* variables change it; a field you set wins.
 struct ClientOptions {
   /// How long the constructor waits for the scheduler to answer.
-  std::chrono::milliseconds connect_timeout{10'000};
+  std::chrono::milliseconds connect_timeout = config::get_duration("client.connect-timeout");
   /// A name for this client in the scheduler's logs.
-  std::string name = "client";
+  std::string name = config::get("client.name");
   /// If the connection to the scheduler drops (not by close() or shutdown()), the client
   /// reconnects with backoff (0.1 s doubling to 2 s) for this long and re-attaches to its
   /// futures; meanwhile futures stay pending and new work waits to be sent. If no
   /// scheduler answers in time, every pending future fails with CommError. Zero: fail at
   /// once, without reconnecting. The scheduler keeps a vanished client's keys for
   /// `dscheduler --client-grace` seconds (60 by default), longer than this default.
-  std::chrono::milliseconds reconnect_timeout{30'000};
+  std::chrono::milliseconds reconnect_timeout = config::get_duration("client.reconnect-timeout");
   /// TLS files and token (security.hpp). Unset fields come from the environment:
   /// DISTRIB_AUTH_TOKEN, DISTRIB_TLS_CA_FILE, DISTRIB_TLS_CERT, DISTRIB_TLS_KEY. A tls://
   /// scheduler address needs the TLS files.

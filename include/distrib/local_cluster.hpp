@@ -18,51 +18,54 @@
 #include <optional>
 #include <string>
 
+#include "distrib/config.hpp"
 #include "distrib/security.hpp"
 
 namespace distrib {
 
+/// Each field's default comes from the configuration (config.hpp: local-cluster.*); a field
+/// you set wins.
 struct LocalClusterOptions {
   /// Number of workers; 0 chooses as Dask does from the number of cores.
-  int n_workers = 0;
+  int n_workers = static_cast<int>(config::get_int("local-cluster.n-workers"));
   /// Threads per worker; 0 chooses as Dask does from the number of cores.
-  int threads_per_worker = 0;
+  int threads_per_worker = static_cast<int>(config::get_int("local-cluster.threads-per-worker"));
   /// Child processes (true, as Dask) or threads in this process (false).
-  bool processes = true;
+  bool processes = config::get_bool("local-cluster.processes");
   /// Interface the scheduler and workers listen on.
-  std::string host = "127.0.0.1";
+  std::string host = config::get("local-cluster.host");
   /// Log level of the scheduler and workers (spdlog names: trace ... off).
-  std::string log_level = "warn";
+  std::string log_level = config::get("local-cluster.log-level");
   /// How long the constructor waits for the scheduler and every worker to be ready.
-  std::chrono::milliseconds start_timeout{30'000};
+  std::chrono::milliseconds start_timeout = config::get_duration("local-cluster.start-timeout");
   /// The scheduler's web dashboard, as Dask: ":8787" (on `host`; if that port is taken,
   /// any free port, with a warning), "host:port", "0" (any free port), or "none".
   /// client.dashboard_link() gives its URL.
-  std::string dashboard_address = ":8787";
+  std::string dashboard_address = config::get("local-cluster.dashboard-address");
   /// Workers hand large values to each other and to clients on this host through shared
   /// memory instead of loopback sockets (see the user guide). false sets
   /// DISTRIB_SHARED_MEMORY=0 for the worker processes; with processes = false, the
   /// program's own DISTRIB_SHARED_MEMORY decides.
-  bool shared_memory = true;
+  bool shared_memory = config::get_bool("local-cluster.shared-memory");
   /// Each worker's memory limit, as Dask's LocalCluster(memory_limit=...): "auto" (the
   /// machine's memory times min(1, threads_per_worker / cores), so that the workers share
   /// it), a size ("4GiB", "512MB", bytes), a fraction of the machine ("0.25"), or "0" /
   /// "none" for no limit. Past the thresholds below, a worker spills values to disk,
   /// pauses, or is restarted (see the user guide's "Memory"). The constructor throws
   /// std::invalid_argument for text it cannot read.
-  std::string memory_limit = "auto";
+  std::string memory_limit = config::get("local-cluster.memory-limit");
   /// Fractions of memory_limit, as Dask's distributed.worker.memory.* (std::nullopt turns one
   /// off): spill stored values past `target` of the limit; by process memory, spill down to
   /// the target past `spill`, start no task past `pause`, restart the worker past
   /// `terminate` (processes = true only; with workers in this process only the target
   /// applies, as their process memory is the program's).
-  std::optional<double> memory_target_fraction = 0.60;
-  std::optional<double> memory_spill_fraction = 0.70;
-  std::optional<double> memory_pause_fraction = 0.80;
-  std::optional<double> memory_terminate_fraction = 0.95;
+  std::optional<double> memory_target_fraction = config::get_fraction("local-cluster.memory.target");
+  std::optional<double> memory_spill_fraction = config::get_fraction("local-cluster.memory.spill");
+  std::optional<double> memory_pause_fraction = config::get_fraction("local-cluster.memory.pause");
+  std::optional<double> memory_terminate_fraction = config::get_fraction("local-cluster.memory.terminate");
   /// Where workers make their private spill directories (removed when they exit); empty:
   /// $TMPDIR or /tmp.
-  std::string local_directory;
+  std::string local_directory = config::get("local-cluster.local-directory");
   /// TLS files and token for every connection of the cluster (security.hpp), e.g.
   /// `Security::temporary()` for mutual TLS with a throw-away CA, as Dask's
   /// `LocalCluster(security=True)`. Unset parts come from the environment

@@ -50,8 +50,8 @@ std::string address_in(const SchedulerFile& file, const ClientOptions& options) 
 }
 
 std::string configured_address(const ClientOptions& options) {
-  if (const char* a = std::getenv("DISTRIB_SCHEDULER_ADDRESS"); a && *a) return a;
-  if (const char* f = std::getenv("DISTRIB_SCHEDULER_FILE"); f && *f) return address_in(SchedulerFile{f}, options);
+  if (auto a = config::get("client.scheduler-address"); !a.empty()) return a;
+  if (auto f = config::get("client.scheduler-file"); !f.empty()) return address_in(SchedulerFile{f}, options);
   throw std::invalid_argument(
       "distrib::Client(): no scheduler given; pass an address, a SchedulerFile or a LocalCluster, or set "
       "DISTRIB_SCHEDULER_ADDRESS or DISTRIB_SCHEDULER_FILE");

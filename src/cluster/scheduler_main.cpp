@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "cluster/address_flags.hpp"
+#include "cluster/config_flags.hpp"
 #include "cluster/daemon_main.hpp"
 #include "cluster/limit_flags.hpp"
 #include "cluster/security_flags.hpp"
@@ -39,8 +40,10 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
           return std::string("not a number");
         }
       });
-  bool no_stealing = false;
-  app.add_flag("--no-work-stealing", no_stealing, "Do not move waiting tasks from busy workers to idle ones");
+  bool work_stealing = true;
+  app.add_flag("--work-stealing,!--no-work-stealing", work_stealing,
+               "Move waiting tasks from busy workers to idle ones (default); --no-work-stealing does not")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   options.dashboard_address = ":8787";
   auto* dashboard = app.add_option("--dashboard-address", options.dashboard_address,
                                    "Web dashboard: host:port, :port, 0 (any free port) or none. The default port "
@@ -95,12 +98,22 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
   limits.add_to(app);
   StdinWatchFlag stdin_watch;
   stdin_watch.add_to(app);
+  ConfigFlags config(app, {"scheduler.", "comm.", "security."});
+  config.bind_all();
   std::vector<const char*> argv{program.c_str()};
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
+    config.apply();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  if (config.print_requested()) {
+    std::fputs(config.describe().c_str(), stdout);
+    return 0;
   }
   stdin_watch.start();
   limits.apply(options.limits, options.connection_caps);
@@ -109,7 +122,7 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
   options.journal_snapshot_bytes = static_cast<std::uint64_t>(snapshot_mib * 1024 * 1024);
   options.worker_timeout = std::chrono::milliseconds(static_cast<long long>(worker_ttl_s * 1000));
   options.client_grace = std::chrono::milliseconds(static_cast<std::int64_t>(client_grace * 1000));
-  options.policy.work_stealing = !no_stealing;
+  options.policy.work_stealing = work_stealing;
   options.dashboard_fallback = dashboard->count() == 0;
   try {
     set_log_level(log_level);

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/address_flags.hpp"
+#include "cluster/config_flags.hpp"
 #include "cluster/daemon_main.hpp"
 #include "cluster/scheduler_file.hpp"
 #include "cluster/limit_flags.hpp"
@@ -152,12 +153,22 @@ int worker_main(const std::string& program, const std::vector<std::string>& args
       "unit: 500ms, 90s, 30m (or 30min), 2h.");
   StdinWatchFlag stdin_watch;
   stdin_watch.add_to(app);
+  ConfigFlags config(app, {"worker.", "comm.", "security."});
+  config.bind_all();
   std::vector<const char*> argv{program.c_str()};
   for (const auto& a : args) argv.push_back(a.c_str());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
+    config.apply();
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  if (config.print_requested()) {
+    std::fputs(config.describe().c_str(), stdout);
+    return 0;
   }
   stdin_watch.start();
   if (options.scheduler_address.empty() && scheduler_file.empty()) {

@@ -1,4 +1,5 @@
 #include "comm/auth.hpp"
+#include "distrib/config.hpp"
 
 #include <dlfcn.h>
 #include <openssl/crypto.h>
@@ -56,9 +57,16 @@ const Crypto& crypto() {
 std::optional<std::string> process_token() {
   std::lock_guard lock(token_mutex());
   if (explicit_token()) return explicit_token()->empty() ? std::nullopt : explicit_token();
-  const char* env = std::getenv("DISTRIB_AUTH_TOKEN");
-  if (!env || !*env) return std::nullopt;
-  return std::string(env);
+  std::string token;
+  try {
+    token = config::get("security.token");  // DISTRIB_AUTH_TOKEN, or the DISTRIB_CONFIG file
+  } catch (const std::invalid_argument&) {
+    // A broken configuration is reported where it is read for settings; here the variable
+    // alone still counts.
+    if (const char* env = std::getenv("DISTRIB_AUTH_TOKEN")) token = env;
+  }
+  if (token.empty()) return std::nullopt;
+  return token;
 }
 
 void set_process_token(const std::string& token) {

@@ -4,16 +4,10 @@
 #include "comm/auth.hpp"
 #include "comm/security_defaults.hpp"
 #include "comm/tls.hpp"
+#include "distrib/config.hpp"
 #include "distrib/errors.hpp"
 
 namespace distrib {
-namespace {
-std::string env_or_empty(const char* name) {
-  const char* v = std::getenv(name);
-  return v ? std::string(v) : std::string();
-}
-}  // namespace
-
 Security Security::temporary() {
   // Valid from a minute ago (clocks of one host agree; a little slack costs nothing) for 30 days.
   auto pems = detail::tls_backend().make_temporary(-60, 30L * 24 * 3600);
@@ -27,10 +21,14 @@ Security Security::temporary() {
 
 Security Security::from_environment() {
   Security s;
-  s.tls_ca_file = env_or_empty("DISTRIB_TLS_CA_FILE");
-  s.tls_cert = env_or_empty("DISTRIB_TLS_CERT");
-  s.tls_key = env_or_empty("DISTRIB_TLS_KEY");
+  // Through the configuration: DISTRIB_TLS_* and DISTRIB_AUTH_TOKEN, or the DISTRIB_CONFIG file.
+  s.tls_ca_file = config::get("security.tls-ca-file");
+  s.tls_cert = config::get("security.tls-cert");
+  s.tls_key = config::get("security.tls-key");
   s.token = detail::auth::process_token().value_or("");
+  if (s.token.empty()) {
+    if (auto file = config::get("security.auth-token-file"); !file.empty()) s.token = detail::auth::read_token_file(file);
+  }
   return s;
 }
 

@@ -5,6 +5,7 @@
 
 #include <distrib/distrib.hpp>
 #include <filesystem>
+#include <fstream>
 
 #include "cluster/scheduler_file.hpp"
 #include "helpers.hpp"
@@ -124,6 +125,63 @@ TEST(Drun, OutsideALauncherSaysHowToStartIt) {
                           APP_WORKER_HELPER_PATH});
   EXPECT_EQ(two.exit_code, 1) << two.output;
   EXPECT_NE(two.output.find("at least 3 ranks"), std::string::npos) << two.output;
+}
+
+}  // namespace
+}  // namespace distrib::test
+
+namespace distrib::test {
+namespace {
+
+// One schema for the daemons: file < environment < flags, shown by --print-config.
+TEST(DaemonConfig, PrintConfigShowsEachValueAndWhereItCameFrom) {
+  TempDir dir;
+  const auto file = dir.str() + "/distrib.yaml";
+  std::ofstream(file) << "scheduler:\n  worker-ttl: 45\n  allowed-failures: 5\n  work-stealing: false\n"
+                         "comm:\n  max-connections: 100\n";
+  auto r = run_command({"/usr/bin/env", "DISTRIB_CONFIG=" + file, "DISTRIB_SCHEDULER__ALLOWED_FAILURES=6",
+                        DSCHEDULER_PATH, "--print-config", "--port", "0"});
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  auto line = [&](const std::string& key) {
+    auto at = r.output.find(key + " = ");
+    return at == std::string::npos ? std::string() : r.output.substr(at, r.output.find('\n', at) - at);
+  };
+  EXPECT_NE(line("scheduler.worker-ttl").find("= 45   # file " + file), std::string::npos) << r.output;
+  EXPECT_NE(line("scheduler.allowed-failures").find("= 6   # env DISTRIB_SCHEDULER__ALLOWED_FAILURES"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(line("scheduler.port").find("= 0   # command line"), std::string::npos) << r.output;
+  EXPECT_NE(line("scheduler.work-stealing").find("= false   # file"), std::string::npos) << r.output;
+  EXPECT_NE(line("comm.max-connections").find("= 100   # file"), std::string::npos) << r.output;
+  EXPECT_NE(line("scheduler.journal").find("# default"), std::string::npos) << r.output;
+
+  // A value the flag refuses is refused from the file too, naming the key.
+  std::ofstream(file) << "scheduler:\n  allowed-failures: -2\n";
+  auto bad = run_command({"/usr/bin/env", "DISTRIB_CONFIG=" + file, DSCHEDULER_PATH, "--print-config"});
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+  EXPECT_NE(bad.output.find("scheduler.allowed-failures (file " + file + ")"), std::string::npos) << bad.output;
+  // An unknown key stops the daemon before it listens.
+  std::ofstream(file) << "worker:\n  nthread: 2\n";
+  auto unknown = run_command({"/usr/bin/env", "DISTRIB_CONFIG=" + file, DWORKER_PATH, "tcp://127.0.0.1:1"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("unknown key 'worker.nthread'"), std::string::npos) << unknown.output;
+}
+
+TEST(DaemonConfig, AWorkerTakesItsSettingsFromTheFile) {
+  TempDir dir;
+  const auto file = dir.str() + "/distrib.yaml";
+  std::ofstream(file) << "worker:\n  nthreads: 3\n  name: configured\n  preload: [" << TEST_TASKS_PATH << "]\n";
+  auto scheduler = start_scheduler();
+  auto worker = spawn_watched({"/usr/bin/env", "DISTRIB_CONFIG=" + file, DWORKER_PATH, scheduler.address, "--host",
+                               "127.0.0.1", "--no-nanny"});
+  ASSERT_NE(worker.wait_for("distrib worker at "), std::string::npos) << worker.output;
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  auto info = client.scheduler_info();
+  ASSERT_EQ(info.workers.size(), 1u);
+  EXPECT_EQ(info.workers[0].name, "configured");
+  EXPECT_EQ(info.workers[0].nthreads, 3u);
+  EXPECT_EQ(client.submit(triple, 3).result(60s), 9);  // the preloaded library from the file
 }
 
 }  // namespace
