@@ -275,9 +275,9 @@ def check_manifests(directory, flags, problems):
 
 
 def check_worker_address(where, address, services, schedulers, problems):
-    m = re.fullmatch(r"tcp://([a-z0-9.-]+):(\d+)", address)
+    m = re.fullmatch(r"(?:tcp|tls)://([a-z0-9.-]+):(\d+)", address)
     if not m:
-        problems.append(f"{where}: dworker: scheduler address {address} is not tcp://SERVICE:PORT")
+        problems.append(f"{where}: dworker: scheduler address {address} is not tcp://SERVICE:PORT (or tls://)")
         return
     host, port = m.group(1), int(m.group(2))
     service_name = host.split(".")[0]  # distrib-scheduler, or distrib-scheduler.NAMESPACE.svc...
