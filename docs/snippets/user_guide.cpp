@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <exception>
 #include <iostream>
@@ -449,6 +450,66 @@ void security_examples() {
   client.shutdown();
 }
 
+void scaling_examples() {
+  // [scaling]
+  distrib::LocalCluster cluster({.n_workers = 1, .threads_per_worker = 1, .dashboard_address = "none"});
+  distrib::Client client(cluster);
+  cluster.scale(3);  // two more workers, registered when it returns
+  auto results = client.map(inc, std::vector<int>{1, 2, 3, 4, 5, 6});
+  distrib::wait(results);
+  cluster.scale(1);  // the newest two retire: what only they hold moves first
+  std::cout << cluster.n_workers() << " worker, results kept: " << client.gather(results)[5] << "\n";
+  // Or let the cluster follow the work: 1 to 4 workers.
+  cluster.adapt(1, 4, {.interval = 500ms, .wait_count = 3});
+  // ...
+  cluster.stop_adapting();
+  // Retiring workers by name or address, on any cluster:
+  //   client.retire_workers({"worker-0"});
+  // [/scaling]
+  client.shutdown();
+}
+
+void configuration_examples() {
+  // [configuration]
+  // DISTRIB_CONFIG=/etc/distrib.yaml, DISTRIB_CLIENT__CONNECT_TIMEOUT=30s, ... set these.
+  std::cout << "client.connect-timeout = " << distrib::config::get("client.connect-timeout") << "\n";
+  for (const auto& s : distrib::config::settings("local-cluster."))
+    if (s.source != "default") std::cout << s.key << " = " << s.value << " (" << s.source << ")\n";
+  distrib::ClientOptions o;  // its defaults were read from there; what you set wins
+  o.name = "nightly-report";
+  // [/configuration]
+  (void)o;
+}
+
+// [off-one-machine]
+// Under `mpirun -n 4 drun ./app` or `srun -n 4 drun ./app`, rank 1 runs this: the client
+// finds its scheduler through DISTRIB_SCHEDULER_FILE, which drun sets; the ranks from 2 on
+// run this same program as workers (./app --distrib-worker ...), so inc needs no
+// separate library.
+int run_under_a_launcher() {
+  distrib::Client client;  // DISTRIB_SCHEDULER_ADDRESS, or the file DISTRIB_SCHEDULER_FILE
+  client.wait_for_workers(2, 60s);
+  std::cout << client.submit(inc, 12).result() << "\n";
+  return 0;
+}
+
+// A scheduler and workers started over ssh; they stop with `cluster`.
+void over_ssh() {
+  distrib::SSHClusterOptions o;
+  o.worker_command = {"/shared/bin/app", "--distrib-worker"};  // this program, on each host
+  o.nthreads = 8;
+  distrib::SSHCluster cluster({"head", "node1", "node2"}, o);
+  distrib::Client client(cluster);  // with the token the cluster drew
+  std::cout << client.submit(inc, 3).result() << "\n";
+}
+
+// A scheduler started with `dscheduler --scheduler-file /shared/scheduler.json`:
+void from_a_scheduler_file() {
+  distrib::Client client(distrib::SchedulerFile{"/shared/scheduler.json"});
+  std::cout << client.n_workers() << " workers\n";
+}
+// [/off-one-machine]
+
 // [by-address]
 int run_on(const std::string& address) {
   distrib::Client client(address, {.connect_timeout = 5s, .name = "user-guide"});
@@ -497,6 +558,11 @@ int main(int argc, char** argv) {
   option_examples();
   memory_examples();
   security_examples();
+  scaling_examples();
+  configuration_examples();
+  if (std::getenv("DISTRIB_SCHEDULER_FILE") != nullptr) return run_under_a_launcher();
+  (void)&over_ssh;
+  (void)&from_a_scheduler_file;
   return 0;
 }
 // [/main]

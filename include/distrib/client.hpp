@@ -389,6 +389,14 @@ class Client {
   std::vector<Transition> story(const Future<T>& f) {
     return story(f.key());
   }
+  /// Retires workers gracefully, as Dask's retire_workers: they get no new work, and once
+  /// their running tasks are done every value that only they hold is copied to another
+  /// worker, so nothing is recomputed; then they are closed (a worker under a nanny is not
+  /// restarted). `workers`: names or addresses. Returns the addresses of the workers closed.
+  /// Throws distrib::Error if no other worker can take their values or `timeout` passes
+  /// first (the workers are then taken back into service).
+  std::vector<std::string> retire_workers(const std::vector<std::string>& workers,
+                                          std::chrono::milliseconds timeout = std::chrono::seconds(60));
 
   /// Restarts every worker and forgets every task, as Dask's `client.restart()`. Every
   /// future of every client of this scheduler is cancelled (result() throws CancelledError;

@@ -73,6 +73,14 @@ struct LocalClusterOptions {
   Security security;
 };
 
+/// How LocalCluster::adapt decides, as Dask's Adaptive.
+struct AdaptOptions {
+  /// How often it looks at the scheduler.
+  std::chrono::milliseconds interval{1000};
+  /// Checks in a row a worker must have been idle before it is retired.
+  int wait_count = 3;
+};
+
 class LocalCluster {
  public:
   explicit LocalCluster(LocalClusterOptions options = {});
@@ -85,9 +93,24 @@ class LocalCluster {
   const std::string& scheduler_address() const;
   /// The security the cluster's connections use (what a Client of it needs).
   const Security& security() const;
+  /// Workers now (scale and adapt change it).
   int n_workers() const;
   int threads_per_worker() const;
   bool processes() const;
+  /// Scales to `n` workers, as Dask's cluster.scale(n). New workers (named worker-<k>, k
+  /// counting on) are started and registered before it returns. Removed ones, the newest
+  /// first, are retired gracefully (Client::retire_workers): what only they hold moves to
+  /// the workers that stay, so nothing is recomputed. Throws std::invalid_argument for
+  /// n < 0, distrib::Error if a worker does not start or the retirement fails.
+  void scale(int n);
+  /// Adaptive scaling between `minimum` and `maximum` workers, as Dask's cluster.adapt():
+  /// every `options.interval` it starts workers while more tasks are runnable (processing,
+  /// queued or waiting for a worker) than there are threads, and retires workers that were
+  /// idle for `options.wait_count` checks in a row, down to `minimum`. Replaces an earlier
+  /// adapt(); stop_adapting() or close() ends it. Errors of a check are logged and the next
+  /// check tries again.
+  void adapt(int minimum, int maximum, AdaptOptions options = {});
+  void stop_adapting();
   /// Stops everything (idempotent; the destructor calls it).
   void close();
 

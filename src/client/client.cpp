@@ -158,6 +158,11 @@ std::map<std::string, unsigned> Client::nthreads() {
 
 SchedulerInfo Client::scheduler_info() { return impl_->snapshot({}).info; }
 
+std::vector<std::string> Client::retire_workers(const std::vector<std::string>& workers,
+                                               std::chrono::milliseconds timeout) {
+  return impl_->retire_workers(workers, timeout);
+}
+
 void Client::restart(std::chrono::milliseconds timeout, bool wait_for_workers) {
   impl_->restart(timeout, wait_for_workers);
 }

@@ -267,6 +267,38 @@ void ClientImpl::restart(std::chrono::milliseconds timeout, bool wait_for_worker
   if (!outcome.ok) throw TimeoutError(outcome.reason);
 }
 
+std::vector<std::string> ClientImpl::retire_workers(const std::vector<std::string>& workers,
+                                                    std::chrono::milliseconds timeout) {
+  if (timeout.count() <= 0)
+    throw std::invalid_argument("distrib::Client::retire_workers: the timeout must be positive");
+  if (workers.empty()) return {};
+  check_open();
+  timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::hours(24 * 365));
+  std::future<RestartOutcome> reply;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_restart_id_++;
+    reply = restart_waiting_[id].get_future();
+  }
+  MessageBuilder mb;
+  auto req = mb.root().initRetireWorkers();
+  req.setId(id);
+  req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
+  auto list = req.initWorkers(static_cast<unsigned>(workers.size()));
+  for (unsigned i = 0; i < workers.size(); ++i) list.set(i, workers[i]);
+  post_message(mb.finish());
+  if (reply.wait_for(timeout + options_.connect_timeout) != std::future_status::ready) {
+    std::lock_guard lock(mutex_);
+    restart_waiting_.erase(id);
+    throw TimeoutError("distrib::Client::retire_workers: the scheduler did not answer within " +
+                       std::to_string((timeout + options_.connect_timeout).count()) + " ms");
+  }
+  auto outcome = reply.get();
+  if (!outcome.ok) throw Error("distrib::Client::retire_workers: " + outcome.reason);
+  return outcome.retired;
+}
+
 void ClientImpl::close() {
   {
     std::lock_guard lock(mutex_);

@@ -53,6 +53,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// Client::restart: asks the scheduler to restart every worker and cancel every key,
   /// waits for its answer. Throws TimeoutError if not every worker came back in time.
   void restart(std::chrono::milliseconds timeout, bool wait_for_workers);
+  /// Client::retire_workers: the scheduler moves what only they hold, then closes them.
+  std::vector<std::string> retire_workers(const std::vector<std::string>& workers, std::chrono::milliseconds timeout);
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
@@ -138,9 +140,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   struct RestartOutcome {
     bool ok = false;
     std::string reason;
+    std::vector<std::string> retired;  // a retireReply's workers
   };
   std::unordered_map<std::uint64_t, std::promise<RestartOutcome>> restart_waiting_;
-  std::uint64_t next_restart_id_ = 1;
+  std::uint64_t next_restart_id_ = 1;  // restart and retire requests share the ids and the map
   std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake
   std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
   std::thread reconnector_;

@@ -190,6 +190,18 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       }
       return;
     }
+    case proto::Message::RETIRE_REPLY: {
+      auto r = root.getRetireReply();
+      RestartOutcome outcome{r.getOk(), r.getReason(), {}};
+      for (auto w : r.getRetired()) outcome.retired.emplace_back(w);
+      std::lock_guard lock(mutex_);
+      auto it = restart_waiting_.find(r.getId());
+      if (it != restart_waiting_.end()) {
+        it->second.set_value(std::move(outcome));
+        restart_waiting_.erase(it);
+      }
+      return;
+    }
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
       members_.clear();

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <future>
+#include <numeric>
 #include <system_error>
 
 #include "cluster/local_cluster_impl.hpp"
@@ -166,10 +167,17 @@ void LocalCluster::Impl::start_processes() {
   ::close(sr);
   local_address = detail::unix_address(socket_name);  // listening once the scheduler is ready
 
+  std::vector<int> indices(static_cast<std::size_t>(options.n_workers));
+  std::iota(indices.begin(), indices.end(), 0);
+  add_process_workers(indices, deadline);
+  next_index_ = options.n_workers;
+}
+
+void LocalCluster::Impl::add_process_workers(const std::vector<int>& indices, Clock::time_point deadline) {
   // Until every worker is ready they belong to this function (killed if one fails).
   std::vector<detail::ChildProcess> started;
   std::vector<int> ready_fds;
-  for (int i = 0; i < options.n_workers; ++i) {
+  for (int i : indices) {
     auto [r, w] = make_pipe();
     started.push_back(spawn_child("worker", worker_env(i, 0), w));
     ::close(w);
@@ -178,7 +186,7 @@ void LocalCluster::Impl::start_processes() {
   std::exception_ptr failure;
   for (std::size_t i = 0; i < ready_fds.size(); ++i) {
     try {
-      if (!failure) read_ready_line(ready_fds[i], started[i], deadline, "worker " + std::to_string(i));
+      if (!failure) read_ready_line(ready_fds[i], started[i], deadline, "worker " + std::to_string(indices[i]));
     } catch (...) {
       failure = std::current_exception();
     }
@@ -186,17 +194,19 @@ void LocalCluster::Impl::start_processes() {
   }
   if (failure) std::rethrow_exception(failure);
 
-  for (int i = 0; i < options.n_workers; ++i) {
+  for (std::size_t k = 0; k < indices.size(); ++k) {
+    const int i = indices[k];
     detail::NannyOptions no;
     no.name = "worker 'worker-" + std::to_string(i) + "'";
     no.close_timeout = std::chrono::milliseconds(5000);
     if (memory_limit_bytes > 0 && options.memory_terminate_fraction)
       no.memory_kill_bytes = static_cast<std::uint64_t>(static_cast<double>(memory_limit_bytes) * *options.memory_terminate_fraction);
     SupervisedWorker w;
+    w.index = i;
     // Restarts happen on the nanny's thread; the pipes and options they use live until close().
     w.nanny = std::make_unique<detail::Nanny>(
         no, [this, i](std::uint32_t restarts) { return spawn_child("worker", worker_env(i, restarts), -1); });
-    w.thread = std::thread([nanny = w.nanny.get(), child = std::move(started[i])]() mutable {
+    w.thread = std::thread([nanny = w.nanny.get(), child = std::move(started[k])]() mutable {
       try {
         nanny->run(std::move(child));
       } catch (const std::exception& e) {
@@ -228,8 +238,16 @@ void LocalCluster::Impl::start_threads() {
   scheduler_node_->server->start();
   scheduler_node_->run();
 
+  std::vector<int> indices(static_cast<std::size_t>(options.n_workers));
+  std::iota(indices.begin(), indices.end(), 0);
+  add_thread_workers(indices, Clock::now() + options.start_timeout);
+  next_index_ = options.n_workers;
+}
+
+void LocalCluster::Impl::add_thread_workers(const std::vector<int>& indices, Clock::time_point deadline) {
+  const bool inproc = detail::address_scheme(local_address) == "inproc";
   std::vector<std::future<void>> ready;
-  for (int i = 0; i < options.n_workers; ++i) {
+  for (int i : indices) {
     detail::WorkerOptions wo;
     wo.scheduler_address = local_address;
     if (inproc) wo.listen_address = detail::unique_inproc_address();
@@ -243,6 +261,7 @@ void LocalCluster::Impl::start_threads() {
     wo.process_memory_is_own = false;  // every worker shares this process's memory
     wo.local_directory = options.local_directory;
     auto node = std::make_unique<InProcessNode<detail::WorkerServer>>();
+    node->index = i;
     node->server = std::make_unique<detail::WorkerServer>(node->io, wo);
     auto registered = std::make_shared<std::promise<void>>();
     ready.push_back(registered->get_future());
@@ -253,12 +272,13 @@ void LocalCluster::Impl::start_threads() {
     node->run();
     worker_nodes_.push_back(std::move(node));
   }
-  auto deadline = Clock::now() + options.start_timeout;
   for (auto& f : ready)
     if (f.wait_until(deadline) != std::future_status::ready) throw Error("LocalCluster: workers did not start in time");
 }
 
 void LocalCluster::Impl::close() {
+  stop_adapting();
+  std::lock_guard scaling(scale_mutex_);
   std::lock_guard lock(mutex_);
   if (closed_) return;
   closed_ = true;
@@ -285,7 +305,10 @@ LocalCluster::~LocalCluster() {
 }
 const std::string& LocalCluster::scheduler_address() const { return impl_->address; }
 const Security& LocalCluster::security() const { return impl_->options.security; }
-int LocalCluster::n_workers() const { return impl_->options.n_workers; }
+int LocalCluster::n_workers() const { return impl_->count(); }
+void LocalCluster::scale(int n) { impl_->scale(n); }
+void LocalCluster::adapt(int minimum, int maximum, AdaptOptions options) { impl_->adapt(minimum, maximum, options); }
+void LocalCluster::stop_adapting() { impl_->stop_adapting(); }
 int LocalCluster::threads_per_worker() const { return impl_->options.threads_per_worker; }
 bool LocalCluster::processes() const { return impl_->options.processes; }
 void LocalCluster::close() { impl_->close(); }

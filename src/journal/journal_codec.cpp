@@ -140,6 +140,12 @@ struct EventWriter {
     p.setWorker(e.worker);
     p.setPaused(e.paused);
   }
+  void operator()(const sched::Replicated& e) {
+    auto r = entry.initReplicated();
+    r.setHolder(e.holder);
+    auto keys = r.initKeys(static_cast<unsigned>(e.keys.size()));
+    for (unsigned i = 0; i < e.keys.size(); ++i) keys.set(i, e.keys[i]);
+  }
   void operator()(const sched::MissingData& e) {
     auto m = entry.initMissingData();
     m.setWorker(e.worker);
@@ -321,6 +327,13 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
     case JournalEntry::WORKER_PAUSED: {
       auto p = entry.getWorkerPaused();
       out.event = sched::WorkerPaused{p.getWorker(), p.getPaused()};
+      break;
+    }
+    case JournalEntry::REPLICATED: {
+      auto r = entry.getReplicated();
+      sched::Replicated ev{r.getHolder(), {}};
+      for (auto k : r.getKeys()) ev.keys.emplace_back(k);
+      out.event = std::move(ev);
       break;
     }
     case JournalEntry::SNAPSHOT_HEADER: {

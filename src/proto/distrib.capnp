@@ -301,6 +301,23 @@ struct RestartReply {
   reason @4 :Text;           # why not ok, for the client's error
 }
 
+# client.retire_workers(): these workers (names or addresses) get no new work, and once
+# their running tasks are done, every value that only they hold is copied to another
+# worker; then they are closed. Nothing is recomputed.
+struct RetireRequest {
+  id @0 :UInt64;
+  workers @1 :List(Text);
+  timeoutMs @2 :UInt64;      # give up (and take them back into service) after this long
+}
+
+# The answer to RetireRequest `id`.
+struct RetireReply {
+  id @0 :UInt64;
+  ok @1 :Bool;
+  retired @2 :List(Text);    # the addresses of the workers closed
+  reason @3 :Text;           # why not ok
+}
+
 struct InfoRequest {
   id @0 :UInt64;
   keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
@@ -378,5 +395,11 @@ struct Message {
     putDataUnmapped @38 :PutDataUnmapped;  # data port -> sender: these SharedBuffer values of putData
                                      # `id` could not be mapped and were not stored; send them as frames
     workerStatus @39 :WorkerStatus;  # worker -> scheduler: it paused or resumed
+    retireWorkers @40 :RetireRequest;  # client -> scheduler: client.retire_workers()
+    retireReply @41 :RetireReply;    # scheduler -> client: the answer
+    replicate @42 :List(KeyLocation);  # scheduler -> worker: store `key` on `workers` too (putData), then
+                                     # say so with replicated
+    replicated @43 :List(KeyLocation);  # worker -> scheduler: `key` is now stored on `workers` too
+                                     # (empty `workers`: the copy failed)
   }
 }

@@ -27,6 +27,7 @@ struct JournalEntry {
     snapshotTasks @14 :List(SnapshotTask); # the following ones
     restart @15 :Void;                    # client.restart(): every task cancelled and forgotten
     workerPaused @16 :JournalWorkerPaused; # a worker paused or resumed (placement depends on it)
+    replicated @17 :JournalReplicated;     # a worker stores copies of these keys (retire_workers)
   }
 }
 
@@ -123,4 +124,9 @@ struct SnapshotTask {
   retriesLeft @11 :UInt32;
   suspicious @12 :UInt32;
   scattered @13 :Bool;             # placed by a client: cannot be recomputed
+}
+
+struct JournalReplicated {
+  holder @0 :UInt64;
+  keys @1 :List(Text);
 }

@@ -163,6 +163,7 @@ struct SchedulerState::Impl {
   void on(StealResponse& e);
   void on(WorkerMetrics& e);
   void on(WorkerPaused& e);
+  void on(Replicated& e);
   void set_paused(WorkerInfo& w, bool paused);
   /// Places the tasks that found no worker, in priority order (a worker joined or resumed).
   void retry_unrunnable();

@@ -9,26 +9,9 @@
 #include "dashboard/dashboard.hpp"
 #include "core/log.hpp"
 #include "distrib/errors.hpp"
+#include "scheduler/scheduler_peer.hpp"
 
 namespace distrib::detail {
-
-using Clock = std::chrono::steady_clock;
-
-struct SchedulerServer::Peer {
-  enum class Kind { unknown, client, worker_unregistered, worker };
-  ConnectionPtr conn;
-  Kind kind = Kind::unknown;
-  std::uint64_t id = 0;
-  std::string name;
-  std::string address;  // a worker's data address
-  std::uint32_t restarts = 0;  // times its nanny restarted it (registerWorker)
-  std::uint64_t shared_in = 0, shared_out = 0;  // bytes through shared memory (its heartbeats)
-  Clock::time_point last_seen = Clock::now();
-  bool said_goodbye = false;  // sent `close` first: a graceful departure
-  bool nanny = false;  // a nanny supervises it (registerWorker): restartWorker restarts it
-  bool paused = false;  // as the state was last told (WorkerPaused)
-  std::string farewell;  // a worker restarting for memory said why (workerStatus.restarting)
-};
 
 namespace {
 void fill_worker_info(proto::WorkerInfo::Builder out, const sched::SchedulerState::WorkerSnapshot& w,
@@ -317,8 +300,11 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
         peer->shared_out = hb.getSharedBytesOut();
         // Heartbeats repeat the status: one that differs (a status message lost with a
         // connection, or a scheduler restarted since) counts as the change.
-        if (hb.getPaused() != peer->paused) events.push_back(sched::WorkerPaused{peer->id, hb.getPaused()});
+        // A retiring worker stays paused whatever it says (it does not know it retires).
+        if (!peer->retiring && hb.getPaused() != peer->paused)
+          events.push_back(sched::WorkerPaused{peer->id, hb.getPaused()});
       }
+      if (peer->retiring) std::erase_if(events, [](const sched::Event& e) { return std::holds_alternative<sched::WorkerPaused>(e); });
       for (const auto& e : events)
         if (auto* p = std::get_if<sched::WorkerPaused>(&e)) {
           if (p->paused != peer->paused)
@@ -375,6 +361,14 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::RESTART:
       if (peer->kind != Kind::client) break;
       restart_cluster(*peer, root.getRestart());
+      return;
+    case proto::Message::RETIRE_WORKERS:
+      if (peer->kind != Kind::client) break;
+      begin_retire(*peer, root.getRetireWorkers());
+      return;
+    case proto::Message::REPLICATED:
+      if (peer->kind != Kind::worker) break;
+      on_replicated(root.getReplicated());
       return;
     case proto::Message::INFO_REQUEST:
       if (peer->kind != Kind::client) break;

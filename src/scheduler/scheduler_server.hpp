@@ -138,6 +138,14 @@ class SchedulerServer {
   /// restart_ answer once they are back (scheduler_server.cpp, at the end).
   void restart_cluster(const Peer& by, proto::RestartRequest::Reader request);
   void send_to_client(std::uint64_t client, OutMessage m);
+  /// client.retire_workers (scheduler_retire.cpp): the workers get no new work; once idle,
+  /// what only they hold is copied elsewhere (replicate), then they are closed.
+  struct Retirement;
+  void begin_retire(const Peer& by, proto::RetireRequest::Reader request);
+  void on_replicated(capnp::List<proto::KeyLocation>::Reader copies);
+  void advance_retirements();
+  /// Ends `r`: answers its client; workers not closed yet are taken back into service.
+  void finish_retirement(Retirement& r, bool ok, const std::string& reason);
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -169,6 +177,9 @@ class SchedulerServer {
   std::vector<wire::Outgoing> held_for_sync_;  // messages to clients waiting for the journal's sync
   // Workers of the state replayed from the journal, by name, until they register again.
   std::unordered_map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> ghosts_;
+  std::vector<std::unique_ptr<Retirement>> retirements_;
+  asio::steady_timer retire_timer_{io_};
+  bool retire_timer_armed_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards work posted by HTTP threads
 };
 

@@ -145,9 +145,15 @@ struct PushFailed {
   std::string key;
   std::string target;
 };
+/// `holder` now stores a copy of each of `keys` (client.retire_workers: a retiring worker
+/// copied there what only it held): one more place they can be fetched from.
+struct Replicated {
+  WorkerId holder;
+  std::vector<std::string> keys;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
                            ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
-                           PushFailed, WorkerPaused>;
+                           PushFailed, WorkerPaused, Replicated>;
 
 // ---- actions ----
 struct ComputeTask {

@@ -217,6 +217,18 @@ void SchedulerState::Impl::on(WorkerPaused& e) {
   if (auto w = workers.find(e.worker); w != workers.end()) set_paused(w->second, e.paused);
 }
 
+void SchedulerState::Impl::on(Replicated& e) {
+  auto w = workers.find(e.holder);
+  if (w == workers.end()) return;
+  for (const auto& key : e.keys) {
+    auto* ts = find(key);
+    // A key released (or lost) while it was copied is not held by anyone any more.
+    if (!ts || ts->status != TaskStatus::memory || holds(ts, e.holder)) continue;
+    ts->who_has.push_back(e.holder);
+    w->second.has_what.insert(ts);
+  }
+}
+
 void SchedulerState::Impl::set_paused(WorkerInfo& w, bool paused) {
   if (w.paused == paused) return;
   w.paused = paused;

@@ -261,9 +261,39 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
     stop("the scheduler asked to shut down");
   } else if (auto* err = std::get_if<wire::SchedulerError>(&msg)) {
     stop("the scheduler reported: " + err->reason);
+  } else if (auto* rep = std::get_if<wire::Replicate>(&msg)) {
+    replicate(std::move(rep->copies));
   } else if (std::holds_alternative<wire::RestartRequested>(msg)) {
     if (options_.nanny) return stop(kRestartRequested);  // its nanny starts a fresh process
     log().warn("worker '{}': the scheduler asked for a restart, but no nanny supervises it; going on", options_.name);
+  }
+}
+
+// client.retire_workers: this worker is leaving; each value the scheduler names goes to a
+// worker that stays, as a scatter would put it there, and the scheduler hears when it is.
+void WorkerServer::replicate(std::vector<std::pair<std::string, std::vector<std::string>>> copies) {
+  for (auto& [key, targets] : copies) {
+    std::optional<Value> value;
+    {
+      std::lock_guard lock(state_mutex_);
+      value = state_.get_data(key);
+    }
+    for (const auto& target : targets) {
+      auto report = [this, life = life_, key = key, target](const std::string& error) {
+        if (!error.empty()) log().warn("worker '{}': could not copy '{}' to {}: {}", options_.name, key, target, error);
+        if (life != life_ || !scheduler_) return;
+        MessageBuilder mb;
+        auto list = mb.root().initReplicated(1);
+        list[0].setKey(key);
+        if (error.empty()) list[0].initWorkers(1).set(0, target);
+        scheduler_->send(mb.finish());
+      };
+      if (!value) {
+        report("this worker does not hold it");
+        continue;
+      }
+      fetcher_.put(target, {{key, *value}}, report);
+    }
   }
 }
 

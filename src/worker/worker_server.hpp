@@ -135,6 +135,8 @@ class WorkerServer {
   void terminate_for_memory(const std::string& reason);
   // ---- the state ----
   /// Applies an event on the io thread.
+  /// The scheduler's replicate (client.retire_workers): copies stored values to peers.
+  void replicate(std::vector<std::pair<std::string, std::vector<std::string>>> copies);
   void handle(wrk::Event e);
   /// Applies an event with state_mutex_ held, from the io thread (`next` null) or from a
   /// task thread, which gets the next task to run in `next` instead of a hand-off.

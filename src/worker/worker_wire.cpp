@@ -58,6 +58,15 @@ SchedulerMessage read_scheduler_message(MessageReader& mr) {
       return Shutdown{};
     case proto::Message::RESTART_WORKER:
       return RestartRequested{};
+    case proto::Message::REPLICATE: {
+      Replicate r;
+      for (auto c : root.getReplicate()) {
+        std::vector<std::string> targets;
+        for (auto t : c.getWorkers()) targets.emplace_back(t);
+        r.copies.emplace_back(c.getKey(), std::move(targets));
+      }
+      return r;
+    }
     case proto::Message::ERROR:
       return SchedulerError{root.getError().getReason()};
     default:

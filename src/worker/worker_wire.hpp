@@ -32,7 +32,12 @@ struct RestartRequested {};
 struct SchedulerError {
   std::string reason;
 };
-using SchedulerMessage = std::variant<StateEvents, Registered, Reregister, Shutdown, RestartRequested, SchedulerError>;
+/// Copy these stored keys to these workers (client.retire_workers), then say so.
+struct Replicate {
+  std::vector<std::pair<std::string, std::vector<std::string>>> copies;  // key, target addresses
+};
+using SchedulerMessage =
+    std::variant<StateEvents, Registered, Reregister, Shutdown, RestartRequested, SchedulerError, Replicate>;
 
 /// Reads one message from the scheduler (after the handshake). Throws std::runtime_error
 /// for a message a scheduler does not send to a worker (the connection is then closed).

@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Action> out;
   for (int n = 0; n < 400 && !in.done(); ++n) {
     Event e = Restart{};
-    std::uint8_t op = in.u8() % 16;
+    std::uint8_t op = in.u8() % 17;
     if (op >= 4 && op < 9 && clients.empty()) op = 0;
     if (op >= 9 && workers.empty()) op = 2;
     switch (op) {
@@ -134,6 +134,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       }
       case 14: e = MissingData{pick(in, workers), in.key(), "tcp://w" + std::to_string(in.u8() % 4)}; break;
       case 15: e = PushFailed{pick(in, workers), in.key(), "tcp://w" + std::to_string(in.u8() % 4)}; break;
+      case 16: e = Replicated{pick(in, workers), {in.key(), in.key()}}; break;
     }
     out.clear();
     s.handle(std::move(e), out);

@@ -1023,6 +1023,11 @@ std::string describe(const Event& e) {
     std::string operator()(const WorkerPaused& x) {
       return std::string(x.paused ? "WorkerPaused " : "WorkerResumed ") + std::to_string(x.worker);
     }
+    std::string operator()(const Replicated& x) {
+      std::string r = "Replicated on " + std::to_string(x.holder);
+      for (const auto& k : x.keys) r += " " + k;
+      return r;
+    }
   };
   return std::visit(V{}, e);
 }
