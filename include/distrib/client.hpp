@@ -389,6 +389,16 @@ class Client {
   std::vector<Transition> story(const Future<T>& f) {
     return story(f.key());
   }
+  /// Sends the shared library at `path` to every worker, as Dask's upload_file: each one
+  /// loads it (its DISTRIB_TASK functions become runnable there) and so does every worker
+  /// that registers later (the scheduler keeps it; a library of the same file name replaces
+  /// the one kept). Returns once every worker connected now has loaded it. Throws
+  /// std::invalid_argument if the file cannot be read, distrib::Error naming the workers
+  /// that could not load it (and why), TimeoutError after `timeout`. The program must link
+  /// the library too, to submit its functions. On a cluster with a token or TLS only a
+  /// client that passed it can upload; without either, anyone who can reach the scheduler
+  /// can: keep such a scheduler on loopback.
+  void upload_file(const std::string& path, std::chrono::milliseconds timeout = std::chrono::seconds(60));
   /// Retires workers gracefully, as Dask's retire_workers: they get no new work, and once
   /// their running tasks are done every value that only they hold is copied to another
   /// worker, so nothing is recomputed; then they are closed (a worker under a nanny is not

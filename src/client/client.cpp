@@ -158,6 +158,10 @@ std::map<std::string, unsigned> Client::nthreads() {
 
 SchedulerInfo Client::scheduler_info() { return impl_->snapshot({}).info; }
 
+void Client::upload_file(const std::string& path, std::chrono::milliseconds timeout) {
+  impl_->upload_file(path, timeout);
+}
+
 std::vector<std::string> Client::retire_workers(const std::vector<std::string>& workers,
                                                std::chrono::milliseconds timeout) {
   return impl_->retire_workers(workers, timeout);

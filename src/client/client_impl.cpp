@@ -1,5 +1,7 @@
 #include "client/client_impl.hpp"
 
+#include <fstream>
+
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -297,6 +299,36 @@ std::vector<std::string> ClientImpl::retire_workers(const std::vector<std::strin
   auto outcome = reply.get();
   if (!outcome.ok) throw Error("distrib::Client::retire_workers: " + outcome.reason);
   return outcome.retired;
+}
+
+void ClientImpl::upload_file(const std::string& path, std::chrono::milliseconds timeout) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::invalid_argument("distrib::Client::upload_file: cannot read " + path);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  check_open();
+  const auto slash = path.rfind('/');
+  const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  std::future<RestartOutcome> reply;
+  std::uint64_t id;
+  {
+    std::lock_guard lock(mutex_);
+    id = next_restart_id_++;
+    reply = restart_waiting_[id].get_future();
+  }
+  MessageBuilder mb;
+  auto u = mb.root().initUploadFile();
+  u.setId(id);
+  u.setName(name);
+  mb.set_value(u.initData(), Value{"bytes", Bytes::copy_of(content)});
+  post_message(mb.finish());
+  if (reply.wait_for(timeout) != std::future_status::ready) {
+    std::lock_guard lock(mutex_);
+    restart_waiting_.erase(id);
+    throw TimeoutError("distrib::Client::upload_file: the workers did not answer within " +
+                       std::to_string(timeout.count()) + " ms");
+  }
+  auto outcome = reply.get();
+  if (!outcome.ok) throw Error("distrib::Client::upload_file: " + name + ": " + outcome.reason);
 }
 
 void ClientImpl::close() {

@@ -55,6 +55,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void restart(std::chrono::milliseconds timeout, bool wait_for_workers);
   /// Client::retire_workers: the scheduler moves what only they hold, then closes them.
   std::vector<std::string> retire_workers(const std::vector<std::string>& workers, std::chrono::milliseconds timeout);
+  /// Client::upload_file.
+  void upload_file(const std::string& path, std::chrono::milliseconds timeout);
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);

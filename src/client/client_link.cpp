@@ -190,6 +190,17 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       }
       return;
     }
+    case proto::Message::UPLOAD_RESULT: {
+      auto r = root.getUploadResult();
+      const std::string error = r.getError();
+      std::lock_guard lock(mutex_);
+      auto it = restart_waiting_.find(r.getId());
+      if (it != restart_waiting_.end()) {
+        it->second.set_value(RestartOutcome{error.empty(), error, {}});
+        restart_waiting_.erase(it);
+      }
+      return;
+    }
     case proto::Message::RETIRE_REPLY: {
       auto r = root.getRetireReply();
       RestartOutcome outcome{r.getOk(), r.getReason(), {}};

@@ -113,6 +113,7 @@ struct EventWriter {
   void operator()(const sched::ReleaseKeys& e) { write_keys(entry.initReleaseKeys(), e.client, e.keys); }
   void operator()(const sched::WorkerMetrics&) { throw std::logic_error("worker metrics are not journaled"); }
   void operator()(const sched::PushFailed&) { throw std::logic_error("push failures are not journaled"); }
+  void operator()(const sched::WorkerFunctions&) { throw std::logic_error("functions of an upload are not journaled"); }
   void operator()(const sched::Scattered& e) {
     auto s = entry.initScattered();
     s.setClient(e.client);
@@ -199,7 +200,8 @@ sched::DurableTask read_snapshot_task(const MessageReader& mr, proto::SnapshotTa
 // Events that change no task's status or placement are not journaled: metrics, and failed
 // pushes (the state only tells a worker where to fetch a key instead). WorkerPaused is.
 bool is_journaled(const sched::Event& e) {
-  return !std::holds_alternative<sched::WorkerMetrics>(e) && !std::holds_alternative<sched::PushFailed>(e);
+  return !std::holds_alternative<sched::WorkerMetrics>(e) && !std::holds_alternative<sched::PushFailed>(e) &&
+         !std::holds_alternative<sched::WorkerFunctions>(e);
 }
 
 bool needs_sync(const sched::Event& e) {

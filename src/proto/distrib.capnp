@@ -318,6 +318,20 @@ struct RetireReply {
   reason @3 :Text;           # why not ok
 }
 
+# client.upload_file(): a shared library for every worker, present and future, to load.
+struct UploadFile {
+  id @0 :UInt64;
+  name @1 :Text;             # the file's name (no directories)
+  data @2 :Value;            # its bytes (type "bytes")
+}
+
+# worker -> scheduler, and scheduler -> client: how loading upload `id` went.
+struct UploadResult {
+  id @0 :UInt64;
+  error @1 :Text;            # "" when loaded (on every worker, for the client's answer)
+  functions @2 :List(Text);  # worker -> scheduler: task functions it has now
+}
+
 struct InfoRequest {
   id @0 :UInt64;
   keys @1 :List(Text);       # keys to report who_has for (all of the client's if empty)
@@ -401,5 +415,7 @@ struct Message {
                                      # say so with replicated
     replicated @43 :List(KeyLocation);  # worker -> scheduler: `key` is now stored on `workers` too
                                      # (empty `workers`: the copy failed)
+    uploadFile @44 :UploadFile;      # client -> scheduler -> every worker (and each worker that registers later)
+    uploadResult @45 :UploadResult;  # worker -> scheduler, then scheduler -> client
   }
 }

@@ -164,6 +164,7 @@ struct SchedulerState::Impl {
   void on(WorkerMetrics& e);
   void on(WorkerPaused& e);
   void on(Replicated& e);
+  void on(WorkerFunctions& e);
   void set_paused(WorkerInfo& w, bool paused);
   /// Places the tasks that found no worker, in priority order (a worker joined or resumed).
   void retry_unrunnable();

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "comm/connection.hpp"
+#include "distrib/codec.hpp"
 #include "scheduler/scheduler_server.hpp"
 
 namespace distrib::detail {
@@ -39,6 +40,20 @@ struct SchedulerServer::Retirement {
   std::vector<std::string> retired;     // addresses closed so far
   std::unordered_map<std::string, std::uint64_t> copying;  // key -> the worker it is being copied to
   Clock::time_point deadline;
+};
+
+/// client.upload_file (scheduler_uploads.cpp): a library every worker loads, kept for the
+/// workers that register later.
+struct SchedulerServer::Upload {
+  std::string name;
+  Value data;
+};
+/// An upload's answer to its client, once every worker told how loading went.
+struct SchedulerServer::UploadWait {
+  std::uint64_t client = 0;
+  std::uint64_t id = 0;  // the client's request id
+  std::unordered_map<std::uint64_t, std::string> workers;  // still to answer: id -> name
+  std::string errors;
 };
 
 }  // namespace distrib::detail

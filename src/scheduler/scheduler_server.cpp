@@ -354,6 +354,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       mb.root().initWorkerRegistered().setOk(true);
       peer->conn->send(mb.finish());
       handle(std::move(ev));
+      send_uploads(*peer);  // before any task: it may need their functions
       if (!ghosts_.empty()) forget_ghost(peer->name, "registered again");
       restart_.workers_changed();  // a restart may have waited for it
       return;
@@ -361,6 +362,14 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::RESTART:
       if (peer->kind != Kind::client) break;
       restart_cluster(*peer, root.getRestart());
+      return;
+    case proto::Message::UPLOAD_FILE:
+      if (peer->kind != Kind::client) break;
+      begin_upload(*peer, mr, root.getUploadFile());
+      return;
+    case proto::Message::UPLOAD_RESULT:
+      if (peer->kind != Kind::worker) break;
+      on_upload_result(*peer, root.getUploadResult());
       return;
     case proto::Message::RETIRE_WORKERS:
       if (peer->kind != Kind::client) break;
@@ -404,6 +413,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
     if (sessions_.detach(peer->id, Clock::now()) && !stopped_) handle(sched::RemoveClient{peer->id});
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
+    forget_upload_worker(peer->id);
     recorder_.worker_removed(peer->id);
     if (!stopped_) handle(sched::RemoveWorker{peer->id, peer->said_goodbye, peer->farewell});
   }

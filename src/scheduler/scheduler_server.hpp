@@ -146,6 +146,15 @@ class SchedulerServer {
   void advance_retirements();
   /// Ends `r`: answers its client; workers not closed yet are taken back into service.
   void finish_retirement(Retirement& r, bool ok, const std::string& reason);
+  /// client.upload_file (scheduler_uploads.cpp): kept, sent to every worker (and to each one
+  /// that registers later), answered once every worker loaded it or said why not.
+  struct Upload;
+  struct UploadWait;
+  void begin_upload(const Peer& by, MessageReader& mr, proto::UploadFile::Reader request);
+  void send_uploads(Peer& worker);
+  void on_upload_result(const Peer& worker, proto::UploadResult::Reader result);
+  /// A worker that left answers nothing more.
+  void forget_upload_worker(std::uint64_t worker);
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -177,6 +186,9 @@ class SchedulerServer {
   std::vector<wire::Outgoing> held_for_sync_;  // messages to clients waiting for the journal's sync
   // Workers of the state replayed from the journal, by name, until they register again.
   std::unordered_map<std::string, std::pair<std::uint64_t, std::chrono::steady_clock::time_point>> ghosts_;
+  std::vector<std::unique_ptr<Upload>> uploads_;
+  std::unordered_map<std::uint64_t, std::unique_ptr<UploadWait>> upload_waits_;  // by upload id
+  std::uint64_t next_upload_id_ = 1;
   std::vector<std::unique_ptr<Retirement>> retirements_;
   asio::steady_timer retire_timer_{io_};
   bool retire_timer_armed_ = false;

@@ -151,9 +151,15 @@ struct Replicated {
   WorkerId holder;
   std::vector<std::string> keys;
 };
+/// The worker loaded a library (client.upload_file) and can run these functions too. Not
+/// journaled: a worker registers again with all its functions after a scheduler restart.
+struct WorkerFunctions {
+  WorkerId worker;
+  std::vector<std::string> functions;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
                            ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
-                           PushFailed, WorkerPaused, Replicated>;
+                           PushFailed, WorkerPaused, Replicated, WorkerFunctions>;
 
 // ---- actions ----
 struct ComputeTask {

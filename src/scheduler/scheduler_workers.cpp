@@ -229,6 +229,13 @@ void SchedulerState::Impl::on(Replicated& e) {
   }
 }
 
+void SchedulerState::Impl::on(WorkerFunctions& e) {
+  auto w = workers.find(e.worker);
+  if (w == workers.end()) return;
+  w->second.functions.insert(e.functions.begin(), e.functions.end());
+  retry_unrunnable();  // a task only this worker may run may wait for these
+}
+
 void SchedulerState::Impl::set_paused(WorkerInfo& w, bool paused) {
   if (w.paused == paused) return;
   w.paused = paused;

@@ -1,9 +1,16 @@
 #include "worker/worker_server.hpp"
 
+#include <dlfcn.h>
+
 #include <sys/resource.h>
 
 #include <unistd.h>
 
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <optional>
 
 #include "comm/security_defaults.hpp"
@@ -261,12 +268,46 @@ void WorkerServer::on_scheduler_message(InMessage&& m) {
     stop("the scheduler asked to shut down");
   } else if (auto* err = std::get_if<wire::SchedulerError>(&msg)) {
     stop("the scheduler reported: " + err->reason);
+  } else if (auto* up = std::get_if<wire::Upload>(&msg)) {
+    load_upload(*up);
   } else if (auto* rep = std::get_if<wire::Replicate>(&msg)) {
     replicate(std::move(rep->copies));
   } else if (std::holds_alternative<wire::RestartRequested>(msg)) {
     if (options_.nanny) return stop(kRestartRequested);  // its nanny starts a fresh process
     log().warn("worker '{}': the scheduler asked for a restart, but no nanny supervises it; going on", options_.name);
   }
+}
+
+// client.upload_file: the library is written to the local directory, loaded (its
+// DISTRIB_TASK functions register themselves, as with --preload) and unlinked at once (the
+// mapping stays); the scheduler hears the functions this worker has now.
+void WorkerServer::load_upload(const wire::Upload& upload) {
+  static std::atomic<unsigned> counter{0};
+  std::string error;
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = !options_.local_directory.empty() ? options_.local_directory : (tmp && *tmp ? tmp : "/tmp");
+  const std::string path = dir + "/distrib-upload-" + std::to_string(getpid()) + "-" + std::to_string(counter++) + "-" +
+                           upload.name;
+  if (std::FILE* f = std::fopen(path.c_str(), "wb")) {
+    const bool written = std::fwrite(upload.data.bytes.data(), 1, upload.data.bytes.size(), f) == upload.data.bytes.size();
+    if (std::fclose(f) != 0 || !written) error = "cannot write " + path;
+  } else {
+    error = "cannot write " + path + ": " + std::strerror(errno);
+  }
+  if (error.empty()) {
+    if (!dlopen(path.c_str(), RTLD_NOW | RTLD_GLOBAL)) error = std::string("cannot load ") + upload.name + ": " + dlerror();
+    else log().info("worker '{}' loaded the uploaded {}", options_.name, upload.name);
+  }
+  std::remove(path.c_str());
+  if (!scheduler_) return;
+  MessageBuilder mb;
+  auto r = mb.root().initUploadResult();
+  r.setId(upload.id);
+  r.setError(error);
+  auto names = TaskRegistry::instance().names();
+  auto list = r.initFunctions(static_cast<unsigned>(names.size()));
+  for (unsigned i = 0; i < names.size(); ++i) list.set(i, names[i]);
+  scheduler_->send(mb.finish());
 }
 
 // client.retire_workers: this worker is leaving; each value the scheduler names goes to a

@@ -36,6 +36,10 @@
 
 namespace distrib::detail {
 
+namespace wire {
+struct Upload;
+}
+
 struct WorkerOptions {
   std::string scheduler_address;
   std::string host = "127.0.0.1";  // where this worker listens for peers
@@ -135,6 +139,8 @@ class WorkerServer {
   void terminate_for_memory(const std::string& reason);
   // ---- the state ----
   /// Applies an event on the io thread.
+  /// The scheduler's uploadFile (client.upload_file): writes and loads the library.
+  void load_upload(const wire::Upload& upload);
   /// The scheduler's replicate (client.retire_workers): copies stored values to peers.
   void replicate(std::vector<std::pair<std::string, std::vector<std::string>>> copies);
   void handle(wrk::Event e);

@@ -58,6 +58,10 @@ SchedulerMessage read_scheduler_message(MessageReader& mr) {
       return Shutdown{};
     case proto::Message::RESTART_WORKER:
       return RestartRequested{};
+    case proto::Message::UPLOAD_FILE: {
+      auto u = root.getUploadFile();
+      return Upload{u.getId(), u.getName(), mr.value(u.getData())};
+    }
     case proto::Message::REPLICATE: {
       Replicate r;
       for (auto c : root.getReplicate()) {

@@ -36,8 +36,14 @@ struct SchedulerError {
 struct Replicate {
   std::vector<std::pair<std::string, std::vector<std::string>>> copies;  // key, target addresses
 };
+/// A library to load (client.upload_file); answered with uploadResult `id`.
+struct Upload {
+  std::uint64_t id = 0;
+  std::string name;
+  Value data;
+};
 using SchedulerMessage =
-    std::variant<StateEvents, Registered, Reregister, Shutdown, RestartRequested, SchedulerError, Replicate>;
+    std::variant<StateEvents, Registered, Reregister, Shutdown, RestartRequested, SchedulerError, Replicate, Upload>;
 
 /// Reads one message from the scheduler (after the handshake). Throws std::runtime_error
 /// for a message a scheduler does not send to a worker (the connection is then closed).

@@ -4,6 +4,7 @@
 
 #include <distrib/distrib.hpp>
 #include <numeric>
+#include <fstream>
 #include <set>
 
 #include "helpers.hpp"
@@ -129,6 +130,48 @@ TEST(LocalClusterAdapt, GrowsUnderABurstAndShrinksWhenIdle) {
   EXPECT_TRUE(eventually([&] { return cluster.n_workers() == 1; }, 60s)) << cluster.n_workers();
   cluster.stop_adapting();
   EXPECT_THROW(cluster.adapt(3, 2), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace distrib::test
+
+namespace distrib::test {
+namespace {
+
+// client.upload_file: workers without the library learn its functions, and so does a
+// worker that registers afterwards.
+TEST(UploadFile, EveryWorkerNowAndLaterLoadsTheLibrary) {
+  auto scheduler = start_scheduler();
+  auto first = start_worker(scheduler.address, {"--name", "first"});  // no --preload
+  Client client(scheduler.address);
+  client.wait_for_workers(1, 30s);
+  auto before = client.submit(triple, 2);
+  EXPECT_THROW(before.result(60s), TaskError);  // no worker can run it yet
+
+  client.upload_file(TEST_TASKS_PATH);
+  EXPECT_EQ(client.submit(triple, 4).result(60s), 12);
+
+  auto second = start_worker(scheduler.address, {"--name", "second"});
+  client.wait_for_workers(2, 30s);
+  SubmitOptions there;
+  there.workers = {"second"};
+  there.key = "on-the-late-worker";
+  // Submitted before or after its functions reach the scheduler, it waits for them.
+  EXPECT_EQ(client.submit(there, triple, 5).result(60s), 15);
+
+  // What is not a library is refused by every worker, named; an unreadable path raises here.
+  TempDir dir;
+  const auto junk = dir.str() + "/libjunk.so";
+  std::ofstream(junk) << "not an ELF file";
+  try {
+    client.upload_file(junk);
+    FAIL() << "a worker loaded junk";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("worker 'first': cannot load libjunk.so"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("worker 'second'"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(client.upload_file(dir.str() + "/missing.so"), std::invalid_argument);
+  EXPECT_EQ(client.submit(triple, 6).result(60s), 18);  // the workers carry on
 }
 
 }  // namespace

@@ -1023,6 +1023,7 @@ std::string describe(const Event& e) {
     std::string operator()(const WorkerPaused& x) {
       return std::string(x.paused ? "WorkerPaused " : "WorkerResumed ") + std::to_string(x.worker);
     }
+    std::string operator()(const WorkerFunctions& x) { return "WorkerFunctions " + std::to_string(x.worker); }
     std::string operator()(const Replicated& x) {
       std::string r = "Replicated on " + std::to_string(x.holder);
       for (const auto& k : x.keys) r += " " + k;
