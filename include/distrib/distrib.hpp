@@ -9,6 +9,7 @@
 #include "distrib/local_cluster.hpp"
 #include "distrib/ndarray.hpp"
 #include "distrib/progress.hpp"
+#include "distrib/slurm_job.hpp"
 #include "distrib/ssh_cluster.hpp"
 #include "distrib/wait.hpp"
 #include "distrib/graph.hpp"
