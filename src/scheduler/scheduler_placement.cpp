@@ -219,20 +219,40 @@ void SchedulerState::Impl::clear_steal(TaskState* ts) {
 /// not started yet, when moving their inputs is cheaper than running them.
 void SchedulerState::Impl::balance() {
   if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
+  // The busiest worker with tasks waiting for a thread, and the next busiest (for a thief
+  // that is itself the busiest: a paused one). Asking for steals changes neither, so they are
+  // found once per event, not once per idle worker (that was O(workers^2) on every event
+  // while the queue is empty: most of the scheduler's time with 200 idle workers).
+  WorkerInfo *busiest = nullptr, *runner_up = nullptr;
+  auto load = [](const WorkerInfo* w) { return w->occupancy / w->nthreads; };
+  for (auto& [vid, w] : workers) {
+    if (w.runnable() <= (w.paused ? 0 : w.nthreads)) continue;  // a paused one starts nothing
+    if (!busiest || load(&w) > load(busiest)) {
+      runner_up = busiest;
+      busiest = &w;
+    } else if (!runner_up || load(&w) > load(runner_up)) {
+      runner_up = &w;
+    }
+  }
+  if (!busiest) return;
+  // How many of a victim's first tasks were found that no thief may take (a steal in
+  // flight, refused, waiting for inputs, or too short to move): a thief that would look at
+  // no more of them need not look (every idle worker did, in vain, on every event).
+  std::size_t barren_busiest = 0, barren_runner_up = 0;
   for (auto& [tid, thief] : workers) {
     std::size_t busy = thief.runnable() + thief.incoming_steals;
     if (busy >= thief.nthreads) continue;
     std::size_t wanted = thief.nthreads - busy;
-    WorkerInfo* victim = nullptr;
-    for (auto& [vid, w] : workers)
-      if (vid != tid && w.runnable() > (w.paused ? 0 : w.nthreads) &&  // a paused one starts nothing
-          (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
-        victim = &w;
+    WorkerInfo* victim = busiest->id != tid ? busiest : runner_up;
     if (!victim) return;
+    const std::size_t window = 4 * thief.nthreads + 16;
+    std::size_t& barren = victim == busiest ? barren_busiest : barren_runner_up;
+    if (window <= barren) continue;
+    bool any_open = false;
     std::size_t looked = 0;
     for (auto* ts : victim->processing) {
-      if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
-      if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+      if (wanted == 0 || ++looked > window) break;
+      if (ts->steal_to || ts->steal_refused) continue;
       if (ts->waiting_on > 0) continue;  // assigned ahead: it waits for inputs, not for a thread
       // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it
       // for a task of a millisecond or more, not for short ones.
@@ -240,6 +260,8 @@ void SchedulerState::Impl::balance() {
             return d->status == TaskStatus::processing;
           }))
         continue;
+      any_open = true;
+      if (!satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
       std::uint64_t to_move = 0;
       for (auto* d : ts->dependencies)
         if (!holds(d, tid)) to_move += d->nbytes;
@@ -249,6 +271,7 @@ void SchedulerState::Impl::balance() {
       --wanted;
       out->push_back(StealRequest{victim->id, ts->key});
     }
+    if (!any_open) barren = std::max(barren, window);
   }
 }
 
