@@ -29,15 +29,22 @@ bool SchedulerState::Impl::satisfies(const WorkerInfo& w, const TaskState* ts, b
 }
 
 /// How many tasks a worker may hold before root tasks of this kind wait on the scheduler.
-std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+namespace {
+/// saturation_limit for a worker of `nthreads`, given the prefix's known duration (0: none).
+std::size_t limit_for(const SchedulerConfig& config, std::uint32_t nthreads, double known_duration) {
   if (!(config.worker_saturation < 1e9)) return std::numeric_limits<std::size_t>::max();  // queuing off
-  auto limit = static_cast<std::size_t>(std::ceil(w.nthreads * config.worker_saturation));
-  auto known = durations.find(ts->prefix);
-  if (known != durations.end() && known->second > 0) {
-    double keep_busy = w.nthreads * config.saturation_seconds / known->second;
+  auto limit = static_cast<std::size_t>(std::ceil(nthreads * config.worker_saturation));
+  if (known_duration > 0) {
+    double keep_busy = nthreads * config.saturation_seconds / known_duration;
     limit = std::max(limit, static_cast<std::size_t>(std::min(keep_busy, 1e6)));
   }
   return std::max<std::size_t>(limit, 1);
+}
+}  // namespace
+
+std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+  auto known = durations.find(ts->prefix);
+  return limit_for(config, w.nthreads, known != durations.end() ? known->second : 0.0);
 }
 
 bool SchedulerState::Impl::saturated(const WorkerInfo& w, const TaskState* ts) const {
@@ -50,17 +57,21 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
     unrunnable.insert(ts);
     return;
   }
+  // One pass over the workers for the function and the restrictions (this runs for every
+  // task, and there may be hundreds of workers).
   bool any_has_function = false;
-  for (auto& [id, w] : workers) any_has_function |= w.functions.count(ts->spec->function) > 0;
+  std::vector<WorkerInfo*> candidates;
+  for (auto& [id, w] : workers) {
+    if (!w.functions.count(ts->spec->function)) continue;
+    any_has_function = true;
+    if (satisfies(w, ts, true)) candidates.push_back(&w);
+  }
   if (!any_has_function) {
     set_erred(ts, "distrib::NoWorkerCanRun",
               "no connected worker can run task function '" + ts->spec->function +
                   "' (register it with DISTRIB_TASK and load it in the workers, e.g. with dworker --preload)");
     return;
   }
-  std::vector<WorkerInfo*> candidates;
-  for (auto& [id, w] : workers)
-    if (satisfies(w, ts, true)) candidates.push_back(&w);
   if (candidates.empty() && ts->spec->allow_other_workers)
     for (auto& [id, w] : workers)
       if (satisfies(w, ts, false)) candidates.push_back(&w);
@@ -73,8 +84,10 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
   WorkerInfo* best = nullptr;
   double best_cost = 0;
   const double ready = inputs_ready(ts);
+  const auto known = durations.find(ts->prefix);  // once, not once per worker
+  const double known_duration = known != durations.end() ? known->second : 0.0;
   for (auto* w : candidates) {
-    if (root && saturated(*w, ts)) continue;
+    if (root && w->runnable() >= limit_for(config, w->nthreads, known_duration)) continue;  // saturated()
     double cost = start_cost(ts, *w, ready);
     if (!best || cost < best_cost || (cost == best_cost && w->id < best->id)) {
       best = w;
