@@ -29,15 +29,22 @@ bool SchedulerState::Impl::satisfies(const WorkerInfo& w, const TaskState* ts, b
 }
 
 /// How many tasks a worker may hold before root tasks of this kind wait on the scheduler.
-std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+namespace {
+/// saturation_limit for a worker of `nthreads`, given the prefix's known duration (0: none).
+std::size_t limit_for(const SchedulerConfig& config, std::uint32_t nthreads, double known_duration) {
   if (!(config.worker_saturation < 1e9)) return std::numeric_limits<std::size_t>::max();  // queuing off
-  auto limit = static_cast<std::size_t>(std::ceil(w.nthreads * config.worker_saturation));
-  auto known = durations.find(ts->prefix);
-  if (known != durations.end() && known->second > 0) {
-    double keep_busy = w.nthreads * config.saturation_seconds / known->second;
+  auto limit = static_cast<std::size_t>(std::ceil(nthreads * config.worker_saturation));
+  if (known_duration > 0) {
+    double keep_busy = nthreads * config.saturation_seconds / known_duration;
     limit = std::max(limit, static_cast<std::size_t>(std::min(keep_busy, 1e6)));
   }
   return std::max<std::size_t>(limit, 1);
+}
+}  // namespace
+
+std::size_t SchedulerState::Impl::saturation_limit(const WorkerInfo& w, const TaskState* ts) const {
+  auto known = durations.find(ts->prefix);
+  return limit_for(config, w.nthreads, known != durations.end() ? known->second : 0.0);
 }
 
 bool SchedulerState::Impl::saturated(const WorkerInfo& w, const TaskState* ts) const {
@@ -50,17 +57,21 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
     unrunnable.insert(ts);
     return;
   }
+  // One pass over the workers for the function and the restrictions (this runs for every
+  // task, and there may be hundreds of workers).
   bool any_has_function = false;
-  for (auto& [id, w] : workers) any_has_function |= w.functions.count(ts->spec->function) > 0;
+  std::vector<WorkerInfo*> candidates;
+  for (auto& [id, w] : workers) {
+    if (!w.functions.count(ts->spec->function)) continue;
+    any_has_function = true;
+    if (satisfies(w, ts, true)) candidates.push_back(&w);
+  }
   if (!any_has_function) {
     set_erred(ts, "distrib::NoWorkerCanRun",
               "no connected worker can run task function '" + ts->spec->function +
                   "' (register it with DISTRIB_TASK and load it in the workers, e.g. with dworker --preload)");
     return;
   }
-  std::vector<WorkerInfo*> candidates;
-  for (auto& [id, w] : workers)
-    if (satisfies(w, ts, true)) candidates.push_back(&w);
   if (candidates.empty() && ts->spec->allow_other_workers)
     for (auto& [id, w] : workers)
       if (satisfies(w, ts, false)) candidates.push_back(&w);
@@ -73,8 +84,10 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
   WorkerInfo* best = nullptr;
   double best_cost = 0;
   const double ready = inputs_ready(ts);
+  const auto known = durations.find(ts->prefix);  // once, not once per worker
+  const double known_duration = known != durations.end() ? known->second : 0.0;
   for (auto* w : candidates) {
-    if (root && saturated(*w, ts)) continue;
+    if (root && w->runnable() >= limit_for(config, w->nthreads, known_duration)) continue;  // saturated()
     double cost = start_cost(ts, *w, ready);
     if (!best || cost < best_cost || (cost == best_cost && w->id < best->id)) {
       best = w;
@@ -219,20 +232,40 @@ void SchedulerState::Impl::clear_steal(TaskState* ts) {
 /// not started yet, when moving their inputs is cheaper than running them.
 void SchedulerState::Impl::balance() {
   if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
+  // The busiest worker with tasks waiting for a thread, and the next busiest (for a thief
+  // that is itself the busiest: a paused one). Asking for steals changes neither, so they are
+  // found once per event, not once per idle worker (that was O(workers^2) on every event
+  // while the queue is empty: most of the scheduler's time with 200 idle workers).
+  WorkerInfo *busiest = nullptr, *runner_up = nullptr;
+  auto load = [](const WorkerInfo* w) { return w->occupancy / w->nthreads; };
+  for (auto& [vid, w] : workers) {
+    if (w.runnable() <= (w.paused ? 0 : w.nthreads)) continue;  // a paused one starts nothing
+    if (!busiest || load(&w) > load(busiest)) {
+      runner_up = busiest;
+      busiest = &w;
+    } else if (!runner_up || load(&w) > load(runner_up)) {
+      runner_up = &w;
+    }
+  }
+  if (!busiest) return;
+  // How many of a victim's first tasks were found that no thief may take (a steal in
+  // flight, refused, waiting for inputs, or too short to move): a thief that would look at
+  // no more of them need not look (every idle worker did, in vain, on every event).
+  std::size_t barren_busiest = 0, barren_runner_up = 0;
   for (auto& [tid, thief] : workers) {
     std::size_t busy = thief.runnable() + thief.incoming_steals;
     if (busy >= thief.nthreads) continue;
     std::size_t wanted = thief.nthreads - busy;
-    WorkerInfo* victim = nullptr;
-    for (auto& [vid, w] : workers)
-      if (vid != tid && w.runnable() > (w.paused ? 0 : w.nthreads) &&  // a paused one starts nothing
-          (!victim || w.occupancy / w.nthreads > victim->occupancy / victim->nthreads))
-        victim = &w;
+    WorkerInfo* victim = busiest->id != tid ? busiest : runner_up;
     if (!victim) return;
+    const std::size_t window = 4 * thief.nthreads + 16;
+    std::size_t& barren = victim == busiest ? barren_busiest : barren_runner_up;
+    if (window <= barren) continue;
+    bool any_open = false;
     std::size_t looked = 0;
     for (auto* ts : victim->processing) {
-      if (wanted == 0 || ++looked > 4 * thief.nthreads + 16) break;
-      if (ts->steal_to || ts->steal_refused || !satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
+      if (wanted == 0 || ++looked > window) break;
+      if (ts->steal_to || ts->steal_refused) continue;
       if (ts->waiting_on > 0) continue;  // assigned ahead: it waits for inputs, not for a thread
       // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it
       // for a task of a millisecond or more, not for short ones.
@@ -240,6 +273,8 @@ void SchedulerState::Impl::balance() {
             return d->status == TaskStatus::processing;
           }))
         continue;
+      any_open = true;
+      if (!satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
       std::uint64_t to_move = 0;
       for (auto* d : ts->dependencies)
         if (!holds(d, tid)) to_move += d->nbytes;
@@ -249,6 +284,7 @@ void SchedulerState::Impl::balance() {
       --wanted;
       out->push_back(StealRequest{victim->id, ts->key});
     }
+    if (!any_open) barren = std::max(barren, window);
   }
 }
 
