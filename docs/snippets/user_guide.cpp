@@ -503,6 +503,26 @@ void over_ssh() {
   std::cout << client.submit(inc, 3).result() << "\n";
 }
 
+// [slurm-job]
+// The sbatch script of a batch job: 10 tasks, so the scheduler, this program and 8 workers.
+std::string slurm_script() {
+  distrib::SlurmJobOptions o;
+  o.job_name = "cubes";
+  o.queue = "compute";      // #SBATCH --partition
+  o.account = "proj42";     // #SBATCH --account
+  o.walltime = "02:30:00";  // HH:MM:SS or D-HH:MM:SS
+  o.nodes = 2;
+  o.ntasks = 10;
+  o.cpus_per_task = 4;      // each worker's threads
+  o.memory = "16G";         // #SBATCH --mem, per node
+  o.job_script_prologue = {"module load gcc/12"};
+  o.drun_args = {"--interface", "ib0"};
+  o.program = {"./app", "input.csv"};
+  distrib::SlurmJob job(o);
+  return job.job_script();  // or: std::string id = job.submit();  (sbatch --parsable)
+}
+// [/slurm-job]
+
 // A scheduler started with `dscheduler --scheduler-file /shared/scheduler.json`:
 void from_a_scheduler_file() {
   distrib::Client client(distrib::SchedulerFile{"/shared/scheduler.json"});
@@ -560,6 +580,7 @@ int main(int argc, char** argv) {
   security_examples();
   scaling_examples();
   configuration_examples();
+  std::cout << slurm_script();
   if (std::getenv("DISTRIB_SCHEDULER_FILE") != nullptr) return run_under_a_launcher();
   (void)&over_ssh;
   (void)&from_a_scheduler_file;
