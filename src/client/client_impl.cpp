@@ -245,27 +245,14 @@ void ClientImpl::restart(std::chrono::milliseconds timeout, bool wait_for_worker
   if (!restart_unsupported.empty()) throw Error("distrib::Client::restart: " + restart_unsupported);
   check_open();
   timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::hours(24 * 365));  // no overflow below
-  std::future<RestartOutcome> reply;
-  std::uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_restart_id_++;
-    reply = restart_waiting_[id].get_future();
-  }
-  MessageBuilder mb;
-  auto req = mb.root().initRestart();
-  req.setId(id);
-  req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
-  req.setWaitForWorkers(wait_for_workers);
-  post_message(mb.finish());  // through the outbox: after everything submitted before
   // The scheduler answers by its timeout; allow for the way there and back.
-  if (reply.wait_for(timeout + options_.connect_timeout) != std::future_status::ready) {
-    std::lock_guard lock(mutex_);
-    restart_waiting_.erase(id);
-    throw TimeoutError("distrib::Client::restart: the scheduler did not answer within " +
-                       std::to_string((timeout + options_.connect_timeout).count()) + " ms");
-  }
-  auto outcome = reply.get();  // CommError if the client gave up on the scheduler meanwhile
+  const auto wait = timeout + options_.connect_timeout;
+  auto outcome = ask_scheduler("restart", wait, [&](MessageBuilder& mb, std::uint64_t id) {
+    auto req = mb.root().initRestart();
+    req.setId(id);
+    req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
+    req.setWaitForWorkers(wait_for_workers);
+  });
   if (!outcome.ok) throw TimeoutError(outcome.reason);
 }
 
@@ -276,27 +263,14 @@ std::vector<std::string> ClientImpl::retire_workers(const std::vector<std::strin
   if (workers.empty()) return {};
   check_open();
   timeout = std::min<std::chrono::milliseconds>(timeout, std::chrono::hours(24 * 365));
-  std::future<RestartOutcome> reply;
-  std::uint64_t id;
-  {
-    std::lock_guard lock(mutex_);
-    id = next_restart_id_++;
-    reply = restart_waiting_[id].get_future();
-  }
-  MessageBuilder mb;
-  auto req = mb.root().initRetireWorkers();
-  req.setId(id);
-  req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
-  auto list = req.initWorkers(static_cast<unsigned>(workers.size()));
-  for (unsigned i = 0; i < workers.size(); ++i) list.set(i, workers[i]);
-  post_message(mb.finish());
-  if (reply.wait_for(timeout + options_.connect_timeout) != std::future_status::ready) {
-    std::lock_guard lock(mutex_);
-    restart_waiting_.erase(id);
-    throw TimeoutError("distrib::Client::retire_workers: the scheduler did not answer within " +
-                       std::to_string((timeout + options_.connect_timeout).count()) + " ms");
-  }
-  auto outcome = reply.get();
+  const auto wait = timeout + options_.connect_timeout;
+  auto outcome = ask_scheduler("retire_workers", wait, [&](MessageBuilder& mb, std::uint64_t id) {
+    auto req = mb.root().initRetireWorkers();
+    req.setId(id);
+    req.setTimeoutMs(static_cast<std::uint64_t>(timeout.count()));
+    auto list = req.initWorkers(static_cast<unsigned>(workers.size()));
+    for (unsigned i = 0; i < workers.size(); ++i) list.set(i, workers[i]);
+  });
   if (!outcome.ok) throw Error("distrib::Client::retire_workers: " + outcome.reason);
   return outcome.retired;
 }
@@ -308,6 +282,17 @@ void ClientImpl::upload_file(const std::string& path, std::chrono::milliseconds 
   check_open();
   const auto slash = path.rfind('/');
   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+  auto outcome = ask_scheduler("upload_file", timeout, [&](MessageBuilder& mb, std::uint64_t id) {
+    auto u = mb.root().initUploadFile();
+    u.setId(id);
+    u.setName(name);
+    mb.set_value(u.initData(), Value{"bytes", Bytes::copy_of(content)});
+  });
+  if (!outcome.ok) throw Error("distrib::Client::upload_file: " + name + ": " + outcome.reason);
+}
+
+ClientImpl::RestartOutcome ClientImpl::ask_scheduler(const char* what, std::chrono::milliseconds wait,
+                                                      const std::function<void(MessageBuilder&, std::uint64_t)>& build) {
   std::future<RestartOutcome> reply;
   std::uint64_t id;
   {
@@ -316,19 +301,15 @@ void ClientImpl::upload_file(const std::string& path, std::chrono::milliseconds 
     reply = restart_waiting_[id].get_future();
   }
   MessageBuilder mb;
-  auto u = mb.root().initUploadFile();
-  u.setId(id);
-  u.setName(name);
-  mb.set_value(u.initData(), Value{"bytes", Bytes::copy_of(content)});
-  post_message(mb.finish());
-  if (reply.wait_for(timeout) != std::future_status::ready) {
+  build(mb, id);
+  post_message(mb.finish());  // through the outbox: after everything submitted before
+  if (reply.wait_for(wait) != std::future_status::ready) {
     std::lock_guard lock(mutex_);
     restart_waiting_.erase(id);
-    throw TimeoutError("distrib::Client::upload_file: the workers did not answer within " +
-                       std::to_string(timeout.count()) + " ms");
+    throw TimeoutError(std::string("distrib::Client::") + what + ": the scheduler did not answer within " +
+                       std::to_string(wait.count()) + " ms");
   }
-  auto outcome = reply.get();
-  if (!outcome.ok) throw Error("distrib::Client::upload_file: " + name + ": " + outcome.reason);
+  return reply.get();  // CommError if the client gave up on the scheduler meanwhile
 }
 
 void ClientImpl::close() {

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -22,6 +23,7 @@
 #include "client/future_state.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
+#include "comm/message.hpp"
 #include "distrib/client.hpp"
 
 namespace distrib::detail {
@@ -144,6 +146,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     std::string reason;
     std::vector<std::string> retired;  // a retireReply's workers
   };
+  /// Sends the request `build` makes (given its id), through the outbox, and waits up to
+  /// `wait` for the scheduler's answer with that id (restart, retire, upload); throws
+  /// TimeoutError naming `what` past it.
+  RestartOutcome ask_scheduler(const char* what, std::chrono::milliseconds wait,
+                               const std::function<void(MessageBuilder&, std::uint64_t)>& build);
   std::unordered_map<std::uint64_t, std::promise<RestartOutcome>> restart_waiting_;
   std::uint64_t next_restart_id_ = 1;  // restart and retire requests share the ids and the map
   std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake

@@ -1,5 +1,6 @@
 #include "cluster/config_flags.hpp"
 
+#include <cstdio>
 #include <sstream>
 
 #include "config/schema.hpp"
@@ -52,6 +53,23 @@ void ConfigFlags::apply() {
       }
     }
   }
+}
+
+std::optional<int> ConfigFlags::parse(const std::string& program, const std::vector<std::string>& args) {
+  std::vector<const char*> argv{program.c_str()};
+  for (const auto& a : args) argv.push_back(a.c_str());
+  try {
+    app_.parse(static_cast<int>(argv.size()), argv.data());
+    apply();
+  } catch (const CLI::ParseError& e) {
+    return app_.exit(e);
+  } catch (const std::invalid_argument& e) {
+    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
+    return 1;
+  }
+  if (!print_) return std::nullopt;
+  std::fputs(describe().c_str(), stdout);
+  return 0;
 }
 
 std::string ConfigFlags::describe() const {

@@ -5,6 +5,7 @@
 // key of the daemon with its effective value and where it came from.
 #include <CLI/CLI.hpp>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ class ConfigFlags {
   /// (file or environment), through the option's validators. Throws CLI::ParseError (a bad
   /// value, naming the key and its source) or std::invalid_argument (a bad file).
   void apply();
+  /// Parses `program args...` and applies the configuration; prints --print-config's
+  /// listing. Returns the exit code when the daemon should stop here (a bad flag or value,
+  /// a bad configuration, --help, --print-config), nullopt when it should run.
+  std::optional<int> parse(const std::string& program, const std::vector<std::string>& args);
   /// True if --print-config was given: print and exit 0.
   bool print_requested() const { return print_; }
   /// Every key of the sections: "key = value  # source".

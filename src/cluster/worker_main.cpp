@@ -155,21 +155,7 @@ int worker_main(const std::string& program, const std::vector<std::string>& args
   stdin_watch.add_to(app);
   ConfigFlags config(app, {"worker.", "comm.", "security."});
   config.bind_all();
-  std::vector<const char*> argv{program.c_str()};
-  for (const auto& a : args) argv.push_back(a.c_str());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-    config.apply();
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::invalid_argument& e) {
-    std::fprintf(stderr, "%s: %s\n", program.c_str(), e.what());
-    return 1;
-  }
-  if (config.print_requested()) {
-    std::fputs(config.describe().c_str(), stdout);
-    return 0;
-  }
+  if (auto code = config.parse(program, args)) return *code;
   stdin_watch.start();
   if (options.scheduler_address.empty() && scheduler_file.empty()) {
     std::fprintf(stderr, "%s: give the scheduler's address or --scheduler-file\n", program.c_str());
