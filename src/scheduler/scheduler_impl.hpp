@@ -44,33 +44,47 @@ struct PrefixTally {
   std::array<std::size_t, kStatuses> by_status{};
 };
 
+// The fields are ordered so that the small ones share words: a graph of a million tasks
+// holds a million of these (the scheduler's memory per task is measured in benchmarks.md).
 struct TaskState {
   std::string key;
   std::string prefix;
   PrefixTally* tally = nullptr;
   TaskSpecPtr spec;
-  std::uint32_t retries_left = 0;
-  std::uint32_t suspicious = 0;  // workers that died while it was processing on them
   std::uint64_t run_id = 0;      // the current assignment, echoed by the worker's reports
   double estimate = 0;  // expected duration counted in its worker's occupancy
-  bool scattered = false;  // placed by a client: cannot be recomputed
   WorkerId steal_to = 0;   // a steal request for it is in flight, for this worker
-  bool steal_refused = false;  // its worker said no (it started it): do not ask again
+  WorkerId processing_on = 0;
+  std::size_t waiting_on = 0;  // dependencies not in memory
+  std::uint32_t retries_left = 0;
+  std::uint32_t suspicious = 0;  // workers that died while it was processing on them
   // Assigned ahead (processing with waiting_on > 0): how many levels of unfinished inputs
   // it waits on, 0 once all are in memory.
   std::uint32_t ahead_level = 0;
   TaskStatus status = TaskStatus::released;
+  bool scattered = false;  // placed by a client: cannot be recomputed
+  bool steal_refused = false;  // its worker said no (it started it): do not ask again
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
-  std::size_t waiting_on = 0;  // dependencies not in memory
-  WorkerId processing_on = 0;
   std::vector<WorkerId> who_has;
   std::string type;
   std::uint64_t nbytes = 0;
   ClientSet who_wants;
-  std::string exception_type;
-  std::string exception_message;
   std::vector<StoryEntry> story;  // its last kStoryLength transitions, oldest first
+
+  /// What it raised, once erred ("" before): kept apart, as few tasks ever err.
+  const std::string& exception_type() const { return error ? error->first : no_error(); }
+  const std::string& exception_message() const { return error ? error->second : no_error(); }
+  void set_error(const std::string& type, const std::string& message) {
+    error = std::make_unique<std::pair<std::string, std::string>>(type, message);
+  }
+
+ private:
+  std::unique_ptr<std::pair<std::string, std::string>> error;
+  static const std::string& no_error() {
+    static const std::string empty;
+    return empty;
+  }
 };
 
 struct WorkerInfo {

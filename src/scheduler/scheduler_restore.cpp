@@ -37,8 +37,8 @@ DurableState SchedulerState::durable_state() const {
     t.nbytes = ts.nbytes;
     t.processing_on = ts.processing_on;
     t.run_id = ts.run_id;
-    t.exception_type = ts.exception_type;
-    t.exception_message = ts.exception_message;
+    t.exception_type = ts.exception_type();
+    t.exception_message = ts.exception_message();
     t.retries_left = ts.retries_left;
     t.suspicious = ts.suspicious;
     d.tasks.push_back(std::move(t));
@@ -102,8 +102,7 @@ void SchedulerState::restore(DurableState d) {
       }
       if (!ts->who_has.empty()) s.transition(ts, TaskStatus::memory, ts->who_has.front());
     } else if (t->status == TaskStatus::erred) {
-      ts->exception_type = t->exception_type;
-      ts->exception_message = t->exception_message;
+      ts->set_error(t->exception_type, t->exception_message);
       s.transition(ts, TaskStatus::erred);
     }
   }

@@ -232,7 +232,7 @@ void SchedulerState::Impl::report_memory(TaskState* ts, ClientId c, const std::o
 }
 
 void SchedulerState::Impl::report_erred(TaskState* ts, ClientId c) {
-  out->push_back(KeyErred{c, ts->key, ts->exception_type, ts->exception_message});
+  out->push_back(KeyErred{c, ts->key, ts->exception_type(), ts->exception_message()});
 }
 
 }  // namespace distrib::detail::sched

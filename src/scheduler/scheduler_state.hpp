@@ -262,7 +262,9 @@ struct SchedulerConfig {
   std::function<double()> clock;
 };
 
-enum class TaskStatus { released, waiting, no_worker, queued, processing, memory, erred };
+// One byte: it is in every task and in each entry of its story (a million tasks are a
+// million of each).
+enum class TaskStatus : std::uint8_t { released, waiting, no_worker, queued, processing, memory, erred };
 const char* to_string(TaskStatus s);
 /// Whether a task may go from `from` to `to` (the transition table). A task is forgotten
 /// from released or erred, which is not a status.

@@ -117,7 +117,7 @@ void SchedulerState::Impl::recompute(TaskState* root) {
     auto erred = std::find_if(ts->dependencies.begin(), ts->dependencies.end(),
                               [](const TaskState* d) { return d->status == TaskStatus::erred; });
     if (erred != ts->dependencies.end()) {
-      set_erred(ts, (*erred)->exception_type, (*erred)->exception_message);
+      set_erred(ts, (*erred)->exception_type(), (*erred)->exception_message());
       continue;
     }
     transition(ts, TaskStatus::waiting);
@@ -152,8 +152,7 @@ void SchedulerState::Impl::set_erred(TaskState* ts, const std::string& type, con
     if (t->status == TaskStatus::no_worker) unrunnable.erase(t);
     if (t->status == TaskStatus::queued) queued.erase(t);
     transition(t, TaskStatus::erred, on);
-    t->exception_type = type;
-    t->exception_message = message;
+    t->set_error(type, message);
     for (auto* d : t->dependencies) recheck.push_back(d->key);  // an erred task needs no inputs
     recheck.push_back(t->key);
     for (auto c : t->who_wants) report_erred(t, c);
