@@ -86,8 +86,15 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
   const double ready = inputs_ready(ts);
   const auto known = durations.find(ts->prefix);  // once, not once per worker
   const double known_duration = known != durations.end() ? known->second : 0.0;
+  // The limit depends on the worker only through its thread count, mostly the same for all.
+  std::uint32_t limit_threads = 0;
+  std::size_t limit = 0;
   for (auto* w : candidates) {
-    if (root && w->runnable() >= limit_for(config, w->nthreads, known_duration)) continue;  // saturated()
+    if (root && w->nthreads != limit_threads) {
+      limit_threads = w->nthreads;
+      limit = limit_for(config, limit_threads, known_duration);
+    }
+    if (root && w->runnable() >= limit) continue;  // saturated()
     double cost = start_cost(ts, *w, ready);
     if (!best || cost < best_cost || (cost == best_cost && w->id < best->id)) {
       best = w;
@@ -236,6 +243,15 @@ void SchedulerState::Impl::balance() {
   // that is itself the busiest: a paused one). Asking for steals changes neither, so they are
   // found once per event, not once per idle worker (that was O(workers^2) on every event
   // while the queue is empty: most of the scheduler's time with 200 idle workers).
+  // Thieves first, the cheaper look: a cluster whose every thread is busy (the common case
+  // under load) has none, and then there is no need to look for a victim.
+  bool any_thief = false;
+  for (auto& [tid, thief] : workers)
+    if (thief.runnable() + thief.incoming_steals < thief.nthreads) {
+      any_thief = true;
+      break;
+    }
+  if (!any_thief) return;
   WorkerInfo *busiest = nullptr, *runner_up = nullptr;
   auto load = [](const WorkerInfo* w) { return w->occupancy / w->nthreads; };
   for (auto& [vid, w] : workers) {
