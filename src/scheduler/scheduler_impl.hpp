@@ -226,6 +226,18 @@ struct SchedulerState::Impl {
   /// When every input of `ts` should exist, in seconds from now.
   double inputs_ready(const TaskState* ts) const;
   bool satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const;
+  /// The workers that can run `function`, in `workers` order. schedule() runs once per task,
+  /// mostly for the function of the task before: the answer is kept until a worker comes,
+  /// goes or loads a library (functions_epoch), instead of a string lookup per worker per task.
+  const std::vector<WorkerInfo*>& workers_with(const std::string& function);
+  std::uint64_t functions_epoch = 0;
+  struct FunctionMemo {
+    std::string function;
+    std::uint64_t epoch = ~std::uint64_t{0};
+    std::vector<WorkerInfo*> holders;
+  } function_memo;
+  /// satisfies() without the function: running, with the resources, allowed by restrictions.
+  bool meets_restrictions(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const;
   std::size_t saturation_limit(const WorkerInfo& w, const TaskState* ts) const;
   bool saturated(const WorkerInfo& w, const TaskState* ts) const;
   static bool by_priority(const TaskState* a, const TaskState* b) { return ByPriority{}(a, b); }

@@ -13,8 +13,11 @@ double SchedulerState::Impl::estimate(const TaskState* ts) const {
 }
 
 bool SchedulerState::Impl::satisfies(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const {
+  return w.functions.count(ts->spec->function) && meets_restrictions(w, ts, strict_restrictions);
+}
+
+bool SchedulerState::Impl::meets_restrictions(const WorkerInfo& w, const TaskState* ts, bool strict_restrictions) const {
   if (w.paused) return false;  // as Dask: only running workers get tasks
-  if (!w.functions.count(ts->spec->function)) return false;
   for (const auto& [name, amount] : ts->spec->resources) {
     auto r = w.resources.find(name);
     if (r == w.resources.end() || r->second < amount) return false;
@@ -51,21 +54,30 @@ bool SchedulerState::Impl::saturated(const WorkerInfo& w, const TaskState* ts) c
   return w.runnable() >= saturation_limit(w, ts);
 }
 
+const std::vector<WorkerInfo*>& SchedulerState::Impl::workers_with(const std::string& function) {
+  auto& m = function_memo;
+  if (m.epoch == functions_epoch && m.function == function) return m.holders;
+  m.function = function;
+  m.epoch = functions_epoch;
+  m.holders.clear();
+  for (auto& [id, w] : workers)
+    if (w.functions.count(function)) m.holders.push_back(&w);
+  return m.holders;
+}
+
 void SchedulerState::Impl::schedule(TaskState* ts) {
   if (workers.empty()) {
     transition(ts, TaskStatus::no_worker);
     unrunnable.insert(ts);
     return;
   }
-  // One pass over the workers for the function and the restrictions (this runs for every
-  // task, and there may be hundreds of workers).
-  bool any_has_function = false;
+  // The workers with the function (remembered across tasks), then one pass for the
+  // restrictions: this runs for every task, and there may be hundreds of workers.
+  const auto& able = workers_with(ts->spec->function);
+  const bool any_has_function = !able.empty();
   std::vector<WorkerInfo*> candidates;
-  for (auto& [id, w] : workers) {
-    if (!w.functions.count(ts->spec->function)) continue;
-    any_has_function = true;
-    if (satisfies(w, ts, true)) candidates.push_back(&w);
-  }
+  for (auto* w : able)
+    if (meets_restrictions(*w, ts, true)) candidates.push_back(w);  // the function is checked: satisfies()
   if (!any_has_function) {
     set_erred(ts, "distrib::NoWorkerCanRun",
               "no connected worker can run task function '" + ts->spec->function +

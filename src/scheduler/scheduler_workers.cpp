@@ -17,6 +17,7 @@ bool SchedulerState::Impl::is_current_run(const TaskState* ts, WorkerId worker, 
 }
 
 void SchedulerState::Impl::on(AddWorker& e) {
+  ++functions_epoch;  // workers_with() looks again
   auto& w = workers[e.worker];
   w.id = e.worker;
   w.name = e.name;
@@ -84,6 +85,7 @@ void SchedulerState::Impl::on(RemoveWorker& e) {
   const std::string address = it->second.address;
   std::vector<TaskState*> processing(it->second.processing.begin(), it->second.processing.end());
   std::vector<TaskState*> held(it->second.has_what.begin(), it->second.has_what.end());
+  ++functions_epoch;  // workers_with() holds pointers to workers
   workers.erase(it);
   cluster_changed();
   std::sort(processing.begin(), processing.end(), by_priority);
@@ -233,6 +235,7 @@ void SchedulerState::Impl::on(WorkerFunctions& e) {
   auto w = workers.find(e.worker);
   if (w == workers.end()) return;
   w->second.functions.insert(e.functions.begin(), e.functions.end());
+  ++functions_epoch;
   retry_unrunnable();  // a task only this worker may run may wait for these
 }
 
