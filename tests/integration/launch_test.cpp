@@ -186,3 +186,32 @@ TEST(DaemonConfig, AWorkerTakesItsSettingsFromTheFile) {
 
 }  // namespace
 }  // namespace distrib::test
+
+namespace distrib::test {
+namespace {
+
+// --interface and --contact-address (multi-homed hosts, NAT).
+TEST(DaemonAddresses, InterfaceAndContactAddress) {
+  TempDir dir;
+  const auto file = dir.str() + "/scheduler.json";
+  // Listening on the loopback interface by name; telling others a different address.
+  auto scheduler = spawn_watched({DSCHEDULER_PATH, "--interface", "lo", "--port", "0", "--dashboard-address", "none",
+                                  "--contact-address", "tcp://gateway.example:9999", "--scheduler-file", file});
+  ASSERT_NE(scheduler.wait_for("distrib scheduler at tcp://gateway.example:9999"), std::string::npos)
+      << scheduler.output;
+  ASSERT_TRUE(eventually([&] { return std::filesystem::exists(file); }));
+  EXPECT_EQ(detail::read_scheduler_file(file).address, "tcp://gateway.example:9999");
+  EXPECT_NE(scheduler.wait_for("scheduler listening at tcp://127.0.0.1:"), std::string::npos) << scheduler.output;
+
+  auto unknown = run_command({DSCHEDULER_PATH, "--interface", "no-such-if0", "--port", "0"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.output;
+  EXPECT_NE(unknown.output.find("no such interface"), std::string::npos) << unknown.output;
+  EXPECT_NE(unknown.output.find("lo"), std::string::npos) << "the interfaces there are: " << unknown.output;
+  auto both = run_command({DSCHEDULER_PATH, "--interface", "lo", "--host", "127.0.0.1"});
+  EXPECT_NE(both.exit_code, 0) << both.output;  // one or the other
+  auto bad = run_command({DWORKER_PATH, "tcp://127.0.0.1:1", "--contact-address", "not an address"});
+  EXPECT_NE(bad.exit_code, 0) << bad.output;
+}
+
+}  // namespace
+}  // namespace distrib::test
