@@ -230,6 +230,7 @@ struct SchedulerState::Impl {
   /// mostly for the function of the task before: the answer is kept until a worker comes,
   /// goes or loads a library (functions_epoch), instead of a string lookup per worker per task.
   const std::vector<WorkerInfo*>& workers_with(const std::string& function);
+  std::vector<WorkerInfo*> thieves;  // balance()'s, kept to save an allocation per event
   std::uint64_t functions_epoch = 0;
   struct FunctionMemo {
     std::string function;

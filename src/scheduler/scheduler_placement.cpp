@@ -255,18 +255,14 @@ void SchedulerState::Impl::balance() {
   // that is itself the busiest: a paused one). Asking for steals changes neither, so they are
   // found once per event, not once per idle worker (that was O(workers^2) on every event
   // while the queue is empty: most of the scheduler's time with 200 idle workers).
-  // Thieves first, the cheaper look: a cluster whose every thread is busy (the common case
-  // under load) has none, and then there is no need to look for a victim.
-  bool any_thief = false;
-  for (auto& [tid, thief] : workers)
-    if (thief.runnable() + thief.incoming_steals < thief.nthreads) {
-      any_thief = true;
-      break;
-    }
-  if (!any_thief) return;
+  // One pass finds both the thieves (workers with a free thread, in `workers` order) and the
+  // victims. A steal changes only its thief's incoming_steals, so the thieves can be listed
+  // before any of them steals.
+  thieves.clear();
   WorkerInfo *busiest = nullptr, *runner_up = nullptr;
   auto load = [](const WorkerInfo* w) { return w->occupancy / w->nthreads; };
   for (auto& [vid, w] : workers) {
+    if (w.runnable() + w.incoming_steals < w.nthreads) thieves.push_back(&w);
     if (w.runnable() <= (w.paused ? 0 : w.nthreads)) continue;  // a paused one starts nothing
     if (!busiest || load(&w) > load(busiest)) {
       runner_up = busiest;
@@ -275,14 +271,15 @@ void SchedulerState::Impl::balance() {
       runner_up = &w;
     }
   }
-  if (!busiest) return;
+  if (!busiest || thieves.empty()) return;
   // How many of a victim's first tasks were found that no thief may take (a steal in
   // flight, refused, waiting for inputs, or too short to move): a thief that would look at
   // no more of them need not look (every idle worker did, in vain, on every event).
   std::size_t barren_busiest = 0, barren_runner_up = 0;
-  for (auto& [tid, thief] : workers) {
+  for (auto* thief_ptr : thieves) {
+    auto& thief = *thief_ptr;
+    const WorkerId tid = thief.id;
     std::size_t busy = thief.runnable() + thief.incoming_steals;
-    if (busy >= thief.nthreads) continue;
     std::size_t wanted = thief.nthreads - busy;
     WorkerInfo* victim = busiest->id != tid ? busiest : runner_up;
     if (!victim) return;
