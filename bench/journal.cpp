@@ -21,6 +21,7 @@
 #include <sstream>
 
 #include "bench_common.hpp"
+#include "scheduler_process.hpp"
 #include "cluster/process.hpp"
 #include "journal/journal.hpp"
 
@@ -49,28 +50,12 @@ double cpu_seconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
-struct Scheduler {
-  distrib::detail::ChildProcess process;
-  std::string address;
-};
+using Scheduler = bench::SchedulerProcess;
 
 /// Starts dscheduler (with --journal `dir` unless empty) and reads the address it prints.
 Scheduler start_scheduler(std::uint16_t port, const std::string& dir) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> argv{DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", std::to_string(port),
-                                "--dashboard-address", "none", "--log-level", "warn"};
-  if (!dir.empty()) argv.insert(argv.end(), {"--journal", dir});
-  Scheduler s{distrib::detail::ChildProcess::spawn(argv, {}, {}, fds[1]), {}};
-  ::close(fds[1]);
-  std::string out;
-  char c;
-  while (out.find('\n') == std::string::npos && ::read(fds[0], &c, 1) == 1) out.push_back(c);
-  ::close(fds[0]);
-  const std::string tag = "distrib scheduler at ";
-  if (out.rfind(tag, 0) != 0) throw std::runtime_error("dscheduler did not start: " + out);
-  s.address = out.substr(tag.size(), out.size() - tag.size() - 1);
-  return s;
+  return bench::start_dscheduler(DSCHEDULER_PATH, port, dir.empty() ? std::vector<std::string>{}
+                                                                     : std::vector<std::string>{"--journal", dir});
 }
 
 std::vector<distrib::detail::ChildProcess> start_workers(const std::string& address, int n) {

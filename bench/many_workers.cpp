@@ -38,6 +38,7 @@
 #include <thread>
 
 #include "bench_common.hpp"
+#include "scheduler_process.hpp"
 #include "cluster/process.hpp"
 #include "comm/connection.hpp"
 #include "comm/message.hpp"
@@ -66,27 +67,9 @@ struct Options {
 
 // ---- the scheduler process ------------------------------------------------------------
 
-struct Scheduler {
-  dd::ChildProcess process;
-  std::string address;
-};
+using Scheduler = bench::SchedulerProcess;
 
-Scheduler start_scheduler() {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) != 0) throw std::runtime_error("pipe failed");
-  std::vector<std::string> argv{DSCHEDULER_PATH, "--host", "127.0.0.1", "--port", "0",
-                                "--dashboard-address", "none", "--log-level", "warn"};
-  Scheduler s{dd::ChildProcess::spawn(argv, {}, {}, fds[1]), {}};
-  ::close(fds[1]);
-  std::string out;
-  char c;
-  while (out.find('\n') == std::string::npos && ::read(fds[0], &c, 1) == 1) out.push_back(c);
-  ::close(fds[0]);
-  const std::string tag = "distrib scheduler at ";
-  if (out.rfind(tag, 0) != 0) throw std::runtime_error("dscheduler did not start: " + out);
-  s.address = out.substr(tag.size(), out.size() - tag.size() - 1);
-  return s;
-}
+Scheduler start_scheduler() { return bench::start_dscheduler(DSCHEDULER_PATH, 0); }
 
 double scheduler_cpu(int pid) { return bench::cpu_times(pid).self; }
 
