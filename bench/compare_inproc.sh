@@ -7,12 +7,8 @@ set -eu
 build=${1:-build}
 rounds=${2:-3}
 export DISTRIB_BENCH_PROCESSES=0
-i=0
-while [ "$i" -lt "$rounds" ]; do
-  for mode in unix inproc; do
-    if [ "$mode" = unix ]; then export DISTRIB_INPROC=0; else unset DISTRIB_INPROC; fi
-    "$build/bench/bench_throughput" 20000 1 map,rtt | sed "s/^{/{\"mode\": \"$mode\", /"
-    "$build/bench/bench_transfer" 1 1GB | sed "s/^{/{\"mode\": \"$mode\", /"
-  done
-  i=$((i + 1))
-done
+modes="unix inproc"
+set_mode() {
+  if [ "$1" = unix ]; then export DISTRIB_INPROC=0; else unset DISTRIB_INPROC; fi
+}
+. "$(dirname "$0")/alternate_modes.sh"

@@ -7,12 +7,8 @@ set -eu
 build=${1:-build}
 rounds=${2:-3}
 export DISTRIB_BENCH_SHARED_MEMORY=0
-i=0
-while [ "$i" -lt "$rounds" ]; do
-  for mode in tcp tls; do
-    if [ "$mode" = tls ]; then export DISTRIB_BENCH_SECURITY=tls; else unset DISTRIB_BENCH_SECURITY; fi
-    "$build/bench/bench_throughput" 20000 1 map,rtt | sed "s/^{/{\"mode\": \"$mode\", /"
-    "$build/bench/bench_transfer" 1 1GB | sed "s/^{/{\"mode\": \"$mode\", /"
-  done
-  i=$((i + 1))
-done
+modes="tcp tls"
+set_mode() {
+  if [ "$1" = tls ]; then export DISTRIB_BENCH_SECURITY=tls; else unset DISTRIB_BENCH_SECURITY; fi
+}
+. "$(dirname "$0")/alternate_modes.sh"
