@@ -128,31 +128,33 @@ Setting setting_of(const std::string& key) {
 
 std::string get(const std::string& key) { return setting_of(key).value; }
 
-long long get_int(const std::string& key) {
-  const auto s = setting_of(key);
+namespace {
+// The setting's whole text read by `parse` (std::stoll, std::stod): a number with anything
+// after it, or none, is refused naming the key.
+template <class T, class Parse>
+T whole_number(const Setting& s, Parse parse, const char* expected) {
   std::size_t used = 0;
-  long long v = 0;
+  T v{};
   try {
-    v = std::stoll(s.value, &used);
+    v = parse(s.value, &used);
   } catch (const std::exception&) {
-    bad(s, "an integer");
+    bad(s, expected);
   }
-  if (used != s.value.size()) bad(s, "an integer");
+  if (used != s.value.size()) bad(s, expected);
   return v;
 }
 
-double get_double(const std::string& key) {
-  const auto s = setting_of(key);
-  std::size_t used = 0;
-  double v = 0;
-  try {
-    v = std::stod(s.value, &used);
-  } catch (const std::exception&) {
-    bad(s, "a number");
-  }
-  if (used != s.value.size()) bad(s, "a number");
-  return v;
+double number_of(const Setting& s) {
+  return whole_number<double>(s, [](const std::string& t, std::size_t* used) { return std::stod(t, used); }, "a number");
 }
+}  // namespace
+
+long long get_int(const std::string& key) {
+  return whole_number<long long>(
+      setting_of(key), [](const std::string& t, std::size_t* used) { return std::stoll(t, used); }, "an integer");
+}
+
+double get_double(const std::string& key) { return number_of(setting_of(key)); }
 
 bool get_bool(const std::string& key) {
   const auto s = setting_of(key);
@@ -185,7 +187,7 @@ std::chrono::milliseconds get_duration(const std::string& key) {
 std::optional<double> get_fraction(const std::string& key) {
   const auto s = setting_of(key);
   if (s.value == "false" || s.value == "none" || s.value == "False") return std::nullopt;
-  const double v = get_double(key);
+  const double v = number_of(s);  // the setting already looked up
   if (!(v >= 0 && v <= 1)) bad(s, "a fraction between 0 and 1, or false");
   return v;
 }
