@@ -276,9 +276,16 @@ std::vector<std::string> ClientImpl::retire_workers(const std::vector<std::strin
 }
 
 void ClientImpl::upload_file(const std::string& path, std::chrono::milliseconds timeout) {
-  std::ifstream in(path, std::ios::binary);
+  // Read straight into the buffer that is sent: a library can be tens of megabytes.
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw std::invalid_argument("distrib::Client::upload_file: cannot read " + path);
-  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const auto end = in.tellg();  // -1 for what has no size (a directory)
+  if (end < 0) throw std::invalid_argument("distrib::Client::upload_file: cannot read " + path);
+  const auto size = static_cast<std::size_t>(end);
+  Bytes content = Bytes::allocate(size);
+  in.seekg(0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(content.mutable_data()), static_cast<std::streamsize>(size)))
+    throw std::invalid_argument("distrib::Client::upload_file: cannot read " + path);
   check_open();
   const auto slash = path.rfind('/');
   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
@@ -286,7 +293,7 @@ void ClientImpl::upload_file(const std::string& path, std::chrono::milliseconds 
     auto u = mb.root().initUploadFile();
     u.setId(id);
     u.setName(name);
-    mb.set_value(u.initData(), Value{"bytes", Bytes::copy_of(content)});
+    mb.set_value(u.initData(), Value{"bytes", content});
   });
   if (!outcome.ok) throw Error("distrib::Client::upload_file: " + name + ": " + outcome.reason);
 }
