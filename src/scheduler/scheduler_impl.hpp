@@ -105,6 +105,13 @@ struct WorkerInfo {
   std::size_t ahead = 0;  // of `processing`, the tasks assigned ahead (waiting for inputs)
   /// Tasks it can run now: those assigned ahead wait for their inputs.
   std::size_t runnable() const { return processing.size() - ahead; }
+  /// occupancy / nthreads, as the load index (Impl::by_load) last filed it.
+  double load = 0;
+  /// A thread free for a steal / more tasks than threads to start (a paused one: any):
+  /// what balance() last counted it as (Impl::recount_load keeps both counts in step).
+  bool counted_free = false, counted_overloaded = false;
+  bool has_free_thread() const { return runnable() + incoming_steals < nthreads; }
+  bool overloaded() const { return runnable() > (paused ? 0 : nthreads); }
   std::uint64_t stored_bytes() const {
     std::uint64_t n = 0;
     for (auto* ts : has_what) n += ts->nbytes;
@@ -216,6 +223,11 @@ struct SchedulerState::Impl {
   void unassign(TaskState* ts);
   void fill_workers();
   void balance();
+  /// Not being stolen already, not refused, runnable now, and worth a move.
+  bool stealable(const TaskState* ts) const;
+  /// Asks `victim` for tasks among its first `window` for `thief`'s free threads; whether
+  /// one is left there that another thief might take.
+  bool steal_for(WorkerInfo& thief, WorkerInfo& victim, std::size_t window);
   void clear_steal(TaskState* ts);
   double estimate(const TaskState* ts) const;
   /// When `ts` could start on `w`, in seconds from now (lower is better), as Dask's worker
@@ -230,7 +242,27 @@ struct SchedulerState::Impl {
   /// mostly for the function of the task before: the answer is kept until a worker comes,
   /// goes or loads a library (functions_epoch), instead of a string lookup per worker per task.
   const std::vector<WorkerInfo*>& workers_with(const std::string& function);
-  std::vector<WorkerInfo*> thieves;  // balance()'s, kept to save an allocation per event
+  /// Workers with a free thread, and workers with tasks waiting for a thread. Kept as
+  /// counts so that balance() returns at once while either is zero instead of looking at
+  /// every worker after every event (with 200 busy workers, most of the scheduler's time).
+  std::size_t free_workers = 0, overloaded_workers = 0;
+  /// Call after anything that changes w's processing, ahead, incoming_steals or paused.
+  void recount_load(WorkerInfo& w);
+  /// Every worker by load, then id: schedule() takes the least loaded worker for a task
+  /// without inputs, and balance() the most loaded as its victim, without a pass over all.
+  struct ByLoad {
+    bool operator()(const WorkerInfo* a, const WorkerInfo* b) const {
+      return a->load < b->load || (a->load == b->load && a->id < b->id);
+    }
+  };
+  std::set<WorkerInfo*, ByLoad> by_load;
+  /// The only way w.occupancy changes, so that by_load stays ordered.
+  void set_occupancy(WorkerInfo& w, double occupancy);
+  void forget_load(WorkerInfo& w);  // before w is removed
+  /// Where a task without inputs goes (the least loaded worker that may run it and has
+  /// room), or why not; what schedule()'s pass over all workers would find.
+  enum class Placement { assigned, queued, look_further };
+  Placement place_without_inputs(TaskState* ts);
   std::uint64_t functions_epoch = 0;
   struct FunctionMemo {
     std::string function;

@@ -71,6 +71,16 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
     unrunnable.insert(ts);
     return;
   }
+  if (ts->dependencies.empty()) {
+    switch (place_without_inputs(ts)) {
+      case Placement::assigned: return;
+      case Placement::queued:
+        transition(ts, TaskStatus::queued);
+        queued.insert(ts);
+        return;
+      case Placement::look_further: break;  // no worker may run it: the pass below says why
+    }
+  }
   // The workers with the function (remembered across tasks), then one pass for the
   // restrictions: this runs for every task, and there may be hundreds of workers.
   const auto& able = workers_with(ts->spec->function);
@@ -121,6 +131,55 @@ void SchedulerState::Impl::schedule(TaskState* ts) {
   assign(ts, *best);
 }
 
+/// For a task without inputs, start_cost() is the worker's load: the first worker in
+/// by_load that may run it and is not saturated is the one the pass over all would pick
+/// (lowest cost, then lowest id). Mostly the first one looked at.
+SchedulerState::Impl::Placement SchedulerState::Impl::place_without_inputs(TaskState* ts) {
+  const auto& able = workers_with(ts->spec->function);
+  const bool all_able = able.size() == workers.size();  // the usual case: no lookup per worker
+  const auto known = durations.find(ts->prefix);
+  const double known_duration = known != durations.end() ? known->second : 0.0;
+  std::uint32_t limit_threads = 0;
+  std::size_t limit = 0;
+  bool any_may_run = false;
+  for (auto* w : by_load) {
+    if (!all_able && !w->functions.count(ts->spec->function)) continue;
+    if (!meets_restrictions(*w, ts, true)) continue;
+    any_may_run = true;
+    if (w->nthreads != limit_threads) {
+      limit_threads = w->nthreads;
+      limit = limit_for(config, limit_threads, known_duration);
+    }
+    if (w->runnable() >= limit) continue;  // saturated()
+    assign(ts, *w);
+    return Placement::assigned;
+  }
+  return any_may_run ? Placement::queued : Placement::look_further;
+}
+
+void SchedulerState::Impl::set_occupancy(WorkerInfo& w, double occupancy) {
+  auto node = by_load.extract(&w);  // found under the load it was filed with
+  w.occupancy = occupancy;
+  w.load = occupancy / w.nthreads;
+  if (node) by_load.insert(std::move(node));  // the same node: no allocation per task
+  else by_load.insert(&w);
+}
+
+void SchedulerState::Impl::forget_load(WorkerInfo& w) {
+  by_load.erase(&w);
+  free_workers -= w.counted_free;
+  overloaded_workers -= w.counted_overloaded;
+  w.counted_free = w.counted_overloaded = false;
+}
+
+void SchedulerState::Impl::recount_load(WorkerInfo& w) {
+  const bool free = w.has_free_thread(), over = w.overloaded();
+  free_workers += static_cast<std::size_t>(free) - static_cast<std::size_t>(w.counted_free);
+  overloaded_workers += static_cast<std::size_t>(over) - static_cast<std::size_t>(w.counted_overloaded);
+  w.counted_free = free;
+  w.counted_overloaded = over;
+}
+
 namespace {
 // What fetching an input costs, for placement: a hop between workers on one host takes
 // about 50 us here, and loopback moves 2-4 GB/s. A small input is not worth waiting for a
@@ -163,7 +222,7 @@ void SchedulerState::Impl::assign(TaskState* ts, WorkerInfo& w) {
   transition(ts, TaskStatus::processing, w.id);
   ts->estimate = estimate(ts);
   w.processing.insert(ts);
-  w.occupancy += ts->estimate;
+  set_occupancy(w, w.occupancy + ts->estimate);
   ComputeTask ct{w.id, ts->spec, {}, ts->run_id, {}};
   for (auto* d : ts->dependencies) {
     if (d->status != TaskStatus::memory) {  // assigned ahead: it comes from its producer
@@ -177,6 +236,7 @@ void SchedulerState::Impl::assign(TaskState* ts, WorkerInfo& w) {
   }
   if (ts->waiting_on > 0) ++w.ahead;
   else ts->ahead_level = 0;
+  recount_load(w);
   out->push_back(std::move(ct));
   consider_dependents(ts);
 }
@@ -215,8 +275,9 @@ void SchedulerState::Impl::unassign(TaskState* ts) {
   if (w != workers.end()) {
     w->second.processing.erase(ts);
     if (ts->waiting_on > 0 && w->second.ahead > 0) --w->second.ahead;
-    w->second.occupancy = std::max(0.0, w->second.occupancy - ts->estimate);
-    if (w->second.processing.empty()) w->second.occupancy = 0;  // no drift from rounding
+    // None left: exactly 0, no drift from rounding.
+    set_occupancy(w->second, w->second.processing.empty() ? 0.0 : std::max(0.0, w->second.occupancy - ts->estimate));
+    recount_load(w->second);
     has_room.push_back(w->first);
   }
   ts->processing_on = 0;

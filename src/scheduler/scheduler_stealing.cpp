@@ -25,74 +25,87 @@ void SchedulerState::Impl::on(StealResponse& e) {
 void SchedulerState::Impl::clear_steal(TaskState* ts) {
   if (!ts->steal_to) return;
   auto t = workers.find(ts->steal_to);
-  if (t != workers.end() && t->second.incoming_steals > 0) --t->second.incoming_steals;
+  if (t != workers.end() && t->second.incoming_steals > 0) {
+    --t->second.incoming_steals;
+    recount_load(t->second);
+  }
   ts->steal_to = 0;
+}
+
+bool SchedulerState::Impl::stealable(const TaskState* ts) const {
+  if (ts->steal_to || ts->steal_refused) return false;
+  if (ts->waiting_on > 0) return false;  // assigned ahead: it waits for inputs, not for a thread
+  // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it for
+  // a task of a millisecond or more, not for short ones.
+  return !(estimate(ts) < 0.001 && std::any_of(ts->dependents.begin(), ts->dependents.end(), [](const TaskState* d) {
+    return d->status == TaskStatus::processing;
+  }));
 }
 
 /// Work stealing: a worker with idle threads asks the busiest worker for tasks it has
 /// not started yet, when moving their inputs is cheaper than running them.
 void SchedulerState::Impl::balance() {
   if (!config.work_stealing || !queued.empty() || workers.size() < 2) return;
+  // This runs after every event: it must cost next to nothing while there is nothing to
+  // steal (with 200 workers, a pass over all of them here was most of the scheduler's time).
+  if (free_workers == 0 || overloaded_workers == 0) return;  // no thief, or nothing to take
   // The busiest worker with tasks waiting for a thread, and the next busiest (for a thief
-  // that is itself the busiest: a paused one). Asking for steals changes neither, so they are
-  // found once per event, not once per idle worker (that was O(workers^2) on every event
-  // while the queue is empty: most of the scheduler's time with 200 idle workers).
-  // One pass finds both the thieves (workers with a free thread, in `workers` order) and the
-  // victims. A steal changes only its thief's incoming_steals, so the thieves can be listed
-  // before any of them steals.
-  thieves.clear();
+  // that is itself the busiest: a paused one), from the load index's top. Steals change
+  // neither, so they are found once per event.
   WorkerInfo *busiest = nullptr, *runner_up = nullptr;
-  auto load = [](const WorkerInfo* w) { return w->occupancy / w->nthreads; };
-  for (auto& [vid, w] : workers) {
-    if (w.runnable() + w.incoming_steals < w.nthreads) thieves.push_back(&w);
-    if (w.runnable() <= (w.paused ? 0 : w.nthreads)) continue;  // a paused one starts nothing
-    if (!busiest || load(&w) > load(busiest)) {
-      runner_up = busiest;
-      busiest = &w;
-    } else if (!runner_up || load(&w) > load(runner_up)) {
-      runner_up = &w;
-    }
+  for (auto it = by_load.rbegin(); it != by_load.rend() && !runner_up; ++it) {
+    if (!(*it)->overloaded()) continue;  // a paused one starts nothing: all it has is overload
+    (busiest ? runner_up : busiest) = *it;
   }
-  if (!busiest || thieves.empty()) return;
-  // How many of a victim's first tasks were found that no thief may take (a steal in
-  // flight, refused, waiting for inputs, or too short to move): a thief that would look at
-  // no more of them need not look (every idle worker did, in vain, on every event).
-  std::size_t barren_busiest = 0, barren_runner_up = 0;
-  for (auto* thief_ptr : thieves) {
-    auto& thief = *thief_ptr;
-    const WorkerId tid = thief.id;
-    std::size_t busy = thief.runnable() + thief.incoming_steals;
-    std::size_t wanted = thief.nthreads - busy;
-    WorkerInfo* victim = busiest->id != tid ? busiest : runner_up;
-    if (!victim) return;
-    const std::size_t window = 4 * thief.nthreads + 16;
-    std::size_t& barren = victim == busiest ? barren_busiest : barren_runner_up;
-    if (window <= barren) continue;
-    bool any_open = false;
+  if (!busiest) return;
+  // Only a victim's first tasks are looked at (those further down its queue start later,
+  // and a thief takes some every event). Whether any of them may be stolen at all is
+  // checked once, not by every thief in vain.
+  auto window = [](const WorkerInfo* v) { return 4 * std::size_t{v->nthreads} + 16; };
+  auto has_open = [&](const WorkerInfo* v) {
     std::size_t looked = 0;
-    for (auto* ts : victim->processing) {
-      if (wanted == 0 || ++looked > window) break;
-      if (ts->steal_to || ts->steal_refused) continue;
-      if (ts->waiting_on > 0) continue;  // assigned ahead: it waits for inputs, not for a thread
-      // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it
-      // for a task of a millisecond or more, not for short ones.
-      if (estimate(ts) < 0.001 && std::any_of(ts->dependents.begin(), ts->dependents.end(), [](const TaskState* d) {
-            return d->status == TaskStatus::processing;
-          }))
-        continue;
-      any_open = true;
-      if (!satisfies(thief, ts, !ts->spec->allow_other_workers)) continue;
-      std::uint64_t to_move = 0;
-      for (auto* d : ts->dependencies)
-        if (!holds(d, tid)) to_move += d->nbytes;
-      if (to_move / config.bandwidth > 2 * estimate(ts) + 0.001) continue;
-      ts->steal_to = tid;
-      ++thief.incoming_steals;
-      --wanted;
-      out->push_back(StealRequest{victim->id, ts->key});
+    for (auto* ts : v->processing) {
+      if (++looked > window(v)) break;
+      if (stealable(ts)) return true;
     }
-    if (!any_open) barren = std::max(barren, window);
+    return false;
+  };
+  // The runner-up is a victim only for the busiest itself, when it has a free thread (a
+  // paused one does).
+  bool busiest_open = has_open(busiest);
+  bool runner_up_open = runner_up && busiest->has_free_thread() && has_open(runner_up);
+  for (auto& [tid, thief] : workers) {
+    if (!busiest_open && !runner_up_open) return;
+    if (!thief.has_free_thread()) continue;
+    WorkerInfo* victim = &thief != busiest ? busiest : runner_up;
+    if (!victim) continue;
+    bool& open = victim == busiest ? busiest_open : runner_up_open;
+    if (open) open = steal_for(thief, *victim, window(victim));
   }
+}
+
+bool SchedulerState::Impl::steal_for(WorkerInfo& thief, WorkerInfo& victim, std::size_t window) {
+  std::size_t wanted = thief.nthreads - (thief.runnable() + thief.incoming_steals);
+  bool open_left = false;  // a task this thief could not take, that another one might
+  std::size_t looked = 0;
+  for (auto* ts : victim.processing) {
+    if (++looked > window) break;
+    if (!stealable(ts)) continue;
+    if (wanted == 0) return true;
+    std::uint64_t to_move = 0;
+    for (auto* d : ts->dependencies)
+      if (!holds(d, thief.id)) to_move += d->nbytes;
+    if (!satisfies(thief, ts, !ts->spec->allow_other_workers) || to_move / config.bandwidth > 2 * estimate(ts) + 0.001) {
+      open_left = true;
+      continue;
+    }
+    ts->steal_to = thief.id;
+    ++thief.incoming_steals;
+    recount_load(thief);
+    --wanted;
+    out->push_back(StealRequest{victim.id, ts->key});
+  }
+  return open_left;
 }
 
 }  // namespace distrib::detail::sched

@@ -148,7 +148,14 @@ void SchedulerState::validate() const {
         (ts->status == TaskStatus::released || ts->status == TaskStatus::erred))
       fail(key + " should have been forgotten");
   });
+  std::size_t free = 0, overloaded = 0;
   for (auto& [id, w] : impl_->workers) {
+    free += w.has_free_thread();
+    overloaded += w.overloaded();
+    if (w.has_free_thread() != w.counted_free || w.overloaded() != w.counted_overloaded)
+      fail("worker " + w.address + " is counted with a stale load");
+    if (w.load != w.occupancy / w.nthreads || !impl_->by_load.count(&w))
+      fail("worker " + w.address + " is filed in the load index under a stale load");
     std::size_t ahead = 0;
     for (auto* ts : w.processing) {
       if (ts->status != TaskStatus::processing || ts->processing_on != id)
@@ -160,6 +167,9 @@ void SchedulerState::validate() const {
       if (std::find(ts->who_has.begin(), ts->who_has.end(), id) == ts->who_has.end())
         fail("worker lists a key it does not hold");
   }
+  if (free != impl_->free_workers || overloaded != impl_->overloaded_workers)
+    fail("the counts of free and overloaded workers are wrong");
+  if (impl_->by_load.size() != impl_->workers.size()) fail("the load index lists workers that left");
 }
 
 }  // namespace distrib::detail::sched

@@ -26,6 +26,8 @@ void SchedulerState::Impl::on(AddWorker& e) {
   w.memory_limit = e.memory_limit;
   w.functions = {e.functions.begin(), e.functions.end()};
   w.resources = {e.resources.begin(), e.resources.end()};
+  set_occupancy(w, w.occupancy);  // files it in the load index, or again under its thread count
+  recount_load(w);
   worker_addresses[e.worker] = e.address;
   cluster_changed();
   has_room.push_back(e.worker);
@@ -86,6 +88,7 @@ void SchedulerState::Impl::on(RemoveWorker& e) {
   std::vector<TaskState*> processing(it->second.processing.begin(), it->second.processing.end());
   std::vector<TaskState*> held(it->second.has_what.begin(), it->second.has_what.end());
   ++functions_epoch;  // workers_with() holds pointers to workers
+  forget_load(it->second);
   workers.erase(it);
   cluster_changed();
   std::sort(processing.begin(), processing.end(), by_priority);
@@ -146,7 +149,7 @@ void SchedulerState::Impl::on(TaskFinished& e) {
   for (auto* d : ts->dependencies) {
     if (d->status != TaskStatus::processing || d->estimate == 0) continue;
     if (auto on = workers.find(d->processing_on); on != workers.end())
-      on->second.occupancy = std::max(0.0, on->second.occupancy - d->estimate);
+      set_occupancy(on->second, std::max(0.0, on->second.occupancy - d->estimate));
     d->estimate = 0;
   }
   ts->who_has = {e.worker};
@@ -163,7 +166,10 @@ void SchedulerState::Impl::on(TaskFinished& e) {
       if (--dep->waiting_on == 0) ready.push_back(dep);
     } else if (dep->status == TaskStatus::processing && dep->waiting_on > 0 && --dep->waiting_on == 0) {
       auto on = workers.find(dep->processing_on);
-      if (on != workers.end() && on->second.ahead > 0) --on->second.ahead;
+      if (on != workers.end() && on->second.ahead > 0) {
+        --on->second.ahead;
+        recount_load(on->second);
+      }
     }
   }
   for (auto* dep : ready)
@@ -242,6 +248,7 @@ void SchedulerState::Impl::on(WorkerFunctions& e) {
 void SchedulerState::Impl::set_paused(WorkerInfo& w, bool paused) {
   if (w.paused == paused) return;
   w.paused = paused;
+  recount_load(w);
   if (paused) return;  // satisfies() now passes it over; balance() lets idle workers steal from it
   has_room.push_back(w.id);  // queued root tasks may go to it again
   retry_unrunnable();
