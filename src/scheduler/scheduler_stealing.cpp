@@ -49,38 +49,26 @@ void SchedulerState::Impl::balance() {
   // This runs after every event: it must cost next to nothing while there is nothing to
   // steal (with 200 workers, a pass over all of them here was most of the scheduler's time).
   if (free_workers == 0 || overloaded_workers == 0) return;  // no thief, or nothing to take
-  // The busiest worker with tasks waiting for a thread, and the next busiest (for a thief
-  // that is itself the busiest: a paused one), from the load index's top. Steals change
-  // neither, so they are found once per event.
-  WorkerInfo *busiest = nullptr, *runner_up = nullptr;
-  for (auto it = by_load.rbegin(); it != by_load.rend() && !runner_up; ++it) {
-    if (!(*it)->overloaded()) continue;  // a paused one starts nothing: all it has is overload
-    (busiest ? runner_up : busiest) = *it;
-  }
-  if (!busiest) return;
-  // Only a victim's first tasks are looked at (those further down its queue start later,
+  // The busiest worker with tasks waiting for a thread, from the load index's top. Steals
+  // do not change it, so it is found once per event. (It is never a thief itself: with more
+  // tasks than threads it has no free one, and a paused one takes no task.)
+  WorkerInfo* victim = nullptr;
+  for (auto it = by_load.rbegin(); it != by_load.rend() && !victim; ++it)
+    if ((*it)->overloaded()) victim = *it;  // a paused one starts nothing: all it has is overload
+  if (!victim) return;
+  // Only the victim's first tasks are looked at (those further down its queue start later,
   // and a thief takes some every event). Whether any of them may be stolen at all is
   // checked once, not by every thief in vain.
-  auto window = [](const WorkerInfo* v) { return 4 * std::size_t{v->nthreads} + 16; };
-  auto has_open = [&](const WorkerInfo* v) {
-    std::size_t looked = 0;
-    for (auto* ts : v->processing) {
-      if (++looked > window(v)) break;
-      if (stealable(ts)) return true;
-    }
-    return false;
-  };
-  // The runner-up is a victim only for the busiest itself, when it has a free thread (a
-  // paused one does).
-  bool busiest_open = has_open(busiest);
-  bool runner_up_open = runner_up && busiest->has_free_thread() && has_open(runner_up);
+  const std::size_t window = 4 * std::size_t{victim->nthreads} + 16;
+  std::size_t looked = 0;
+  bool open = false;
+  for (auto* ts : victim->processing) {
+    if (++looked > window || open) break;
+    open = stealable(ts);
+  }
   for (auto& [tid, thief] : workers) {
-    if (!busiest_open && !runner_up_open) return;
-    if (!thief.has_free_thread()) continue;
-    WorkerInfo* victim = &thief != busiest ? busiest : runner_up;
-    if (!victim) continue;
-    bool& open = victim == busiest ? busiest_open : runner_up_open;
-    if (open) open = steal_for(thief, *victim, window(victim));
+    if (!open) return;
+    if (&thief != victim && thief.has_free_thread()) open = steal_for(thief, *victim, window);
   }
 }
 

@@ -348,5 +348,57 @@ TEST_F(Policy, AStealForAPausedThiefPlacesTheTaskElsewhere) {
   for (const auto& k : keys) EXPECT_NE(s.processing_on(k), 2u) << k;
 }
 
+TEST_F(Policy, TasksWithoutInputsGoToTheLeastLoadedWorkerThatMayRunThem) {
+  worker(1);
+  worker(2);
+  worker(3);
+  // Equal loads: the lowest id first, then round the three.
+  step(UpdateGraph{1, {task("x-a"), task("x-b"), task("x-c"), task("x-d")}, {"x-a", "x-b", "x-c", "x-d"}});
+  EXPECT_EQ(s.processing_on("x-a"), 1u);
+  EXPECT_EQ(s.processing_on("x-b"), 2u);
+  EXPECT_EQ(s.processing_on("x-c"), 3u);
+  EXPECT_EQ(s.processing_on("x-d"), 1u);
+  // w3 is free again: the least loaded.
+  step(TaskFinished{3, "x-c", "i32", 4, 0.001, std::nullopt, 0});
+  step(UpdateGraph{1, {task("x-e")}, {"x-e"}});
+  EXPECT_EQ(s.processing_on("x-e"), 3u);
+  // Paused, the least loaded one is passed over; w2 (one task) before w1 (two).
+  step(TaskFinished{3, "x-e", "i32", 4, 0.001, std::nullopt, 0});
+  step(WorkerPaused{3, true});
+  step(UpdateGraph{1, {task("x-f")}, {"x-f"}});
+  EXPECT_EQ(s.processing_on("x-f"), 2u);
+  // A restriction wins over load (one prefix: its known duration gives w1 room for more).
+  step(UpdateGraph{1, {task("x-g", {}, [](TaskSpec& t) { t.workers = {"w1"}; })}, {"x-g"}});
+  EXPECT_EQ(s.processing_on("x-g"), 1u);
+  // Restricted to the paused worker only: it waits for it, and runs there once it resumes.
+  step(UpdateGraph{1, {task("x-h", {}, [](TaskSpec& t) { t.workers = {"w3"}; })}, {"x-h"}});
+  EXPECT_EQ(s.status("x-h"), TaskStatus::no_worker);
+  step(WorkerPaused{3, false});
+  EXPECT_EQ(s.processing_on("x-h"), 3u);
+}
+
+TEST_F(Policy, TasksWithoutInputsWaitOnTheSchedulerOnceEveryWorkerIsSaturated) {
+  worker(1);
+  worker(2);
+  // Unknown durations: ceil(1.1) = 2 tasks per one-thread worker, the rest are queued.
+  std::vector<TaskSpecPtr> tasks;
+  std::vector<std::string> keys;
+  for (int i = 0; i < 6; ++i) {
+    keys.push_back("q" + std::to_string(i));
+    tasks.push_back(task(keys.back()));
+  }
+  step(UpdateGraph{1, tasks, keys});
+  EXPECT_EQ(s.n_processing(1), 2u);
+  EXPECT_EQ(s.n_processing(2), 2u);
+  EXPECT_EQ(s.status("q4"), TaskStatus::queued);
+  EXPECT_EQ(s.status("q5"), TaskStatus::queued);
+  // A worker without the function cannot take them: they still wait, in order.
+  step(AddWorker{3, "w3", "tcp://w3", 1, 0, {"other"}, {}});
+  EXPECT_EQ(s.status("q4"), TaskStatus::queued);
+  // One with it takes the first queued one at once.
+  worker(4);
+  EXPECT_EQ(s.processing_on("q4"), 4u);
+}
+
 }  // namespace
 }  // namespace distrib::detail::sched
