@@ -74,6 +74,11 @@ void set_process_token(const std::string& token) {
   explicit_token() = token;
 }
 
+void reset_process_token() {
+  std::lock_guard lock(token_mutex());
+  explicit_token().reset();
+}
+
 std::string read_token_file(const std::string& path) {
   std::ifstream in(path);
   std::string line;

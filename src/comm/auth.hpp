@@ -34,6 +34,8 @@ enum class Side : char { connector = 'C', acceptor = 'A' };
 std::optional<std::string> process_token();
 /// Sets (or, with "", clears) the process's token; before any connection is made.
 void set_process_token(const std::string& token);
+/// Forgets what set_process_token said: the environment decides again.
+void reset_process_token();
 /// Reads a token file (dscheduler/dworker --auth-token-file): its first line, without
 /// surrounding whitespace. Throws std::runtime_error naming the file if it cannot be read
 /// or holds no token.

@@ -57,6 +57,8 @@ TEST(Auth, TheProcessTokenComesFromTheEnvironmentUnlessSet) {
   EXPECT_EQ(process_token().value_or(""), "set");
   set_process_token("");  // explicitly none, whatever the environment says
   EXPECT_FALSE(process_token());
+  reset_process_token();  // and back to the environment
+  EXPECT_EQ(process_token().value_or(""), "from-env");
   ::unsetenv("DISTRIB_AUTH_TOKEN");
 }
 

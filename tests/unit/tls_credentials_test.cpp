@@ -11,7 +11,9 @@
 #include <fstream>
 #include <string>
 
+#include "comm/auth.hpp"
 #include "comm/tls.hpp"
+#include "distrib/config.hpp"
 #include "distrib/errors.hpp"
 
 namespace distrib::detail {
@@ -91,6 +93,10 @@ TEST(TlsCredentials, SecurityFromTheEnvironment) {
   ::setenv("DISTRIB_TLS_CA_FILE", "ca.pem", 1);
   ::setenv("DISTRIB_TLS_CERT", "cert.pem", 1);
   ::unsetenv("DISTRIB_TLS_KEY");
+  // Earlier tests in this process may have set a token, and the configuration was read
+  // before these variables were: both go back to the environment.
+  detail::auth::reset_process_token();
+  config::reload();
   Security s = Security::from_environment();
   EXPECT_EQ(s.token, "tok");
   EXPECT_EQ(s.tls_ca_file, "ca.pem");
@@ -98,6 +104,7 @@ TEST(TlsCredentials, SecurityFromTheEnvironment) {
   EXPECT_EQ(s.tls_key, "");
   EXPECT_FALSE(s.has_tls());
   for (const char* name : {"DISTRIB_AUTH_TOKEN", "DISTRIB_TLS_CA_FILE", "DISTRIB_TLS_CERT"}) ::unsetenv(name);
+  config::reload();
   s = Security::from_environment();
   EXPECT_FALSE(s.enabled());
 }
