@@ -1,6 +1,5 @@
 #include "cluster/scheduler_file.hpp"
 
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/durable_file.hpp"
 #include "proto/distrib.capnp.h"
 
 namespace distrib::detail {
@@ -22,7 +22,6 @@ constexpr const char* kType = "distrib-scheduler";
   throw std::runtime_error("scheduler file " + path + ": " + why);
 }
 
-std::string errno_text() { return std::strerror(errno); }
 }  // namespace
 
 void write_scheduler_file(const std::string& path, const SchedulerFileContents& c) {
@@ -30,32 +29,10 @@ void write_scheduler_file(const std::string& path, const SchedulerFileContents& 
   if (!c.dashboard.empty()) j["dashboard"] = c.dashboard;
   if (!c.tls_ca_sha256.empty()) j["tls_ca_sha256"] = c.tls_ca_sha256;
   const std::string text = j.dump(2) + "\n";
-  // The temporary file sits next to the final one: rename() is atomic only within a filesystem.
-  const std::string tmp = path + ".tmp-" + std::to_string(getpid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) fail(path, "cannot create " + tmp + ": " + errno_text());
-  std::size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      auto why = errno_text();
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      fail(path, "cannot write " + tmp + ": " + why);
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  // Durable before it is visible: a reader on another host must not see an empty file.
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    auto why = errno_text();
-    ::unlink(tmp.c_str());
-    fail(path, "cannot write " + tmp + ": " + why);
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    auto why = errno_text();
-    ::unlink(tmp.c_str());
-    fail(path, "cannot rename " + tmp + " to it: " + why);
+  try {
+    write_file_durably(path, text.data(), text.size());
+  } catch (const std::runtime_error& e) {
+    fail(path, e.what());
   }
 }
 
