@@ -528,6 +528,15 @@ void from_a_scheduler_file() {
   distrib::Client client(distrib::SchedulerFile{"/shared/scheduler.json"});
   std::cout << client.n_workers() << " workers\n";
 }
+
+// Workers without the tasks (a plain dworker) load them from the client.
+void ship_tasks(distrib::Client& client) {
+  try {
+    client.upload_file("build/libmytasks.so");  // every worker loaded it
+  } catch (const distrib::Error& e) {
+    std::cerr << e.what() << "\n";  // names each worker that could not load it
+  }
+}
 // [/off-one-machine]
 
 // [by-address]
@@ -584,6 +593,7 @@ int main(int argc, char** argv) {
   if (std::getenv("DISTRIB_SCHEDULER_FILE") != nullptr) return run_under_a_launcher();
   (void)&over_ssh;
   (void)&from_a_scheduler_file;
+  (void)&ship_tasks;
   return 0;
 }
 // [/main]

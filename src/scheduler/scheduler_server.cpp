@@ -526,6 +526,7 @@ void SchedulerServer::shutdown_cluster() {
   if (journal_) {
     try {
       journal_->snapshot(sched::DurableState{}, {}, next_id_);
+      forget_kept_uploads();
     } catch (const std::exception& e) {  // the cluster stops anyway; a restart would find the old state
       log().error("could not empty the journal in {}: {}", options_.journal_dir, e.what());
     }

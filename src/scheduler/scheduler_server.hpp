@@ -155,6 +155,11 @@ class SchedulerServer {
   void on_upload_result(const Peer& worker, proto::UploadResult::Reader result);
   /// A worker that left answers nothing more.
   void forget_upload_worker(std::uint64_t worker);
+  /// With --journal, uploads are also kept in <journal>/uploads/<sequence>-<name>, so that
+  /// a restarted scheduler gives them to the workers that register again.
+  void keep_upload_on_disk(const Upload& upload);
+  void load_kept_uploads();
+  void forget_kept_uploads();  // the cluster ended on purpose
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -189,6 +194,7 @@ class SchedulerServer {
   std::vector<std::unique_ptr<Upload>> uploads_;
   std::unordered_map<std::uint64_t, std::unique_ptr<UploadWait>> upload_waits_;  // by upload id
   std::uint64_t next_upload_id_ = 1;
+  std::uint64_t next_kept_upload_ = 1;  // the sequence number of the next upload kept on disk
   std::vector<std::unique_ptr<Retirement>> retirements_;
   asio::steady_timer retire_timer_{io_};
   bool retire_timer_armed_ = false;

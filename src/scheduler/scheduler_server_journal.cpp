@@ -49,6 +49,7 @@ void SchedulerServer::recover() {
         state_.handle(std::move(e), ignored, d.stimulus);
         ignored.clear();
       });
+  load_kept_uploads();
   if (replayed.torn_tail)
     log().warn("journal {}: its last record (offset {}) was cut short by a crash while it was written; skipped",
                replayed.journal_path, replayed.torn_offset);

@@ -97,6 +97,33 @@ TEST(Journal, AScatteredValueOutlivesTheSchedulersRestart) {
   client.shutdown();
 }
 
+// An uploaded library is kept next to the journal: a worker that first registers with the
+// restarted scheduler gets it, without the client uploading it again.
+TEST(Journal, AnUploadOutlivesTheSchedulersRestart) {
+  JournalDir dir;
+  auto first = start_scheduler({"--journal", dir.path()});
+  auto port = port_of(first.address);
+  Client client(first.address, patient());
+  {
+    auto early = start_worker(first.address, {"--name", "early"});  // no --preload
+    client.wait_for_workers(1, 30s);
+    client.upload_file(TEST_TASKS_PATH);
+    ASSERT_EQ(client.submit(triple, 4).result(60s), 12);
+  }
+  ASSERT_TRUE(eventually([&] { return client.n_workers() == 0; }, 60s)) << "the early worker left";
+  first.process.signal(SIGKILL);
+  ASSERT_TRUE(first.process.wait(30s));
+
+  auto second = watched_scheduler(port, dir.path());
+  EXPECT_NE(second.wait_for("1 upload(s) kept", 30s), std::string::npos) << second.output;
+  auto late = start_worker(first.address, {"--name", "late"});  // never saw the upload
+  client.wait_for_workers(1, 60s);
+  SubmitOptions there;
+  there.workers = {"late"};
+  EXPECT_EQ(client.submit(there, triple, 5).result(60s), 15);
+  client.shutdown();
+}
+
 TEST(Journal, AJournalWithItsLastBytesChoppedReplaysWithAWarning) {
   JournalDir dir;
   {
