@@ -74,11 +74,8 @@ void SchedulerServer::advance_retirements() {
   for (auto& r : retirements_) leaving.insert(r->workers.begin(), r->workers.end());
   // Where copies go: the workers that stay and are not paused, least loaded first.
   std::vector<std::pair<std::uint64_t, std::uint64_t>> staying;  // stored bytes, worker
-  std::unordered_map<std::uint64_t, std::vector<std::string>> stored;
-  for (const auto& w : state_.workers(true)) {
-    stored[w.id] = w.keys;
+  for (const auto& w : state_.workers())  // without their keys: only the leaving ones' are read
     if (!leaving.count(w.id) && !w.paused) staying.emplace_back(w.stored_bytes, w.id);
-  }
   for (auto it = retirements_.begin(); it != retirements_.end();) {
     auto& r = **it;
     if (now >= r.deadline) {
@@ -99,7 +96,7 @@ void SchedulerServer::advance_retirements() {
       }
       std::vector<std::pair<std::string, std::uint64_t>> to_copy;  // key, target
       bool waiting = false;
-      for (const auto& key : stored[*w]) {
+      for (const auto& key : state_.keys_on(*w)) {
         if (r.copying.count(key)) {
           waiting = true;
           continue;

@@ -337,6 +337,8 @@ class SchedulerState {
   WorkerId processing_on(const std::string& key) const;
   std::vector<WorkerId> who_has(const std::string& key) const;
   std::size_t n_processing(WorkerId worker) const;
+  /// The keys `worker` holds (none for an unknown worker).
+  std::vector<std::string> keys_on(WorkerId worker) const;
   /// Learned average duration (seconds) of tasks of this prefix, if any finished.
   std::optional<double> prefix_duration(const std::string& prefix) const;
 

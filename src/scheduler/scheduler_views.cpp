@@ -83,6 +83,15 @@ std::vector<std::string> SchedulerState::wanted_by(ClientId client) const {
   return out;
 }
 
+std::vector<std::string> SchedulerState::keys_on(WorkerId worker) const {
+  std::vector<std::string> keys;
+  auto w = impl_->workers.find(worker);
+  if (w == impl_->workers.end()) return keys;
+  keys.reserve(w->second.has_what.size());
+  for (auto* ts : w->second.has_what) keys.push_back(ts->key);
+  return keys;
+}
+
 std::size_t SchedulerState::n_processing(WorkerId worker) const {
   auto w = impl_->workers.find(worker);
   return w == impl_->workers.end() ? 0 : w->second.processing.size();
