@@ -362,6 +362,21 @@ struct InfoReply {
   story @5 :List(StoryLine);       # when asked for: the requested keys' transitions, oldest first
 }
 
+# A task that seceded (distrib::secede, worker_client) waits on other tasks: it still runs
+# there, but no longer takes one of the worker's threads.
+struct LongRunning {
+  key @0 :Text;
+  runId @1 :UInt64;
+}
+
+# Issue 19's three families of messages, one union member each, so that they grow apart:
+# coordination primitives (Queue, Variable, Event, Lock, Semaphore, datasets, topics), more
+# of the Client (fire_and_forget, retry, replicate, rebalance, run_on_scheduler, nbytes),
+# and diagnostics (task stream, call stacks). Their fields come with their features.
+struct Coordination {}
+struct ClientOp {}
+struct Diagnostics {}
+
 struct Message {
   union {
     handshake @0 :Handshake;
@@ -417,5 +432,9 @@ struct Message {
                                      # (empty `workers`: the copy failed)
     uploadFile @44 :UploadFile;      # client -> scheduler -> every worker (and each worker that registers later)
     uploadResult @45 :UploadResult;  # worker -> scheduler, then scheduler -> client
+    longRunning @46 :LongRunning;    # worker -> scheduler: this task seceded
+    coordination @47 :Coordination;  # client or task <-> scheduler (issue 19)
+    clientOp @48 :ClientOp;          # client <-> scheduler (issue 19)
+    diagnostics @49 :Diagnostics;    # client <-> scheduler <-> worker (issue 19)
   }
 }
