@@ -141,6 +141,13 @@ struct EventWriter {
     p.setWorker(e.worker);
     p.setPaused(e.paused);
   }
+  void operator()(const sched::TaskSeceded& e) {
+    auto s = entry.initTaskSeceded();
+    s.setWorker(e.worker);
+    auto r = s.initReport();
+    r.setKey(e.key);
+    r.setRunId(e.run_id);
+  }
   void operator()(const sched::Replicated& e) {
     auto r = entry.initReplicated();
     r.setHolder(e.holder);
@@ -329,6 +336,11 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
     case JournalEntry::WORKER_PAUSED: {
       auto p = entry.getWorkerPaused();
       out.event = sched::WorkerPaused{p.getWorker(), p.getPaused()};
+      break;
+    }
+    case JournalEntry::TASK_SECEDED: {
+      auto s = entry.getTaskSeceded();
+      out.event = sched::TaskSeceded{s.getWorker(), s.getReport().getKey(), s.getReport().getRunId()};
       break;
     }
     case JournalEntry::REPLICATED: {

@@ -28,6 +28,7 @@ struct JournalEntry {
     restart @15 :Void;                    # client.restart(): every task cancelled and forgotten
     workerPaused @16 :JournalWorkerPaused; # a worker paused or resumed (placement depends on it)
     replicated @17 :JournalReplicated;     # a worker stores copies of these keys (retire_workers)
+    taskSeceded @18 :JournalTaskSeceded;   # a task no longer takes a thread (placement depends on it)
   }
 }
 
@@ -124,6 +125,11 @@ struct SnapshotTask {
   retriesLeft @11 :UInt32;
   suspicious @12 :UInt32;
   scattered @13 :Bool;             # placed by a client: cannot be recomputed
+}
+
+struct JournalTaskSeceded {
+  worker @0 :UInt64;
+  report @1 :P.LongRunning;
 }
 
 struct JournalReplicated {

@@ -64,6 +64,7 @@ struct TaskState {
   TaskStatus status = TaskStatus::released;
   bool scattered = false;  // placed by a client: cannot be recomputed
   bool steal_refused = false;  // its worker said no (it started it): do not ask again
+  bool seceded = false;  // processing, but waiting on other tasks without a thread (TaskSeceded)
   std::vector<TaskState*> dependencies;
   std::vector<TaskState*> dependents;
   std::vector<WorkerId> who_has;
@@ -103,8 +104,10 @@ struct WorkerInfo {
   double occupancy = 0;  // expected seconds of work assigned, summed over its tasks
   std::size_t incoming_steals = 0;
   std::size_t ahead = 0;  // of `processing`, the tasks assigned ahead (waiting for inputs)
-  /// Tasks it can run now: those assigned ahead wait for their inputs.
-  std::size_t runnable() const { return processing.size() - ahead; }
+  std::size_t seceded = 0;  // of `processing`, the tasks that seceded (they hold no thread)
+  /// Tasks it can run now: those assigned ahead wait for their inputs, seceded ones wait
+  /// on other tasks without a thread.
+  std::size_t runnable() const { return processing.size() - ahead - seceded; }
   /// occupancy / nthreads, as the load index (Impl::by_load) last filed it.
   double load = 0;
   /// A thread free for a steal / more tasks than threads to start (a paused one: any):
@@ -186,6 +189,7 @@ struct SchedulerState::Impl {
   void on(WorkerPaused& e);
   void on(Replicated& e);
   void on(WorkerFunctions& e);
+  void on(TaskSeceded& e);
   void set_paused(WorkerInfo& w, bool paused);
   /// Places the tasks that found no worker, in priority order (a worker joined or resumed).
   void retry_unrunnable();

@@ -217,6 +217,7 @@ double SchedulerState::Impl::start_cost(const TaskState* ts, const WorkerInfo& w
 
 void SchedulerState::Impl::assign(TaskState* ts, WorkerInfo& w) {
   ts->steal_refused = false;
+  ts->seceded = false;
   ts->processing_on = w.id;
   ts->run_id = next_run_id++;
   transition(ts, TaskStatus::processing, w.id);
@@ -275,6 +276,8 @@ void SchedulerState::Impl::unassign(TaskState* ts) {
   if (w != workers.end()) {
     w->second.processing.erase(ts);
     if (ts->waiting_on > 0 && w->second.ahead > 0) --w->second.ahead;
+    if (ts->seceded && w->second.seceded > 0) --w->second.seceded;
+    ts->seceded = false;
     // None left: exactly 0, no drift from rounding.
     set_occupancy(w->second, w->second.processing.empty() ? 0.0 : std::max(0.0, w->second.occupancy - ts->estimate));
     recount_load(w->second);

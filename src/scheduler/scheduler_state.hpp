@@ -151,6 +151,14 @@ struct Replicated {
   WorkerId holder;
   std::vector<std::string> keys;
 };
+/// A task running on `worker` seceded (distrib::secede, worker_client): it waits on other
+/// tasks and no longer takes one of the worker's threads, so it counts neither among the
+/// worker's runnable tasks nor in its occupancy. It still runs there until it reports.
+struct TaskSeceded {
+  WorkerId worker;
+  std::string key;
+  std::uint64_t run_id = 0;
+};
 /// The worker loaded a library (client.upload_file) and can run these functions too. Not
 /// journaled: a worker registers again with all its functions after a scheduler restart.
 struct WorkerFunctions {
@@ -159,7 +167,7 @@ struct WorkerFunctions {
 };
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
                            ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
-                           PushFailed, WorkerPaused, Replicated, WorkerFunctions>;
+                           PushFailed, WorkerPaused, Replicated, WorkerFunctions, TaskSeceded>;
 
 // ---- actions ----
 struct ComputeTask {

@@ -33,7 +33,7 @@ void SchedulerState::Impl::clear_steal(TaskState* ts) {
 }
 
 bool SchedulerState::Impl::stealable(const TaskState* ts) const {
-  if (ts->steal_to || ts->steal_refused) return false;
+  if (ts->steal_to || ts->steal_refused || ts->seceded) return false;  // a seceded one runs
   if (ts->waiting_on > 0) return false;  // assigned ahead: it waits for inputs, not for a thread
   // Tasks assigned ahead on it are taken back if it moves (a few round trips): worth it for
   // a task of a millisecond or more, not for short ones.

@@ -44,7 +44,7 @@ const char* event_name(std::size_t index) {
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
                                            "missing-data",   "restart",     "push-failed", "worker-paused", "replicated",
-                                           "worker-functions", "restore"};
+                                           "worker-functions", "task-seceded", "restore"};
   // One name per event kind, and the last for a state rebuilt from a snapshot.
   static_assert(std::size(kNames) == std::variant_size_v<Event> + 1, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";

@@ -165,13 +165,15 @@ void SchedulerState::validate() const {
       fail("worker " + w.address + " is counted with a stale load");
     if (w.load != w.occupancy / w.nthreads || !impl_->by_load.count(&w))
       fail("worker " + w.address + " is filed in the load index under a stale load");
-    std::size_t ahead = 0;
+    std::size_t ahead = 0, seceded = 0;
     for (auto* ts : w.processing) {
+      seceded += ts->seceded;
       if (ts->status != TaskStatus::processing || ts->processing_on != id)
         fail("worker " + w.address + " lists " + ts->key + ", which is " + to_string(ts->status) + " on " + std::to_string(ts->processing_on));
       ahead += ts->waiting_on > 0;
     }
     if (ahead != w.ahead) fail("worker " + w.address + " counts its tasks assigned ahead wrongly");
+    if (seceded != w.seceded) fail("worker " + w.address + " counts its seceded tasks wrongly");
     for (auto* ts : w.has_what)
       if (std::find(ts->who_has.begin(), ts->who_has.end(), id) == ts->who_has.end())
         fail("worker lists a key it does not hold");

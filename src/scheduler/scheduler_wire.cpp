@@ -42,6 +42,11 @@ bool decode_worker_message(MessageReader& mr, sched::WorkerId id, std::vector<sc
       out.push_back(sched::StealResponse{id, r.getKey(), r.getReleased(), r.getRunId()});
       return true;
     }
+    case proto::Message::LONG_RUNNING: {
+      auto l = root.getLongRunning();
+      out.push_back(sched::TaskSeceded{id, l.getKey(), l.getRunId()});
+      return true;
+    }
     case proto::Message::PUSH_FAILED: {
       auto p = root.getPushFailed();
       for (auto target : p.getWorkers()) out.push_back(sched::PushFailed{id, p.getKey(), target});

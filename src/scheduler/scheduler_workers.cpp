@@ -245,6 +245,20 @@ void SchedulerState::Impl::on(WorkerFunctions& e) {
   retry_unrunnable();  // a task only this worker may run may wait for these
 }
 
+void SchedulerState::Impl::on(TaskSeceded& e) {
+  auto* ts = find(e.key);
+  if (!ts || ts->seceded || !is_current_run(ts, e.worker, e.run_id)) return;  // stale, or said twice
+  auto& w = workers.at(e.worker);
+  ts->seceded = true;
+  if (ts->waiting_on == 0) ++w.seceded;  // one assigned ahead cannot have started: it never secedes
+  else ts->seceded = false;
+  // Its thread is free for other tasks: its expected duration leaves the worker's queue.
+  set_occupancy(w, w.processing.size() <= 1 ? 0.0 : std::max(0.0, w.occupancy - ts->estimate));
+  ts->estimate = 0;
+  recount_load(w);
+  has_room.push_back(w.id);  // queued root tasks may go to it now
+}
+
 void SchedulerState::Impl::set_paused(WorkerInfo& w, bool paused) {
   if (w.paused == paused) return;
   w.paused = paused;

@@ -400,5 +400,26 @@ TEST_F(Policy, TasksWithoutInputsWaitOnTheSchedulerOnceEveryWorkerIsSaturated) {
   EXPECT_EQ(s.processing_on("q4"), 4u);
 }
 
+TEST_F(Policy, ASecededTaskGivesItsThreadToTheNextTask) {
+  worker(1);
+  // Unknown durations: two tasks per one-thread worker, the rest wait on the scheduler.
+  step(UpdateGraph{1, {task("s-parent"), task("s-0"), task("s-1"), task("s-2")}, {"s-parent", "s-0", "s-1", "s-2"}});
+  ASSERT_EQ(s.processing_on("s-parent"), 1u);
+  ASSERT_EQ(s.n_processing(1), 2u);
+  ASSERT_EQ(s.status("s-1"), TaskStatus::queued);
+  // The parent waits on other tasks without its thread: the worker has room for one more.
+  auto out = step(TaskSeceded{1, "s-parent", 0});
+  auto computes = only<ComputeTask>(out);
+  ASSERT_EQ(computes.size(), 1u);
+  EXPECT_EQ(computes[0].spec->key, "s-1");
+  EXPECT_EQ(s.n_processing(1), 3u);
+  // Said twice, or for a task it does not run: nothing more.
+  EXPECT_TRUE(only<ComputeTask>(step(TaskSeceded{1, "s-parent", 0})).empty());
+  EXPECT_TRUE(only<ComputeTask>(step(TaskSeceded{1, "s-2", 0})).empty());
+  // It still runs there, and finishes as any task does.
+  step(TaskFinished{1, "s-parent", "i32", 4, 0.01, std::nullopt, 0});
+  EXPECT_EQ(s.status("s-parent"), TaskStatus::memory);
+}
+
 }  // namespace
 }  // namespace distrib::detail::sched

@@ -1024,6 +1024,7 @@ std::string describe(const Event& e) {
       return std::string(x.paused ? "WorkerPaused " : "WorkerResumed ") + std::to_string(x.worker);
     }
     std::string operator()(const WorkerFunctions& x) { return "WorkerFunctions " + std::to_string(x.worker); }
+    std::string operator()(const TaskSeceded& x) { return "TaskSeceded " + x.key + " on " + std::to_string(x.worker); }
     std::string operator()(const Replicated& x) {
       std::string r = "Replicated on " + std::to_string(x.holder);
       for (const auto& k : x.keys) r += " " + k;
@@ -1319,6 +1320,15 @@ TEST_P(SchedulerStateRandomTest, RandomGraphsAndChurn) {
       step(RemoveClient{c});
       if (chance(0.5)) step(AddClient{c});  // it connects again (or submits again without saying so)
     } else if (r < 0.95) {
+      // A running task secedes (it waits on others without a thread), sometimes twice.
+      if (chance(0.3)) {
+        auto run = running_list();
+        if (run.empty()) continue;
+        auto [w, key] = run[pick(run.size())];
+        step(TaskSeceded{w, key, 0});
+        if (chance(0.2)) step(TaskSeceded{w, key, 0});
+        continue;
+      }
       // A worker pauses for memory, or resumes.
       if (workers.empty()) continue;
       auto it = workers.begin();
