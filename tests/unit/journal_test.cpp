@@ -174,6 +174,7 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
   events.emplace_back(RemoveWorker{3, true});
   events.emplace_back(Restart{});
   events.emplace_back(WorkerPaused{3, true});
+  events.emplace_back(TaskSeceded{3, "a", 14});
   for (std::size_t i = 0; i < events.size(); ++i) {
     SnapshotParts none;
     auto d = decode_entry([&] {
@@ -194,6 +195,15 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
     auto p = std::get<WorkerPaused>(*decode_entry(paused, none).event);
     EXPECT_EQ(p.worker, 3u);
     EXPECT_TRUE(p.paused);
+  }
+  {
+    SnapshotParts none;
+    auto m = encode_event(TaskSeceded{3, "a", 14}, 10);
+    InMessage seceded{std::move(m.header), std::move(m.frames)};
+    auto t = std::get<TaskSeceded>(*decode_entry(seceded, none).event);
+    EXPECT_EQ(t.worker, 3u);
+    EXPECT_EQ(t.key, "a");
+    EXPECT_EQ(t.run_id, 14u);
   }
   auto m = encode_event(AddClient{5}, 1, "client-token");
   InMessage in{std::move(m.header), std::move(m.frames)};
