@@ -147,6 +147,7 @@ struct Transition {
 
 namespace detail {
 class ClientImpl;
+struct ClientAccess;  // libdistrib's own way in (client/client_access.hpp)
 
 struct TaskRequest {
   const TaskFunction* function = nullptr;
@@ -450,6 +451,7 @@ class Client {
   void cancel_handles(const std::vector<detail::FutureHandle>& futures);
   std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);
   detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
+  friend struct detail::ClientAccess;
   std::shared_ptr<detail::ClientImpl> impl_;
 };
 

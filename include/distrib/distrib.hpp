@@ -12,5 +12,6 @@
 #include "distrib/slurm_job.hpp"
 #include "distrib/ssh_cluster.hpp"
 #include "distrib/wait.hpp"
+#include "distrib/worker_client.hpp"
 #include "distrib/graph.hpp"
 #include "distrib/task.hpp"

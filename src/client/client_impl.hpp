@@ -40,6 +40,13 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// scheduler's tcp:// address (what address() shows); `via`, if given, is where to connect
   /// instead (a LocalCluster's unix:// socket).
   void connect(const std::string& address, const std::string& via = "");
+  /// Tasks submitted later run first (the shared client of a worker's tasks: a recursion
+  /// goes depth first). Call before submitting anything.
+  void prefer_newest_tasks() { newest_first_ = true; }
+  /// The first of `n` consecutive priorities for the next submission (lower runs first).
+  std::int64_t take_priorities(std::int64_t n) {
+    return newest_first_ ? sequence_.fetch_sub(n) - n + 1 : sequence_.fetch_add(n) + 1;
+  }
   std::vector<FutureHandle> submit(std::vector<TaskRequest> batch);
   std::vector<FutureHandle> submit_graph(const Graph& graph, const std::vector<std::string>& targets, bool all);
   std::vector<FutureHandle> scatter(std::vector<Value> values, const ScatterOptions& options);
@@ -160,6 +167,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::int64_t> sequence_{0};
+  std::atomic<bool> newest_first_{false};
   std::atomic<bool> io_finished_{false};  // the io thread has been joined
 };
 

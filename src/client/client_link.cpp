@@ -65,7 +65,7 @@ OutMessage info_request(std::uint64_t id, const std::vector<std::string>& keys, 
   // namespace
 
 void ClientImpl::connect(const std::string& address, const std::string& via) {
-  if (is_unix_address(address)) {
+  if (is_unix_address(address) || address_scheme(address) == "inproc") {
     address_ = address;
   } else {
     auto [host, port] = parse_address(address);

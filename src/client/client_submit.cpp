@@ -148,7 +148,7 @@ std::vector<FutureHandle> ClientImpl::submit(std::vector<TaskRequest> batch) {
       apply_options(spec, o);
       spec.key = !o.key.empty() ? o.key : spec.function + "-" + (token ? hex(token->digest()) : next_token());
       // Higher user priority first, then submission order.
-      spec.priority = -static_cast<std::int64_t>(o.priority) * (std::int64_t{1} << 40) + ++sequence_;
+      spec.priority = -static_cast<std::int64_t>(o.priority) * (std::int64_t{1} << 40) + take_priorities(1);
       specs.push_back(std::move(spec));
     }
     to_send.clear();
@@ -212,7 +212,7 @@ std::vector<FutureHandle> ClientImpl::submit_graph(const Graph& graph, const std
     }
   }
   for (const auto* node : order) check_args(node->args, this);
-  std::int64_t base = sequence_.fetch_add(static_cast<std::int64_t>(order.size())) + 1;
+  std::int64_t base = take_priorities(static_cast<std::int64_t>(order.size()));
   std::vector<TaskSpec> specs;
   for (std::size_t i = 0; i < order.size(); ++i) {
     TaskSpec spec;

@@ -19,7 +19,7 @@ std::string demangle(const char* name) {
 }
 }  // namespace
 
-wrk::Event run_task(const wrk::Execute& ex) {
+wrk::Event run_task(const wrk::Execute& ex, TaskServices* services) {
   const auto& key = ex.spec->key;
   // Freed (or the worker closing) while it waited for a thread: no user code runs.
   if (ex.stop.stop_requested()) return wrk::ExecuteFailure{key, "distrib::CancelledError", "stopped before it started"};
@@ -28,6 +28,7 @@ wrk::Event run_task(const wrk::Execute& ex) {
     return wrk::ExecuteFailure{key, "distrib::NoWorkerCanRun",
                                "task function '" + ex.spec->function + "' is not registered in this worker"};
   TaskStopScope scope(ex.stop);
+  CurrentTaskScope current(key, services);
   try {
     auto start = std::chrono::steady_clock::now();
     auto value = fn->invoke(ex.args);
@@ -40,8 +41,8 @@ wrk::Event run_task(const wrk::Execute& ex) {
   }
 }
 
-TaskExecutor::TaskExecutor(unsigned nthreads, OnResult on_result)
-    : on_result_(std::move(on_result)), pool_(nthreads) {}
+TaskExecutor::TaskExecutor(unsigned nthreads, OnResult on_result, TaskServices* services)
+    : on_result_(std::move(on_result)), services_(services), pool_(nthreads) {}
 
 void TaskExecutor::submit(wrk::Execute ex) {
   pool_.submit([this, ex = std::move(ex)]() mutable { run(std::move(ex)); });
@@ -52,7 +53,7 @@ void TaskExecutor::run(wrk::Execute ex) {
   while (next) {
     wrk::Execute current = std::move(*next);
     next.reset();
-    wrk::Event result = run_task(current);
+    wrk::Event result = run_task(current, services_);
     current.args.clear();  // inputs are released before the next task starts
     on_result_(std::move(result), next);
   }

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 
+#include "worker/task_context.hpp"
 #include "worker/thread_pool.hpp"
 #include "worker/worker_state.hpp"
 
@@ -19,7 +20,8 @@ class TaskExecutor {
   /// runs next.
   using OnResult = std::function<void(wrk::Event result, std::optional<wrk::Execute>& next)>;
 
-  TaskExecutor(unsigned nthreads, OnResult on_result);
+  /// `services`: what tasks may ask of their worker (get_client, secede); may be null.
+  TaskExecutor(unsigned nthreads, OnResult on_result, TaskServices* services = nullptr);
   /// Waits for the running tasks (ask them to stop first).
   ~TaskExecutor() = default;
   TaskExecutor(const TaskExecutor&) = delete;
@@ -29,15 +31,19 @@ class TaskExecutor {
   void submit(wrk::Execute ex);
   /// Waits until no task runs or is queued, or `timeout`; true if none does.
   bool wait_idle(std::chrono::milliseconds timeout);
+  /// From a task thread: the task seceded; another thread takes its place in the pool.
+  void secede_current_thread() { pool_.secede_current(); }
 
  private:
   void run(wrk::Execute ex);
 
   OnResult on_result_;
+  TaskServices* services_;
   ThreadPool pool_;  // last: its threads are joined before on_result_ goes
 };
 
 /// Runs one task on this thread: its result, or its exception, as the state's event.
-wrk::Event run_task(const wrk::Execute& ex);
+/// `services` is what the task may ask of its worker (get_client, secede, ...), or null.
+wrk::Event run_task(const wrk::Execute& ex, TaskServices* services = nullptr);
 
 }  // namespace distrib::detail

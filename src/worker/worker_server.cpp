@@ -98,14 +98,16 @@ WorkerServer::WorkerServer(asio::io_context& io, WorkerOptions options)
   if (options_.memory_limit == 0) options_.memory_limit = total_memory_bytes();  // reported, not enforced
   first_stream_ = std::move(stream);
   executor_ = std::make_unique<TaskExecutor>(
-      options_.nthreads, [this](wrk::Event result, std::optional<wrk::Execute>& next) {
+      options_.nthreads,
+      [this](wrk::Event result, std::optional<wrk::Execute>& next) {
         std::vector<std::function<void()>> io_work;
         {
           std::lock_guard lock(state_mutex_);
           apply_locked(std::move(result), &next, io_work);
         }
         post_io_work(std::move(io_work));
-      });
+      },
+      static_cast<TaskServices*>(this));
 }
 
 WorkerServer::~WorkerServer() {
@@ -114,7 +116,10 @@ WorkerServer::~WorkerServer() {
     if (!stopped_) state_.handle(wrk::ForgetAll{});  // asks running tasks to stop; queued ones never start
     stopped_ = true;                                 // task threads still running start nothing more
   }
+  rejoin_cv_.notify_all();  // tasks waiting for a thread go on without one
+  close_task_client();      // and those waiting on their futures get an error
   executor_.reset();  // joins running tasks before the state they report to goes away
+  task_client_.reset();
 }
 
 void WorkerServer::start() {
@@ -215,6 +220,8 @@ void WorkerServer::stop(const std::string& reason) {
     stopped_ = true;
     state_.handle(wrk::ForgetAll{});  // running tasks are asked to stop, queued ones never start
   }
+  rejoin_cv_.notify_all();
+  close_task_client();
   log().info("worker '{}' stopping: {}", options_.name, reason);
   listener_->close();
   accept_backoff_.cancel();
@@ -401,6 +408,11 @@ void WorkerServer::apply_locked(wrk::Event e, std::optional<wrk::Execute>* next,
                         for (const auto& k : keys) scheduler_->send(wire::make_push_failed(k, target));
                       });
       });
+    } else if (auto* lr = std::get_if<wrk::SendLongRunning>(&ins)) {
+      send_on_io(wire::make_long_running(*lr));
+    } else if (auto* rj = std::get_if<wrk::Rejoined>(&ins)) {
+      rejoin_waiting_.erase(rj->key);  // under state_mutex_, which rejoin() waits with
+      rejoin_cv_.notify_all();
     } else if (auto* halt = std::get_if<wrk::StopExecution>(&ins)) {
       log().debug("asked running task '{}' to stop: its result is not wanted", halt->key);
     }

@@ -11,6 +11,8 @@
 // the results it still holds. A scheduler that removed it (reregister) gets it back as a new
 // worker, holding nothing. Nothing of an old life is reported in a new one.
 #include <asio/io_context.hpp>
+#include <condition_variable>
+#include <unordered_set>
 #include <asio/ip/tcp.hpp>
 #include <asio/steady_timer.hpp>
 
@@ -91,7 +93,7 @@ inline constexpr const char* kRestartRequested = "the scheduler asked for a rest
 inline constexpr std::chrono::milliseconds kReconnectFirstDelay{100};
 inline constexpr std::chrono::milliseconds kReconnectMaxDelay{2'000};
 
-class WorkerServer {
+class WorkerServer : private TaskServices {
  public:
   /// Binds the peer port and connects to the scheduler (blocking, up to connect_timeout).
   /// Throws CommError if either fails.
@@ -150,6 +152,13 @@ class WorkerServer {
   /// once the mutex is released.
   void apply_locked(wrk::Event e, std::optional<wrk::Execute>* next, std::vector<std::function<void()>>& io_work);
   void post_io_work(std::vector<std::function<void()>> io_work);
+  // ---- tasks that launch tasks (worker_task_services.cpp) ----
+  Client& task_client() override;
+  void secede(const std::string& key) override;
+  void rejoin(const std::string& key) override;
+  TaskWorker identity() const override;
+  /// Closes the shared client: tasks waiting on its futures get an error and return.
+  void close_task_client();
   // ---- the data port (worker_data_port.cpp) ----
   void accept();
   /// What the data port knows about one connection.
@@ -194,6 +203,13 @@ class WorkerServer {
   std::unique_ptr<TaskExecutor> executor_;
   std::vector<ConnectionPtr> peers_;
   bool stopped_ = false;
+  // Seceded tasks waiting in rejoin() for a thread (state_mutex_; woken by Rejoined or stop).
+  std::unordered_set<std::string> rejoin_waiting_;
+  std::condition_variable rejoin_cv_;
+  // The client that tasks share (get_client), made on first use; destroyed only after the
+  // task threads are joined, as tasks hold references to it.
+  std::mutex task_client_mutex_;
+  std::unique_ptr<Client> task_client_;
   // Memory: the policy (none without a limit), its sampling timer, and the pause state.
   std::optional<wrk::MemoryPolicy> memory_policy_;
   asio::steady_timer memory_timer_;

@@ -80,7 +80,7 @@ void WorkerState::validate() const {
     if (impl_->find(key) != ts) fail(key + " is not found under its key");
     bool has_data = impl_->data->contains(key);
     if ((ts->status == TaskStatus::memory) != has_data) fail(key + " data does not match its status");
-    if (ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) ++executing;
+    if ((ts->status == TaskStatus::executing || ts->status == TaskStatus::cancelled) && !ts->seceded) ++executing;
     else if (ts->stop_requested) fail(key + " was asked to stop but does not run");
     if ((ts->status == TaskStatus::fetch || ts->status == TaskStatus::flight) && ts->who_has.empty())
       fail(key + " is fetched from nowhere");

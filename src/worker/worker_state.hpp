@@ -106,9 +106,20 @@ struct Pause {
 };
 /// The data store wrote out the backlog that held new tasks back (DataStore::backlogged).
 struct StoreDrained {};
+/// The running task `key` seceded (distrib::secede): it waits on other tasks, so its thread
+/// no longer counts against nthreads and another task may start.
+struct Secede {
+  std::string key;
+};
+/// The seceded task `key` wants a thread again (distrib::rejoin): it gets one at once if
+/// fewer than nthreads tasks run, else as soon as one finishes, before any new task starts
+/// (Rejoined says when).
+struct Rejoin {
+  std::string key;
+};
 using Event = std::variant<ComputeTask, ExecuteSuccess, ExecuteFailure, FreeKeys, GatherSuccess, GatherFailure, StoreData,
                            StealRequest, KeyLocations, SchedulerLost, ForgetAll, PushTo, PushedData, Tick, Pause,
-                           StoreDrained>;
+                           StoreDrained, Secede, Rejoin>;
 
 // ---- instructions ----
 struct Execute {
@@ -163,8 +174,17 @@ struct PushData {
   std::vector<std::pair<std::string, Value>> data;
   std::vector<std::string> available;
 };
+/// Tell the scheduler that `key` seceded (longRunning).
+struct SendLongRunning {
+  std::string key;
+  std::uint64_t run_id = 0;
+};
+/// The seceded task `key` has a thread again: its rejoin() returns.
+struct Rejoined {
+  std::string key;
+};
 using Instruction = std::variant<Execute, GatherDep, SendTaskFinished, SendTaskErred, SendStealResponse, SendMissingData,
-                                 StopExecution, PushData>;
+                                 StopExecution, PushData, SendLongRunning, Rejoined>;
 
 /// A stored result, as offered to a scheduler on registering again.
 struct HeldKey {

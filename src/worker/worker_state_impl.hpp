@@ -37,6 +37,7 @@ struct TaskState {
   std::vector<std::string> push_to;  // peers with a task assigned ahead that waits for it
   std::uint32_t pending_ticks = 0;   // pending: ticks waited for its push
   std::stop_source stop;             // of its current run
+  bool seceded = false;              // running, but not counted in `executing` (Secede)
 };
 
 // An entry of the ready queue. Tasks are named by key, not pointer: a task may be
@@ -61,7 +62,8 @@ struct WorkerState::Impl {
   std::priority_queue<ReadyEntry, std::vector<ReadyEntry>, std::greater<>> ready;
   std::vector<TaskState*> to_fetch;
   std::unordered_set<std::string> gathering_from;  // peers with a request in flight
-  std::size_t executing = 0;
+  std::size_t executing = 0;  // running tasks that hold a thread (seceded ones do not)
+  std::deque<std::string> rejoining;  // seceded tasks waiting for a thread, first come first
   std::uint64_t sequence = 0;
   bool paused = false;  // Pause: start nothing, fetch nothing
   std::unordered_map<std::string, double> available;  // free resources
@@ -192,7 +194,7 @@ struct WorkerState::Impl {
   void on(ExecuteSuccess& e) {
     auto* ts = find(e.key);
     if (!ts || !running(ts)) return;
-    --executing;
+    release_thread(ts);
     give_back_resources(ts);
     if (ts->stop_requested) {
       stopped_run_ended(ts);
@@ -277,7 +279,7 @@ struct WorkerState::Impl {
   void on(ExecuteFailure& e) {
     auto* ts = find(e.key);
     if (!ts || !running(ts)) return;
-    --executing;
+    release_thread(ts);
     give_back_resources(ts);
     if (ts->stop_requested) {
       stopped_run_ended(ts);
@@ -515,6 +517,13 @@ struct WorkerState::Impl {
   /// `keep_stored`). Running tasks stay, unlinked and cancelled, until their thread returns
   /// (their threads are busy until then), and are asked to stop.
   void drop_work(bool keep_stored);
+  // ---- tasks that launch tasks (worker_state_secede.cpp) ----
+  void on(Secede& e);
+  void on(Rejoin& e);
+  /// A run ended: its thread is free, unless it had seceded (then it held none).
+  void release_thread(TaskState* ts);
+  /// Gives threads to seceded tasks waiting in rejoin, before any new task starts.
+  void admit_rejoiners();
   /// Starts ready tasks while threads (and their resources) are free.
   void ensure_computing();
   /// Asks peers for inputs, at most max_gathers peers at a time.

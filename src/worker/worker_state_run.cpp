@@ -34,6 +34,7 @@ void WorkerState::Impl::drop_work(bool keep_stored) {
 }
 
 void WorkerState::Impl::ensure_computing() {
+  admit_rejoiners();  // a task already under way comes first, paused or not
   if (paused || data->backlogged()) return;  // a backlog: StoreDrained starts them again
   std::vector<ReadyEntry> waiting_for_resources;
   while (executing < nthreads && !ready.empty()) {

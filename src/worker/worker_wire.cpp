@@ -139,6 +139,14 @@ OutMessage make_steal_response(const wrk::SendStealResponse& s) {
   return mb.finish();
 }
 
+OutMessage make_long_running(const wrk::SendLongRunning& l) {
+  MessageBuilder mb;
+  auto r = mb.root().initLongRunning();
+  r.setKey(l.key);
+  r.setRunId(l.run_id);
+  return mb.finish();
+}
+
 OutMessage make_push_failed(const std::string& key, const std::string& target) {
   MessageBuilder mb;
   auto p = mb.root().initPushFailed();

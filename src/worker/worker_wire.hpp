@@ -66,6 +66,7 @@ OutMessage make_register_worker(const Registration& r);
 OutMessage make_tasks_finished(const std::vector<wrk::SendTaskFinished>& finished);
 OutMessage make_task_erred(const std::vector<wrk::SendTaskErred>& erred);
 OutMessage make_steal_response(const wrk::SendStealResponse& s);
+OutMessage make_long_running(const wrk::SendLongRunning& l);
 OutMessage make_missing_data(const wrk::SendMissingData& m);
 /// Pushing `key` to the worker at `target` failed (PushData).
 OutMessage make_push_failed(const std::string& key, const std::string& target);
