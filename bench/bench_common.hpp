@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <exception>
 #include <functional>
+#include <map>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -113,6 +114,33 @@ inline CpuTimes cpu_times(int pid) {
   if (f.size() < 15) return {};
   const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
   return {(std::stod(f[11]) + std::stod(f[12])) / tick, (std::stod(f[13]) + std::stod(f[14])) / tick};
+}
+
+/// A variable of /proc/<pid>/environ ("" if unset or unreadable).
+inline std::string environ_var(int pid, const std::string& name) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
+  std::string entry;
+  while (std::getline(f, entry, '\0')) {
+    if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
+  }
+  return {};
+}
+
+/// A LocalCluster's child processes by role: "scheduler", "worker-0", "worker-1", ... (the
+/// children of this process, named by the DISTRIB_ROLE / DISTRIB_NAME variables that
+/// LocalCluster sets in their environment).
+inline std::map<std::string, int> cluster_children() {
+  std::map<std::string, int> out;
+  for (int pid : child_pids(static_cast<int>(getpid()))) {
+    std::string role = environ_var(pid, "DISTRIB_ROLE");
+    if (role.empty()) continue;
+    if (role == "worker") {
+      std::string name = environ_var(pid, "DISTRIB_NAME");
+      role = name.empty() ? "worker-pid" + std::to_string(pid) : name;
+    }
+    out[role] = pid;
+  }
+  return out;
 }
 
 }  // namespace bench

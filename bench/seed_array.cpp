@@ -73,32 +73,6 @@ long status_kb(int pid, const std::string& field) {
 
 double mib(long kb) { return kb < 0 ? -1.0 : static_cast<double>(kb) / 1024.0; }
 
-std::string environ_var(int pid, const std::string& name) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/environ", std::ios::binary);
-  std::string entry;
-  while (std::getline(f, entry, '\0')) {
-    if (entry.rfind(name + "=", 0) == 0) return entry.substr(name.size() + 1);
-  }
-  return {};
-}
-
-// The LocalCluster's child processes, by role: "scheduler", "worker-0", "worker-1", ...
-// (found by scanning /proc/*/stat for ppid == getpid(); the role comes from the
-// DISTRIB_ROLE / DISTRIB_NAME variables LocalCluster sets in the child's environment).
-std::map<std::string, int> cluster_children() {
-  std::map<std::string, int> out;
-  for (int pid : bench::child_pids(static_cast<int>(getpid()))) {
-    std::string role = environ_var(pid, "DISTRIB_ROLE");
-    if (role.empty()) continue;
-    if (role == "worker") {
-      std::string name = environ_var(pid, "DISTRIB_NAME");
-      role = name.empty() ? "worker-pid" + std::to_string(pid) : name;
-    }
-    out[role] = pid;
-  }
-  return out;
-}
-
 // Resets a process's VmHWM to its current RSS (Linux >= 4.0).
 void reset_peak_rss(int pid) {
   std::ofstream f("/proc/" + std::to_string(pid) + "/clear_refs");
@@ -202,7 +176,7 @@ int main(int argc, char** argv) {
     client.wait_for_workers(2);
     report_value("localcluster_start", "s", seconds_since(t0));
 
-    auto children = cluster_children();
+    auto children = bench::cluster_children();
     section("idle_rss", [&] {
       double main_mib = mib(status_kb(self, "VmRSS")), sched_mib = -1, worker_max = -1;
       report_value("idle_rss_main", "MiB", main_mib);

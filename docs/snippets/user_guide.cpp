@@ -114,6 +114,31 @@ double sum_of_squares(int n) {
 DISTRIB_TASK(sum_of_squares);
 // [/stoppable]
 
+// [launching-tasks]
+// A task that submits tasks and waits for them: the WorkerClient guard gives its thread
+// back meanwhile (secede), so that the tasks it waits on can run, even on one thread.
+long fib(int n) {
+  if (n < 2) return n;
+  distrib::WorkerClient c;  // the worker's shared client (distrib::get_client())
+  auto a = c->submit(fib, n - 1);
+  auto b = c->submit(fib, n - 2);
+  return a.result() + b.result();
+}
+DISTRIB_TASK(fib);
+
+// A task asks where it runs.
+std::string where_am_i(int) {
+  distrib::TaskWorker w = distrib::get_worker();
+  return w.name + " (" + std::to_string(w.nthreads) + " threads)";
+}
+DISTRIB_TASK(where_am_i);
+
+void launching_examples(distrib::Client& client) {
+  std::cout << "fib(16) = " << client.submit(fib, 16).result() << "\n";  // 987, on two 1-thread workers
+  std::cout << client.submit(where_am_i, 0).result() << "\n";
+}
+// [/launching-tasks]
+
 void submit_examples(distrib::Client& client) {
   // [submit]
   distrib::Future<int> a = client.submit(inc, 10);
@@ -579,6 +604,7 @@ int main(int argc, char** argv) {
   graph_examples(client);
   introspection_examples(client);
   progress_examples(client);
+  launching_examples(client);
   ndarray_examples(client);
   array_examples(client);
   restart_examples(client);  // last: it cancels every future made above

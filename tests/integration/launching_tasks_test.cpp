@@ -2,6 +2,7 @@
 // shared client (distrib::get_client) and waits on them without holding its thread
 // (secede / rejoin, WorkerClient), so recursion on one-thread workers does not deadlock.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <distrib/distrib.hpp>
 
@@ -62,6 +63,32 @@ TEST_F(LaunchingTasks, SecedingOrRejoiningTwiceDoesNothingMore) {
   EXPECT_EQ(client_->submit(secede_twice, 0).result(60s), 1);
   // The worker still runs one task at a time, and runs them.
   EXPECT_EQ(client_->submit(triple, 7).result(60s), 21);
+}
+
+// A worker running seceded tasks (and the tasks they wait for) is SIGKILLed mid-tree: its
+// tasks run again on the other worker, whose threads are all the cluster has left, and the
+// tree still gives the undisturbed answer.
+TEST(LaunchingTasksFaults, AWorkerKilledMidTreeLeavesTheAnswerUnchanged) {
+  auto scheduler = start_scheduler();
+  auto victim = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "victim", "--no-nanny"});
+  auto stays = start_worker(scheduler.address, {"--preload", TEST_TASKS_PATH, "--name", "stays", "--no-nanny"});
+  Client client(scheduler.address);
+  client.wait_for_workers(2, 30s);
+  SubmitOptions impure;
+  impure.pure = false;
+  auto top = client.submit(impure, fib, 18, false);  // 8,361 tasks
+  ASSERT_TRUE(eventually(
+      [&] {
+        for (const auto& w : client.scheduler_info().workers)
+          if (w.name == "victim" && w.processing >= 3) return true;
+        return false;
+      },
+      60s))
+      << "the victim never had seceded tasks";
+  victim.process.signal(SIGKILL);
+  ASSERT_TRUE(victim.process.wait(30s));
+  EXPECT_EQ(top.result(300s), 2584);
+  EXPECT_EQ(client.n_workers(), 1u);
 }
 
 TEST(LaunchingTasksMisuse, OutsideATaskEachCallSaysSo) {
