@@ -47,7 +47,8 @@ struct ClientOptions {
   /// reconnects with backoff (0.1 s doubling to 2 s) for this long and re-attaches to its
   /// futures; meanwhile futures stay pending and new work waits to be sent. If no
   /// scheduler answers in time, every pending future fails with CommError. Zero: fail at
-  /// once, without reconnecting. The scheduler keeps a vanished client's keys for
+  /// once, without reconnecting (and the scheduler forgets the client's keys as soon as its
+  /// connection drops). The scheduler keeps a vanished client's keys for
   /// `dscheduler --client-grace` seconds (60 by default), longer than this default.
   std::chrono::milliseconds reconnect_timeout = config::get_duration("client.reconnect-timeout");
   /// TLS files and token (security.hpp). Unset fields come from the environment:

@@ -43,6 +43,11 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// Tasks submitted later run first (the shared client of a worker's tasks: a recursion
   /// goes depth first). Call before submitting anything.
   void prefer_newest_tasks() { newest_first_ = true; }
+  /// Closed, or its connection lost for good: futures made now would fail.
+  bool is_lost() const {
+    std::lock_guard lock(mutex_);
+    return closed_ || !lost_reason_.empty();
+  }
   /// The first of `n` consecutive priorities for the next submission (lower runs first).
   std::int64_t take_priorities(std::int64_t n) {
     return newest_first_ ? sequence_.fetch_sub(n) - n + 1 : sequence_.fetch_add(n) + 1;

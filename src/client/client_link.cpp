@@ -110,7 +110,9 @@ void ClientImpl::attach(ConnectionPtr conn, bool resume) {
   const Connection* raw = conn.get();  // not the pointer itself: the handlers live in `conn`
   conn->start([this, raw](InMessage&& m) { on_message(raw, std::move(m)); },
               [this, raw](const std::string& reason) { on_lost(raw, reason); });
-  conn->send(client_handshake(options_.name, client_id_));
+  // A client that never reconnects sends no id: the scheduler then forgets its keys as soon
+  // as its connection drops, instead of keeping them for a re-attach that cannot come.
+  conn->send(client_handshake(options_.name, options_.reconnect_timeout.count() > 0 ? client_id_ : std::string()));
 }
 
 void ClientImpl::on_scheduler_handshake() {

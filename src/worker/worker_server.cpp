@@ -120,6 +120,7 @@ WorkerServer::~WorkerServer() {
   close_task_client();      // and those waiting on their futures get an error
   executor_.reset();  // joins running tasks before the state they report to goes away
   task_client_.reset();
+  lost_task_clients_.clear();
 }
 
 void WorkerServer::start() {

@@ -210,6 +210,8 @@ class WorkerServer : private TaskServices {
   // task threads are joined, as tasks hold references to it.
   std::mutex task_client_mutex_;
   std::unique_ptr<Client> task_client_;
+  std::vector<std::unique_ptr<Client>> lost_task_clients_;  // of earlier lives
+  bool stopped_tasks_client_ = false;  // the worker stopped: no new client
   // Memory: the policy (none without a limit), its sampling timer, and the pause state.
   std::optional<wrk::MemoryPolicy> memory_policy_;
   asio::steady_timer memory_timer_;

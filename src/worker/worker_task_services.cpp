@@ -8,11 +8,20 @@ namespace distrib::detail {
 
 Client& WorkerServer::task_client() {
   std::lock_guard lock(task_client_mutex_);
+  if (task_client_ && ClientAccess::impl(*task_client_).is_lost() && !stopped_tasks_client_) {
+    // The scheduler went away (and may be back, or another one): the next tasks get a new
+    // client. Tasks of the old life may still hold the old one, so it is kept until the end.
+    lost_task_clients_.push_back(std::move(task_client_));
+  }
   if (!task_client_) {
     ClientOptions o;
     o.name = "tasks-of-" + options_.name;
     o.security = options_.security;
     o.connect_timeout = options_.connect_timeout;
+    // Its tasks die with the worker's connection (their runs are void then): it does not
+    // reconnect, and so the scheduler drops what it wanted as soon as it is gone, instead of
+    // running the subtrees of dead tasks for --client-grace.
+    o.reconnect_timeout = std::chrono::milliseconds(0);
     auto client = std::make_unique<Client>(options_.scheduler_address, o);
     // Tasks submitted by tasks run newest first: a recursion goes depth first, so that the
     // tasks waiting on others (each holding a thread) stay few.
@@ -25,6 +34,7 @@ Client& WorkerServer::task_client() {
 
 void WorkerServer::close_task_client() {
   std::lock_guard lock(task_client_mutex_);
+  stopped_tasks_client_ = true;
   if (task_client_) task_client_->close();
 }
 
