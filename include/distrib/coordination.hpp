@@ -141,47 +141,75 @@ class Event {
   Client* client_;
 };
 
+namespace detail {
+/// What Lock and Semaphore share: the leases of one name this object took and gives back.
+class LeaseSet {
+ public:
+  LeaseSet(const char* what, std::string name, Client& client, bool lock, std::size_t max_leases)
+      : what_(what), name_(std::move(name)), client_(&client), lock_(lock), max_leases_(max_leases) {
+    check_name(what, name_);
+  }
+  const std::string& name() const { return name_; }
+  bool acquire(std::optional<std::chrono::milliseconds> timeout) {
+    check_timeout(lock_ ? "Lock::acquire" : "Semaphore::acquire", timeout);
+    const auto lease = new_lease_id();
+    CoordinationCall c{lock_ ? CoordinationOp::lock_acquire : CoordinationOp::semaphore_acquire, name_};
+    c.timeout = timeout;
+    c.lease = lease;
+    c.limit = max_leases_;
+    if (!coordinate(*client_, std::move(c)).flag) return false;
+    std::lock_guard guard(mutex_);
+    leases_.push_back(lease);
+    return true;
+  }
+  /// Gives back the lease taken last; NotHeldError(`when_none`) if there is none.
+  void release(const char* when_none) {
+    std::uint64_t lease = 0;
+    {
+      std::lock_guard guard(mutex_);
+      if (leases_.empty()) throw NotHeldError(std::string("distrib::") + what_ + " '" + name_ + "': " + when_none);
+      lease = leases_.back();
+      leases_.pop_back();
+    }
+    CoordinationCall c{lock_ ? CoordinationOp::lock_release : CoordinationOp::semaphore_release, name_};
+    c.lease = lease;
+    coordinate(*client_, std::move(c));
+  }
+  /// Leases of this name held now, by every client.
+  std::size_t held_by_all() {
+    CoordinationCall c{CoordinationOp::lease_count, name_};
+    c.lock = lock_;
+    return static_cast<std::size_t>(coordinate(*client_, std::move(c)).count);
+  }
+
+ private:
+  const char* what_;
+  std::string name_;
+  Client* client_;
+  bool lock_;
+  std::size_t max_leases_;
+  std::mutex mutex_;
+  std::vector<std::uint64_t> leases_;
+};
+}  // namespace detail
+
 /// A lock on the scheduler, as Dask's distributed.Lock: one holder at a time among all
 /// clients and tasks, first come first served. It is Lockable and TimedLockable, so
 /// std::lock_guard and std::unique_lock work; threads of one process may share one Lock.
 /// Not recursive: a second acquire by the holder waits for itself (until its timeout).
 class Lock {
  public:
-  Lock(std::string name, Client& client) : name_(std::move(name)), client_(&client) { detail::check_name("Lock", name_); }
+  Lock(std::string name, Client& client) : leases_("Lock", std::move(name), client, true, 1) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return leases_.name(); }
 
   /// Waits for the lock up to `timeout` (for ever without; 0: only tries); true if acquired.
-  bool acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
-    detail::check_timeout("Lock::acquire", timeout);
-    const auto lease = detail::new_lease_id();
-    detail::CoordinationCall c{detail::CoordinationOp::lock_acquire, name_};
-    c.timeout = timeout;
-    c.lease = lease;
-    if (!detail::coordinate(*client_, std::move(c)).flag) return false;
-    std::lock_guard guard(mutex_);
-    lease_ = lease;
-    return true;
-  }
+  bool acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) { return leases_.acquire(timeout); }
   /// Throws NotHeldError if this Lock does not hold it.
-  void release() {
-    std::uint64_t lease = 0;
-    {
-      std::lock_guard guard(mutex_);
-      if (!lease_) throw NotHeldError("distrib::Lock '" + name_ + "': release() without holding it");
-      lease = *std::exchange(lease_, std::nullopt);
-    }
-    detail::CoordinationCall c{detail::CoordinationOp::lock_release, name_};
-    c.lease = lease;
-    detail::coordinate(*client_, std::move(c));
-  }
+  void release() { leases_.release("release() without holding it"); }
   /// Whether anyone holds it now.
-  bool locked() {
-    detail::CoordinationCall c{detail::CoordinationOp::lease_count, name_};
-    c.lock = true;
-    return detail::coordinate(*client_, std::move(c)).count > 0;
-  }
+  bool locked() { return leases_.held_by_all() > 0; }
 
   // Lockable and TimedLockable, for std::lock_guard and std::unique_lock.
   void lock() { acquire(); }
@@ -200,10 +228,7 @@ class Lock {
   }
 
  private:
-  std::string name_;
-  Client* client_;
-  std::mutex mutex_;
-  std::optional<std::uint64_t> lease_;
+  detail::LeaseSet leases_;
 };
 
 /// At most `max_leases` holders at a time among all clients and tasks, as Dask's
@@ -213,46 +238,20 @@ class Lock {
 class Semaphore {
  public:
   Semaphore(std::string name, Client& client, std::size_t max_leases = 1)
-      : name_(std::move(name)), client_(&client), max_leases_(max_leases) {
-    detail::check_name("Semaphore", name_);
-    if (max_leases == 0) throw std::invalid_argument("distrib::Semaphore '" + name_ + "': max_leases must be at least 1");
+      : leases_("Semaphore", std::move(name), client, false, max_leases), max_leases_(max_leases) {
+    if (max_leases == 0) throw std::invalid_argument("distrib::Semaphore '" + leases_.name() + "': max_leases must be at least 1");
   }
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
-  const std::string& name() const { return name_; }
+  const std::string& name() const { return leases_.name(); }
   std::size_t max_leases() const { return max_leases_; }
 
   /// Waits for a lease up to `timeout` (for ever without; 0: only tries); true if acquired.
-  bool acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) {
-    detail::check_timeout("Semaphore::acquire", timeout);
-    const auto lease = detail::new_lease_id();
-    detail::CoordinationCall c{detail::CoordinationOp::semaphore_acquire, name_};
-    c.timeout = timeout;
-    c.lease = lease;
-    c.limit = max_leases_;
-    if (!detail::coordinate(*client_, std::move(c)).flag) return false;
-    std::lock_guard guard(mutex_);
-    leases_.push_back(lease);
-    return true;
-  }
+  bool acquire(std::optional<std::chrono::milliseconds> timeout = std::nullopt) { return leases_.acquire(timeout); }
   /// Gives back one lease of this object; NotHeldError if it holds none ("released too often").
-  void release() {
-    std::uint64_t lease = 0;
-    {
-      std::lock_guard guard(mutex_);
-      if (leases_.empty()) throw NotHeldError("distrib::Semaphore '" + name_ + "': released more often than acquired");
-      lease = leases_.back();
-      leases_.pop_back();
-    }
-    detail::CoordinationCall c{detail::CoordinationOp::semaphore_release, name_};
-    c.lease = lease;
-    detail::coordinate(*client_, std::move(c));
-  }
+  void release() { leases_.release("released more often than acquired"); }
   /// Leases held now, by all clients (Dask's get_value()).
-  std::size_t get_value() {
-    return static_cast<std::size_t>(
-        detail::coordinate(*client_, {detail::CoordinationOp::lease_count, name_}).count);
-  }
+  std::size_t get_value() { return leases_.held_by_all(); }
 
   void lock() { acquire(); }
   bool try_lock() { return acquire(std::chrono::milliseconds(0)); }
@@ -264,11 +263,8 @@ class Semaphore {
   }
 
  private:
-  std::string name_;
-  Client* client_;
+  detail::LeaseSet leases_;
   std::size_t max_leases_;
-  std::mutex mutex_;
-  std::vector<std::uint64_t> leases_;
 };
 
 }  // namespace distrib

@@ -50,10 +50,7 @@ void CoordinationState::grant(Leases& s, std::vector<Reply>& out) {
     auto w = std::move(s.waiters.front());
     s.waiters.pop_front();
     s.held.emplace(w.lease, w.client);
-    Reply r;
-    r.client = w.client;
-    r.id = w.id;
-    r.kind = Reply::Kind::flag;
+    auto r = reply_to(w, Reply::Kind::flag);
     r.flag = true;
     answer(std::move(r), out);
   }

@@ -21,6 +21,14 @@ Reply CoordinationState::reply_to(const Call& c, Reply::Kind kind) const {
   return r;
 }
 
+Reply CoordinationState::reply_to(const Waiter& w, Reply::Kind kind) {
+  Reply r;
+  r.client = w.client;
+  r.id = w.id;
+  r.kind = kind;
+  return r;
+}
+
 void CoordinationState::answer(Reply r, std::vector<Reply>& out) {
   unindex({r.client, r.id});
   if (r.id != 0 && limits_.answers_kept > 0) {
@@ -39,10 +47,7 @@ void CoordinationState::fail(const Call& c, Failure f, std::string message, std:
 }
 
 void CoordinationState::fail_waiter(const Waiter& w, Failure f, std::string message, std::vector<Reply>& out) {
-  Reply r;
-  r.client = w.client;
-  r.id = w.id;
-  r.kind = Reply::Kind::failed;
+  auto r = reply_to(w, Reply::Kind::failed);
   r.failure = f;
   r.message = std::move(message);
   answer(std::move(r), out);
@@ -269,10 +274,7 @@ void CoordinationState::queue_put(const Call& c, bool may_wait, std::vector<Repl
   if (!q.getters.empty()) {  // straight to the first get waiting
     auto w = std::move(q.getters.front());
     q.getters.pop_front();
-    Reply r;
-    r.client = w.client;
-    r.id = w.id;
-    r.kind = Reply::Kind::value;
+    auto r = reply_to(w, Reply::Kind::value);
     r.value = *c.value;
     answer(std::move(r), out);
     return answer(reply_to(c, Reply::Kind::done), out);
@@ -299,10 +301,7 @@ void CoordinationState::admit_putters(Queue& q, std::vector<Reply>& out) {
     auto w = std::move(q.putters.front());
     q.putters.pop_front();
     q.items.push_back(std::move(*w.value));  // its bytes were counted when it blocked
-    Reply r;
-    r.client = w.client;
-    r.id = w.id;
-    r.kind = Reply::Kind::done;
+    auto r = reply_to(w, Reply::Kind::done);
     answer(std::move(r), out);
   }
 }
@@ -368,10 +367,7 @@ void CoordinationState::variable_set(const Call& c, std::vector<Reply>& out) {
                   out);
       continue;
     }
-    Reply r;
-    r.client = w.client;
-    r.id = w.id;
-    r.kind = Reply::Kind::value;
+    auto r = reply_to(w, Reply::Kind::value);
     r.value = *c.value;
     answer(std::move(r), out);
   }
@@ -421,10 +417,7 @@ void CoordinationState::event_call(const Call& c, bool may_wait, std::vector<Rep
       }
       it->second.set = true;
       for (auto& w : std::exchange(it->second.waiters, {})) {
-        Reply r;
-        r.client = w.client;
-        r.id = w.id;
-        r.kind = Reply::Kind::flag;
+        auto r = reply_to(w, Reply::Kind::flag);
         r.flag = true;
         answer(std::move(r), out);
       }

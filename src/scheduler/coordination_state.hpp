@@ -23,21 +23,15 @@
 #include <vector>
 
 #include "distrib/codec.hpp"
+#include "distrib/coordination_call.hpp"
 
 namespace distrib::detail::coord {
 
 using ClientId = std::uint64_t;
 using Clock = std::chrono::steady_clock;
 
-/// As CoordinationOp in distrib.capnp (same order).
-enum class Op : std::uint8_t {
-  queue_put, queue_get, queue_size,
-  variable_set, variable_get, variable_delete,
-  event_set, event_clear, event_wait, event_is_set,
-  lock_acquire, lock_release, semaphore_acquire, semaphore_release, lease_count,
-  publish_dataset, get_dataset, list_datasets, unpublish_dataset,
-  log_event, subscribe_topic, unsubscribe_topic, get_events,
-};
+/// The calls, as the client names them (CoordinationOp in distrib.capnp, same order).
+using Op = distrib::detail::CoordinationOp;
 inline constexpr unsigned kOps = static_cast<unsigned>(Op::get_events) + 1;
 
 /// As CoordinationFailure in distrib.capnp (same order).
@@ -179,6 +173,7 @@ class CoordinationState {
   // ---- shared (coordination_state.cpp)
   void answer(Reply r, std::vector<Reply>& out);
   Reply reply_to(const Call& c, Reply::Kind kind) const;
+  static Reply reply_to(const Waiter& w, Reply::Kind kind);
   void fail(const Call& c, Failure f, std::string message, std::vector<Reply>& out);
   void fail_waiter(const Waiter& w, Failure f, std::string message, std::vector<Reply>& out);
   /// Adds a waiter for `c` to `q` and indexes it (by id and deadline).
