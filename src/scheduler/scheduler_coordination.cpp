@@ -19,7 +19,9 @@ coord::Call decode_call(const MessageReader& mr, std::uint64_t client, std::uint
   coord::Call c;
   c.client = client;
   c.id = id;
-  c.op = static_cast<coord::Op>(static_cast<std::uint16_t>(in.getOp()));  // an unknown op is answered as such
+  // An op this scheduler does not know is answered as such (not truncated into a known one).
+  const auto op = static_cast<std::uint16_t>(in.getOp());
+  c.op = static_cast<coord::Op>(op < coord::kOps ? op : coord::kOps);
   c.name = in.getName();
   c.type = in.getType();
   if (in.hasValue()) c.value = mr.value(in.getValue());

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include "comm/framing.hpp"
+#include "comm/message.hpp"
 #include "coordination_tasks.hpp"
 #include "helpers.hpp"
 #include "tcp_proxy.hpp"
@@ -238,6 +240,40 @@ TEST_F(Coordination, BlockingGetSurvivesADroppedConnection) {
   getter.join();
   EXPECT_EQ(got, 7);
   EXPECT_EQ(Queue<int>("later", feeder).qsize(), 0u);
+}
+
+// A client's handshake, then `m`, framed as on the wire.
+std::string framed_after_handshake(detail::OutMessage m) {
+  std::vector<detail::OutMessage> msgs;
+  msgs.push_back(detail::make_handshake(proto::Role::CLIENT, "stranger"));
+  msgs.push_back(std::move(m));
+  std::vector<std::byte> staging;
+  std::vector<std::span<const std::byte>> parts;
+  detail::plan_write(msgs, staging, parts);
+  std::string out;
+  for (auto p : parts) out.append(reinterpret_cast<const char*>(p.data()), p.size());
+  return out;
+}
+
+TEST_F(Coordination, MalformedCoordinationMessagesCloseOnlyTheirConnection) {
+  start();
+  {
+    detail::MessageBuilder mb;  // a reply, which only the scheduler sends
+    mb.root().initCoordination().initReply().setDone();
+    EXPECT_TRUE(raw_exchange(scheduler.address, framed_after_handshake(mb.finish()), 30s).closed);
+  }
+  {
+    detail::MessageBuilder mb;  // a call whose value names a frame that is not there
+    auto call = mb.root().initCoordination().initCall();
+    call.setOp(proto::CoordinationOp::QUEUE_PUT);
+    call.setName("q");
+    call.initValue().setFrame(7);
+    EXPECT_TRUE(raw_exchange(scheduler.address, framed_after_handshake(mb.finish()), 30s).closed);
+  }
+  Client client(scheduler.address);  // the scheduler carries on
+  Queue<int> q("q", client);
+  q.put(3);
+  EXPECT_EQ(q.get(30s), 3);
 }
 
 }  // namespace
