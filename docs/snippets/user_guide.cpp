@@ -420,6 +420,63 @@ void restart_examples(distrib::Client& client) {
   std::cout << answer << " on " << client.n_workers() << " workers\n";
 }
 
+// [coordination-task]
+// A task reaches the primitives with a Client of its own (the scheduler's address comes in
+// as an argument).
+int report_square(std::string scheduler, int x) {
+  distrib::Client client(scheduler);
+  distrib::Queue<int>("squares", client).put(x * x);
+  distrib::Lock lock("tally-lock", client);
+  std::lock_guard guard(lock);  // one task at a time in here, whatever worker it runs on
+  distrib::Variable<int> tally("tally", client);
+  tally.set(tally.get() + 1);
+  return x;
+}
+DISTRIB_TASK(report_square);
+// [/coordination-task]
+
+void coordination_examples(distrib::Client& client) {
+  // [coordination]
+  distrib::Variable<int> tally("tally", client);
+  tally.set(0);
+  std::vector<distrib::Future<int>> reports;
+  for (int x = 1; x <= 4; ++x) reports.push_back(client.submit(report_square, client.scheduler_address(), x));
+  distrib::Queue<int> squares("squares", client);
+  int sum = 0;
+  for (int i = 0; i < 4; ++i) sum += squares.get(30s);  // in the order the tasks put them
+  client.gather(reports);
+  std::cout << sum << " from " << tally.get() << " tasks\n";  // 30 from 4 tasks
+
+  distrib::Event ready("ready", client);
+  ready.set();                      // every waiter, on any client, is released
+  bool go = ready.wait(1s);         // true at once: it is set
+  distrib::Semaphore database("database", client, 2);  // two leases at a time
+  {
+    std::lock_guard lease(database);  // one of them, given back at the end of the scope
+  }
+  try {
+    distrib::Variable<std::string>("tally", client).get();
+  } catch (const distrib::DecodeError& e) {
+    std::cout << e.what() << "\n";  // variable 'tally' holds a value of type 'i32', not 'string'
+  }
+
+  // Datasets: a future under a name, kept by the scheduler until unpublished.
+  client.publish_dataset("answer", client.submit(inc, 41));
+  auto answer = client.get_dataset<int>("answer");  // from any client of this scheduler
+  std::cout << answer.result() << " in " << client.list_datasets().size() << " dataset\n";
+  client.unpublish_dataset("answer");
+
+  // Topics: events logged by clients and tasks, handed to subscribers on a thread of their own.
+  client.subscribe_topic<std::string>("stages", [](const distrib::TopicEvent<std::string>& e) {
+    std::cout << e.topic << ": " << e.message << "\n";
+  });
+  client.log_event("stages", "loaded");
+  auto events = client.get_events<std::string>("stages");  // the last 1000, oldest first
+  client.unsubscribe_topic("stages");
+  // [/coordination]
+  std::cout << go << " " << events.size() << "\n";
+}
+
 void option_examples() {
   // [cluster-options]
   distrib::LocalClusterOptions in_threads{
@@ -607,6 +664,7 @@ int main(int argc, char** argv) {
   launching_examples(client);
   ndarray_examples(client);
   array_examples(client);
+  coordination_examples(client);
   restart_examples(client);  // last: it cancels every future made above
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 

@@ -20,6 +20,7 @@
 
 #include "distrib/config.hpp"
 #include "distrib/codec.hpp"
+#include "distrib/coordination_call.hpp"
 #include "distrib/future.hpp"
 #include "distrib/graph.hpp"
 #include "distrib/ndarray.hpp"
@@ -427,6 +428,65 @@ class Client {
   /// before anything is sent, and CommError if the cluster is out of reach.
   void restart(std::chrono::milliseconds timeout = std::chrono::seconds(120), bool wait_for_workers = true);
 
+  /// Datasets, as Dask's publish_dataset: `future` under a name any client of this scheduler
+  /// can get (get_dataset), its key kept on the cluster by the scheduler until unpublished,
+  /// even once every client dropped its futures. Throws KeyError if the name is taken (unless
+  /// `override`), std::invalid_argument for an empty future. The names are held by the
+  /// scheduler alone: a restarted scheduler has none.
+  template <class T>
+  void publish_dataset(const std::string& name, const Future<T>& future, bool override = false) {
+    if (!future.valid()) throw std::invalid_argument("distrib::Client::publish_dataset: an empty Future");
+    detail::CoordinationCall call{detail::CoordinationOp::publish_dataset, name, type_name<T>()};
+    call.key = future.key();
+    call.override = override;
+    detail::coordinate(*this, std::move(call));
+  }
+  /// A future of the dataset `name` (this client now wants its key too). Throws KeyError
+  /// for an unknown name, DecodeError naming both types if it is a Future of another type.
+  template <class T>
+  Future<T> get_dataset(const std::string& name) {
+    auto answer = detail::coordinate(*this, {detail::CoordinationOp::get_dataset, name, type_name<T>()});
+    return Future<T>(std::move(answer.future));
+  }
+  /// The names of the published datasets, sorted.
+  std::vector<std::string> list_datasets();
+  /// Forgets the dataset `name` (its key is released unless a client holds a future of it).
+  /// Throws KeyError for an unknown name.
+  void unpublish_dataset(const std::string& name);
+
+  /// Topics, as Dask's log_event: appends `message` to `topic` on the scheduler (which keeps
+  /// the last 1000 of each topic) and hands it to every client subscribed to the topic.
+  template <class T>
+  void log_event(const std::string& topic, const T& message) {
+    detail::CoordinationCall call{detail::CoordinationOp::log_event, topic, type_name<T>()};
+    call.value = encode_value(message);
+    detail::coordinate(*this, std::move(call));
+  }
+  void log_event(const std::string& topic, const char* message) { log_event(topic, std::string(message)); }
+  /// The events the scheduler keeps of `topic`, oldest first. Throws DecodeError naming both
+  /// types if one of them is not a T.
+  template <class T>
+  std::vector<TopicEvent<T>> get_events(const std::string& topic) {
+    auto answer = detail::coordinate(*this, {detail::CoordinationOp::get_events, topic, type_name<T>()});
+    std::vector<TopicEvent<T>> out;
+    for (auto& e : answer.events) out.push_back({e.topic, e.time, decode_value<T>(e.message)});
+    return out;
+  }
+  /// Calls `handler` with each event logged to `topic` from now on, in order, on a thread of
+  /// this client's own ("distrib-topics"), never on its I/O thread: a handler may block
+  /// (later events wait for it) and may call this client, but must not close it. An event
+  /// that is not a T is skipped with a warning in the log. One handler per topic: subscribing
+  /// again replaces it. As Dask's subscribe_topic.
+  template <class T>
+  void subscribe_topic(const std::string& topic, std::function<void(const TopicEvent<T>&)> handler) {
+    if (!handler) throw std::invalid_argument("distrib::Client::subscribe_topic: an empty handler");
+    detail::subscribe_topic(*this, topic, [handler = std::move(handler)](const detail::RawTopicEvent& e) {
+      handler(TopicEvent<T>{e.topic, e.time, decode_value<T>(e.message)});
+    });
+  }
+  /// Stops the handler of `topic`; events already delivered to this client are dropped.
+  void unsubscribe_topic(const std::string& topic);
+
   /// Disconnects; the scheduler releases this client's keys. Idempotent.
   void close();
   /// Stops the scheduler and all its workers, then closes. Idempotent.
@@ -453,6 +513,8 @@ class Client {
   std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);
   detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   friend struct detail::ClientAccess;
+  friend detail::CoordinationAnswer detail::coordinate(Client& client, detail::CoordinationCall call);
+  friend void detail::subscribe_topic(Client& client, const std::string& topic, detail::TopicHandler handler);
   std::shared_ptr<detail::ClientImpl> impl_;
 };
 

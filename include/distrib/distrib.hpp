@@ -4,6 +4,7 @@
 #include "distrib/bytes.hpp"
 #include "distrib/client.hpp"
 #include "distrib/codec.hpp"
+#include "distrib/coordination.hpp"
 #include "distrib/errors.hpp"
 #include "distrib/future.hpp"
 #include "distrib/local_cluster.hpp"

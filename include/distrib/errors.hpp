@@ -37,6 +37,21 @@ class TimeoutError : public Error {
   using Error::Error;
 };
 
+/// A name the scheduler does not have, or already has, as Dask's KeyError: get_dataset or
+/// unpublish_dataset of an unknown dataset, publish_dataset of a name taken (without override).
+class KeyError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// A Lock or Semaphore (coordination.hpp) released by an object that holds no lease of it:
+/// never acquired, released more often than acquired, or its lease was dropped (its client
+/// was removed, or the scheduler restarted).
+class NotHeldError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// The task was cancelled (or its key released) before its result was obtained.
 class CancelledError : public Error {
  public:

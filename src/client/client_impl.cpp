@@ -349,6 +349,8 @@ void ClientImpl::close() {
     restart_waiting_.clear();
     cv_.notify_all();
   }
+  coordination_.fail_all("the client is closed");
+  coordination_.stop();
   apply(pending);
 }
 

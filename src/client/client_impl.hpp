@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "client/client_core.hpp"
+#include "client/coordination_calls.hpp"
 #include "client/future_state.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
@@ -71,6 +72,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::vector<std::string> retire_workers(const std::vector<std::string>& workers, std::chrono::milliseconds timeout);
   /// Client::upload_file.
   void upload_file(const std::string& path, std::chrono::milliseconds timeout);
+  /// A coordination call (client_coordination.cpp): sent through the outbox, answered by the
+  /// scheduler; see detail::coordinate for what it throws.
+  CoordinationAnswer coordinate(CoordinationCall call);
+  void subscribe_topic(const std::string& topic, TopicHandler handler);
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
@@ -106,6 +111,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void flush_outbox();
   void send_all(std::vector<Outgoing> items);
   void schedule_flush();  // with mutex_ held
+
+  /// A `coordination` message from the scheduler (io thread): an answer, or a topic event.
+  void on_coordination(MessageReader& mr, proto::Coordination::Reader m);
 
   // ---- shared helpers (client_impl.cpp)
   /// Every few seconds on the io thread: large buffers nobody reused go back to the system.
@@ -169,6 +177,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
   std::thread reconnector_;
   std::condition_variable reconnect_cv_;  // wakes the reconnector's backoff when closing
+  CoordinationCalls coordination_;
   std::uint64_t token_base_;
   std::atomic<std::uint64_t> counter_{0};
   std::atomic<std::int64_t> sequence_{0};

@@ -126,6 +126,8 @@ void ClientImpl::on_scheduler_handshake() {
       items = core_.reattach();
       // Requests that may have crossed the drop are asked again; a second answer is ignored.
       for (auto& [id, w] : info_waiting_) items.push_back(Outgoing{Outgoing::Kind::message, info_request(id, w.keys, w.with_story)});
+      for (auto& m : coordination_.resend([this] { return coordination_.next_id(); }))
+        items.push_back(Outgoing{Outgoing::Kind::message, std::move(m)});
       log().info("client re-attached to the scheduler at {}", address_);
     } else {
       items = core_.take_outbox();
@@ -215,6 +217,9 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       }
       return;
     }
+    case proto::Message::COORDINATION:
+      on_coordination(mr, root.getCoordination());
+      return;
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
       members_.clear();
@@ -350,6 +355,7 @@ void ClientImpl::give_up(const std::string& reason) {
     restart_waiting_.clear();
     cv_.notify_all();
   }
+  coordination_.fail_all(reason);
   log().warn("client gave up on the scheduler at {}: {}", address_, reason);
   apply(pending);
   if (fetcher_) fetcher_->close_all();

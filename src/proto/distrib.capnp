@@ -373,7 +373,99 @@ struct LongRunning {
 # coordination primitives (Queue, Variable, Event, Lock, Semaphore, datasets, topics), more
 # of the Client (fire_and_forget, retry, replicate, rebalance, run_on_scheduler, nbytes),
 # and diagnostics (task stream, call stacks). Their fields come with their features.
-struct Coordination {}
+
+# Coordination primitives held by the scheduler (include/distrib/coordination.hpp): a client
+# (or a task's client) sends a call with an id of its own; the scheduler answers it with a
+# reply of the same id, at once or, for a call that waits (a queue's get, a lock's acquire,
+# an event's wait ...), when the state changes or its timeout passes. A call re-sent with an
+# id already answered (a client re-attaching after a drop) gets the same answer again.
+struct Coordination {
+  id @0 :UInt64;                 # the client's call id, echoed by its reply; 0 for a topicEvent
+  union {
+    call @1 :CoordinationCall;   # client -> scheduler
+    reply @2 :CoordinationReply; # scheduler -> client: the answer to call `id`
+    topicEvent @3 :TopicEvent;   # scheduler -> each client subscribed to the topic
+  }
+}
+
+enum CoordinationOp {
+  queuePut @0;          # name, type, value, limit (maxsize, 0: unspecified), timeoutMs -> done
+  queueGet @1;          # name, type, timeoutMs -> value
+  queueSize @2;         # name -> count
+  variableSet @3;       # name, type, value -> done
+  variableGet @4;       # name, type, timeoutMs -> value
+  variableDelete @5;    # name -> done
+  eventSet @6;          # name -> done
+  eventClear @7;        # name -> done
+  eventWait @8;         # name, timeoutMs -> flag (true: set)
+  eventIsSet @9;        # name -> flag
+  lockAcquire @10;      # name, lease, timeoutMs -> flag (true: acquired)
+  lockRelease @11;      # name, lease -> done
+  semaphoreAcquire @12; # name, lease, limit (max_leases), timeoutMs -> flag
+  semaphoreRelease @13; # name, lease -> done
+  leaseCount @14;       # name (a semaphore's), or a lock's with `lock` -> count of leases held
+  publishDataset @15;   # name, key, type, override -> done
+  getDataset @16;       # name, type -> dataset
+  listDatasets @17;     # -> names
+  unpublishDataset @18; # name -> done
+  logEvent @19;         # name (the topic), type, value -> done
+  subscribeTopic @20;   # name -> done; topicEvent messages follow
+  unsubscribeTopic @21; # name -> done
+  getEvents @22;        # name -> events
+}
+
+struct CoordinationCall {
+  op @0 :CoordinationOp;
+  name @1 :Text;         # the primitive's name (a topic's, a dataset's)
+  type @2 :Text;         # the type of value the caller puts or expects back
+  value @3 :Value;
+  timeoutMs @4 :Int64;   # how long a call may wait: -1 for ever, 0 not at all
+  lease @5 :UInt64;      # a lock's or semaphore's lease id, chosen by the caller
+  limit @6 :UInt64;      # a queue's maxsize, a semaphore's max_leases
+  key @7 :Text;          # publishDataset: the future's key
+  override @8 :Bool;     # publishDataset: replace a dataset of that name
+  lock @9 :Bool;         # leaseCount: of the lock `name`, not the semaphore
+}
+
+enum CoordinationFailure {
+  invalidArgument @0;    # a bad maxsize or max_leases, a name too long ...
+  notFound @1;           # no dataset of that name (or its key is gone)
+  notHeld @2;            # releasing a lock or lease this caller does not hold
+  wrongType @3;          # the value there has another type than the caller's
+  exists @4;             # a dataset of that name is published already
+  full @5;               # the scheduler holds as much coordination data as it may
+}
+
+struct CoordinationReply {
+  union {
+    done @0 :Void;
+    timedOut @1 :Void;   # the call's timeout passed before it could be answered
+    value @2 :Value;
+    count @3 :UInt64;
+    flag @4 :Bool;
+    dataset @5 :DatasetRef;
+    names @6 :List(Text);
+    events @7 :List(TopicEvent);
+    failed @8 :CoordinationError;
+  }
+}
+
+struct CoordinationError {
+  kind @0 :CoordinationFailure;
+  message @1 :Text;
+}
+
+struct DatasetRef {
+  key @0 :Text;
+  type @1 :Text;         # the result type of the published future
+}
+
+struct TopicEvent {
+  topic @0 :Text;
+  time @1 :Float64;      # seconds since the epoch, on the scheduler's clock
+  value @2 :Value;
+}
+
 struct ClientOp {}
 struct Diagnostics {}
 

@@ -216,6 +216,7 @@ void SchedulerServer::stop() {
   local_accept_backoff_.cancel();
   heartbeat_timer_.cancel();
   dashboard_timer_.cancel();
+  coordination_timer_.cancel();
   if (snapshots_) snapshots_->set_story_source(nullptr);
   if (dashboard_) dashboard_->stop();
   auto all = workers_;
@@ -379,6 +380,10 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
       if (peer->kind != Kind::worker) break;
       on_replicated(root.getReplicated());
       return;
+    case proto::Message::COORDINATION:
+      if (peer->kind != Kind::client) break;
+      on_coordination(*peer, mr, root.getCoordination());
+      return;
     case proto::Message::INFO_REQUEST:
       if (peer->kind != Kind::client) break;
       peer->conn->send(info_reply(peer->id, root.getInfoRequest()));
@@ -410,7 +415,9 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   } else log().debug("connection from {} closed: {}", peer->conn->peer(), reason);
   if (peer->kind == Peer::Kind::client && clients_.erase(peer->id)) {
     log().info("client '{}' disconnected", peer->name);
-    if (sessions_.detach(peer->id, Clock::now()) && !stopped_) handle(sched::RemoveClient{peer->id});
+    const bool removed = sessions_.detach(peer->id, Clock::now());
+    if (removed && !stopped_) handle(sched::RemoveClient{peer->id});
+    if (!stopped_) coordination_client_left(peer->id, removed);
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     forget_upload_worker(peer->id);
@@ -508,7 +515,10 @@ void SchedulerServer::check_heartbeats() {
       handle(sched::RemoveWorker{w->id, false});
     }
   }
-  for (auto id : sessions_.expired(now)) handle(sched::RemoveClient{id});  // their grace ran out
+  for (auto id : sessions_.expired(now)) {  // their grace ran out
+    handle(sched::RemoveClient{id});
+    coordination_client_left(id, true);
+  }
   if (!ghosts_.empty()) remove_late_ghosts(now);
   // Often enough that a short TTL (tests, or an operator's choice) is kept to within a quarter.
   auto interval = std::clamp<std::chrono::milliseconds>(options_.worker_timeout / 4, std::chrono::milliseconds(50),

@@ -19,6 +19,7 @@
 #include "journal/journal.hpp"
 #include "proto/distrib.capnp.h"
 #include "scheduler/client_sessions.hpp"
+#include "scheduler/coordination_state.hpp"
 #include "scheduler/dashboard_data.hpp"
 #include "scheduler/restart_coordinator.hpp"
 #include "scheduler/scheduler_state.hpp"
@@ -160,6 +161,13 @@ class SchedulerServer {
   void keep_upload_on_disk(const Upload& upload);
   void load_kept_uploads();
   void forget_kept_uploads();  // the cluster ended on purpose
+  /// Coordination primitives (scheduler_coordination.cpp): a client's call, the replies and
+  /// dataset key changes that follow, a client whose connection dropped (`removed`: gone for
+  /// good, its leases are released), and the timer for waiters' deadlines.
+  void on_coordination(const Peer& by, MessageReader& mr, proto::Coordination::Reader m);
+  void after_coordination(std::vector<coord::Reply>& replies);
+  void coordination_client_left(std::uint64_t client, bool removed);
+  void arm_coordination_timer();
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -198,6 +206,10 @@ class SchedulerServer {
   std::vector<std::unique_ptr<Retirement>> retirements_;
   asio::steady_timer retire_timer_{io_};
   bool retire_timer_armed_ = false;
+  coord::CoordinationState coordination_;  // not journaled: lost on a restart
+  asio::steady_timer coordination_timer_{io_};
+  std::optional<coord::Clock::time_point> coordination_armed_;
+  std::uint64_t datasets_client_ = 0;  // the scheduler's own client that wants published keys (0: none yet)
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // guards work posted by HTTP threads
 };
 
