@@ -421,14 +421,13 @@ void restart_examples(distrib::Client& client) {
 }
 
 // [coordination-task]
-// A task reaches the primitives with a Client of its own (the scheduler's address comes in
-// as an argument).
-int report_square(std::string scheduler, int x) {
-  distrib::Client client(scheduler);
-  distrib::Queue<int>("squares", client).put(x * x);
-  distrib::Lock lock("tally-lock", client);
+// In a task, the primitives need no client: they use the worker's shared one
+// (distrib::get_client()).
+int report_square(int x) {
+  distrib::Queue<int>("squares").put(x * x);
+  distrib::Lock lock("tally-lock");
   std::lock_guard guard(lock);  // one task at a time in here, whatever worker it runs on
-  distrib::Variable<int> tally("tally", client);
+  distrib::Variable<int> tally("tally");
   tally.set(tally.get() + 1);
   return x;
 }
@@ -440,7 +439,7 @@ void coordination_examples(distrib::Client& client) {
   distrib::Variable<int> tally("tally", client);
   tally.set(0);
   std::vector<distrib::Future<int>> reports;
-  for (int x = 1; x <= 4; ++x) reports.push_back(client.submit(report_square, client.scheduler_address(), x));
+  for (int x = 1; x <= 4; ++x) reports.push_back(client.submit(report_square, x));
   distrib::Queue<int> squares("squares", client);
   int sum = 0;
   for (int i = 0; i < 4; ++i) sum += squares.get(30s);  // in the order the tasks put them

@@ -1,7 +1,7 @@
 #pragma once
 // Coordination primitives held by the scheduler, as Dask's Queue, Variable, Event, Lock and
-// Semaphore, for clients and tasks alike (a task makes them with a Client of its own, e.g.
-// distrib::Client(address) from an argument):
+// Semaphore, for clients and tasks alike. Inside a task, leave the client out: they use the
+// worker's shared client (distrib::get_client()), e.g. distrib::Queue<int> q("results"):
 //
 //   distrib::Queue<int> q("results", client);       // q.put(1); int x = q.get(5s);
 //   distrib::Variable<std::string> v("stage", client);
@@ -18,7 +18,8 @@
 // timeout they wait for ever. The scheduler holds everything in memory and keeps none of it
 // across its own restart (not even with --journal). Leases of a client that is gone (it
 // closed, or its connection dropped and it did not come back within the scheduler's
-// --client-grace, e.g. the worker process of a task that made it was killed) are released.
+// --client-grace) are released; the worker's shared client of its tasks never comes back,
+// so the leases it took go the moment its worker dies.
 // Limits: 100 000 items per queue (maxsize 0), 1 GiB of values in all primitives together,
 // 100 000 primitives with state, names of at most 1024 bytes; beyond them a call throws
 // distrib::Error. An empty queue, an unset variable, a cleared event and a lock nobody holds
@@ -33,6 +34,7 @@
 #include "distrib/client.hpp"
 #include "distrib/coordination_call.hpp"
 #include "distrib/errors.hpp"
+#include "distrib/worker_client.hpp"
 
 namespace distrib {
 
@@ -53,6 +55,8 @@ struct QueueOptions {
 template <class T>
 class Queue {
  public:
+  /// In a task: with the worker's shared client (get_client()).
+  explicit Queue(std::string name, QueueOptions options = {}) : Queue(std::move(name), get_client(), options) {}
   Queue(std::string name, Client& client, QueueOptions options = {})
       : name_(std::move(name)), client_(&client), options_(options) {
     detail::check_name("Queue", name_);
@@ -92,6 +96,8 @@ class Queue {
 template <class T>
 class Variable {
  public:
+  /// In a task: with the worker's shared client (get_client()).
+  explicit Variable(std::string name) : Variable(std::move(name), get_client()) {}
   Variable(std::string name, Client& client) : name_(std::move(name)), client_(&client) {
     detail::check_name("Variable", name_);
   }
@@ -120,6 +126,8 @@ class Variable {
 /// A flag on the scheduler that clients wait for, as Dask's distributed.Event.
 class Event {
  public:
+  /// In a task: with the worker's shared client (get_client()).
+  explicit Event(std::string name) : Event(std::move(name), get_client()) {}
   Event(std::string name, Client& client) : name_(std::move(name)), client_(&client) { detail::check_name("Event", name_); }
   const std::string& name() const { return name_; }
 
@@ -199,6 +207,8 @@ class LeaseSet {
 /// Not recursive: a second acquire by the holder waits for itself (until its timeout).
 class Lock {
  public:
+  /// In a task: with the worker's shared client (get_client()).
+  explicit Lock(std::string name) : Lock(std::move(name), get_client()) {}
   Lock(std::string name, Client& client) : leases_("Lock", std::move(name), client, true, 1) {}
   Lock(const Lock&) = delete;
   Lock& operator=(const Lock&) = delete;
@@ -237,6 +247,8 @@ class Lock {
 /// Lockable too: std::lock_guard holds one lease.
 class Semaphore {
  public:
+  /// In a task: with the worker's shared client (get_client()).
+  explicit Semaphore(std::string name, std::size_t max_leases = 1) : Semaphore(std::move(name), get_client(), max_leases) {}
   Semaphore(std::string name, Client& client, std::size_t max_leases = 1)
       : leases_("Semaphore", std::move(name), client, false, max_leases), max_leases_(max_leases) {
     if (max_leases == 0) throw std::invalid_argument("distrib::Semaphore '" + leases_.name() + "': max_leases must be at least 1");

@@ -15,3 +15,11 @@ int hold_semaphore(std::string address);
 int set_event(std::string address, std::string name);
 /// Logs `message` to `topic`.
 int log_to_topic(std::string address, std::string topic, std::string message);
+
+// The same with the worker's shared client (distrib::get_client()), as a task would.
+/// Puts x * x into the Queue<int> "shared-results"; returns x.
+int feed_shared_queue(int x);
+/// locked_increment on "shared-counter" under "shared-counter-lock".
+int shared_locked_increment(int i);
+/// hold_semaphore on the Semaphore "shared-db", setting the Event "shared-holding".
+int hold_shared_semaphore(int);

@@ -96,6 +96,41 @@ TEST_F(Coordination, SemaphoreLeaseOfAKilledWorkersTaskIsReleased) {
   EXPECT_EQ(db.get_value(), 0u);
 }
 
+// Tasks that leave the client out use their worker's shared client (get_client()). It sends
+// no client id, so when its worker is killed the scheduler drops it, and its leases, at once:
+// no short --client-grace is needed (the default is 60 s, longer than the wait below).
+TEST_F(Coordination, TasksWithTheWorkersSharedClientCoordinateAndLoseTheirLeaseWithTheirWorker) {
+  start({}, {"--nthreads", "3", "--no-nanny"}, 2);
+  Client client(scheduler.address);
+  client.wait_for_workers(2, 30s);
+  Variable<int> counter("shared-counter", client);
+  counter.set(0);
+  std::vector<int> ids(20);
+  for (int i = 0; i < 20; ++i) ids[i] = i;
+  std::vector<Future<int>> fs;
+  for (int i : ids) fs.push_back(client.submit(impure, shared_locked_increment, i));
+  auto seen = client.gather(fs);
+  EXPECT_EQ(counter.get(), 20);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, ids);
+  for (int i = 1; i <= 4; ++i) fs.push_back(client.submit(impure, feed_shared_queue, i));
+  Queue<int> results("shared-results", client);
+  std::vector<int> got;
+  for (int i = 0; i < 4; ++i) got.push_back(results.get(60s));
+  std::sort(got.begin(), got.end());
+  EXPECT_EQ(got, (std::vector<int>{1, 4, 9, 16}));
+
+  SubmitOptions on_first = impure;
+  on_first.workers = {workers.front().address};
+  auto held = client.submit(on_first, hold_shared_semaphore, 0);
+  ASSERT_TRUE(Event("shared-holding", client).wait(60s));
+  Semaphore db("shared-db", client, 1);
+  EXPECT_FALSE(db.acquire(0ms));  // the task holds it
+  workers.front().process.signal(SIGKILL);
+  EXPECT_TRUE(db.acquire(30s)) << "the lease outlived its worker";
+  db.release();
+}
+
 TEST_F(Coordination, EventSetByATaskReleasesAWaitingClient) {
   start();
   Client client(scheduler.address);
