@@ -213,6 +213,9 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
       }
       return;
     }
+    case proto::Message::CLIENT_OP:
+      on_client_op(mr, root.getClientOp());
+      return;
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);
       members_.clear();

@@ -28,6 +28,9 @@ struct JournalEntry {
     restart @15 :Void;                    # client.restart(): every task cancelled and forgotten
     workerPaused @16 :JournalWorkerPaused; # a worker paused or resumed (placement depends on it)
     replicated @17 :JournalReplicated;     # a worker stores copies of these keys (retire_workers)
+    dropReplicas @18 :JournalReplicated;   # a worker no longer stores these copies (replicate, rebalance)
+    fireAndForget @19 :JournalKeys;        # the scheduler wants these keys until each is finished or erred
+    retry @20 :JournalRetry;               # erred keys computed again (client.retry)
   }
 }
 
@@ -129,4 +132,10 @@ struct SnapshotTask {
 struct JournalReplicated {
   holder @0 :UInt64;
   keys @1 :List(Text);
+}
+
+struct JournalRetry {
+  client @0 :UInt64;
+  id @1 :UInt64;                   # the client's request id
+  keys @2 :List(Text);
 }
