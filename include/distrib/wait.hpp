@@ -187,11 +187,7 @@ class AsCompleted {
     using value_type = std::pair<Future<T>, T>;
     explicit WithResults(AsCompleted* owner) : owner_(owner) {}
     bool has_next() const { return owner_->has_next(); }
-    value_type next() {
-      auto f = owner_->next();
-      T value = f.result();
-      return {std::move(f), std::move(value)};
-    }
+    value_type next() { return paired(owner_->next()); }
     using iterator = detail::PullIterator<WithResults, value_type>;
     iterator begin() { return iterator(this); }
     iterator end() { return iterator(); }
@@ -202,10 +198,7 @@ class AsCompleted {
       bool has_next() const { return owner_->has_next(); }
       std::vector<value_type> next() {
         std::vector<value_type> out;
-        for (auto& f : owner_->next_batch(true)) {
-          T value = f.result();
-          out.emplace_back(std::move(f), std::move(value));
-        }
+        for (auto& f : owner_->next_batch(true)) out.push_back(paired(std::move(f)));
         return out;
       }
       using iterator = detail::PullIterator<Batches, std::vector<value_type>>;
@@ -218,6 +211,10 @@ class AsCompleted {
     Batches batches() { return Batches(owner_); }
 
    private:
+    static value_type paired(Future<T> f) {
+      T value = f.result();
+      return {std::move(f), std::move(value)};
+    }
     AsCompleted* owner_;
   };
   WithResults with_results() { return WithResults(this); }

@@ -175,7 +175,7 @@ TEST(ClientOps, FireAndForgetRunsAfterTheClientLeaves) {
   const auto path = (dir.path() / "written").string();
   {
     Client client(cluster.scheduler.address);
-    auto f = client.submit({.pure = false}, write_file_after, path, 1000);
+    auto f = client.submit({.pure = false}, write_file_after, path, 3000);
     client.fire_and_forget(f);
     // The future goes, then the client: without fire_and_forget the task would be freed.
   }
