@@ -164,10 +164,11 @@ class AsCompleted {
   iterator end() { return iterator(); }
 
   /// Iterates batches: each step yields every future done by then (at least one), as
-  /// Dask's batches().
+  /// Dask's batches(). It shares the futures with the AsCompleted it came from (which may
+  /// be a temporary: `for (auto& b : as_completed(fs).batches())`).
   class Batches {
    public:
-    explicit Batches(AsCompleted* owner) : owner_(owner) {}
+    explicit Batches(std::shared_ptr<AsCompleted> owner) : owner_(std::move(owner)) {}
     bool has_next() const { return owner_->has_next(); }
     std::vector<Future<T>> next() { return owner_->next_batch(true); }
     using iterator = detail::PullIterator<Batches, std::vector<Future<T>>>;
@@ -175,9 +176,9 @@ class AsCompleted {
     iterator end() { return iterator(); }
 
    private:
-    AsCompleted* owner_;
+    std::shared_ptr<AsCompleted> owner_;
   };
-  Batches batches() { return Batches(this); }
+  Batches batches() { return Batches(std::make_shared<AsCompleted>(*this)); }
 
   /// Iterates (future, value) pairs, each value fetched as its future completes (Dask's
   /// with_results=True with raise_errors=True): a failed or cancelled future's error is
@@ -185,7 +186,7 @@ class AsCompleted {
   class WithResults {
    public:
     using value_type = std::pair<Future<T>, T>;
-    explicit WithResults(AsCompleted* owner) : owner_(owner) {}
+    explicit WithResults(std::shared_ptr<AsCompleted> owner) : owner_(std::move(owner)) {}
     bool has_next() const { return owner_->has_next(); }
     value_type next() { return paired(owner_->next()); }
     using iterator = detail::PullIterator<WithResults, value_type>;
@@ -194,7 +195,7 @@ class AsCompleted {
 
     class Batches {
      public:
-      explicit Batches(AsCompleted* owner) : owner_(owner) {}
+      explicit Batches(std::shared_ptr<AsCompleted> owner) : owner_(std::move(owner)) {}
       bool has_next() const { return owner_->has_next(); }
       std::vector<value_type> next() {
         std::vector<value_type> out;
@@ -206,7 +207,7 @@ class AsCompleted {
       iterator end() { return iterator(); }
 
      private:
-      AsCompleted* owner_;
+      std::shared_ptr<AsCompleted> owner_;
     };
     Batches batches() { return Batches(owner_); }
 
@@ -215,9 +216,10 @@ class AsCompleted {
       T value = f.result();
       return {std::move(f), std::move(value)};
     }
-    AsCompleted* owner_;
+    std::shared_ptr<AsCompleted> owner_;
   };
-  WithResults with_results() { return WithResults(this); }
+  /// (Shares the futures with this AsCompleted, as batches() does.)
+  WithResults with_results() { return WithResults(std::make_shared<AsCompleted>(*this)); }
 
  private:
   struct Shared {
