@@ -214,6 +214,16 @@ TEST(ClientOps, RetryComputesErredTasksAgain) {
   EXPECT_EQ(fine.result(std::chrono::seconds(60)), 12);
   fine.retry();
   EXPECT_EQ(fine.status(), FutureStatus::finished);
+
+  // Misuse is an error at the call, before anything is sent.
+  Client other(cluster.scheduler.address);
+  auto theirs = other.submit(triple, 5);
+  EXPECT_THROW(client.retry(std::vector{theirs}), std::invalid_argument);
+  EXPECT_THROW(client.fire_and_forget(theirs), std::invalid_argument);
+  EXPECT_THROW(client.nbytes(std::vector{theirs}), std::invalid_argument);
+  EXPECT_THROW(client.fire_and_forget(Future<int>{}), std::invalid_argument);
+  EXPECT_THROW(Future<int>{}.then([](int v) { return v; }), std::logic_error);
+  EXPECT_THROW(Continuation<int>{}.get(), std::logic_error);
 }
 
 TEST(ClientOps, RunOnSomeWorkersAndOnTheScheduler) {

@@ -51,6 +51,21 @@ TEST_F(ClientOpsState, FireAndForgetKeepsATaskWithoutClientsUntilItFinishes) {
   EXPECT_FALSE(of_type<FreeKeys>(out).empty());
 }
 
+TEST_F(ClientOpsState, FireAndForgetSurvivesASnapshot) {
+  add_worker(1);
+  step(AddClient{1});
+  step(UpdateGraph{1, {task("a")}, {"a"}});
+  step(FireAndForget{1, {"a"}});
+  step(RemoveClient{1});
+  SchedulerState restored;
+  restored.restore(s.durable_state());  // as a journaled scheduler restarting
+  EXPECT_NO_THROW(restored.validate());
+  EXPECT_EQ(restored.wanted_by(kFireAndForget), std::vector<std::string>{"a"});
+  std::vector<Action> out;
+  restored.handle(TaskFinished{1, "a", "i32", 4, 0, std::nullopt, 0}, out);
+  EXPECT_EQ(restored.n_tasks(), 0u) << "finished: let go of, as before the restart";
+}
+
 TEST_F(ClientOpsState, FireAndForgetLetsGoOfAnErredTask) {
   add_worker(1);
   step(AddClient{1});
