@@ -15,6 +15,8 @@
 #include <cstdlib>
 #include <chrono>
 #include <exception>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <map>
 #include <numeric>
@@ -620,6 +622,94 @@ void ship_tasks(distrib::Client& client) {
 }
 // [/off-one-machine]
 
+// [client-ops-tasks]
+int add(int x, int y) { return x + y; }
+DISTRIB_TASK(add);
+
+// Fails the first time (it leaves `marker` behind), succeeds once `marker` exists.
+int fails_first_time(std::string marker) {
+  if (!std::filesystem::exists(marker)) {
+    std::ofstream(marker) << "tried\n";
+    throw std::runtime_error("not yet");
+  }
+  return 1;
+}
+DISTRIB_TASK(fails_first_time);
+
+int process_pid(int) { return static_cast<int>(::getpid()); }
+DISTRIB_TASK(process_pid);
+// [/client-ops-tasks]
+
+void client_ops_examples(distrib::Client& client) {
+  // [map-zip]
+  std::vector<int> xs{1, 2, 3};
+  auto sums = client.map(add, xs, std::vector<int>{10, 20, 30});  // add(1, 10), add(2, 20), add(3, 30)
+  auto plus = client.map(add, xs, distrib::constant(100));        // add(x, 100): Dask's map(add, xs, y=100)
+  auto short_ = client.map(add, xs, std::vector<int>{1});         // stops at the shortest: one task
+  // [/map-zip]
+  std::cout << "zipped: " << client.gather(sums).back() << " " << client.gather(plus).front() << " " << short_.size()
+            << "\n";
+
+  // [as-completed-more]
+  auto fs = client.map({.pure = false}, sleep_ms, std::vector<int>{30, 10, 20});
+  for (auto& batch : distrib::as_completed(fs).batches()) std::cout << batch.size() << " done at once\n";
+  for (auto& [f, ms] : distrib::as_completed(fs).with_results()) std::cout << f.key() << " slept " << ms << "\n";
+  auto slow = client.submit({.pure = false}, sleep_ms, 2000);
+  auto within = distrib::as_completed(std::vector{slow}, 100ms);
+  try {
+    within.next();
+  } catch (const distrib::TimeoutError&) {
+    std::cout << "not within 100 ms\n";
+  }
+  // [/as-completed-more]
+
+  // [continuations]
+  distrib::Continuation<std::string> text =
+      client.submit(inc, 41).then([](int v) { return "got " + std::to_string(v); });  // on the continuation thread
+  auto failed = client.submit(half_of_even, 3).then([](int v) { return v * 2; });      // skipped: the task erred
+  auto both = distrib::when_all(client.submit(inc, 1), client.submit(inc, 2)).then([](auto futures) {
+    return std::get<0>(futures).result() + std::get<1>(futures).result();
+  });
+  auto first = distrib::when_any(std::vector{slow, client.submit(inc, 0)});
+  std::cout << text.get() << ", " << both.get() << ", first done: " << first.get().index << "\n";
+  try {
+    failed.get();
+  } catch (const distrib::TaskError& e) {
+    std::cout << "continuation failed with the task: " << e.remote_message() << "\n";
+  }
+  // [/continuations]
+
+  // [fire-and-forget]
+  client.fire_and_forget(client.submit({.pure = false}, sleep_ms, 50));  // runs even if this client goes now
+  // [/fire-and-forget]
+
+  // [retry]
+  auto marker = std::filesystem::temp_directory_path() / ("distrib-guide-" + std::to_string(::getpid()));
+  auto attempt = client.submit(fails_first_time, marker.string());
+  if (attempt.exception()) attempt.retry();  // pending again; the second call succeeds
+  // [/retry]
+  std::cout << "retried: " << attempt.result() << "\n";
+  std::filesystem::remove(marker);
+
+  // [run-workers]
+  auto names = client.scheduler_info().workers;
+  auto one = client.run({.workers = {names.front().name}}, process_pid, 0);  // on that worker only
+  int scheduler_pid = client.run_on_scheduler(process_pid, 0);               // in the scheduler's process
+  // [/run-workers]
+  std::cout << one.size() << " worker ran it; the scheduler is process " << scheduler_pid << "\n";
+
+  // [copies]
+  auto blocks = client.map({.pure = false}, total, std::vector<std::vector<double>>(4, std::vector<double>(8, 1.0)));
+  distrib::wait(blocks);
+  std::map<std::string, std::uint64_t> bytes = client.nbytes(blocks);  // key -> size of its value
+  client.replicate(blocks, 2);  // two workers hold each value
+  client.replicate(blocks, 1);  // and now one again
+  client.rebalance(blocks);     // moves values so that workers store about as many bytes
+  client.rebalance();           // the same over every value in memory
+  // [/copies]
+  std::cout << bytes.size() << " sizes known\n";
+}
+
 // [by-address]
 int run_on(const std::string& address) {
   distrib::Client client(address, {.connect_timeout = 5s, .name = "user-guide"});
@@ -664,6 +754,7 @@ int main(int argc, char** argv) {
   ndarray_examples(client);
   array_examples(client);
   coordination_examples(client);
+  client_ops_examples(client);
   restart_examples(client);  // last: it cancels every future made above
   client.shutdown();  // stops the scheduler and the workers (and this cluster's children)
 

@@ -23,6 +23,7 @@
 #include "distrib/coordination_call.hpp"
 #include "distrib/future.hpp"
 #include "distrib/graph.hpp"
+#include "distrib/map.hpp"
 #include "distrib/ndarray.hpp"
 #include "distrib/security.hpp"
 #include "distrib/task.hpp"
@@ -98,6 +99,12 @@ struct ScatterOptions {
   bool hash = true;
 };
 
+/// Options of Client::run, as Dask's keyword arguments.
+struct RunOptions {
+  /// Run on these workers only (names or addresses); every worker if empty.
+  std::vector<std::string> workers;
+};
+
 /// What gather does with futures that failed.
 enum class Errors { raise, skip };
 
@@ -151,12 +158,6 @@ namespace detail {
 class ClientImpl;
 struct ClientAccess;  // libdistrib's own way in (client/client_access.hpp)
 
-struct TaskRequest {
-  const TaskFunction* function = nullptr;
-  std::vector<TaskArgument> args;
-  const SubmitOptions* options = nullptr;
-};
-
 struct ClusterSnapshot {
   SchedulerInfo info;
   std::map<std::string, std::vector<std::string>> who_has;
@@ -209,28 +210,28 @@ class Client {
     return Future<detail::StoredResult<R>>(submit_tasks(std::move(batch)).front());
   }
 
-  /// Runs fn on every element of `range`, sent to the scheduler as one batch. fn takes one
-  /// argument (and may take a std::stop_token after it).
-  template <class R, class... P, std::ranges::input_range Range>
-  std::vector<Future<detail::StoredResult<R>>> map(R (*fn)(P...), const Range& range) {
+  /// Runs fn once per element of the ranges, zipped, as Dask's `map(func, *iterables)`:
+  /// one argument per parameter of fn (a last std::stop_token parameter excepted), each a
+  /// range whose elements convert to the parameter, or distrib::constant(v) for a value
+  /// given to every call (Dask's `map(func, xs, y=2)`). As Dask, the calls stop at the end
+  /// of the shortest range. A range of Future<T> makes each task depend on one of them.
+  /// Types are checked at compile time; the tasks go to the scheduler as one batch.
+  ///
+  ///   client.map(inc, xs);                          // inc(xs[i])
+  ///   client.map(add, xs, ys);                      // add(xs[i], ys[i])
+  ///   client.map(add, xs, distrib::constant(2.0));  // add(xs[i], 2.0)
+  template <class R, class... P, detail::MapArgument... A>
+    requires(sizeof...(A) >= 1)
+  std::vector<Future<detail::StoredResult<R>>> map(R (*fn)(P...), const A&... args) {
     static const SubmitOptions defaults;
-    return map(defaults, fn, range);
+    return map(defaults, fn, args...);
   }
-  template <class R, class... P, std::ranges::input_range Range>
-  std::vector<Future<detail::StoredResult<R>>> map(const SubmitOptions& options, R (*fn)(P...), const Range& range) {
-    static_assert(detail::TaskParameters<P...>::arity == 1, "map takes a task function of one argument");
+  template <class R, class... P, detail::MapArgument... A>
+    requires(sizeof...(A) >= 1)
+  std::vector<Future<detail::StoredResult<R>>> map(const SubmitOptions& options, R (*fn)(P...), const A&... args) {
     if (!options.key.empty()) throw std::invalid_argument("distrib: map cannot give one key to many tasks");
-    using Param = std::tuple_element_t<0, typename detail::TaskParameters<P...>::Params>;
     const auto& function = detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
-    std::vector<detail::TaskRequest> batch;
-    if constexpr (std::ranges::sized_range<Range>) batch.reserve(std::ranges::size(range));
-    for (const auto& x : range) {
-      detail::TaskRequest req;
-      req.function = &function;
-      req.options = &options;
-      req.args.push_back(detail::make_argument<Param>(x));
-      batch.push_back(std::move(req));
-    }
+    auto batch = detail::map_requests<typename detail::TaskParameters<P...>::Params>(function, &options, args...);
     std::vector<Future<detail::StoredResult<R>>> out;
     out.reserve(batch.size());
     for (auto& h : submit_tasks(std::move(batch))) out.emplace_back(std::move(h));
@@ -362,14 +363,73 @@ class Client {
   /// the results by worker address. Throws TaskError if it raised on a worker.
   template <class R, class... P, class... A>
   std::map<std::string, detail::StoredResult<R>> run(R (*fn)(P...), A&&... args) {
-    detail::TaskRequest req;
-    req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
-    req.args = detail::make_arguments<R (*)(P...)>(std::forward<A>(args)...);
+    static const RunOptions everywhere;
+    return run(everywhere, fn, std::forward<A>(args)...);
+  }
+  /// As run(fn, args...) on the workers `options.workers` names (names or addresses; all if
+  /// empty), as Dask's `run(fn, *args, workers=[...])`. Throws std::invalid_argument, before
+  /// anything runs, naming the workers that are not connected.
+  template <class R, class... P, class... A>
+  std::map<std::string, detail::StoredResult<R>> run(const RunOptions& options, R (*fn)(P...), A&&... args) {
     std::map<std::string, detail::StoredResult<R>> out;
-    for (auto& [address, value] : run_everywhere(std::move(req)))
+    for (auto& [address, value] : run_on_workers(task_request(fn, std::forward<A>(args)...), options.workers))
       out.emplace(address, decode_value<detail::StoredResult<R>>(value));
     return out;
   }
+  /// Calls fn(args...) in the scheduler's process, as Dask's run_on_scheduler, and returns
+  /// its result. The scheduler must have the function: a LocalCluster's scheduler runs this
+  /// program, so it has every DISTRIB_TASK of it; a dscheduler has those of the libraries
+  /// it loaded with `dscheduler --preload lib.so`. It runs on the scheduler's event loop,
+  /// which waits for it: keep it short. Throws TaskError if it raised or the scheduler does
+  /// not have it (remote_type "distrib::UnknownFunction").
+  template <class R, class... P, class... A>
+  detail::StoredResult<R> run_on_scheduler(R (*fn)(P...), A&&... args) {
+    return decode_value<detail::StoredResult<R>>(run_scheduler_function(task_request(fn, std::forward<A>(args)...)));
+  }
+
+  /// As Dask's fire_and_forget: the tasks run to completion even once every Future for them
+  /// is dropped and this client has disconnected (the scheduler wants them itself until
+  /// each is finished or erred, then releases them). Their inputs are kept until then.
+  template <class T>
+  void fire_and_forget(const Future<T>& f) {
+    fire_and_forget_handles({f.handle()});
+  }
+  template <class T>
+  void fire_and_forget(const std::vector<Future<T>>& fs) {
+    fire_and_forget_handles(handles_of(fs));
+  }
+  /// As Dask's Client.retry: the erred futures among `fs` (and the erred tasks they depend
+  /// on) are computed again; they are pending once this returns. Others are left alone.
+  template <class T>
+  void retry(const std::vector<Future<T>>& fs) {
+    retry_handles(handles_of(fs));
+  }
+  template <class T>
+  void retry(const Future<T>& f) {
+    retry_handles({f.handle()});
+  }
+  /// The size in bytes of each result, as the scheduler knows it (Dask's client.nbytes):
+  /// key -> bytes, for the futures whose values are in memory now (others are left out).
+  template <class T>
+  std::map<std::string, std::uint64_t> nbytes(const std::vector<Future<T>>& fs) {
+    return nbytes_of(handles_of(fs));
+  }
+  /// As Dask's replicate: waits for `fs`, then copies each value until `n` workers hold it
+  /// (every worker, if n is 0), the copies going to the workers storing the fewest bytes,
+  /// and drops copies beyond n. Returns once done; throws distrib::Error if a copy failed
+  /// or a future failed, std::invalid_argument if n exceeds the workers.
+  template <class T>
+  void replicate(const std::vector<Future<T>>& fs, std::size_t n = 0) {
+    replicate_handles(handles_of(fs), n);
+  }
+  /// As Dask's rebalance: moves values between workers so that the bytes they store even
+  /// out (see the user guide for the policy): those of `fs`, or every value in memory.
+  /// Returns once the moves are done; a value is never left without a copy.
+  template <class T>
+  void rebalance(const std::vector<Future<T>>& fs) {
+    rebalance_handles(handles_of(fs));
+  }
+  void rebalance() { rebalance_handles({}); }
 
   /// Where each future's value lives: key -> worker addresses.
   template <class T>
@@ -510,7 +570,29 @@ class Client {
                                     const ScatterOptions& options);
   std::vector<Value> gather_values(const std::vector<detail::FutureHandle>& futures);
   void cancel_handles(const std::vector<detail::FutureHandle>& futures);
-  std::vector<std::pair<std::string, Value>> run_everywhere(detail::TaskRequest request);
+  std::vector<std::pair<std::string, Value>> run_on_workers(detail::TaskRequest request,
+                                                            const std::vector<std::string>& workers);
+  Value run_scheduler_function(detail::TaskRequest request);
+  template <class R, class... P, class... A>
+  static detail::TaskRequest task_request(R (*fn)(P...), A&&... args) {
+    detail::TaskRequest req;
+    req.function = &detail::registered_function(reinterpret_cast<detail::AnyFunctionPointer>(fn));
+    req.args = detail::make_arguments<R (*)(P...)>(std::forward<A>(args)...);
+    return req;
+  }
+  template <class T>
+  static std::vector<detail::FutureHandle> handles_of(const std::vector<Future<T>>& fs) {
+    std::vector<detail::FutureHandle> out;
+    out.reserve(fs.size());
+    for (const auto& f : fs) out.push_back(f.handle());
+    return out;
+  }
+  // client_ops.cpp
+  void fire_and_forget_handles(const std::vector<detail::FutureHandle>& futures);
+  void retry_handles(const std::vector<detail::FutureHandle>& futures);
+  std::map<std::string, std::uint64_t> nbytes_of(const std::vector<detail::FutureHandle>& futures);
+  void replicate_handles(const std::vector<detail::FutureHandle>& futures, std::size_t n);
+  void rebalance_handles(const std::vector<detail::FutureHandle>& futures);
   detail::ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   friend struct detail::ClientAccess;
   friend detail::CoordinationAnswer detail::coordinate(Client& client, detail::CoordinationCall call);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "distrib/codec.hpp"
 #include "distrib/errors.hpp"
@@ -30,6 +31,8 @@ bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> t
 void future_on_done(const FutureHandle& f, std::function<void()> fn);
 /// Cancels the task (see Client::cancel).
 void future_cancel(const FutureHandle& f);
+/// Computes an erred task again (see Client::retry).
+void future_retry(const FutureHandle& f);
 /// Waits, then returns the error as an exception_ptr (null if the task succeeded).
 std::exception_ptr future_exception(const FutureState& f);
 /// Waits, then fetches the encoded result from the worker that holds it (each call fetches
@@ -37,7 +40,39 @@ std::exception_ptr future_exception(const FutureState& f);
 /// the notice that the task finished), or throws TaskError, CancelledError, CommError or
 /// TimeoutError.
 Value future_value(const FutureState& f, std::optional<std::chrono::nanoseconds> timeout);
+
+/// What then(fn) makes of a Future or Continuation `Src` (continuation.hpp): fn(T) (value
+/// style) if fn can take the value, else fn(const Src&) (the future itself).
+template <class F, class V>
+struct ValueInvoke : std::bool_constant<std::is_invocable_v<F&, V>> {
+  template <class G = F>
+  static std::invoke_result_t<G&, V> call();
+};
+template <class F>
+struct ValueInvoke<F, void> : std::bool_constant<std::is_invocable_v<F&>> {
+  template <class G = F>
+  static std::invoke_result_t<G&> call();
+};
+template <class Src, class F>
+struct ThenResult;
+template <class Src, class F>
+  requires ValueInvoke<F, typename Src::value_type>::value
+struct ThenResult<Src, F> {
+  using type = decltype(ValueInvoke<F, typename Src::value_type>::call());
+  static constexpr bool by_value = true;
+};
+template <class Src, class F>
+  requires(!ValueInvoke<F, typename Src::value_type>::value && std::is_invocable_v<F&, const Src&>)
+struct ThenResult<Src, F> {
+  using type = std::invoke_result_t<F&, const Src&>;
+  static constexpr bool by_value = false;
+};
+template <class Src, class F>
+concept ThenFunction = requires { typename ThenResult<Src, std::decay_t<F>>::type; };
 }  // namespace detail
+
+template <class T>
+class Continuation;
 
 template <class T>
 class Future {
@@ -73,6 +108,10 @@ class Future {
   /// has; tasks that depend on it are cancelled too. result() then throws CancelledError.
   void cancel() const { detail::future_cancel(checked_handle()); }
 
+  /// As Dask's Future.retry: if the task erred, it (and the erred tasks it depends on) is
+  /// computed again, and this future is pending once retry() returns (Client::retry).
+  void retry() const { detail::future_retry(checked_handle()); }
+
   /// Waits, then returns the task's error (TaskError, CancelledError or CommError) as an
   /// exception_ptr, or a null one if the task succeeded.
   std::exception_ptr exception() const { return detail::future_exception(checked()); }
@@ -84,6 +123,13 @@ class Future {
       if (auto s = state.lock()) fn(Future<T>(std::move(s)));
     });
   }
+
+  /// A continuation: fn runs on the client's continuation thread once the task is done,
+  /// with its value (`fn(T)`; an error skips fn and fails the continuation with it) or
+  /// with this future (`fn(const Future<T>&)`). See continuation.hpp.
+  template <class F>
+    requires detail::ThenFunction<Future<T>, F>
+  Continuation<typename detail::ThenResult<Future<T>, std::decay_t<F>>::type> then(F&& fn) const;
 
   const detail::FutureHandle& handle() const { return state_; }
 
@@ -108,3 +154,6 @@ template <class T>
 inline constexpr bool is_future_v = is_future<std::remove_cvref_t<T>>::value;
 
 }  // namespace distrib
+
+// Continuation and Future<T>::then: after Future is complete.
+#include "distrib/continuation.hpp"

@@ -138,8 +138,9 @@ detail::FutureHandle Client::scatter_lent(const std::string& type, const void* d
 
 void Client::cancel_handles(const std::vector<detail::FutureHandle>& futures) { impl_->cancel(futures); }
 
-std::vector<std::pair<std::string, Value>> Client::run_everywhere(detail::TaskRequest request) {
-  return impl_->run(request);
+std::vector<std::pair<std::string, Value>> Client::run_on_workers(detail::TaskRequest request,
+                                                                  const std::vector<std::string>& workers) {
+  return impl_->run(request, workers);
 }
 
 detail::ClusterSnapshot Client::snapshot(const std::vector<std::string>& keys, bool with_story) {

@@ -11,6 +11,7 @@ void apply(Settlement& s) {
     case Settlement::Kind::erred: s.future->set_erred(s.type, s.message); break;
     case Settlement::Kind::cancelled: s.future->set_cancelled(); break;
     case Settlement::Kind::lost: s.future->set_lost(s.message); break;
+    case Settlement::Kind::retried: s.future->set_pending(); break;
   }
 }
 
@@ -99,6 +100,13 @@ std::vector<Settlement> ClientCore::on_restarted(const std::vector<std::string>&
   std::erase_if(graphs_, [&](const std::shared_ptr<Graph>& g) {
     return g->sent && std::all_of(g->wanted.begin(), g->wanted.end(), [&](const std::string& k) { return forgotten.count(k) > 0; });
   });
+  return out;
+}
+
+std::vector<Settlement> ClientCore::on_retried(const std::vector<std::string>& keys) {
+  std::vector<Settlement> out;
+  for (const auto& k : keys)
+    if (auto f = live_future(k)) out.push_back(Settlement{std::move(f), Settlement::Kind::retried});
   return out;
 }
 

@@ -25,7 +25,7 @@ namespace distrib::detail {
 
 /// One change to one future, decided under the client's lock and applied outside it.
 struct Settlement {
-  enum class Kind { finished, erred, cancelled, lost };
+  enum class Kind { finished, erred, cancelled, lost, retried };
   FutureHandle future;
   Kind kind = Kind::finished;
   std::string worker;          // finished: where the result lives
@@ -86,6 +86,8 @@ class ClientCore {
   /// cancelled, finished ones too, since their results are gone with the workers. A key
   /// submitted again later gets a fresh future.
   std::vector<Settlement> on_restarted(const std::vector<std::string>& keys);
+  /// These keys compute again (client.retry): their erred futures are pending again.
+  std::vector<Settlement> on_retried(const std::vector<std::string>& keys);
   /// The cluster is out of reach for good: every pending future fails with `reason`.
   std::vector<Settlement> fail_pending(const std::string& reason);
 

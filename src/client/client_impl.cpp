@@ -169,7 +169,7 @@ void ClientImpl::cancel(const std::vector<FutureHandle>& futures) {
   schedule_flush();
 }
 
-std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& request) {
+std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& request, const std::vector<std::string>& only) {
   wait_for_workers(1, options_.connect_timeout);
   TaskSpec spec;
   spec.key = request.function->name + "-run";
@@ -180,6 +180,18 @@ std::vector<std::pair<std::string, Value>> ClientImpl::run(const TaskRequest& re
     spec.args.push_back(TaskArg{a.value});
   }
   auto targets = workers();
+  if (!only.empty()) {
+    // As Dask's workers=: only those, and a name that is not connected is an error.
+    std::string unknown;
+    for (const auto& name : only)
+      if (std::none_of(targets.begin(), targets.end(), [&](const auto& w) { return w.name == name || w.address == name; }))
+        unknown += (unknown.empty() ? "" : ", ") + name;
+    if (!unknown.empty()) throw std::invalid_argument("distrib::Client::run: no such worker: " + unknown);
+    std::erase_if(targets, [&](const WorkerDescription& w) {
+      return std::find(only.begin(), only.end(), w.name) == only.end() &&
+             std::find(only.begin(), only.end(), w.address) == only.end();
+    });
+  }
   std::mutex mutex;
   std::vector<std::pair<std::string, Value>> results;
   std::optional<TaskError> failed;
@@ -351,7 +363,13 @@ void ClientImpl::close() {
   }
   coordination_.fail_all("the client is closed");
   coordination_.stop();
-  apply(pending);
+  apply(pending);  // their continuations are posted with the error
+  std::shared_ptr<ContinuationThread> continuations;
+  {
+    std::lock_guard lock(mutex_);
+    continuations = continuations_;
+  }
+  if (continuations) continuations->stop();  // runs what was posted
 }
 
 void ClientImpl::shutdown() {

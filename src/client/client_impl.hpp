@@ -11,6 +11,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <future>
 #include <mutex>
 #include <optional>
@@ -21,6 +22,7 @@
 
 #include "client/client_core.hpp"
 #include "client/coordination_calls.hpp"
+#include "client/continuation_thread.hpp"
 #include "client/future_state.hpp"
 #include "comm/connection.hpp"
 #include "comm/data_fetcher.hpp"
@@ -62,7 +64,8 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// Waits for every future, then fetches the values from the workers that hold them.
   std::vector<Value> gather(const std::vector<const FutureState*>& futures);
   void cancel(const std::vector<FutureHandle>& futures);
-  std::vector<std::pair<std::string, Value>> run(const TaskRequest& request);
+  /// Client::run on the workers `only` names (every worker if empty).
+  std::vector<std::pair<std::string, Value>> run(const TaskRequest& request, const std::vector<std::string>& only = {});
   ClusterSnapshot snapshot(const std::vector<std::string>& keys, bool with_story = false);
   void release_key(const std::string& key);
   /// Client::restart: asks the scheduler to restart every worker and cancel every key,
@@ -76,6 +79,15 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   /// scheduler; see detail::coordinate for what it throws.
   CoordinationAnswer coordinate(CoordinationCall call);
   void subscribe_topic(const std::string& topic, TopicHandler handler);
+  // ---- more of the Client (client_ops.cpp)
+  void fire_and_forget(const std::vector<FutureHandle>& futures);
+  void retry(const std::vector<FutureHandle>& futures);
+  std::map<std::string, std::uint64_t> nbytes(const std::vector<FutureHandle>& futures);
+  /// client.replicate (n copies, 0: every worker), or client.rebalance.
+  void copy_op(const std::vector<FutureHandle>& futures, std::size_t n, bool rebalance);
+  Value run_on_scheduler(const TaskRequest& request);
+  /// The thread continuations run on (continuation.hpp), started on first use.
+  std::shared_ptr<ContinuationThread> continuation_thread();
   void close();
   void shutdown();
   void wait_for_workers(std::size_t n, std::chrono::milliseconds timeout);
@@ -102,6 +114,10 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   void on_scheduler_handshake();
   void on_message(const Connection* from, InMessage&& m);
   void on_lost(const Connection* from, const std::string& reason);
+  /// A clientOp answer (client_ops.cpp).
+  void on_client_op(MessageReader& mr, proto::ClientOp::Reader op);
+  /// The keys of `futures`; std::invalid_argument for an empty one or one of another client.
+  std::vector<std::string> own_keys(const std::vector<FutureHandle>& futures, const char* what) const;
   /// Tries to connect again with backoff on a thread of its own, until reconnect_timeout.
   void start_reconnecting(const std::string& reason);
   void reconnect_loop(std::string reason);
@@ -165,6 +181,9 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
     bool ok = false;
     std::string reason;
     std::vector<std::string> retired;  // a retireReply's workers
+    std::map<std::string, std::uint64_t> sizes;  // clientOp sizes
+    std::optional<Value> value;                  // clientOp runResult
+    std::string error_type;                      // clientOp runResult: what it raised
   };
   /// Sends the request `build` makes (given its id), through the outbox, and waits up to
   /// `wait` for the scheduler's answer with that id (restart, retire, upload); throws
@@ -176,6 +195,7 @@ class ClientImpl : public std::enable_shared_from_this<ClientImpl> {
   std::optional<std::chrono::steady_clock::time_point> disconnected_since_;  // reset by a handshake
   std::chrono::milliseconds backoff_{0};  // before the next reconnection attempt
   std::thread reconnector_;
+  std::shared_ptr<ContinuationThread> continuations_;  // under mutex_
   std::condition_variable reconnect_cv_;  // wakes the reconnector's backoff when closing
   CoordinationCalls coordination_;
   std::uint64_t token_base_;

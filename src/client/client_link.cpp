@@ -219,6 +219,8 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
     }
     case proto::Message::COORDINATION:
       on_coordination(mr, root.getCoordination());
+    case proto::Message::CLIENT_OP:
+      on_client_op(mr, root.getClientOp());
       return;
     case proto::Message::CLUSTER_INFO: {
       std::lock_guard lock(mutex_);

@@ -60,6 +60,15 @@ void FutureState::set_cancelled() {
   });
 }
 
+bool FutureState::set_pending() {
+  std::lock_guard lock(mutex);
+  if (status != FutureStatus::error || !lost_reason.empty()) return false;
+  status = FutureStatus::pending;
+  error_type.clear();
+  error_message.clear();
+  return true;
+}
+
 void FutureState::on_done(std::function<void()> fn) {
   {
     std::lock_guard lock(mutex);
@@ -92,6 +101,12 @@ bool future_wait(const FutureState& f, std::optional<std::chrono::nanoseconds> t
 }
 
 void future_on_done(const FutureHandle& f, std::function<void()> fn) { f->on_done(std::move(fn)); }
+
+void future_retry(const FutureHandle& f) {
+  auto c = f->client.lock();
+  if (!c) throw CommError("the client of future '" + f->key + "' is closed");
+  c->retry({f});
+}
 
 void future_cancel(const FutureHandle& f) {
   auto c = f->client.lock();

@@ -28,6 +28,8 @@ class FutureState {
   void set_erred(const std::string& type, const std::string& message);
   void set_lost(const std::string& reason);
   void set_cancelled();
+  /// client.retry: an erred task computes again; false if it had not erred on the cluster.
+  bool set_pending();
   /// Adds a callback run once the future leaves the pending state (now if it has).
   void on_done(std::function<void()> fn);
   bool is_pending() const {

@@ -1,7 +1,10 @@
 // dscheduler's command line (daemon_main.hpp). Workers and clients connect to it.
 //   dscheduler --port 8786
 //   dscheduler --port 8786 --local-socket sched   # also unix://@sched for this host
+//   dscheduler --preload libmytasks.so            # its DISTRIB_TASKs for client.run_on_scheduler
 #include <CLI/CLI.hpp>
+#include <dlfcn.h>
+
 #include <cstdio>
 
 #include "cluster/address_flags.hpp"
@@ -91,6 +94,10 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
                  "Replace the journal by a snapshot of the state once it passes this many MiB")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
+  std::vector<std::string> preload;
+  app.add_option("--preload", preload,
+                 "Shared library with DISTRIB_TASK functions to load, for client.run_on_scheduler (repeatable)")
+      ->allow_extra_args(false);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, critical or off")->capture_default_str();
   daemons::SecurityFlags security;
   security.add_to(app);
@@ -110,6 +117,13 @@ int scheduler_main(const std::string& program, const std::vector<std::string>& a
   options.client_grace = std::chrono::milliseconds(static_cast<std::int64_t>(client_grace * 1000));
   options.policy.work_stealing = work_stealing;
   options.dashboard_fallback = dashboard->count() == 0;
+  for (const auto& lib : preload) {
+    // Loading runs the library's DISTRIB_TASK registrations into libdistrib's registry.
+    if (!dlopen(lib.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+      std::fprintf(stderr, "%s: cannot preload %s: %s\n", program.c_str(), lib.c_str(), dlerror());
+      return 1;
+    }
+  }
   try {
     set_log_level(log_level);
     address_flags.apply(options.host);

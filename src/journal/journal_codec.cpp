@@ -154,6 +154,18 @@ struct EventWriter {
     auto keys = r.initKeys(static_cast<unsigned>(e.keys.size()));
     for (unsigned i = 0; i < e.keys.size(); ++i) keys.set(i, e.keys[i]);
   }
+  void operator()(const sched::DropReplicas& e) {
+    auto r = entry.initDropReplicas();
+    r.setHolder(e.worker);
+    set_texts(r.initKeys(static_cast<unsigned>(e.keys.size())), e.keys);
+  }
+  void operator()(const sched::FireAndForget& e) { write_keys(entry.initFireAndForget(), e.client, e.keys); }
+  void operator()(const sched::RetryKeys& e) {
+    auto r = entry.initRetry();
+    r.setClient(e.client);
+    r.setId(e.request);
+    set_texts(r.initKeys(static_cast<unsigned>(e.keys.size())), e.keys);
+  }
   void operator()(const sched::MissingData& e) {
     auto m = entry.initMissingData();
     m.setWorker(e.worker);
@@ -215,7 +227,8 @@ bool needs_sync(const sched::Event& e) {
   return std::holds_alternative<sched::AddClient>(e) || std::holds_alternative<sched::RemoveClient>(e) ||
          std::holds_alternative<sched::UpdateGraph>(e) || std::holds_alternative<sched::ReleaseKeys>(e) ||
          std::holds_alternative<sched::Scattered>(e) || std::holds_alternative<sched::CancelKeys>(e) ||
-         std::holds_alternative<sched::Restart>(e);
+         std::holds_alternative<sched::Restart>(e) || std::holds_alternative<sched::FireAndForget>(e) ||
+         std::holds_alternative<sched::RetryKeys>(e);
 }
 
 OutMessage encode_event(const sched::Event& e, sched::StimulusId stimulus, const std::string& token) {
@@ -348,6 +361,19 @@ DecodedEntry decode_entry(const InMessage& m, SnapshotParts& snapshot) {
       sched::Replicated ev{r.getHolder(), {}};
       for (auto k : r.getKeys()) ev.keys.emplace_back(k);
       out.event = std::move(ev);
+      break;
+    }
+    case JournalEntry::DROP_REPLICAS: {
+      auto r = entry.getDropReplicas();
+      out.event = sched::DropReplicas{r.getHolder(), texts(r.getKeys())};
+      break;
+    }
+    case JournalEntry::FIRE_AND_FORGET:
+      out.event = sched::FireAndForget{entry.getFireAndForget().getClient(), texts(entry.getFireAndForget().getKeys())};
+      break;
+    case JournalEntry::RETRY: {
+      auto r = entry.getRetry();
+      out.event = sched::RetryKeys{r.getClient(), r.getId(), texts(r.getKeys())};
       break;
     }
     case JournalEntry::SNAPSHOT_HEADER: {

@@ -466,7 +466,40 @@ struct TopicEvent {
   value @2 :Value;
 }
 
-struct ClientOp {}
+
+
+# More of the Client (issue 19), as Dask's: one request or answer in `op`; `id` pairs a
+# request with its answer (a request without one, fireAndForget, is not answered).
+struct ClientOp {
+  id @0 :UInt64;
+  op :union {
+    fireAndForget @1 :List(Text);  # client -> scheduler: compute these keys to the end even when no
+                                   # client wants them any more; released once finished or erred
+    retry @2 :List(Text);          # client -> scheduler: compute these erred keys (and their erred
+                                   # inputs) again; answered by retried
+    retried @3 :List(Text);        # scheduler -> client: these keys of yours compute again (id: your
+                                   # retry; 0 when another client's retry reset them)
+    nbytes @4 :List(Text);         # client -> scheduler: the sizes of these keys; answered by sizes
+    sizes @5 :List(KeySize);       # scheduler -> client: the keys asked for that are in memory
+    replicate @6 :ReplicateOp;     # client -> scheduler: answered by done
+    rebalance @7 :List(Text);      # client -> scheduler: even out the bytes workers store, moving these
+                                   # keys (empty: any key in memory); answered by done
+    runOnScheduler @8 :TaskSpec;   # client -> scheduler: call a function there; answered by runResult
+    runResult @9 :RunResult;       # scheduler -> client
+    done @10 :Text;                # scheduler -> client: request `id` is over ("": done; else why not)
+  }
+}
+
+struct KeySize {
+  key @0 :Text;
+  nbytes @1 :UInt64;
+}
+
+# client.replicate: copy each key until `n` workers hold it (0: every worker), drop copies beyond.
+struct ReplicateOp {
+  keys @0 :List(Text);
+  n @1 :UInt32;
+}
 struct Diagnostics {}
 
 struct Message {

@@ -29,6 +29,9 @@ struct JournalEntry {
     workerPaused @16 :JournalWorkerPaused; # a worker paused or resumed (placement depends on it)
     replicated @17 :JournalReplicated;     # a worker stores copies of these keys (retire_workers)
     taskSeceded @18 :JournalTaskSeceded;   # a task no longer takes a thread (placement depends on it)
+    dropReplicas @19 :JournalReplicated;   # a worker no longer stores these copies (replicate, rebalance)
+    fireAndForget @20 :JournalKeys;        # the scheduler wants these keys until each is finished or erred
+    retry @21 :JournalRetry;               # erred keys computed again (client.retry)
   }
 }
 
@@ -135,4 +138,10 @@ struct JournalTaskSeceded {
 struct JournalReplicated {
   holder @0 :UInt64;
   keys @1 :List(Text);
+}
+
+struct JournalRetry {
+  client @0 :UInt64;
+  id @1 :UInt64;                   # the client's request id
+  keys @2 :List(Text);
 }

@@ -79,6 +79,7 @@ struct TaskState {
   void set_error(const std::string& type, const std::string& message) {
     error = std::make_unique<std::pair<std::string, std::string>>(type, message);
   }
+  void clear_error() { error.reset(); }
 
  private:
   std::unique_ptr<std::pair<std::string, std::string>> error;
@@ -190,6 +191,12 @@ struct SchedulerState::Impl {
   void on(Replicated& e);
   void on(WorkerFunctions& e);
   void on(TaskSeceded& e);
+  // client operations (scheduler_state_client_ops.cpp)
+  void on(FireAndForget& e);
+  void on(RetryKeys& e);
+  void on(DropReplicas& e);
+  /// A task the scheduler wanted for fire_and_forget is finished or erred: it lets go.
+  void fire_and_forget_done(TaskState* ts);
   void set_paused(WorkerInfo& w, bool paused);
   /// Places the tasks that found no worker, in priority order (a worker joined or resumed).
   void retry_unrunnable();

@@ -56,4 +56,17 @@ struct SchedulerServer::UploadWait {
   std::string errors;
 };
 
+/// A client.replicate or client.rebalance under way (scheduler_client_ops.cpp).
+struct SchedulerServer::CopyOp {
+  std::uint64_t client = 0;
+  std::uint64_t id = 0;  // the client's request id
+  struct Copy {
+    std::string key;
+    std::uint64_t from = 0, to = 0;
+    bool move = false;  // rebalance: `from` drops its copy once `to` stores one
+  };
+  std::vector<Copy> pending;
+  std::string errors;
+};
+
 }  // namespace distrib::detail

@@ -64,6 +64,9 @@ void SchedulerServer::on_replicated(capnp::List<proto::KeyLocation>::Reader copi
     for (auto address : c.getWorkers())
       for (auto& [id, w] : workers_)
         if (w->address == address.cStr()) handle(sched::Replicated{id, {key}});
+    // client.replicate and rebalance copy the same way (scheduler_client_ops.cpp).
+    if (c.getWorkers().size() == 0) on_copy_reported(key, "");
+    for (auto address : c.getWorkers()) on_copy_reported(key, address);
   }
   advance_retirements();
 }

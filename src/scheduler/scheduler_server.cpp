@@ -383,6 +383,9 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::COORDINATION:
       if (peer->kind != Kind::client) break;
       on_coordination(*peer, mr, root.getCoordination());
+    case proto::Message::CLIENT_OP:
+      if (peer->kind != Kind::client) break;
+      on_client_op(*peer, mr, root.getClientOp());
       return;
     case proto::Message::INFO_REQUEST:
       if (peer->kind != Kind::client) break;
@@ -421,6 +424,7 @@ void SchedulerServer::on_closed(const std::shared_ptr<Peer>& peer, const std::st
   } else if (peer->kind == Peer::Kind::worker && workers_.erase(peer->id)) {
     log().info("worker '{}' left: {}", peer->name, reason);
     forget_upload_worker(peer->id);
+    forget_copy_worker(peer->id);
     recorder_.worker_removed(peer->id);
     if (!stopped_) handle(sched::RemoveWorker{peer->id, peer->said_goodbye, peer->farewell});
   }

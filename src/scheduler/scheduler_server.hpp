@@ -168,6 +168,26 @@ class SchedulerServer {
   void after_coordination(std::vector<coord::Reply>& replies);
   void coordination_client_left(std::uint64_t client, bool removed);
   void arm_coordination_timer();
+  /// Client operations that are requests (scheduler_client_ops.cpp): nbytes,
+  /// run_on_scheduler, replicate and rebalance.
+  struct CopyOp;
+  struct CopyMove {
+    std::string key;
+    std::uint64_t from = 0, to = 0;  // to 0: `from` drops its (surplus) copy
+  };
+  void on_client_op(const Peer& by, MessageReader& mr, proto::ClientOp::Reader op);
+  OutMessage run_here(std::uint64_t id, MessageReader& mr, proto::TaskSpec::Reader spec);
+  void begin_copies(const Peer& by, std::uint64_t id, const std::vector<std::string>& keys, std::uint32_t n,
+                    bool rebalance);
+  std::vector<CopyMove> plan_replicate(const std::vector<std::string>& keys,
+                                       const std::vector<sched::SchedulerState::WorkerSnapshot>& targets,
+                                       std::size_t n) const;
+  std::vector<CopyMove> plan_rebalance(const std::vector<std::string>& keys,
+                                       const std::vector<sched::SchedulerState::WorkerSnapshot>& targets) const;
+  /// A worker reported a copy of `key` to `target_address` ("": a failed copy).
+  void on_copy_reported(const std::string& key, const std::string& target_address);
+  /// A worker left: copies from or to it are over.
+  void forget_copy_worker(std::uint64_t worker);
 
   asio::io_context& io_;
   SchedulerOptions options_;
@@ -204,6 +224,7 @@ class SchedulerServer {
   std::uint64_t next_upload_id_ = 1;
   std::uint64_t next_kept_upload_ = 1;  // the sequence number of the next upload kept on disk
   std::vector<std::unique_ptr<Retirement>> retirements_;
+  std::vector<std::unique_ptr<CopyOp>> copy_ops_;  // replicate and rebalance under way
   asio::steady_timer retire_timer_{io_};
   bool retire_timer_armed_ = false;
   coord::CoordinationState coordination_;  // not journaled: lost on a restart

@@ -165,9 +165,33 @@ struct WorkerFunctions {
   WorkerId worker;
   std::vector<std::string> functions;
 };
+/// The wanter of keys given to fire_and_forget: not a connected client, the scheduler itself.
+constexpr ClientId kFireAndForget = ~ClientId{0};
+/// client.fire_and_forget (as Dask's): `kFireAndForget` wants `keys` too until each is
+/// finished or erred, and then lets go of it, so that they run to the end when every client
+/// has let go of them. Keys unknown, or already finished or erred, are left alone.
+struct FireAndForget {
+  ClientId client;
+  std::vector<std::string> keys;
+};
+/// client.retry (as Dask's stimulus_retry): each erred key of `keys`, the erred tasks it
+/// depends on, and their erred dependents are computed again. KeysRetried tells each client
+/// which of its keys this reset (the requester always, with `request`).
+struct RetryKeys {
+  ClientId client;
+  std::uint64_t request = 0;
+  std::vector<std::string> keys;
+};
+/// `worker` is to drop its copies of `keys` (client.replicate's surplus, client.rebalance's
+/// moves): only of keys in memory that another worker holds too; the others are kept.
+struct DropReplicas {
+  WorkerId worker;
+  std::vector<std::string> keys;
+};
 using Event = std::variant<AddClient, RemoveClient, AddWorker, RemoveWorker, UpdateGraph, TaskFinished, TaskErred,
                            ReleaseKeys, WorkerMetrics, Scattered, CancelKeys, StealResponse, MissingData, Restart,
-                           PushFailed, WorkerPaused, Replicated, WorkerFunctions, TaskSeceded>;
+                           PushFailed, WorkerPaused, Replicated, WorkerFunctions, TaskSeceded, FireAndForget,
+                           RetryKeys, DropReplicas>;
 
 // ---- actions ----
 struct ComputeTask {
@@ -237,8 +261,15 @@ struct RestartCancelled {
   ClientId client;
   std::vector<std::string> keys;
 };
+/// These keys of the client are computed again (RetryKeys); `request` is the client's retry
+/// request, or 0 for keys another client's retry reset.
+struct KeysRetried {
+  ClientId client;
+  std::uint64_t request = 0;
+  std::vector<std::string> keys;
+};
 using Action = std::variant<ComputeTask, FreeKeys, KeyInMemory, KeyErred, ClusterChanged, KeysCancelled, StealRequest,
-                            KeyLocations, RestartCancelled, PushTo>;
+                            KeyLocations, RestartCancelled, PushTo, KeysRetried>;
 
 /// Scheduling knobs (Dask's names where they exist).
 struct SchedulerConfig {
@@ -344,6 +375,8 @@ class SchedulerState {
   /// The worker processing `key`, or 0.
   WorkerId processing_on(const std::string& key) const;
   std::vector<WorkerId> who_has(const std::string& key) const;
+  /// The size of `key`'s value, if it is in memory.
+  std::optional<std::uint64_t> nbytes(const std::string& key) const;
   std::size_t n_processing(WorkerId worker) const;
   /// The keys `worker` holds (none for an unknown worker).
   std::vector<std::string> keys_on(WorkerId worker) const;

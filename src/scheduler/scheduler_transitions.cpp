@@ -44,7 +44,8 @@ const char* event_name(std::size_t index) {
                                            "update-graph", "task-finished", "task-erred",  "release-keys",
                                            "worker-metrics", "scattered",   "cancel-keys", "steal-response",
                                            "missing-data",   "restart",     "push-failed", "worker-paused", "replicated",
-                                           "worker-functions", "task-seceded", "restore"};
+                                           "worker-functions", "task-seceded", "fire-and-forget", "retry",
+                                           "drop-replicas", "restore"};
   // One name per event kind, and the last for a state rebuilt from a snapshot.
   static_assert(std::size(kNames) == std::variant_size_v<Event> + 1, "one name per event kind");
   return index < std::size(kNames) ? kNames[index] : "?";
@@ -61,6 +62,7 @@ void SchedulerState::Impl::transition(TaskState* ts, TaskStatus to, WorkerId wor
   count_out(ts);
   ts->status = to;
   count_in(ts);
+  if (to == TaskStatus::memory || to == TaskStatus::erred) fire_and_forget_done(ts);
   if (config.story_length == 0) return;
   auto& story = ts->story;
   if (story.size() >= config.story_length) story.erase(story.begin());

@@ -31,6 +31,12 @@ std::vector<WorkerId> SchedulerState::who_has(const std::string& key) const {
   return ts ? ts->who_has : std::vector<WorkerId>{};
 }
 
+std::optional<std::uint64_t> SchedulerState::nbytes(const std::string& key) const {
+  auto* ts = impl_->find(key);
+  if (!ts || ts->status != TaskStatus::memory) return std::nullopt;
+  return ts->nbytes;
+}
+
 std::optional<double> SchedulerState::prefix_duration(const std::string& prefix) const {
   auto it = impl_->durations.find(prefix);
   if (it == impl_->durations.end()) return std::nullopt;

@@ -93,6 +93,23 @@ bool decode_client_message(MessageReader& mr, sched::ClientId id, const WorkerBy
       out.push_back(std::move(ev));
       return true;
     }
+    case proto::Message::CLIENT_OP: {
+      // Only the operations that change the state are events; the server answers the rest.
+      auto op = root.getClientOp();
+      if (op.getOp().isFireAndForget()) {
+        sched::FireAndForget ev{id, {}};
+        for (auto k : op.getOp().getFireAndForget()) ev.keys.emplace_back(k);
+        out.push_back(std::move(ev));
+        return true;
+      }
+      if (op.getOp().isRetry()) {
+        sched::RetryKeys ev{id, op.getId(), {}};
+        for (auto k : op.getOp().getRetry()) ev.keys.emplace_back(k);
+        out.push_back(std::move(ev));
+        return true;
+      }
+      return false;
+    }
     default:
       return false;
   }
@@ -128,6 +145,7 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
   std::vector<const sched::KeyLocations*> locations;
   std::unordered_map<std::uint64_t, std::vector<const sched::PushTo*>> pushes;
   std::vector<const sched::RestartCancelled*> restarted;
+  std::vector<const sched::KeysRetried*> retried;
   bool cluster_changed = false;
   for (const auto& a : actions) {
     if (auto* c = std::get_if<sched::ComputeTask>(&a)) compute[c->worker].push_back(c);
@@ -149,6 +167,8 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
       restarted.push_back(rc);
     } else if (auto* p = std::get_if<sched::PushTo>(&a)) {
       pushes[p->worker].push_back(p);
+    } else if (auto* r = std::get_if<sched::KeysRetried>(&a)) {
+      retried.push_back(r);
     }
   }
   using To = Outgoing::To;
@@ -190,6 +210,15 @@ std::vector<Outgoing> encode_actions(const std::vector<sched::Action>& actions) 
       for (unsigned k = 0; k < list[i]->targets.size(); ++k) ws.set(k, list[i]->targets[k]);
     }
     out.push_back({To::worker, wid, mb.finish(), false});
+  }
+  // Before the client notices: a retried key that errs again at once is pending first.
+  for (const auto* r : retried) {
+    MessageBuilder mb;
+    auto op = mb.root().initClientOp();
+    op.setId(r->request);
+    auto list = op.getOp().initRetried(static_cast<unsigned>(r->keys.size()));
+    for (unsigned i = 0; i < r->keys.size(); ++i) list.set(i, r->keys[i]);
+    out.push_back({To::client, r->client, mb.finish(), false});
   }
   for (auto& [cid, keys] : in_memory) {
     MessageBuilder mb;

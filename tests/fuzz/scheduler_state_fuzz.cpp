@@ -54,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::vector<Action> out;
   for (int n = 0; n < 400 && !in.done(); ++n) {
     Event e = Restart{};
-    std::uint8_t op = in.u8() % 17;
+    std::uint8_t op = in.u8() % 20;
     if (op >= 4 && op < 9 && clients.empty()) op = 0;
     if (op >= 9 && workers.empty()) op = 2;
     switch (op) {
@@ -135,6 +135,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       case 14: e = MissingData{pick(in, workers), in.key(), "tcp://w" + std::to_string(in.u8() % 4)}; break;
       case 15: e = PushFailed{pick(in, workers), in.key(), "tcp://w" + std::to_string(in.u8() % 4)}; break;
       case 16: e = Replicated{pick(in, workers), {in.key(), in.key()}}; break;
+      case 17:
+        if (clients.empty()) continue;
+        e = FireAndForget{pick(in, clients), {in.key(), in.key()}};
+        break;
+      case 18:
+        if (clients.empty()) continue;
+        e = RetryKeys{pick(in, clients), in.u8(), {in.key()}};
+        break;
+      case 19: e = DropReplicas{pick(in, workers), {in.key(), in.key()}}; break;
     }
     out.clear();
     s.handle(std::move(e), out);

@@ -104,3 +104,32 @@ int wait_for_file(std::string path, int max_ms) {
   return 1;
 }
 DISTRIB_TASK(wait_for_file);
+
+// --- For client_ops_test.cpp
+#include <fstream>
+#include <stdexcept>
+
+int write_file_after(std::string path, int ms) {
+  std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+  std::ofstream(path) << "written\n";
+  return 1;
+}
+DISTRIB_TASK(write_file_after);
+
+int fail_once(std::string marker) {
+  if (!std::filesystem::exists(marker)) {
+    std::ofstream(marker) << "failed once\n";
+    throw std::runtime_error("the first call fails");
+  }
+  return 1;
+}
+DISTRIB_TASK(fail_once);
+
+int fail_if(bool fail) {
+  if (fail) throw std::runtime_error("asked to fail");
+  return 7;
+}
+DISTRIB_TASK(fail_if);
+
+std::vector<std::uint8_t> filled_bytes(int n) { return std::vector<std::uint8_t>(static_cast<std::size_t>(n), 7); }
+DISTRIB_TASK(filled_bytes);

@@ -34,3 +34,14 @@ int mod_add_ints(int a, int b);
 // Returns 1 once `path` exists (a gate the test opens when it is ready), 0 after max_ms or
 // when asked to stop.
 int wait_for_file(std::string path, int max_ms);
+
+// For client_ops_test.cpp.
+#include <cstdint>
+// Sleeps ms, then writes `path` (a side effect a test observes without a client).
+int write_file_after(std::string path, int ms);
+// Raises the first time (and creates `marker`), returns 1 once `marker` exists.
+int fail_once(std::string marker);
+// Raises if `fail`, else returns 7.
+int fail_if(bool fail);
+// n bytes of 7: a result too large to come with the scheduler's notice.
+std::vector<std::uint8_t> filled_bytes(int n);

@@ -175,6 +175,10 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
   events.emplace_back(Restart{});
   events.emplace_back(WorkerPaused{3, true});
   events.emplace_back(TaskSeceded{3, "a", 14});
+  events.emplace_back(Replicated{3, {"a"}});
+  events.emplace_back(DropReplicas{3, {"a"}});
+  events.emplace_back(FireAndForget{5, {"a", "b"}});
+  events.emplace_back(RetryKeys{5, 17, {"b"}});
   for (std::size_t i = 0; i < events.size(); ++i) {
     SnapshotParts none;
     auto d = decode_entry([&] {
@@ -204,6 +208,16 @@ TEST(JournalCodec, EveryJournaledEventSurvivesTheRoundTrip) {
     EXPECT_EQ(t.worker, 3u);
     EXPECT_EQ(t.key, "a");
     EXPECT_EQ(t.run_id, 14u);
+  }
+  {
+    SnapshotParts none;
+    auto m = encode_event(RetryKeys{5, 17, {"b", "c"}}, 9);
+    InMessage retry{std::move(m.header), std::move(m.frames)};
+    auto r = std::get<RetryKeys>(*decode_entry(retry, none).event);
+    EXPECT_EQ(r.client, 5u);
+    EXPECT_EQ(r.request, 17u);
+    EXPECT_EQ(r.keys, (std::vector<std::string>{"b", "c"}));
+    EXPECT_TRUE(needs_sync(RetryKeys{}));
   }
   auto m = encode_event(AddClient{5}, 1, "client-token");
   InMessage in{std::move(m.header), std::move(m.frames)};

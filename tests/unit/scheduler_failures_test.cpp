@@ -70,7 +70,11 @@ TEST(TransitionTable, AllowsDasksLifecycleAndRefusesShortcuts) {
   EXPECT_FALSE(transition_allowed(S::memory, S::processing));
   EXPECT_FALSE(transition_allowed(S::memory, S::erred));
   EXPECT_FALSE(transition_allowed(S::erred, S::memory));
-  EXPECT_STREQ(event_name(std::variant_size_v<Event> - 1), "task-seceded");
+  EXPECT_STREQ(event_name(Event(WorkerFunctions{}).index()), "worker-functions");
+  EXPECT_STREQ(event_name(Event(FireAndForget{}).index()), "fire-and-forget");
+  EXPECT_STREQ(event_name(Event(RetryKeys{}).index()), "retry");
+  EXPECT_STREQ(event_name(Event(DropReplicas{}).index()), "drop-replicas");
+  EXPECT_STREQ(event_name(Event(TaskSeceded{}).index()), "task-seceded");
   EXPECT_STREQ(event_name(std::variant_size_v<Event>), "restore");
   EXPECT_STREQ(event_name(Event(TaskFinished{}).index()), "task-finished");
 }

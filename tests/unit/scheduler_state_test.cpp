@@ -1025,6 +1025,9 @@ std::string describe(const Event& e) {
     }
     std::string operator()(const WorkerFunctions& x) { return "WorkerFunctions " + std::to_string(x.worker); }
     std::string operator()(const TaskSeceded& x) { return "TaskSeceded " + x.key + " on " + std::to_string(x.worker); }
+    std::string operator()(const FireAndForget& x) { return "FireAndForget " + std::to_string(x.keys.size()); }
+    std::string operator()(const RetryKeys& x) { return "RetryKeys " + std::to_string(x.keys.size()); }
+    std::string operator()(const DropReplicas& x) { return "DropReplicas on " + std::to_string(x.worker); }
     std::string operator()(const Replicated& x) {
       std::string r = "Replicated on " + std::to_string(x.holder);
       for (const auto& k : x.keys) r += " " + k;
