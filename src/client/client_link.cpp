@@ -219,6 +219,7 @@ void ClientImpl::on_message(const Connection* from, InMessage&& m) {
     }
     case proto::Message::COORDINATION:
       on_coordination(mr, root.getCoordination());
+      return;
     case proto::Message::CLIENT_OP:
       on_client_op(mr, root.getClientOp());
       return;

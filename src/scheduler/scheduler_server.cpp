@@ -383,6 +383,7 @@ void SchedulerServer::on_message(const std::shared_ptr<Peer>& peer, InMessage&& 
     case proto::Message::COORDINATION:
       if (peer->kind != Kind::client) break;
       on_coordination(*peer, mr, root.getCoordination());
+      return;
     case proto::Message::CLIENT_OP:
       if (peer->kind != Kind::client) break;
       on_client_op(*peer, mr, root.getClientOp());
