@@ -733,6 +733,7 @@ void setup_logging() {
 // [main]
 int main(int argc, char** argv) {
   distrib::init(argc, argv);  // first thing: in a LocalCluster child it runs the role and exits
+  std::cout << std::unitbuf;  // each line as it comes: a test that times out shows where
   setup_logging();
   if (argc > 1) return run_on(argv[1]);
 
