@@ -462,7 +462,8 @@ void coordination_examples(distrib::Client& client) {
   }
 
   // Datasets: a future under a name, kept by the scheduler until unpublished.
-  client.publish_dataset("answer", client.submit(inc, 41));
+  auto forty_two = client.submit(inc, 41);  // hold the future while publishing (see the guide)
+  client.publish_dataset("answer", forty_two);
   auto answer = client.get_dataset<int>("answer");  // from any client of this scheduler
   std::cout << answer.result() << " in " << client.list_datasets().size() << " dataset\n";
   client.unpublish_dataset("answer");
